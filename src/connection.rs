@@ -1,0 +1,701 @@
+//! The [`Connection`] state machine.
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+use bytes::{Bytes, BytesMut};
+
+use crate::close::{CloseCode, MAX_REASON_LEN};
+use crate::config::{Config, Role};
+use crate::entropy::Entropy;
+use crate::error::{BrowserCloseError, CloseError, ConnectionError, ProtocolError, SendError};
+use crate::event::{CloseFrame, Closed, Event, Message, Output, Text};
+use crate::frame::{self, Header, Rules};
+use crate::mask::apply_mask;
+use crate::state::ReadyState;
+use crate::utf8::Utf8Validator;
+
+/// Payloads up to this size are copied next to their header so that one
+/// `Transmit` carries many small frames; larger ones go out as their own
+/// `Transmit` without a copy.
+const COALESCE_MAX: usize = 1024;
+
+/// Input buffers larger than this are released once empty, so an idle
+/// connection does not keep a large message's worth of memory.
+const RX_KEEP_CAPACITY: usize = 64 * 1024;
+
+/// A WebSocket connection as a pure state machine: bytes and commands in,
+/// bytes, events and deadlines out. It performs no I/O.
+///
+/// The methods come in four kinds, after quinn-proto:
+///
+/// 1. **Getters**: [`ready_state`](Self::ready_state), [`role`](Self::role),
+///    [`buffered_amount`](Self::buffered_amount).
+/// 2. **Inputs** from the transport, named `handle_*`:
+///    [`handle_bytes`](Self::handle_bytes), [`handle_bytes_owned`](Self::handle_bytes_owned),
+///    [`handle_eof`](Self::handle_eof). They never fail: the peer's mistakes
+///    fail the connection (RFC 6455 §7.1.7) and come out as events.
+/// 3. **Commands** from the application: [`send`](Self::send),
+///    [`ping`](Self::ping), [`pong`](Self::pong), [`close`](Self::close).
+///    They only queue work. The caller's mistakes come back as `Err`, and
+///    then nothing was queued.
+/// 4. **Output**: [`poll_output`](Self::poll_output), one ordered queue of
+///    bytes to write, events and the instruction to close the transport.
+///
+/// After any call of kind 2 or 3, drain `poll_output` until it returns
+/// `None`, doing each [`Output`] in order.
+pub struct Connection {
+    role: Role,
+    config: Config,
+    entropy: Box<dyn Entropy + Send>,
+    /// Masking keys fetched from `entropy` in batches.
+    masks: [u8; 32],
+    masks_used: usize,
+
+    // ---- receiving ----
+    rx: BytesMut,
+    /// The frame whose header has been decoded and whose payload is arriving.
+    frame: Option<FrameProgress>,
+    /// A fragmented message in progress.
+    assembly: Option<Assembly>,
+    /// UTF-8 state of the text message in progress.
+    utf8: Utf8Validator,
+    /// False once input is no longer processed: after the peer's Close, after
+    /// failing the connection, after closing.
+    reading: bool,
+    /// RSV bits a negotiated extension defines.
+    rsv_allowed: u8,
+
+    // ---- closing ----
+    close_sent: bool,
+    close_received: Option<CloseFrame>,
+    transport_closed: bool,
+    closed: bool,
+
+    // ---- output ----
+    out: VecDeque<Pending>,
+    /// Bytes of queued small frames; `Pending::Tx` entries own prefixes of it.
+    tx: BytesMut,
+    buffered: usize,
+}
+
+/// A frame whose header is decoded.
+#[derive(Clone, Copy, Debug)]
+struct FrameProgress {
+    header: Header,
+    /// Payload length (fits: it is at most `max_frame_size`).
+    len: usize,
+    /// Payload bytes at the front of `rx` already unmasked and validated.
+    done: usize,
+    /// Validate as UTF-8 text while it arrives.
+    text: bool,
+}
+
+/// A fragmented message being put together.
+#[derive(Debug)]
+struct Assembly {
+    text: bool,
+    parts: Vec<Bytes>,
+    size: usize,
+}
+
+#[derive(Debug)]
+enum Pending {
+    /// The next `len` bytes of `tx`; `app` of them are message payload.
+    Tx { len: usize, app: usize },
+    /// A payload sent without copying.
+    Payload { bytes: Bytes, app: usize },
+    Event(Event),
+    CloseTransport,
+}
+
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("ready_state", &self.ready_state())
+            .field("buffered_amount", &self.buffered)
+            .field("pending_outputs", &self.out.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// A connection whose opening handshake was done elsewhere (a hyper
+    /// upgrade, HTTP/2 extended CONNECT per RFC 8441): it starts OPEN.
+    ///
+    /// `entropy` supplies masking keys; only a client uses it (§5.3).
+    pub fn new_open(role: Role, config: Config, entropy: impl Entropy + Send + 'static) -> Self {
+        Self {
+            role,
+            config,
+            entropy: Box::new(entropy),
+            masks: [0; 32],
+            masks_used: 32,
+            rx: BytesMut::new(),
+            frame: None,
+            assembly: None,
+            utf8: Utf8Validator::default(),
+            reading: true,
+            rsv_allowed: 0,
+            close_sent: false,
+            close_received: None,
+            transport_closed: false,
+            closed: false,
+            out: VecDeque::new(),
+            tx: BytesMut::new(),
+            buffered: 0,
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Getters
+    // ------------------------------------------------------------------
+
+    /// The state, as WHATWG's `readyState` would report it after this
+    /// connection's last input or command.
+    pub fn ready_state(&self) -> ReadyState {
+        if self.closed {
+            ReadyState::Closed
+        } else if self.close_sent || self.close_received.is_some() {
+            ReadyState::Closing
+        } else {
+            ReadyState::Open
+        }
+    }
+
+    /// Client or server.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Bytes of message payload queued by [`send`](Self::send) and not yet
+    /// taken through [`poll_output`](Self::poll_output), like WHATWG's
+    /// `bufferedAmount`: framing and control frames are not counted.
+    pub fn buffered_amount(&self) -> usize {
+        self.buffered
+    }
+
+    // ------------------------------------------------------------------
+    // Inputs
+    // ------------------------------------------------------------------
+
+    /// Feeds bytes read from the transport. Any split is fine: a frame may
+    /// arrive a byte at a time. Bytes that arrive after the peer's Close or
+    /// after the connection failed are ignored.
+    pub fn handle_bytes(&mut self, data: &[u8]) {
+        if !self.reading || data.is_empty() {
+            return;
+        }
+        self.rx.extend_from_slice(data);
+        self.process();
+    }
+
+    /// Feeds bytes read from the transport into a buffer the caller hands
+    /// over. When nothing is pending from an earlier read, the buffer becomes
+    /// the input buffer and received payloads are slices of it: no copy.
+    pub fn handle_bytes_owned(&mut self, data: BytesMut) {
+        if !self.reading || data.is_empty() {
+            return;
+        }
+        if self.rx.is_empty() {
+            self.rx = data;
+        } else {
+            self.rx.unsplit(data);
+        }
+        self.process();
+    }
+
+    /// The transport's read side ended (a read returned 0 bytes).
+    ///
+    /// After both Close frames this ends the connection cleanly; before, it
+    /// is an abnormal closure: `Closed { code: 1006, was_clean: false }`
+    /// (§7.1.5, §7.2).
+    pub fn handle_eof(&mut self) {
+        if self.closed {
+            return;
+        }
+        match (&self.close_received, self.close_sent) {
+            (Some(frame), true) => {
+                let (code, reason) = (frame.code, frame.reason.clone());
+                self.finish(code, reason, true, None);
+            }
+            _ => self.finish(CloseCode::ABNORMAL, String::new(), false, None),
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Commands
+    // ------------------------------------------------------------------
+
+    /// Queues a message. Allowed only while OPEN; nothing is queued on error.
+    pub fn send(&mut self, message: impl Into<Message>) -> Result<(), SendError> {
+        self.check_open()?;
+        match message.into() {
+            Message::Text(t) => self.queue_message(frame::TEXT, t.into_bytes()),
+            Message::Binary(b) => self.queue_message(frame::BINARY, b),
+        }
+        Ok(())
+    }
+
+    /// Queues a text message.
+    pub fn send_text(&mut self, text: impl Into<Text>) -> Result<(), SendError> {
+        self.send(Message::Text(text.into()))
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send(Message::Binary(data.into()))
+    }
+
+    /// Queues a Ping with up to 125 bytes of payload (§5.5.2).
+    pub fn ping(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError> {
+        self.queue_control_checked(frame::PING, payload.into())
+    }
+
+    /// Queues a Pong with up to 125 bytes of payload (§5.5.3): an answer to a
+    /// Ping when [`Config::auto_pong`] is off, or an unsolicited heartbeat.
+    pub fn pong(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError> {
+        self.queue_control_checked(frame::PONG, payload.into())
+    }
+
+    /// Starts the closing handshake (§7.1.2), with the rules of WHATWG's
+    /// `close()` extended to the codes a server needs.
+    ///
+    /// - `code` must be [sendable](CloseCode::is_sendable) (never 1004, 1005,
+    ///   1006, 1015 or an unassigned code), else [`CloseError::InvalidCode`];
+    ///   `reason` at most 123 UTF-8 bytes, else [`CloseError::ReasonTooLong`].
+    ///   The arguments are checked first, in that order, whatever the state.
+    /// - OPEN: queues the Close frame after every message queued before it
+    ///   (close() discards nothing) and moves to CLOSING; nothing can be
+    ///   queued after it.
+    /// - CLOSING or CLOSED: does nothing.
+    /// - With no code the Close frame has no body. WHATWG sends the reason
+    ///   only after a code, so a reason without a code is checked and then
+    ///   not sent.
+    pub fn close(&mut self, code: Option<CloseCode>, reason: &str) -> Result<(), CloseError> {
+        if let Some(c) = code {
+            if !c.is_sendable() {
+                return Err(CloseError::InvalidCode(c.as_u16()));
+            }
+        }
+        if reason.len() > MAX_REASON_LEN {
+            return Err(CloseError::ReasonTooLong(reason.len()));
+        }
+        self.start_close(code, reason);
+        Ok(())
+    }
+
+    /// `close(code, reason)` exactly as the browser's `WebSocket.close()`
+    /// defines it: a code must be 1000 or in 3000–4999, else
+    /// `InvalidAccessError`; a reason must be at most 123 UTF-8 bytes, else
+    /// `SyntaxError`. Otherwise it behaves as [`close`](Self::close).
+    pub fn browser_close(&mut self, code: Option<u16>, reason: Option<&str>) -> Result<(), BrowserCloseError> {
+        if let Some(c) = code {
+            if !CloseCode::new(c).is_browser_allowed() {
+                return Err(BrowserCloseError::InvalidAccessError(c));
+            }
+        }
+        let reason = reason.unwrap_or("");
+        if reason.len() > MAX_REASON_LEN {
+            return Err(BrowserCloseError::SyntaxError(reason.len()));
+        }
+        self.start_close(code.map(CloseCode::new), reason);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------
+    // Output
+    // ------------------------------------------------------------------
+
+    /// The next thing to do, in order; `None` when there is nothing until the
+    /// next input or command.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        Some(match self.out.pop_front()? {
+            Pending::Tx { len, app } => {
+                self.buffered -= app;
+                Output::Transmit(self.tx.split_to(len).freeze())
+            }
+            Pending::Payload { bytes, app } => {
+                self.buffered -= app;
+                Output::Transmit(bytes)
+            }
+            Pending::Event(e) => Output::Event(e),
+            Pending::CloseTransport => Output::CloseTransport,
+        })
+    }
+
+    // ------------------------------------------------------------------
+    // Receiving
+    // ------------------------------------------------------------------
+
+    fn rules(&self) -> Rules {
+        Rules { receiver: self.role, rsv_allowed: self.rsv_allowed, max_frame_size: self.config.max_frame_size }
+    }
+
+    /// Decodes and acts on every complete frame in `rx`, and checks the
+    /// partial payload of the last one.
+    fn process(&mut self) {
+        while self.reading {
+            match self.step() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    self.fail(e);
+                    return;
+                }
+            }
+        }
+        if self.rx.is_empty() && self.rx.capacity() > RX_KEEP_CAPACITY {
+            self.rx = BytesMut::new();
+        }
+    }
+
+    /// One unit of progress. `Ok(true)`: a frame completed and was acted on;
+    /// `Ok(false)`: more bytes are needed (the partial payload seen so far is
+    /// unmasked and, for text, validated, so bad UTF-8 fails at once).
+    fn step(&mut self) -> Result<bool, ProtocolError> {
+        let mut progress = match self.frame {
+            Some(p) => p,
+            None => {
+                let Some((header, header_len)) = frame::decode_header(&self.rx, &self.rules())? else {
+                    return Ok(false);
+                };
+                let progress = self.accept_header(header)?;
+                let _ = self.rx.split_to(header_len);
+                progress
+            }
+        };
+        let avail = self.rx.len().min(progress.len);
+        if avail > progress.done {
+            let fresh = &mut self.rx[progress.done..avail];
+            if let Some(key) = progress.header.mask {
+                apply_mask(fresh, key, progress.done);
+            }
+            if progress.text && self.utf8.feed(fresh).is_err() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            progress.done = avail;
+        }
+        if progress.done < progress.len {
+            self.frame = Some(progress);
+            return Ok(false);
+        }
+        self.frame = None;
+        let payload = if progress.len == 0 { Bytes::new() } else { self.rx.split_to(progress.len).freeze() };
+        self.on_frame(progress.header, payload)?;
+        Ok(true)
+    }
+
+    /// Checks a decoded header against the message state (§5.4) and the
+    /// message size limit (§10.4).
+    fn accept_header(&mut self, header: Header) -> Result<FrameProgress, ProtocolError> {
+        // Fits: `decode_header` checked it against `max_frame_size`.
+        let len = header.len as usize;
+        let text = match header.opcode {
+            frame::TEXT | frame::BINARY => {
+                if self.assembly.is_some() {
+                    return Err(ProtocolError::ExpectedContinuation);
+                }
+                self.check_message_size(len)?;
+                self.utf8.reset();
+                header.opcode == frame::TEXT
+            }
+            frame::CONTINUATION => {
+                let Some(a) = &self.assembly else {
+                    return Err(ProtocolError::UnexpectedContinuation);
+                };
+                self.check_message_size(a.size.saturating_add(len))?;
+                a.text
+            }
+            _ => false,
+        };
+        Ok(FrameProgress { header, len, done: 0, text })
+    }
+
+    fn check_message_size(&self, size: usize) -> Result<(), ProtocolError> {
+        if size > self.config.max_message_size {
+            return Err(ProtocolError::MessageTooLarge { size: size as u64, max: self.config.max_message_size });
+        }
+        Ok(())
+    }
+
+    /// Acts on a complete, unmasked frame.
+    fn on_frame(&mut self, header: Header, payload: Bytes) -> Result<(), ProtocolError> {
+        match header.opcode {
+            frame::TEXT | frame::BINARY => {
+                let text = header.opcode == frame::TEXT;
+                if header.fin {
+                    self.deliver(text, payload)?;
+                } else {
+                    let size = payload.len();
+                    self.assembly = Some(Assembly { text, parts: alloc::vec![payload], size });
+                }
+            }
+            frame::CONTINUATION => {
+                // `accept_header` checked that a message is in progress.
+                if let Some(a) = &mut self.assembly {
+                    a.size += payload.len();
+                    if !payload.is_empty() {
+                        a.parts.push(payload);
+                    }
+                }
+                if header.fin {
+                    if let Some(a) = self.assembly.take() {
+                        let whole = concat(a.parts, a.size);
+                        self.deliver(a.text, whole)?;
+                    }
+                }
+            }
+            frame::PING => {
+                if self.config.auto_pong && !self.close_sent {
+                    self.queue_control(frame::PONG, &payload);
+                }
+                self.push(Pending::Event(Event::Ping(payload)));
+            }
+            frame::PONG => self.push(Pending::Event(Event::Pong(payload))),
+            frame::CLOSE => self.on_close(&payload)?,
+            // `decode_header` rejects every other opcode.
+            op => return Err(ProtocolError::ReservedOpcode(op)),
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, text: bool, payload: Bytes) -> Result<(), ProtocolError> {
+        let message = if text {
+            if !self.utf8.is_complete() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            Message::Text(Text::from_validated(payload))
+        } else {
+            Message::Binary(payload)
+        };
+        self.push(Pending::Event(Event::Message(message)));
+        Ok(())
+    }
+
+    /// The peer's Close frame (§5.5.1, §7.1.5).
+    fn on_close(&mut self, payload: &[u8]) -> Result<(), ProtocolError> {
+        let frame = match payload {
+            [] => CloseFrame { code: CloseCode::NO_STATUS_RCVD, reason: String::new() },
+            [_] => return Err(ProtocolError::InvalidClosePayload),
+            [hi, lo, reason @ ..] => {
+                let code = CloseCode::new(u16::from_be_bytes([*hi, *lo]));
+                if !code.is_valid_received() {
+                    return Err(ProtocolError::InvalidCloseCode(code.as_u16()));
+                }
+                let Ok(reason) = core::str::from_utf8(reason) else {
+                    return Err(ProtocolError::InvalidCloseReason);
+                };
+                CloseFrame { code, reason: String::from(reason) }
+            }
+        };
+        // Nothing after the peer's Close is processed or delivered.
+        self.stop_reading();
+        let peer_started = !self.close_sent;
+        if peer_started {
+            // Echo the code and reason (§5.5.1); none if the peer sent none.
+            let code = (frame.code != CloseCode::NO_STATUS_RCVD).then_some(frame.code);
+            self.queue_close(code, &frame.reason);
+            self.push(Pending::Event(Event::Closing(frame.clone())));
+        }
+        let (code, reason) = (frame.code, frame.reason.clone());
+        self.close_received = Some(frame);
+        // §7.1.1: the server closes the TCP connection first; the client
+        // waits for it.
+        if self.role == Role::Server {
+            self.finish(code, reason, true, None);
+        }
+        Ok(())
+    }
+
+    /// Fails the connection (§7.1.7): a Close with the error's code if ours
+    /// was not sent, no more input, close the transport, report 1006.
+    fn fail(&mut self, error: ProtocolError) {
+        if self.closed {
+            return;
+        }
+        if !self.close_sent {
+            self.queue_close(Some(error.close_code()), "");
+        }
+        self.finish(CloseCode::ABNORMAL, String::new(), false, Some(ConnectionError::Protocol(error)));
+    }
+
+    fn stop_reading(&mut self) {
+        self.reading = false;
+        self.rx = BytesMut::new();
+        self.frame = None;
+        self.assembly = None;
+    }
+
+    /// The connection is closed: `CloseTransport` (once), then `Closed`, last.
+    fn finish(&mut self, code: CloseCode, reason: String, was_clean: bool, error: Option<ConnectionError>) {
+        if self.closed {
+            return;
+        }
+        self.stop_reading();
+        if !self.transport_closed {
+            self.transport_closed = true;
+            self.out.push_back(Pending::CloseTransport);
+        }
+        self.out.push_back(Pending::Event(Event::Closed(Closed { code, reason, was_clean, error })));
+        self.closed = true;
+    }
+
+    // ------------------------------------------------------------------
+    // Sending
+    // ------------------------------------------------------------------
+
+    fn check_open(&self) -> Result<(), SendError> {
+        match self.ready_state() {
+            ReadyState::Open => Ok(()),
+            state => Err(SendError::NotOpen(state)),
+        }
+    }
+
+    fn push(&mut self, p: Pending) {
+        if !self.closed {
+            self.out.push_back(p);
+        }
+    }
+
+    fn start_close(&mut self, code: Option<CloseCode>, reason: &str) {
+        if self.ready_state() != ReadyState::Open {
+            return;
+        }
+        let reason = if code.is_some() { reason } else { "" };
+        self.queue_close(code, reason);
+    }
+
+    /// Queues our Close frame; nothing is queued after it.
+    fn queue_close(&mut self, code: Option<CloseCode>, reason: &str) {
+        if self.close_sent || self.closed {
+            return;
+        }
+        let mut body = [0u8; frame::MAX_CONTROL_PAYLOAD];
+        let len = match code {
+            Some(c) => {
+                // Callers checked `reason.len() <= 123`; a peer's reason came
+                // in a control frame of at most 125 bytes.
+                let reason = &reason.as_bytes()[..reason.len().min(MAX_REASON_LEN)];
+                body[..2].copy_from_slice(&c.as_u16().to_be_bytes());
+                body[2..2 + reason.len()].copy_from_slice(reason);
+                2 + reason.len()
+            }
+            None => 0,
+        };
+        self.queue_control(frame::CLOSE, &body[..len]);
+        self.close_sent = true;
+    }
+
+    fn queue_control_checked(&mut self, opcode: u8, payload: Bytes) -> Result<(), SendError> {
+        if payload.len() > frame::MAX_CONTROL_PAYLOAD {
+            return Err(SendError::ControlPayloadTooLong(payload.len()));
+        }
+        self.check_open()?;
+        self.queue_control(opcode, &payload);
+        Ok(())
+    }
+
+    fn queue_control(&mut self, opcode: u8, payload: &[u8]) {
+        if self.close_sent || self.closed {
+            return;
+        }
+        self.queue_frame_copied(true, opcode, payload, 0);
+    }
+
+    /// Queues a data message, fragmented at `Config::fragment_size`.
+    fn queue_message(&mut self, opcode: u8, payload: Bytes) {
+        let total = payload.len();
+        let size = self.config.fragment_size.unwrap_or(usize::MAX).max(1);
+        if total <= size {
+            self.queue_frame(true, opcode, payload);
+        } else {
+            let mut start = 0;
+            let mut op = opcode;
+            while start < total {
+                let end = total.min(start.saturating_add(size));
+                self.queue_frame(end == total, op, payload.slice(start..end));
+                op = frame::CONTINUATION;
+                start = end;
+            }
+        }
+        self.buffered += total;
+        // The byte counts of the entries above were recorded as `app` there.
+    }
+
+    /// Queues one data frame carrying `payload`.
+    fn queue_frame(&mut self, fin: bool, opcode: u8, payload: Bytes) {
+        let app = payload.len();
+        if self.role == Role::Client || payload.len() <= COALESCE_MAX {
+            self.queue_frame_copied(fin, opcode, &payload, app);
+        } else {
+            let mut head = [0u8; frame::MAX_HEADER_LEN];
+            let n = frame::encode_header(&mut head, fin, 0, opcode, None, payload.len());
+            self.append_tx(&head[..n], 0);
+            self.out.push_back(Pending::Payload { bytes: payload, app });
+        }
+    }
+
+    /// Writes header and (masked, for a client) payload into `tx`.
+    fn queue_frame_copied(&mut self, fin: bool, opcode: u8, payload: &[u8], app: usize) {
+        let mask = match self.role {
+            Role::Client => Some(self.next_mask()),
+            Role::Server => None,
+        };
+        let mut head = [0u8; frame::MAX_HEADER_LEN];
+        let n = frame::encode_header(&mut head, fin, 0, opcode, mask, payload.len());
+        let start = self.tx.len();
+        self.tx.reserve(frame::header_len(payload.len(), mask.is_some()) + payload.len());
+        self.tx.extend_from_slice(&head[..n]);
+        self.tx.extend_from_slice(payload);
+        if let Some(key) = mask {
+            apply_mask(&mut self.tx[start + n..], key, 0);
+        }
+        self.note_tx(n + payload.len(), app);
+    }
+
+    fn append_tx(&mut self, bytes: &[u8], app: usize) {
+        self.tx.extend_from_slice(bytes);
+        self.note_tx(bytes.len(), app);
+    }
+
+    /// Records that `len` more bytes of `tx` are queued.
+    fn note_tx(&mut self, len: usize, app: usize) {
+        if let Some(Pending::Tx { len: l, app: a }) = self.out.back_mut() {
+            *l += len;
+            *a += app;
+        } else {
+            self.out.push_back(Pending::Tx { len, app });
+        }
+    }
+
+    fn next_mask(&mut self) -> [u8; 4] {
+        if self.masks_used + 4 > self.masks.len() {
+            self.entropy.fill(&mut self.masks);
+            self.masks_used = 0;
+        }
+        let m = &self.masks[self.masks_used..self.masks_used + 4];
+        self.masks_used += 4;
+        [m[0], m[1], m[2], m[3]]
+    }
+}
+
+/// Joins the fragments of a message; one part is returned as is.
+fn concat(mut parts: Vec<Bytes>, size: usize) -> Bytes {
+    if parts.len() == 1 {
+        return parts.pop().unwrap_or_default();
+    }
+    let mut whole = BytesMut::with_capacity(size);
+    for p in &parts {
+        whole.extend_from_slice(p);
+    }
+    whole.freeze()
+}

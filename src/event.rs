@@ -1,0 +1,270 @@
+//! What a connection gives back: [`Output`], [`Event`], [`Message`].
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use bytes::Bytes;
+use core::fmt;
+
+use crate::close::CloseCode;
+use crate::error::ConnectionError;
+use crate::handshake::{ExtensionOffer, Request};
+
+/// One step of work for the driver, from
+/// [`Connection::poll_output`](crate::Connection::poll_output), in the order
+/// it must be done.
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Output {
+    /// Write these bytes to the transport, after every earlier `Transmit`.
+    /// A frame may span several `Transmit`s (header and payload apart, ready
+    /// for vectored writes).
+    Transmit(Bytes),
+    /// Hand this event to the application.
+    Event(Event),
+    /// Write every earlier `Transmit`, then close the transport (shut down the
+    /// socket). Comes at most once, always before [`Event::Closed`].
+    CloseTransport,
+}
+
+/// Something the application should know about.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// (Server, CONNECTING) A client asks to upgrade: answer with
+    /// [`accept`](crate::Connection::accept) or
+    /// [`reject`](crate::Connection::reject).
+    UpgradeRequest(Request),
+    /// The opening handshake completed: CONNECTING → OPEN.
+    Open(Negotiated),
+    /// A whole message arrived.
+    Message(Message),
+    /// A Ping arrived. If [`Config::auto_pong`](crate::Config::auto_pong) is
+    /// on, the Pong is already queued.
+    Ping(Bytes),
+    /// A Pong arrived, solicited or not.
+    Pong(Bytes),
+    /// The peer started the closing handshake: OPEN → CLOSING. Our echoing
+    /// Close is already queued; no message will be delivered after this.
+    Closing(CloseFrame),
+    /// The connection is closed: the last output, exactly once.
+    Closed(Closed),
+}
+
+/// What the opening handshake settled on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Negotiated {
+    /// The subprotocol in use, if any (`Sec-WebSocket-Protocol`).
+    pub protocol: Option<String>,
+    /// The extensions in use, in order (`Sec-WebSocket-Extensions`).
+    pub extensions: Vec<ExtensionOffer>,
+}
+
+/// A complete message.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message: valid UTF-8.
+    Text(Text),
+    /// A binary message.
+    Binary(Bytes),
+}
+
+impl Message {
+    /// A text message.
+    pub fn text(text: impl Into<Text>) -> Self {
+        Self::Text(text.into())
+    }
+
+    /// A binary message.
+    pub fn binary(data: impl Into<Bytes>) -> Self {
+        Self::Binary(data.into())
+    }
+
+    /// The payload bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Text(t) => t.as_bytes(),
+            Self::Binary(b) => b,
+        }
+    }
+
+    /// The payload length in bytes.
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Is it a text message?
+    pub fn is_text(&self) -> bool {
+        matches!(self, Self::Text(_))
+    }
+
+    /// The payload, whatever the type.
+    pub fn into_bytes(self) -> Bytes {
+        match self {
+            Self::Text(t) => t.into_bytes(),
+            Self::Binary(b) => b,
+        }
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Text(t) => f.debug_tuple("Text").field(&t.as_str()).finish(),
+            Self::Binary(b) => f.debug_tuple("Binary").field(b).finish(),
+        }
+    }
+}
+
+impl From<Text> for Message {
+    fn from(t: Text) -> Self {
+        Self::Text(t)
+    }
+}
+impl From<String> for Message {
+    fn from(s: String) -> Self {
+        Self::Text(s.into())
+    }
+}
+impl From<&'static str> for Message {
+    fn from(s: &'static str) -> Self {
+        Self::Text(s.into())
+    }
+}
+impl From<Bytes> for Message {
+    fn from(b: Bytes) -> Self {
+        Self::Binary(b)
+    }
+}
+impl From<Vec<u8>> for Message {
+    fn from(b: Vec<u8>) -> Self {
+        Self::Binary(b.into())
+    }
+}
+impl From<&'static [u8]> for Message {
+    fn from(b: &'static [u8]) -> Self {
+        Self::Binary(Bytes::from_static(b))
+    }
+}
+
+/// UTF-8 text held in [`Bytes`], so a received text message shares the
+/// input buffer instead of being copied.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Text(Bytes);
+
+impl Text {
+    /// Checks that `bytes` is UTF-8.
+    pub fn from_utf8(bytes: Bytes) -> Result<Self, core::str::Utf8Error> {
+        core::str::from_utf8(&bytes)?;
+        Ok(Self(bytes))
+    }
+
+    /// Wraps bytes this crate has already validated.
+    pub(crate) fn from_validated(bytes: Bytes) -> Self {
+        debug_assert!(core::str::from_utf8(&bytes).is_ok());
+        Self(bytes)
+    }
+
+    /// The text. The crate forbids `unsafe`, so this re-checks the UTF-8
+    /// (with `simdutf8`, at memory speed) rather than trusting it blindly.
+    pub fn as_str(&self) -> &str {
+        match simdutf8::basic::from_utf8(&self.0) {
+            Ok(s) => s,
+            // Invariant: every constructor validated these exact bytes and
+            // `Bytes` is immutable.
+            Err(_) => unreachable!("Text holds validated UTF-8"),
+        }
+    }
+
+    /// The UTF-8 bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The UTF-8 bytes, without copying.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+
+    /// The length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the text is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Self {
+        Self(Bytes::from(s))
+    }
+}
+impl From<&'static str> for Text {
+    fn from(s: &'static str) -> Self {
+        Self(Bytes::from_static(s.as_bytes()))
+    }
+}
+impl From<Text> for Bytes {
+    fn from(t: Text) -> Self {
+        t.0
+    }
+}
+impl TryFrom<Bytes> for Text {
+    type Error = core::str::Utf8Error;
+    fn try_from(b: Bytes) -> Result<Self, Self::Error> {
+        Self::from_utf8(b)
+    }
+}
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The contents of a received Close frame (§5.5.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseFrame {
+    /// The status code; [`CloseCode::NO_STATUS_RCVD`] (1005) when the frame
+    /// had none (§7.1.5).
+    pub code: CloseCode,
+    /// The reason, possibly empty.
+    pub reason: String,
+}
+
+/// How the connection ended: WHATWG's `CloseEvent`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    /// The code of the Close frame *received* (§7.1.5): 1005 if it carried no
+    /// code, 1006 if none was received before the connection ended.
+    pub code: CloseCode,
+    /// The reason of the Close frame received, or empty.
+    pub reason: String,
+    /// True when both Close frames passed before the transport ended
+    /// (§7.1.4), false when the connection was failed or cut.
+    pub was_clean: bool,
+    /// Why the connection was failed, when it was (§7.1.7).
+    pub error: Option<ConnectionError>,
+}

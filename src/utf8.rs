@@ -1,0 +1,112 @@
+//! Incremental UTF-8 validation across chunks and fragments (RFC 6455 §8.1).
+//!
+//! A text message may be split anywhere, even inside a code point, by frame
+//! boundaries or by reads. The validator carries an incomplete trailing code
+//! point (at most 3 bytes) into the next chunk and reports an error as soon as
+//! a byte makes the text invalid, without waiting for the message to end.
+
+/// The validator's state: a carried, incomplete but so far valid code point.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Utf8Validator {
+    carry: [u8; 4],
+    carry_len: u8,
+}
+
+/// The width of the code point a valid lead byte starts.
+fn width(lead: u8) -> usize {
+    match lead {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    }
+}
+
+impl Utf8Validator {
+    /// Validates the next chunk of a text message. `Err` means the text is
+    /// invalid at or before the end of `data`, whatever follows.
+    pub(crate) fn feed(&mut self, mut data: &[u8]) -> Result<(), ()> {
+        if self.carry_len > 0 {
+            let have = usize::from(self.carry_len);
+            let need = width(self.carry[0]) - have;
+            let take = need.min(data.len());
+            self.carry[have..have + take].copy_from_slice(&data[..take]);
+            let total = have + take;
+            match core::str::from_utf8(&self.carry[..total]) {
+                Ok(_) => {
+                    self.carry_len = 0;
+                    data = &data[take..];
+                }
+                // Still a valid prefix; only possible when `data` ran out.
+                Err(e) if e.error_len().is_none() => {
+                    self.carry_len = total as u8;
+                    return Ok(());
+                }
+                Err(_) => return Err(()),
+            }
+        }
+        if simdutf8::basic::from_utf8(data).is_ok() {
+            return Ok(());
+        }
+        match simdutf8::compat::from_utf8(data) {
+            Ok(_) => Ok(()),
+            Err(e) => match e.error_len() {
+                // An incomplete but valid prefix at the very end: carry it.
+                None => {
+                    let tail = &data[e.valid_up_to()..];
+                    self.carry[..tail.len()].copy_from_slice(tail);
+                    self.carry_len = tail.len() as u8;
+                    Ok(())
+                }
+                Some(_) => Err(()),
+            },
+        }
+    }
+
+    /// True when the text fed so far ends on a code point boundary.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.carry_len == 0
+    }
+
+    /// Forgets any carried bytes (at a message boundary).
+    pub(crate) fn reset(&mut self) {
+        self.carry_len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_all_splits(bytes: &[u8]) {
+        let expected = core::str::from_utf8(bytes).is_ok();
+        for a in 0..=bytes.len() {
+            for b in a..=bytes.len() {
+                let mut v = Utf8Validator::default();
+                let ok = v.feed(&bytes[..a]).is_ok()
+                    && v.feed(&bytes[a..b]).is_ok()
+                    && v.feed(&bytes[b..]).is_ok()
+                    && v.is_complete();
+                assert_eq!(ok, expected, "{bytes:x?} split at {a},{b}");
+            }
+        }
+    }
+
+    #[test]
+    fn agrees_with_std_at_every_split() {
+        check_all_splits("κόσμε €𝄞 ascii".as_bytes());
+        check_all_splits(b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited");
+        check_all_splits(b"\xf4\x90\x80\x80");
+        check_all_splits(b"\xf0\x9f\x98");
+        check_all_splits(b"\xc0\xaf");
+        check_all_splits(b"ab\xe2\x82");
+    }
+
+    #[test]
+    fn fails_at_the_first_invalid_byte() {
+        let mut v = Utf8Validator::default();
+        assert!(v.feed(b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5").is_ok());
+        // 0xF4 0x90 can never start a valid code point: fail before the rest arrives.
+        assert!(v.feed(b"\xf4").is_ok());
+        assert!(v.feed(b"\x90").is_err());
+    }
+}
