@@ -103,9 +103,15 @@ struct Assembly {
 #[derive(Debug)]
 enum Pending {
     /// The next `len` bytes of `tx`; `app` of them are message payload.
-    Tx { len: usize, app: usize },
+    Tx {
+        len: usize,
+        app: usize,
+    },
     /// A payload sent without copying.
-    Payload { bytes: Bytes, app: usize },
+    Payload {
+        bytes: Bytes,
+        app: usize,
+    },
     Event(Event),
     CloseTransport,
 }

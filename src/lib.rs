@@ -24,9 +24,9 @@ pub use bytes::{Bytes, BytesMut};
 pub use close::{CloseCode, MAX_REASON_LEN};
 pub use config::{Config, Role};
 pub use connection::Connection;
+pub use entropy::Entropy;
 #[cfg(feature = "getrandom")]
 pub use entropy::OsEntropy;
-pub use entropy::Entropy;
 pub use error::{BrowserCloseError, CloseError, ConnectionError, HandshakeError, ProtocolError, SendError};
 pub use event::{CloseFrame, Closed, Event, Message, Negotiated, Output, Text};
 pub use state::ReadyState;

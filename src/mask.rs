@@ -13,18 +13,14 @@ pub(crate) fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
         // Four independent words per iteration: LLVM turns this into vector
         // XORs; there is no per-byte work on the hot path.
         for word in chunk.chunks_exact_mut(8) {
-            let w = u64::from_ne_bytes([
-                word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
-            ]) ^ k64;
+            let w = u64::from_ne_bytes([word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7]]) ^ k64;
             word.copy_from_slice(&w.to_ne_bytes());
         }
     }
     let rest = chunks.into_remainder();
     let mut words = rest.chunks_exact_mut(8);
     for word in &mut words {
-        let w = u64::from_ne_bytes([
-            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
-        ]) ^ k64;
+        let w = u64::from_ne_bytes([word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7]]) ^ k64;
         word.copy_from_slice(&w.to_ne_bytes());
     }
     // Fewer than 8 bytes remain; the key pattern repeats every 4 bytes and
