@@ -9,8 +9,11 @@ use bytes::{Bytes, BytesMut};
 use crate::close::{CloseCode, MAX_REASON_LEN};
 use crate::config::{Config, Role};
 use crate::entropy::Entropy;
-use crate::error::{BrowserCloseError, CloseError, ConnectionError, ProtocolError, SendError};
-use crate::event::{CloseFrame, Closed, Event, Message, Output, Text};
+use crate::error::{BrowserCloseError, CloseError, ConnectionError, HandshakeError, ProtocolError, SendError};
+use crate::event::{CloseFrame, Closed, Event, Message, Negotiated, Output, Text};
+use crate::handshake::{
+    self, Accept, Accepted, ClientRequest, ExtensionOffer, Limits, Request, RequestParse, ResponseParse,
+};
 use crate::frame::{self, Header, Rules};
 use crate::mask::apply_mask;
 use crate::state::ReadyState;
@@ -47,6 +50,7 @@ const RX_KEEP_CAPACITY: usize = 64 * 1024;
 /// `None`, doing each [`Output`] in order.
 pub struct Connection {
     role: Role,
+    phase: Phase,
     config: Config,
     entropy: Box<dyn Entropy + Send>,
     /// Masking keys fetched from `entropy` in batches.
@@ -78,6 +82,26 @@ pub struct Connection {
     /// Bytes of queued small frames; `Pending::Tx` entries own prefixes of it.
     tx: BytesMut,
     buffered: usize,
+}
+
+/// Where the opening handshake stands.
+#[derive(Debug)]
+enum Phase {
+    /// Client: the request is queued; waiting for the server's response.
+    ClientHandshake(Box<ClientHandshake>),
+    /// Server: waiting for the request head.
+    AwaitRequest,
+    /// Server: the request was reported; waiting for `accept` or `reject`
+    /// (or, for a plain HTTP request, `reject`, which answers it).
+    AwaitDecision { request: Box<Request>, upgrade: bool },
+    /// The handshake is done (or was done elsewhere).
+    Open,
+}
+
+#[derive(Debug)]
+struct ClientHandshake {
+    request: ClientRequest,
+    key: String,
 }
 
 /// A frame whose header is decoded.
@@ -133,10 +157,53 @@ impl Connection {
     ///
     /// `entropy` supplies masking keys; only a client uses it (§5.3).
     pub fn new_open(role: Role, config: Config, entropy: impl Entropy + Send + 'static) -> Self {
+        Self::with_phase(role, Phase::Open, config, Box::new(entropy))
+    }
+
+    /// A client in CONNECTING: the upgrade request for `request` (RFC 6455
+    /// §4.1) is queued as the first [`Output::Transmit`], with a
+    /// `Sec-WebSocket-Key` of 16 bytes from `entropy`. The server's response
+    /// then opens the connection ([`Event::Open`]) or fails it
+    /// ([`Event::Closed`] with a [`HandshakeError`]).
+    ///
+    /// Fails, queueing nothing, when the request carries an extra header the
+    /// handshake owns or one that is not valid HTTP.
+    pub fn client(
+        request: ClientRequest,
+        config: Config,
+        entropy: impl Entropy + Send + 'static,
+    ) -> Result<Self, HandshakeError> {
+        request.validate()?;
+        let mut entropy: Box<dyn Entropy + Send> = Box::new(entropy);
+        let mut nonce = [0u8; 16];
+        entropy.fill(&mut nonce);
+        let key = handshake::key_from_nonce(nonce);
+        let mut head = Vec::new();
+        handshake::write_request(&request, &key, &mut head);
+        let phase = Phase::ClientHandshake(Box::new(ClientHandshake { request, key }));
+        let mut conn = Self::with_phase(Role::Client, phase, config, entropy);
+        conn.append_tx(&head, 0);
+        Ok(conn)
+    }
+
+    /// A server in CONNECTING, waiting for the client's upgrade request
+    /// (RFC 6455 §4.2). A valid request is reported as
+    /// [`Event::UpgradeRequest`]; answer it with [`accept`](Self::accept) or
+    /// [`reject`](Self::reject). A well-formed HTTP request that is not an
+    /// upgrade is reported as [`Event::HttpRequest`]: answer it with
+    /// [`reject`](Self::reject) (any status, e.g. 200 with a page). A
+    /// malformed request is answered with its error status (400, 405, 426,
+    /// 431) and the connection ends.
+    pub fn server(config: Config) -> Self {
+        Self::with_phase(Role::Server, Phase::AwaitRequest, config, Box::new(NoEntropy))
+    }
+
+    fn with_phase(role: Role, phase: Phase, config: Config, entropy: Box<dyn Entropy + Send>) -> Self {
         Self {
             role,
+            phase,
             config,
-            entropy: Box::new(entropy),
+            entropy,
             masks: [0; 32],
             masks_used: 32,
             rx: BytesMut::new(),
@@ -164,6 +231,8 @@ impl Connection {
     pub fn ready_state(&self) -> ReadyState {
         if self.closed {
             ReadyState::Closed
+        } else if !matches!(self.phase, Phase::Open) {
+            ReadyState::Connecting
         } else if self.close_sent || self.close_received.is_some() {
             ReadyState::Closing
         } else {
@@ -200,7 +269,7 @@ impl Connection {
             return;
         }
         self.rx.extend_from_slice(data);
-        self.process();
+        self.advance();
     }
 
     /// Feeds bytes read from the transport into a buffer the caller hands
@@ -215,7 +284,7 @@ impl Connection {
         } else {
             self.rx.unsplit(data);
         }
-        self.process();
+        self.advance();
     }
 
     /// The transport's read side ended (a read returned 0 bytes).
@@ -226,6 +295,19 @@ impl Connection {
     pub fn handle_eof(&mut self) {
         if self.closed {
             return;
+        }
+        if let Phase::ClientHandshake(hs) = &self.phase {
+            // A non-101 response without a length ends at EOF.
+            let result = handshake::parse_response(&self.rx, true, &hs.request, &hs.key, self.limits());
+            let error = match result {
+                Ok(ResponseParse::Rejected(rejection, _)) => HandshakeError::from(rejection),
+                Err(e) => e,
+                Ok(_) => HandshakeError::Truncated,
+            };
+            return self.fail_handshake(error);
+        }
+        if !matches!(self.phase, Phase::Open) {
+            return self.fail_handshake(HandshakeError::Truncated);
         }
         match (&self.close_received, self.close_sent) {
             (Some(frame), true) => {
@@ -278,6 +360,8 @@ impl Connection {
     ///   1006, 1015 or an unassigned code), else [`CloseError::InvalidCode`];
     ///   `reason` at most 123 UTF-8 bytes, else [`CloseError::ReasonTooLong`].
     ///   The arguments are checked first, in that order, whatever the state.
+    /// - CONNECTING: fails the connection (WHATWG): `CloseTransport`, then
+    ///   `Closed { code: 1006, was_clean: false }`.
     /// - OPEN: queues the Close frame after every message queued before it
     ///   (close() discards nothing) and moves to CLOSING; nothing can be
     ///   queued after it.
@@ -316,6 +400,60 @@ impl Connection {
         Ok(())
     }
 
+    /// (Server) Accepts the pending upgrade request with `101 Switching
+    /// Protocols` (RFC 6455 §4.2.2): CONNECTING → OPEN, and
+    /// [`Event::Open`] follows. Frames the client sent right behind its
+    /// request are processed now.
+    ///
+    /// Without a subprotocol in `accept`, the first of
+    /// [`Config::protocols`] that the client offered is chosen. Fails,
+    /// changing nothing, when no upgrade request is waiting
+    /// ([`HandshakeError::NoPendingRequest`]), when the subprotocol was not
+    /// offered, or when an extra header is invalid or owned by the handshake.
+    pub fn accept(&mut self, mut accept: Accept) -> Result<(), HandshakeError> {
+        let Phase::AwaitDecision { request, upgrade: true } = &self.phase else {
+            return Err(HandshakeError::NoPendingRequest);
+        };
+        if accept.selected_protocol().is_none() {
+            if let Some(p) = self.config.protocols.iter().find(|p| request.protocols().contains(p)) {
+                accept = accept.protocol(p.clone());
+            }
+        }
+        let extensions = negotiate_server_extensions(request.extensions());
+        accept.set_extensions(extensions.clone());
+        handshake::validate_accept(request, &accept)?;
+        let mut head = Vec::new();
+        handshake::write_accept(request, &accept, &mut head);
+        self.append_tx(&head, 0);
+        let protocol = accept.selected_protocol().map(String::from);
+        self.open(Negotiated { protocol, extensions });
+        Ok(())
+    }
+
+    /// (Server) Answers the pending request with any other HTTP response:
+    /// a rejection of an upgrade request (e.g. 403), or the answer to a plain
+    /// HTTP request ([`Event::HttpRequest`], e.g. 200 with a page). The
+    /// response carries `Content-Length` and `Connection: close`;
+    /// `CloseTransport` and `Closed { code: 1006, was_clean: false }` follow.
+    ///
+    /// Fails, changing nothing, when no request is waiting, when `status` is
+    /// not a final status (200–999), or when a header is invalid or one the
+    /// response writes itself (`Connection`, `Content-Length`,
+    /// `Transfer-Encoding`).
+    pub fn reject(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]) -> Result<(), HandshakeError> {
+        if !matches!(self.phase, Phase::AwaitDecision { .. }) {
+            return Err(HandshakeError::NoPendingRequest);
+        }
+        let headers: Vec<(String, String)> =
+            headers.iter().map(|(n, v)| (String::from(*n), String::from(*v))).collect();
+        handshake::validate_reject(status, &headers)?;
+        let mut head = Vec::new();
+        handshake::write_response(status, &headers, body, &mut head);
+        self.append_tx(&head, 0);
+        self.finish(CloseCode::ABNORMAL, String::new(), false, None);
+        Ok(())
+    }
+
     // ------------------------------------------------------------------
     // Output
     // ------------------------------------------------------------------
@@ -336,6 +474,95 @@ impl Connection {
             Pending::Event(e) => Output::Event(e),
             Pending::CloseTransport => Output::CloseTransport,
         })
+    }
+
+    // ------------------------------------------------------------------
+    // Opening handshake
+    // ------------------------------------------------------------------
+
+    fn limits(&self) -> Limits {
+        Limits { max_head_size: self.config.max_head_size, max_headers: self.config.max_headers }
+    }
+
+    /// Routes buffered input by phase.
+    fn advance(&mut self) {
+        match &self.phase {
+            Phase::Open => self.process(),
+            Phase::ClientHandshake(_) => self.client_handshake(),
+            Phase::AwaitRequest => self.server_handshake(),
+            Phase::AwaitDecision { .. } => {
+                // Frames pipelined behind the request wait for the answer;
+                // bound them as one message's worth so they cannot pile up.
+                let bound = self.config.max_head_size.saturating_add(self.config.max_message_size);
+                if self.rx.len() > bound {
+                    self.finish(CloseCode::ABNORMAL, String::new(), false, Some(HandshakeError::HeadTooLarge.into()));
+                }
+            }
+        }
+    }
+
+    fn client_handshake(&mut self) {
+        let Phase::ClientHandshake(hs) = &self.phase else { return };
+        match handshake::parse_response(&self.rx, false, &hs.request, &hs.key, self.limits()) {
+            Ok(ResponseParse::Partial) => {}
+            Ok(ResponseParse::Accepted(accepted, head_len)) => {
+                let _ = self.rx.split_to(head_len);
+                match self.accept_client_extensions(&accepted) {
+                    Ok(()) => {
+                        let Accepted { protocol, extensions, .. } = accepted;
+                        self.open(Negotiated { protocol, extensions });
+                    }
+                    Err(e) => self.fail_handshake(e),
+                }
+            }
+            Ok(ResponseParse::Rejected(rejection, _)) => self.fail_handshake(rejection.into()),
+            Err(e) => self.fail_handshake(e),
+        }
+    }
+
+    fn server_handshake(&mut self) {
+        match handshake::parse_request(&self.rx, self.limits()) {
+            Ok(RequestParse::Partial) => {}
+            Ok(RequestParse::Complete(request, head_len)) => {
+                let _ = self.rx.split_to(head_len);
+                self.phase = Phase::AwaitDecision { request: Box::new(request.clone()), upgrade: true };
+                self.push(Pending::Event(Event::UpgradeRequest(request)));
+            }
+            Err(HandshakeError::NotUpgrade(request)) => {
+                // Nothing after a plain request is read: it is answered and
+                // the connection closes.
+                self.rx = BytesMut::new();
+                self.phase = Phase::AwaitDecision { request: request.clone(), upgrade: false };
+                self.push(Pending::Event(Event::HttpRequest(*request)));
+            }
+            Err(e) => {
+                let mut response = Vec::new();
+                handshake::write_error_response(&e, &mut response);
+                self.append_tx(&response, 0);
+                self.fail_handshake(e);
+            }
+        }
+    }
+
+    /// CONNECTING → OPEN; input that came with the handshake is processed.
+    fn open(&mut self, negotiated: Negotiated) {
+        self.phase = Phase::Open;
+        self.push(Pending::Event(Event::Open(negotiated)));
+        self.process();
+    }
+
+    /// The opening handshake failed: close the transport, report 1006.
+    fn fail_handshake(&mut self, error: HandshakeError) {
+        self.finish(CloseCode::ABNORMAL, String::new(), false, Some(ConnectionError::Handshake(error)));
+    }
+
+    /// The extension hook, client side: every extension the server accepted
+    /// must be one this endpoint runs (RFC 6455 §9.1).
+    fn accept_client_extensions(&mut self, accepted: &Accepted) -> Result<(), HandshakeError> {
+        match accepted.extensions.first() {
+            Some(e) => Err(HandshakeError::UnsupportedExtension(e.name.clone())),
+            None => Ok(()),
+        }
     }
 
     // ------------------------------------------------------------------
@@ -573,6 +800,15 @@ impl Connection {
     }
 
     fn start_close(&mut self, code: Option<CloseCode>, reason: &str) {
+        if self.ready_state() == ReadyState::Connecting {
+            // WHATWG: close() before the connection is established fails it.
+            return self.finish(
+                CloseCode::ABNORMAL,
+                String::new(),
+                false,
+                Some(ConnectionError::ClosedWhileConnecting),
+            );
+        }
         if self.ready_state() != ReadyState::Open {
             return;
         }
@@ -691,6 +927,26 @@ impl Connection {
         let m = &self.masks[self.masks_used..self.masks_used + 4];
         self.masks_used += 4;
         [m[0], m[1], m[2], m[3]]
+    }
+}
+
+/// The extension hook, server side: the responses to the client's offers for
+/// the extensions this endpoint runs (none yet; permessage-deflate plugs in
+/// here and sets `rsv_allowed`). Unknown offers are declined by omission
+/// (RFC 6455 §9.1).
+fn negotiate_server_extensions(_offers: &[ExtensionOffer]) -> Vec<ExtensionOffer> {
+    Vec::new()
+}
+
+/// The entropy of a server, which never masks.
+#[derive(Debug)]
+struct NoEntropy;
+
+impl Entropy for NoEntropy {
+    fn fill(&mut self, dest: &mut [u8]) {
+        // Unreachable in practice: only a client draws masks and nonces, and
+        // a server is built with this source. Zeroes keep it panic-free.
+        dest.fill(0);
     }
 }
 

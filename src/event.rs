@@ -35,6 +35,11 @@ pub enum Event {
     /// [`accept`](crate::Connection::accept) or
     /// [`reject`](crate::Connection::reject).
     UpgradeRequest(Request),
+    /// (Server, CONNECTING) A well-formed HTTP request that is not a
+    /// WebSocket upgrade (no `Upgrade: websocket`), e.g. a browser asking for
+    /// a page: answer it with [`reject`](crate::Connection::reject), which
+    /// sends any status, headers and body, then closes.
+    HttpRequest(Request),
     /// The opening handshake completed: CONNECTING → OPEN.
     Open(Negotiated),
     /// A whole message arrived.

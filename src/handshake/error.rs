@@ -1,0 +1,267 @@
+//! The one error type of the opening handshake (RFC 6455 §4).
+
+use alloc::boxed::Box;
+use alloc::string::String;
+
+use super::client::Rejection;
+use super::server::Request;
+
+/// Why an opening handshake (RFC 6455 §4) failed or could not be built.
+///
+/// Each check of §4.1 (client) and §4.2.1 (server) fails with its own
+/// variant. Errors detected in a *received* request map to the HTTP status a
+/// server answers with ([`status`](Self::status)); errors in a received
+/// response, and errors in the local application's own input (a bad header,
+/// an unoffered subprotocol chosen by the server application, …) have no
+/// status.
+///
+/// The enum is `#[non_exhaustive]`: more variants (for example time-outs and
+/// closed connections reported by the connection state machine) may be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    // ----- shared -----
+    /// The URL is not a valid `ws://` or `wss://` URI (RFC 6455 §3; a client
+    /// MUST fail the connection on an invalid URI, §4.1 step 1).
+    #[error("invalid WebSocket URL: {0} (RFC 6455 §3)")]
+    InvalidUrl(&'static str),
+    /// The HTTP head (or a non-101 response's body framing) is not valid
+    /// HTTP/1.1, or a header value is not UTF-8 (RFC 6455 §4.1 item 1,
+    /// §4.2.1: "any violations of the ABNF grammar").
+    #[error("malformed HTTP message: {0} (RFC 6455 §4.2.1)")]
+    Malformed(&'static str),
+    /// The head did not complete within the configured size limit (or a
+    /// non-101 response's body was larger than that limit). RFC 6455 §10.4
+    /// lets an implementation protect itself with such limits.
+    #[error("HTTP head or body larger than the configured limit (RFC 6455 §10.4)")]
+    HeadTooLarge,
+    /// The head has more header fields than the configured limit
+    /// (RFC 6455 §10.4).
+    #[error("too many HTTP header fields (RFC 6455 §10.4)")]
+    TooManyHeaders,
+    /// The HTTP version is not 1.1 or later (RFC 6455 §4.1 item 2, §4.2.1
+    /// item 1).
+    #[error("the WebSocket handshake requires HTTP/1.1 or later (RFC 6455 §4.1, §4.2.1)")]
+    HttpVersion,
+    /// The peer closed the connection before the head (or the body of a
+    /// non-101 response) was complete (RFC 6455 §4.1; RFC 7230 §3.3.3 calls
+    /// such a message incomplete).
+    #[error("connection closed before the HTTP message was complete (RFC 6455 §4.1)")]
+    Truncated,
+    /// `accept()` or `reject()` was called when no request was waiting for an
+    /// answer (a client, a server before the request arrived, or after the
+    /// answer).
+    #[error("no upgrade request is waiting for an answer")]
+    NoPendingRequest,
+    /// The server accepted an extension this endpoint offered but cannot run
+    /// (RFC 6455 §9.1: the client fails the connection).
+    #[error("the server accepted extension {0:?}, which this endpoint does not implement (RFC 6455 §9.1)")]
+    UnsupportedExtension(String),
+
+    // ----- client side: checks on the server's response (§4.1) -----
+    /// The server answered with a status other than 101; the response is
+    /// handled per HTTP (RFC 6455 §4.1, response step 1).
+    #[error("the server answered {} instead of 101 (RFC 6455 §4.1)", .0.status)]
+    Rejected(Box<Rejection>),
+    /// The 101 response lacks `Upgrade: websocket` (RFC 6455 §4.1, response
+    /// step 2).
+    #[error("response lacks `Upgrade: websocket` (RFC 6455 §4.1)")]
+    MissingUpgrade,
+    /// The message lacks a `Connection` header listing `Upgrade` (RFC 6455
+    /// §4.1 response step 3; §4.2.1 item 4 for requests).
+    #[error("missing `Connection: Upgrade` (RFC 6455 §4.1, §4.2.1)")]
+    MissingConnectionUpgrade,
+    /// The 101 response's `Sec-WebSocket-Accept` is missing, repeated or
+    /// wrong for the key sent (RFC 6455 §4.1, response step 4).
+    #[error("missing or wrong Sec-WebSocket-Accept (RFC 6455 §4.1)")]
+    InvalidAccept,
+    /// The selected subprotocol was not offered by the client: received from
+    /// a server (RFC 6455 §4.1, response step 6), or chosen by the local
+    /// server application (§4.2.2 /subprotocol/).
+    #[error("subprotocol {0:?} was not offered by the client (RFC 6455 §4.1, §4.2.2)")]
+    UnofferedProtocol(String),
+    /// An extension in the response was not offered by the client: received
+    /// from a server (RFC 6455 §4.1, response step 5), or set by the local
+    /// server (§4.2.2 /extensions/).
+    #[error("extension {0:?} was not offered by the client (RFC 6455 §4.1, §9.1)")]
+    UnofferedExtension(String),
+    /// A `Sec-WebSocket-Extensions` header does not follow the §9.1 grammar
+    /// (the recipient MUST fail the connection, RFC 6455 §9.1).
+    #[error("Sec-WebSocket-Extensions does not follow the RFC 6455 §9.1 grammar")]
+    InvalidExtensionHeader,
+
+    // ----- server side: checks on the client's request (§4.2.1) -----
+    /// The request is not a WebSocket upgrade at all: its `Upgrade` header is
+    /// absent or does not list `websocket` (RFC 6455 §4.2.1 item 3). The
+    /// plain HTTP request is carried so the application can answer it; in it
+    /// [`key`](Request::key) is empty and the protocol and extension lists
+    /// are empty.
+    #[error("not a WebSocket upgrade request (RFC 6455 §4.2.1)")]
+    NotUpgrade(Box<Request>),
+    /// The upgrade request's method is not `GET` (RFC 6455 §4.2.1 item 1).
+    #[error("upgrade request method is {0:?}, not GET (RFC 6455 §4.2.1)")]
+    MethodNotGet(String),
+    /// The upgrade request has no usable `Host` header (RFC 6455 §4.2.1
+    /// item 2).
+    #[error("missing Host header (RFC 6455 §4.2.1)")]
+    MissingHost,
+    /// `Sec-WebSocket-Key` is missing, repeated (RFC 6455 §11.3.1) or not
+    /// the base64 encoding of 16 bytes (§4.2.1 item 5).
+    #[error("missing or invalid Sec-WebSocket-Key (RFC 6455 §4.2.1)")]
+    InvalidKey,
+    /// `Sec-WebSocket-Version` is missing (`None`) or not `13` (the value(s)
+    /// received) (RFC 6455 §4.2.1 item 6, §4.4).
+    #[error("unsupported Sec-WebSocket-Version {0:?}, only 13 is supported (RFC 6455 §4.2.2, §4.4)")]
+    UnsupportedVersion(Option<String>),
+    /// A `Sec-WebSocket-Protocol` request header is not a list of tokens
+    /// (`1#token`, RFC 6455 §4.1 item 10, §4.3).
+    #[error("Sec-WebSocket-Protocol is not a list of tokens (RFC 6455 §4.3)")]
+    InvalidProtocolHeader,
+
+    // ----- local input (the application's own values) -----
+    /// A subprotocol to offer is not a token, or offered twice (RFC 6455
+    /// §4.1 item 10).
+    #[error("subprotocol {0:?} is not a token or is offered twice (RFC 6455 §4.1)")]
+    InvalidProtocol(String),
+    /// An extension to offer or accept does not follow the §9.1 grammar
+    /// (name and parameter names and values must be tokens) (RFC 6455 §9.1).
+    #[error("extension {0:?} does not follow the RFC 6455 §9.1 grammar")]
+    InvalidExtension(String),
+    /// An extra header has a name that is not a token or a value with
+    /// control characters (RFC 6455 §4.1 item 1: the handshake MUST be valid
+    /// HTTP).
+    #[error("header {0:?} has an invalid name or value (RFC 6455 §4.1)")]
+    InvalidHeader(String),
+    /// An extra header would duplicate one the handshake writes itself
+    /// (`Host`, `Upgrade`, `Connection`, `Sec-WebSocket-*`, …)
+    /// (RFC 6455 §4.1, §4.2.2, §11.3).
+    #[error("header {0:?} is written by the handshake itself (RFC 6455 §4.1, §4.2.2)")]
+    ReservedHeader(String),
+    /// A rejection status that is not a final status code in 200..=999
+    /// (a 1xx would not end the exchange; RFC 6455 §4.2.2).
+    #[error("status {0} cannot answer an upgrade request (RFC 6455 §4.2.2)")]
+    InvalidStatus(u16),
+}
+
+impl From<Rejection> for HandshakeError {
+    fn from(r: Rejection) -> Self {
+        Self::Rejected(Box::new(r))
+    }
+}
+
+impl HandshakeError {
+    /// The HTTP status a server answers with when it finds this error in a
+    /// client's upgrade request (RFC 6455 §4.2.1: "an appropriate error code
+    /// (such as 400 Bad Request)"; §4.2.2 and §4.4 for 426).
+    ///
+    /// | error | status |
+    /// |---|---|
+    /// | `Malformed`, `HttpVersion`, `MissingHost`, `MissingConnectionUpgrade`, `InvalidKey`, `InvalidProtocolHeader`, `InvalidExtensionHeader` | 400 Bad Request |
+    /// | `MethodNotGet` | 405 Method Not Allowed (sent with `Allow: GET`) |
+    /// | `NotUpgrade` | 426 Upgrade Required (sent with `Upgrade: websocket`) |
+    /// | `UnsupportedVersion` | 426 Upgrade Required (sent with `Sec-WebSocket-Version: 13`) |
+    /// | `HeadTooLarge`, `TooManyHeaders` | 431 Request Header Fields Too Large |
+    ///
+    /// `None` for errors that only arise on the client side (checks of the
+    /// server's response, URL errors, `Truncated`) and for errors in the
+    /// local application's own input, which are reported to the caller
+    /// instead of answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Malformed(_)
+            | Self::HttpVersion
+            | Self::MissingHost
+            | Self::MissingConnectionUpgrade
+            | Self::InvalidKey
+            | Self::InvalidProtocolHeader
+            | Self::InvalidExtensionHeader => Some(400),
+            Self::MethodNotGet(_) => Some(405),
+            Self::NotUpgrade(_) | Self::UnsupportedVersion(_) => Some(426),
+            Self::HeadTooLarge | Self::TooManyHeaders => Some(431),
+            Self::InvalidUrl(_)
+            | Self::Truncated
+            | Self::Rejected(_)
+            | Self::MissingUpgrade
+            | Self::InvalidAccept
+            | Self::UnofferedProtocol(_)
+            | Self::UnofferedExtension(_)
+            | Self::InvalidProtocol(_)
+            | Self::InvalidExtension(_)
+            | Self::InvalidHeader(_)
+            | Self::ReservedHeader(_)
+            | Self::InvalidStatus(_)
+            | Self::NoPendingRequest
+            | Self::UnsupportedExtension(_) => None,
+        }
+    }
+
+    /// A fixed, short text for the body of the error response. It never
+    /// echoes request data back.
+    pub(super) fn body_text(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "Malformed HTTP request.\n",
+            Self::HttpVersion => "The WebSocket handshake requires HTTP/1.1.\n",
+            Self::MissingHost => "Missing Host header.\n",
+            Self::MissingConnectionUpgrade => "Missing \"Connection: Upgrade\".\n",
+            Self::InvalidKey => "Missing or invalid Sec-WebSocket-Key.\n",
+            Self::InvalidProtocolHeader => "Invalid Sec-WebSocket-Protocol.\n",
+            Self::InvalidExtensionHeader => "Invalid Sec-WebSocket-Extensions.\n",
+            Self::MethodNotGet(_) => "A WebSocket handshake must use GET.\n",
+            Self::NotUpgrade(_) => "This endpoint only speaks WebSocket.\n",
+            Self::UnsupportedVersion(_) => "Only Sec-WebSocket-Version 13 is supported.\n",
+            Self::HeadTooLarge => "Request head too large.\n",
+            Self::TooManyHeaders => "Too many header fields.\n",
+            _ => "Bad request.\n",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handshake::{Limits, parse_request};
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    #[test]
+    fn every_variant_status_and_message() {
+        let limits = Limits { max_head_size: 1024, max_headers: 8 };
+        let Err(not_upgrade) = parse_request(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", limits) else {
+            panic!("plain GET must be NotUpgrade");
+        };
+        let rejection = Rejection { status: 401, reason: "Unauthorized".into(), headers: vec![], body: vec![] };
+        let table: [(HandshakeError, Option<u16>); 24] = [
+            (HandshakeError::InvalidUrl("x"), None),
+            (HandshakeError::Malformed("x"), Some(400)),
+            (HandshakeError::HeadTooLarge, Some(431)),
+            (HandshakeError::TooManyHeaders, Some(431)),
+            (HandshakeError::HttpVersion, Some(400)),
+            (HandshakeError::Truncated, None),
+            (HandshakeError::from(rejection), None),
+            (HandshakeError::MissingUpgrade, None),
+            (HandshakeError::MissingConnectionUpgrade, Some(400)),
+            (HandshakeError::InvalidAccept, None),
+            (HandshakeError::UnofferedProtocol("p".into()), None),
+            (HandshakeError::UnofferedExtension("e".into()), None),
+            (HandshakeError::InvalidExtensionHeader, Some(400)),
+            (not_upgrade, Some(426)),
+            (HandshakeError::MethodNotGet("POST".into()), Some(405)),
+            (HandshakeError::MissingHost, Some(400)),
+            (HandshakeError::InvalidKey, Some(400)),
+            (HandshakeError::UnsupportedVersion(None), Some(426)),
+            (HandshakeError::InvalidProtocolHeader, Some(400)),
+            (HandshakeError::InvalidProtocol("p".into()), None),
+            (HandshakeError::InvalidExtension("e".into()), None),
+            (HandshakeError::InvalidHeader("h".into()), None),
+            (HandshakeError::ReservedHeader("Host".into()), None),
+            (HandshakeError::InvalidStatus(101), None),
+        ];
+        for (err, status) in table {
+            assert_eq!(err.status(), status, "{err:?}");
+            let msg = err.to_string();
+            assert!(msg.contains("RFC 6455 §"), "{msg}");
+            assert!(err.body_text().ends_with('\n'));
+            assert_eq!(err.clone(), err);
+        }
+    }
+}
