@@ -68,6 +68,10 @@ pub struct Connection {
     /// False once input is no longer processed: after the peer's Close, after
     /// failing the connection, after closing.
     reading: bool,
+    /// Input arrived (or the phase changed) since processing last stalled.
+    dirty: bool,
+    /// The transport's read side ended; acted on once `rx` is processed.
+    eof: bool,
     /// RSV bits a negotiated extension defines.
     rsv_allowed: u8,
 
@@ -211,6 +215,8 @@ impl Connection {
             assembly: None,
             utf8: Utf8Validator::default(),
             reading: true,
+            dirty: false,
+            eof: false,
             rsv_allowed: 0,
             close_sent: false,
             close_received: None,
@@ -265,18 +271,18 @@ impl Connection {
     /// arrive a byte at a time. Bytes that arrive after the peer's Close or
     /// after the connection failed are ignored.
     pub fn handle_bytes(&mut self, data: &[u8]) {
-        if !self.reading || data.is_empty() {
+        if !self.reading || self.eof || data.is_empty() {
             return;
         }
         self.rx.extend_from_slice(data);
-        self.advance();
+        self.dirty = true;
     }
 
     /// Feeds bytes read from the transport into a buffer the caller hands
     /// over. When nothing is pending from an earlier read, the buffer becomes
     /// the input buffer and received payloads are slices of it: no copy.
     pub fn handle_bytes_owned(&mut self, data: BytesMut) {
-        if !self.reading || data.is_empty() {
+        if !self.reading || self.eof || data.is_empty() {
             return;
         }
         if self.rx.is_empty() {
@@ -284,18 +290,26 @@ impl Connection {
         } else {
             self.rx.unsplit(data);
         }
-        self.advance();
+        self.dirty = true;
     }
 
     /// The transport's read side ended (a read returned 0 bytes).
     ///
-    /// After both Close frames this ends the connection cleanly; before, it
-    /// is an abnormal closure: `Closed { code: 1006, was_clean: false }`
-    /// (§7.1.5, §7.2).
+    /// Once the input before it is processed: after both Close frames this
+    /// ends the connection cleanly; before, it is an abnormal closure,
+    /// `Closed { code: 1006, was_clean: false }` (§7.1.5, §7.2). Bytes fed
+    /// after it are ignored.
     pub fn handle_eof(&mut self) {
-        if self.closed {
-            return;
+        if !self.closed {
+            self.eof = true;
+            self.dirty = true;
+            // Nothing can be answered any more: process what is buffered
+            // and close now, so `ready_state` is CLOSED on return.
+            self.pump(false);
         }
+    }
+
+    fn on_eof(&mut self) {
         if let Phase::ClientHandshake(hs) = &self.phase {
             // A non-101 response without a length ends at EOF.
             let result = handshake::parse_response(&self.rx, true, &hs.request, &hs.key, self.limits());
@@ -462,6 +476,9 @@ impl Connection {
     /// next input or command.
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
+        if self.out.is_empty() {
+            self.pump(true);
+        }
         Some(match self.out.pop_front()? {
             Pending::Tx { len, app } => {
                 self.buffered -= app;
@@ -484,27 +501,55 @@ impl Connection {
         Limits { max_head_size: self.config.max_head_size, max_headers: self.config.max_headers }
     }
 
-    /// Routes buffered input by phase.
-    fn advance(&mut self) {
-        match &self.phase {
-            Phase::Open => self.process(),
-            Phase::ClientHandshake(_) => self.client_handshake(),
-            Phase::AwaitRequest => self.server_handshake(),
-            Phase::AwaitDecision { .. } => {
-                // Frames pipelined behind the request wait for the answer;
-                // bound them as one message's worth so they cannot pile up.
-                let bound = self.config.max_head_size.saturating_add(self.config.max_message_size);
-                if self.rx.len() > bound {
-                    self.finish(CloseCode::ABNORMAL, String::new(), false, Some(HandshakeError::HeadTooLarge.into()));
+    /// Processes buffered input until an output is queued (when
+    /// `stop_at_output`) or nothing more can be done. Input is taken lazily,
+    /// one frame at a time, so the application sees each event before the
+    /// input behind it is looked at: it can answer a message before a Close
+    /// that came in the same read.
+    fn pump(&mut self, stop_at_output: bool) {
+        while (!stop_at_output || self.out.is_empty()) && self.dirty && !self.closed {
+            let more = match self.phase {
+                Phase::Open => self.reading && self.step_or_fail(),
+                Phase::ClientHandshake(_) => self.client_handshake(),
+                Phase::AwaitRequest => self.server_handshake(),
+                Phase::AwaitDecision { .. } => {
+                    // Frames pipelined behind the request wait for the
+                    // answer; bound them as one message's worth.
+                    let bound = self.config.max_head_size.saturating_add(self.config.max_message_size);
+                    if self.rx.len() > bound {
+                        self.fail_handshake(HandshakeError::HeadTooLarge);
+                    }
+                    false
+                }
+            };
+            if !more {
+                self.dirty = false;
+                if self.eof && !self.closed {
+                    self.on_eof();
+                }
+                if self.rx.is_empty() && self.rx.capacity() > RX_KEEP_CAPACITY {
+                    self.rx = BytesMut::new();
                 }
             }
         }
     }
 
-    fn client_handshake(&mut self) {
-        let Phase::ClientHandshake(hs) = &self.phase else { return };
+    /// One frame step; a protocol error fails the connection.
+    fn step_or_fail(&mut self) -> bool {
+        match self.step() {
+            Ok(more) => more,
+            Err(e) => {
+                self.fail(e);
+                false
+            }
+        }
+    }
+
+    /// Parses the server's response; true when the connection opened.
+    fn client_handshake(&mut self) -> bool {
+        let Phase::ClientHandshake(hs) = &self.phase else { return false };
         match handshake::parse_response(&self.rx, false, &hs.request, &hs.key, self.limits()) {
-            Ok(ResponseParse::Partial) => {}
+            Ok(ResponseParse::Partial) => return false,
             Ok(ResponseParse::Accepted(accepted, head_len)) => {
                 let _ = self.rx.split_to(head_len);
                 match self.accept_client_extensions(&accepted) {
@@ -518,11 +563,13 @@ impl Connection {
             Ok(ResponseParse::Rejected(rejection, _)) => self.fail_handshake(rejection.into()),
             Err(e) => self.fail_handshake(e),
         }
+        true
     }
 
-    fn server_handshake(&mut self) {
+    /// Parses the client's request; true when it was reported or answered.
+    fn server_handshake(&mut self) -> bool {
         match handshake::parse_request(&self.rx, self.limits()) {
-            Ok(RequestParse::Partial) => {}
+            Ok(RequestParse::Partial) => return false,
             Ok(RequestParse::Complete(request, head_len)) => {
                 let _ = self.rx.split_to(head_len);
                 self.phase = Phase::AwaitDecision { request: Box::new(request.clone()), upgrade: true };
@@ -542,13 +589,14 @@ impl Connection {
                 self.fail_handshake(e);
             }
         }
+        true
     }
 
     /// CONNECTING → OPEN; input that came with the handshake is processed.
     fn open(&mut self, negotiated: Negotiated) {
         self.phase = Phase::Open;
         self.push(Pending::Event(Event::Open(negotiated)));
-        self.process();
+        self.dirty = true;
     }
 
     /// The opening handshake failed: close the transport, report 1006.
@@ -571,24 +619,6 @@ impl Connection {
 
     fn rules(&self) -> Rules {
         Rules { receiver: self.role, rsv_allowed: self.rsv_allowed, max_frame_size: self.config.max_frame_size }
-    }
-
-    /// Decodes and acts on every complete frame in `rx`, and checks the
-    /// partial payload of the last one.
-    fn process(&mut self) {
-        while self.reading {
-            match self.step() {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(e) => {
-                    self.fail(e);
-                    return;
-                }
-            }
-        }
-        if self.rx.is_empty() && self.rx.capacity() > RX_KEEP_CAPACITY {
-            self.rx = BytesMut::new();
-        }
     }
 
     /// One unit of progress. `Ok(true)`: a frame completed and was acted on;

@@ -1,0 +1,66 @@
+//! The Autobahn|Testsuite testee in the client role. Against a fuzzing
+//! server (default `ws://127.0.0.1:9001`), it asks `/getCaseCount`, runs
+//! `/runCase?case=N&agent=wsmachine` for every case, echoing each message,
+//! then asks `/updateReports?agent=wsmachine`. Run by `autobahn/run.sh client`.
+
+use std::io::{self, BufWriter, Read, Write};
+use std::net::{Shutdown, TcpStream};
+
+use wsmachine::handshake::ClientRequest;
+use wsmachine::{Config, Connection, Event, Message, OsEntropy, Output};
+
+const AGENT: &str = "wsmachine";
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let base = std::env::args().nth(1).unwrap_or_else(|| "ws://127.0.0.1:9001".to_owned());
+    let base = base.trim_end_matches('/');
+    let mut count = None;
+    run(&format!("{base}/getCaseCount"), |m| {
+        count = Some(std::str::from_utf8(m.as_bytes()).ok()?.trim().parse().ok()?);
+        Some(())
+    })?;
+    let count: usize = count.ok_or("getCaseCount did not answer a number")?;
+    eprintln!("autobahn_client: {count} cases");
+    for case in 1..=count {
+        run(&format!("{base}/runCase?case={case}&agent={AGENT}"), |_| None)?;
+    }
+    run(&format!("{base}/updateReports?agent={AGENT}"), |_| None)?;
+    Ok(())
+}
+
+/// Runs one connection to `url`, echoing every message (and handing it to
+/// `on_message`) until it closes.
+fn run(url: &str, mut on_message: impl FnMut(&Message) -> Option<()>) -> Result<(), Box<dyn std::error::Error>> {
+    let request = ClientRequest::new(url)?;
+    let stream = TcpStream::connect((request.host(), request.port()))?;
+    stream.set_nodelay(true)?;
+    let config = Config::default().with_max_message_size(16 << 20).with_max_frame_size(16 << 20);
+    let mut conn = Connection::client(request, config, OsEntropy)?;
+    let mut reader = stream.try_clone()?;
+    let mut writer = BufWriter::with_capacity(64 * 1024, stream);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        while let Some(output) = conn.poll_output() {
+            match output {
+                Output::Transmit(bytes) => writer.write_all(&bytes)?,
+                Output::CloseTransport => {
+                    writer.flush()?;
+                    let _ = writer.get_ref().shutdown(Shutdown::Both);
+                }
+                Output::Event(Event::Message(message)) => {
+                    let _ = on_message(&message);
+                    let _ = conn.send(message);
+                }
+                Output::Event(Event::Closed(_)) => return Ok(()),
+                _ => {}
+            }
+        }
+        writer.flush()?;
+        match reader.read(&mut buf) {
+            Ok(0) => conn.handle_eof(),
+            Ok(n) => conn.handle_bytes(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => conn.handle_eof(),
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! The Autobahn|Testsuite testee in the server role: echoes every message on
+//! 127.0.0.1:9001 (an address argument overrides), with the limits the suite
+//! needs (messages up to 16 MiB). Run by `autobahn/run.sh server`.
+
+use std::io::{self, BufWriter, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::thread;
+
+use wsmachine::handshake::Accept;
+use wsmachine::{Config, Connection, Event, Output};
+
+fn main() -> io::Result<()> {
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".to_owned());
+    let listener = TcpListener::bind(&addr)?;
+    eprintln!("autobahn_server listening on ws://{}", listener.local_addr()?);
+    for stream in listener.incoming().flatten() {
+        thread::spawn(move || {
+            if let Err(e) = serve(stream) {
+                eprintln!("transport error: {e}");
+            }
+        });
+    }
+    Ok(())
+}
+
+fn config() -> Config {
+    Config::default().with_max_message_size(16 << 20).with_max_frame_size(16 << 20)
+}
+
+fn serve(stream: TcpStream) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut reader = stream.try_clone()?;
+    let mut writer = BufWriter::with_capacity(64 * 1024, stream);
+    let mut conn = Connection::server(config());
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        while let Some(output) = conn.poll_output() {
+            match output {
+                Output::Transmit(bytes) => writer.write_all(&bytes)?,
+                Output::CloseTransport => {
+                    writer.flush()?;
+                    let _ = writer.get_ref().shutdown(Shutdown::Both);
+                }
+                Output::Event(Event::UpgradeRequest(_)) => {
+                    let _ = conn.accept(Accept::new());
+                }
+                Output::Event(Event::HttpRequest(_)) => {
+                    let _ = conn.reject(404, &[], b"WebSocket only\n");
+                }
+                Output::Event(Event::Message(message)) => {
+                    let _ = conn.send(message);
+                }
+                Output::Event(Event::Closed(_)) => return Ok(()),
+                _ => {}
+            }
+        }
+        writer.flush()?;
+        match reader.read(&mut buf) {
+            Ok(0) => conn.handle_eof(),
+            Ok(n) => conn.handle_bytes(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => conn.handle_eof(),
+        }
+    }
+}
