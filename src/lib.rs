@@ -1,4 +1,87 @@
-//! wsmachine: a sans-IO WebSocket (RFC 6455) protocol engine.
+//! A sans-IO WebSocket (RFC 6455) protocol engine: bytes and API calls in,
+//! bytes and events out. A client and a server over loopback, each driven by
+//! the same blocking loop:
+//!
+//! ```rust
+#![doc = include_str!("../examples/loopback.rs")]
+//! ```
+//!
+//! # What it is
+//!
+//! A [`Connection`] is a pure state machine, client or server. It performs no
+//! I/O, reads no clock and draws no randomness of its own: bytes come in
+//! through [`handle_bytes`](Connection::handle_bytes), the end of the stream
+//! through [`handle_eof`](Connection::handle_eof), the application's wishes
+//! through commands ([`send`](Connection::send), [`close`](Connection::close),
+//! …), masking keys through an injected [`Entropy`]. Everything it wants done
+//! comes out of one ordered queue, [`poll_output`](Connection::poll_output):
+//!
+//! ```text
+//!  socket bytes ──handle_bytes()──▶ ┌────────────┐ ──poll_output()──▶ Transmit(bytes) ─▶ socket
+//!  EOF          ──handle_eof()────▶ │ Connection │                  ▶ Event(...)      ─▶ application
+//!  application  ──send()/close()──▶ │  (no I/O)  │                  ▶ CloseTransport  ─▶ close socket
+//!                                   └────────────┘
+//! ```
+//!
+//! # The drive loop
+//!
+//! After any input or command, drain `poll_output()` until it returns `None`,
+//! doing each [`Output`] in order: write each [`Output::Transmit`], hand each
+//! [`Output::Event`] to the application, close the socket at
+//! [`Output::CloseTransport`] (after writing everything before it). Then wait
+//! for the socket. The application may call commands while handling an event;
+//! their output joins the queue behind what is already there.
+//!
+//! Input is processed lazily, a frame at a time, as `poll_output` is called:
+//! each event comes out before the input behind it is looked at, so an
+//! application can answer a message before a Close that arrived in the same
+//! read is acted on, as it could with a blocking `read()` API.
+//!
+//! # States
+//!
+//! [`ReadyState`] follows the browser's `readyState`:
+//!
+//! ```text
+//!  CONNECTING ──Event::Open──▶ OPEN ──close() / peer's Close──▶ CLOSING ──Event::Closed──▶ CLOSED
+//!      │                                                                                ▲
+//!      └──── handshake failed / close() / EOF / protocol error ─────────────────────────┘
+//! ```
+//!
+//! [`Connection::client`] and [`Connection::server`] start in CONNECTING and
+//! run the HTTP/1.1 opening handshake ([`handshake`]);
+//! [`Connection::new_open`] starts OPEN, for a handshake done elsewhere (a
+//! hyper upgrade, HTTP/2 extended CONNECT per RFC 8441).
+//!
+//! # Closing
+//!
+//! The closing handshake is where implementations go wrong; here it follows
+//! RFC 6455 §7 and WHATWG's `close()` and `CloseEvent`:
+//!
+//! - [`Connection::close`] accepts the codes a peer may receive
+//!   ([`CloseCode::is_sendable`]: 1000–1003, 1007–1014, 3000–4999) and a
+//!   reason of at most 123 UTF-8 bytes; [`Connection::browser_close`] applies
+//!   the browser's narrower rule (1000 or 3000–4999, `InvalidAccessError`,
+//!   `SyntaxError`). 1005, 1006 and 1015 never go on the wire.
+//! - `close()` keeps every message queued before it, queues the Close frame
+//!   and nothing after it; in CLOSING or CLOSED it does nothing.
+//! - [`Event::Closed`] comes exactly once, last, with the code and reason of
+//!   the Close frame received (1005 if it had no code, 1006 if none came) and
+//!   `was_clean`.
+//!
+//! # Errors and panics
+//!
+//! The peer's mistakes never come back from a method: they fail the
+//! connection (§7.1.7) and arrive in [`Closed::error`]. The caller's mistakes
+//! come back as `Err` from the command ([`SendError`], [`CloseError`],
+//! [`HandshakeError`]) and nothing is queued. No input, byte split or call
+//! sequence panics; a panic would be a bug.
+//!
+//! # Features
+//!
+//! - `std` (default): `std::error::Error` for the error types.
+//! - `getrandom` (default): [`OsEntropy`], the OS random generator.
+//! - `http`: conversions between [`handshake`] types and the `http` crate's
+//!   `Request`/`Response`, for hyper and axum users.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

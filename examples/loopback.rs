@@ -1,0 +1,82 @@
+//! A client and a server over loopback TCP, each driven by the same dozen-line
+//! blocking loop: the crate docs' first example (`cargo run --example loopback`).
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::time::Duration;
+
+use wsmachine::handshake::{Accept, ClientRequest};
+use wsmachine::{CloseCode, Config, Connection, Event, OsEntropy, Output};
+
+/// Runs `conn` over `stream` until it closes, handing every event to `on_event`.
+fn drive(
+    mut conn: Connection,
+    mut stream: TcpStream,
+    mut on_event: impl FnMut(&mut Connection, Event),
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        // 1. Do everything the connection asks for, in order.
+        while let Some(output) = conn.poll_output() {
+            match output {
+                Output::Transmit(bytes) => stream.write_all(&bytes)?,
+                Output::CloseTransport => {
+                    let _ = stream.shutdown(Shutdown::Both);
+                }
+                Output::Event(event @ Event::Closed(_)) => {
+                    on_event(&mut conn, event);
+                    return Ok(());
+                }
+                Output::Event(event) => on_event(&mut conn, event),
+                _ => {}
+            }
+        }
+        // 2. Then wait for the peer.
+        match stream.read(&mut buf)? {
+            0 => conn.handle_eof(),
+            n => conn.handle_bytes(&buf[..n]),
+        }
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("ws://{}/chat", listener.local_addr()?);
+
+    // The server accepts the upgrade and echoes every message.
+    let server = std::thread::spawn(move || -> std::io::Result<()> {
+        let (stream, _) = listener.accept()?;
+        drive(Connection::server(Config::default()), stream, |conn, event| match event {
+            Event::UpgradeRequest(_) => conn.accept(Accept::new()).expect("a request is pending"),
+            Event::Message(message) => {
+                let _ = conn.send(message);
+            }
+            _ => {}
+        })
+    });
+
+    // The client says hello and closes once the echo is back.
+    let request = ClientRequest::new(&url)?;
+    let stream = TcpStream::connect((request.host(), request.port()))?;
+    let client = Connection::client(request, Config::default(), OsEntropy)?;
+    let mut seen = Vec::new();
+    drive(client, stream, |conn, event| {
+        match &event {
+            Event::Open(_) => conn.send_text("hello").expect("open"),
+            Event::Message(_) => conn.close(Some(CloseCode::NORMAL), "done").expect("valid code"),
+            _ => {}
+        }
+        seen.push(event);
+    })?;
+    server.join().expect("server thread")?;
+
+    match seen.as_slice() {
+        [Event::Open(_), Event::Message(echo), Event::Closed(closed)] => {
+            assert_eq!(echo.as_bytes(), b"hello");
+            assert_eq!((closed.code, closed.reason.as_str(), closed.was_clean), (CloseCode::NORMAL, "done", true));
+        }
+        other => panic!("unexpected events: {other:?}"),
+    }
+    Ok(())
+}
