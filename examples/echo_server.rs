@@ -10,10 +10,16 @@
 //! browser's own rules, and shows the resulting `CloseEvent`. Every message
 //! is echoed; a Close is answered with the peer's code and reason; each
 //! connection's `Closed` event is logged.
+//!
+//! Time is an input: each loop iteration tells the connection the time, and
+//! the socket's read timeout is set from `poll_timeout_at()`, so the opening
+//! and closing handshake timeouts and keepalive pings fire on time without a
+//! timer thread.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use wsmachine::handshake::Accept;
 use wsmachine::{Config, Connection, Event, Output};
@@ -48,6 +54,7 @@ fn serve(mut stream: TcpStream, peer: &str) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let config = Config::default().with_max_message_size(16 << 20).with_max_frame_size(16 << 20);
     let mut conn = Connection::server(config);
+    conn.handle_timeout_at(Instant::now());
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         // Do everything the connection asks for, in order.
@@ -96,9 +103,15 @@ fn serve(mut stream: TcpStream, peer: &str) -> io::Result<()> {
                 _ => {}
             }
         }
-        match stream.read(&mut buf) {
+        // Wait for the peer, but no longer than the next deadline.
+        let wait = conn.poll_timeout_at().map(|at| at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+        stream.set_read_timeout(wait)?;
+        let result = stream.read(&mut buf);
+        conn.handle_timeout_at(Instant::now());
+        match result {
             Ok(0) => conn.handle_eof(),
             Ok(n) => conn.handle_bytes(&buf[..n]),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => conn.handle_eof(),
         }

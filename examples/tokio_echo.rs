@@ -6,10 +6,13 @@
 //!
 //! The state machine never blocks and never awaits: the task reads, feeds
 //! bytes in, and writes what comes out. Nothing here is tokio-specific beyond
-//! the socket calls, which is the point of a sans-IO core.
+//! the socket calls, which is the point of a sans-IO core. Deadlines
+//! (handshake and close timeouts, keepalive) are a `sleep_until` raced
+//! against the read.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 
 use wsmachine::handshake::Accept;
 use wsmachine::{Config, Connection, Event, Output};
@@ -32,6 +35,7 @@ async fn main() -> std::io::Result<()> {
 async fn serve(mut stream: TcpStream, peer: String) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut conn = Connection::server(Config::default());
+    conn.handle_timeout_at(Instant::now().into_std());
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let mut out = Vec::new();
@@ -62,9 +66,22 @@ async fn serve(mut stream: TcpStream, peer: String) -> std::io::Result<()> {
         if !out.is_empty() {
             stream.write_all(&out).await?;
         }
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => conn.handle_eof(),
-            Ok(n) => conn.handle_bytes(&buf[..n]),
+        let deadline = conn.poll_timeout_at().map(Instant::from_std);
+        tokio::select! {
+            result = stream.read(&mut buf) => {
+                conn.handle_timeout_at(std::time::Instant::now());
+                match result {
+                    Ok(0) | Err(_) => conn.handle_eof(),
+                    Ok(n) => conn.handle_bytes(&buf[..n]),
+                }
+            }
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() => {
+                conn.handle_timeout_at(std::time::Instant::now());
+            }
         }
     }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + std::time::Duration::from_secs(86_400)
 }

@@ -2,6 +2,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::time::Duration;
 
 /// Which end of the connection this endpoint is (RFC 6455 §5.1): a client
 /// masks what it sends and expects unmasked frames, a server the reverse.
@@ -47,6 +48,45 @@ pub struct Config {
     /// application accepts an upgrade without naming a subprotocol, the first
     /// of these that the client offered is chosen. Default: none.
     pub protocols: Vec<String>,
+
+    /// How long the opening handshake may take, from the first time the
+    /// connection is told the time. A server then closes the transport
+    /// (a slow or silent client must not hold it); a client fails with
+    /// [`HandshakeError::Timeout`](crate::HandshakeError::Timeout).
+    /// Default: 10 s. `None` turns it off.
+    pub handshake_timeout: Option<Duration>,
+    /// How long the closing handshake may take, from the moment it starts
+    /// (our Close queued, or the peer's received). If the peer's Close has not
+    /// come by then, the transport is closed and the connection reports
+    /// `Closed { code: 1006, was_clean: false }`; if both Close frames passed
+    /// and a client is only waiting for the server to close TCP (§7.1.1), it
+    /// closes the transport itself and `was_clean` stays true.
+    /// Default: 5 s. `None` turns it off.
+    pub close_timeout: Option<Duration>,
+    /// Send a Ping after this long without receiving anything while OPEN.
+    /// Default: 30 s. `None` turns keepalive off.
+    pub keepalive_interval: Option<Duration>,
+    /// After a keepalive Ping, how long to wait for *any* incoming bytes (a
+    /// Pong, a message, anything: a peer busy sending a large message is
+    /// alive even if its Pong is queued behind it). If nothing comes, the
+    /// connection fails: `Closed { code: 1006, was_clean: false }` with
+    /// [`ConnectionError::KeepaliveTimeout`](crate::ConnectionError::KeepaliveTimeout).
+    /// Default: 30 s.
+    pub keepalive_timeout: Duration,
+
+    /// Backpressure on sending: when [`buffered_amount`] plus a new
+    /// message's length would exceed this many bytes, `send` fails with
+    /// [`SendError::Full`](crate::SendError::Full) and queues nothing. A
+    /// message larger than the mark is still accepted when nothing is
+    /// buffered, so every message can be sent. Default: 16 MiB. `None`: no
+    /// limit.
+    ///
+    /// [`buffered_amount`]: crate::Connection::buffered_amount
+    pub send_high_water: Option<usize>,
+    /// Once `send` has failed with `Full`, [`Event::Writable`](crate::Event::Writable)
+    /// is queued when [`buffered_amount`](crate::Connection::buffered_amount)
+    /// falls to this many bytes or fewer. Default: 4 MiB.
+    pub send_low_water: usize,
 }
 
 impl Default for Config {
@@ -59,6 +99,12 @@ impl Default for Config {
             max_head_size: 8 * 1024,
             max_headers: 64,
             protocols: Vec::new(),
+            handshake_timeout: Some(Duration::from_secs(10)),
+            close_timeout: Some(Duration::from_secs(5)),
+            keepalive_interval: Some(Duration::from_secs(30)),
+            keepalive_timeout: Duration::from_secs(30),
+            send_high_water: Some(16 << 20),
+            send_low_water: 4 << 20,
         }
     }
 }
@@ -102,6 +148,34 @@ impl Config {
     /// Sets [`max_headers`](Self::max_headers).
     pub fn with_max_headers(mut self, count: usize) -> Self {
         self.max_headers = count;
+        self
+    }
+
+    /// Sets [`handshake_timeout`](Self::handshake_timeout).
+    pub fn with_handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets [`close_timeout`](Self::close_timeout).
+    pub fn with_close_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// Sets [`keepalive_interval`](Self::keepalive_interval) and
+    /// [`keepalive_timeout`](Self::keepalive_timeout); `None` turns keepalive off.
+    pub fn with_keepalive(mut self, interval: Option<Duration>, timeout: Duration) -> Self {
+        self.keepalive_interval = interval;
+        self.keepalive_timeout = timeout;
+        self
+    }
+
+    /// Sets [`send_high_water`](Self::send_high_water) and
+    /// [`send_low_water`](Self::send_low_water).
+    pub fn with_send_water_marks(mut self, high: Option<usize>, low: usize) -> Self {
+        self.send_high_water = high;
+        self.send_low_water = low;
         self
     }
 

@@ -17,6 +17,7 @@ use crate::handshake::{
 use crate::frame::{self, Header, Rules};
 use crate::mask::apply_mask;
 use crate::state::ReadyState;
+use crate::time::Timestamp;
 use crate::utf8::Utf8Validator;
 
 /// Payloads up to this size are copied next to their header so that one
@@ -86,6 +87,23 @@ pub struct Connection {
     /// Bytes of queued small frames; `Pending::Tx` entries own prefixes of it.
     tx: BytesMut,
     buffered: usize,
+    /// `send` failed with `Full`; `Event::Writable` is owed.
+    send_blocked: bool,
+
+    // ---- time ----
+    /// The latest time the driver gave.
+    now: Option<Timestamp>,
+    /// When the opening handshake started (the first known time).
+    handshake_started: Option<Timestamp>,
+    /// When the closing handshake started.
+    closing_started: Option<Timestamp>,
+    /// When bytes last arrived.
+    last_rx: Option<Timestamp>,
+    /// When the unanswered keepalive Ping went out.
+    ping_sent: Option<Timestamp>,
+    /// The origin of `handle_timeout_at`/`poll_timeout_at`.
+    #[cfg(feature = "std")]
+    std_origin: Option<std::time::Instant>,
 }
 
 /// Where the opening handshake stands.
@@ -225,6 +243,14 @@ impl Connection {
             out: VecDeque::new(),
             tx: BytesMut::new(),
             buffered: 0,
+            send_blocked: false,
+            now: None,
+            handshake_started: None,
+            closing_started: None,
+            last_rx: None,
+            ping_sent: None,
+            #[cfg(feature = "std")]
+            std_origin: None,
         }
     }
 
@@ -232,8 +258,10 @@ impl Connection {
     // Getters
     // ------------------------------------------------------------------
 
-    /// The state, as WHATWG's `readyState` would report it after this
-    /// connection's last input or command.
+    /// The state, as WHATWG's `readyState` would report it, as of the input
+    /// processed so far. Input is processed as [`poll_output`](Self::poll_output)
+    /// is called (and at once by [`handle_eof`](Self::handle_eof)), so bytes
+    /// just fed with `handle_bytes` count only once outputs are polled.
     pub fn ready_state(&self) -> ReadyState {
         if self.closed {
             ReadyState::Closed
@@ -275,7 +303,7 @@ impl Connection {
             return;
         }
         self.rx.extend_from_slice(data);
-        self.dirty = true;
+        self.note_input();
     }
 
     /// Feeds bytes read from the transport into a buffer the caller hands
@@ -290,7 +318,7 @@ impl Connection {
         } else {
             self.rx.unsplit(data);
         }
-        self.dirty = true;
+        self.note_input();
     }
 
     /// The transport's read side ended (a read returned 0 bytes).
@@ -307,6 +335,126 @@ impl Connection {
             // and close now, so `ready_state` is CLOSED on return.
             self.pump(false);
         }
+    }
+
+    /// Bytes arrived: the peer is alive.
+    fn note_input(&mut self) {
+        self.dirty = true;
+        if self.now.is_some() {
+            self.last_rx = self.now;
+        }
+        self.ping_sent = None;
+    }
+
+    /// Tells the connection the time and fires every deadline that is due
+    /// (RFC 6455 §7.1.1's close timeout, the opening handshake timeout,
+    /// keepalive). Call it once when the connection is created and on every
+    /// wake-up, before feeding the bytes that woke you: bytes are stamped with
+    /// the latest time given. Time never goes back: an earlier `now` counts
+    /// as the latest one. What a deadline does comes out of
+    /// [`poll_output`](Self::poll_output), after anything already queued.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        let now = self.now.map_or(now, |prev| prev.max(now));
+        self.now = Some(now);
+        if self.closed {
+            return;
+        }
+        self.handshake_started.get_or_insert(now);
+        self.last_rx.get_or_insert(now);
+        if self.close_sent || self.close_received.is_some() {
+            self.closing_started.get_or_insert(now);
+        }
+        // Checked once the input before it is processed (see `pump`).
+        self.dirty = true;
+    }
+
+    /// The next deadline: call [`handle_timeout`](Self::handle_timeout) at
+    /// that time if nothing else happens first. `None` when no timer runs:
+    /// before the first `handle_timeout`, with every timeout turned off, and
+    /// always once the connection is CLOSED.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        if self.closed {
+            return None;
+        }
+        [self.handshake_deadline(), self.close_deadline(), self.keepalive_deadline()].into_iter().flatten().min()
+    }
+
+    /// [`handle_timeout`](Self::handle_timeout) with a `std::time::Instant`.
+    /// The first `Instant` given becomes the origin of this connection's
+    /// [`Timestamp`]s; do not mix with `handle_timeout`.
+    #[cfg(feature = "std")]
+    pub fn handle_timeout_at(&mut self, now: std::time::Instant) {
+        let origin = *self.std_origin.get_or_insert(now);
+        self.handle_timeout(Timestamp::from_duration(now.saturating_duration_since(origin)));
+    }
+
+    /// [`poll_timeout`](Self::poll_timeout) as a `std::time::Instant`; `None`
+    /// also before the first [`handle_timeout_at`](Self::handle_timeout_at).
+    #[cfg(feature = "std")]
+    #[must_use]
+    pub fn poll_timeout_at(&self) -> Option<std::time::Instant> {
+        self.std_origin?.checked_add(self.poll_timeout()?.as_duration())
+    }
+
+    fn handshake_deadline(&self) -> Option<Timestamp> {
+        if matches!(self.phase, Phase::Open) {
+            return None;
+        }
+        Some(self.handshake_started?.saturating_add(self.config.handshake_timeout?))
+    }
+
+    fn close_deadline(&self) -> Option<Timestamp> {
+        Some(self.closing_started?.saturating_add(self.config.close_timeout?))
+    }
+
+    fn keepalive_deadline(&self) -> Option<Timestamp> {
+        if self.ready_state() != ReadyState::Open {
+            return None;
+        }
+        let interval = self.config.keepalive_interval?;
+        match self.ping_sent {
+            Some(sent) => Some(sent.saturating_add(self.config.keepalive_timeout)),
+            None => Some(self.last_rx?.saturating_add(interval)),
+        }
+    }
+
+    /// Fires the deadlines due at the latest known time.
+    fn fire_timers(&mut self) {
+        let Some(now) = self.now else { return };
+        if self.closed {
+            return;
+        }
+        if self.handshake_deadline().is_some_and(|d| now >= d) {
+            return self.fail_handshake(HandshakeError::Timeout);
+        }
+        if self.close_deadline().is_some_and(|d| now >= d) {
+            return match (&self.close_received, self.close_sent) {
+                // Both Close frames passed; the server did not close TCP.
+                (Some(frame), true) => {
+                    let (code, reason) = (frame.code, frame.reason.clone());
+                    self.finish(code, reason, true, None)
+                }
+                _ => self.finish(CloseCode::ABNORMAL, String::new(), false, Some(ConnectionError::CloseTimeout)),
+            };
+        }
+        if self.keepalive_deadline().is_some_and(|d| now >= d) {
+            if self.ping_sent.is_some() {
+                self.finish(CloseCode::ABNORMAL, String::new(), false, Some(ConnectionError::KeepaliveTimeout));
+            } else {
+                self.queue_control(frame::PING, &[]);
+                self.ping_sent = Some(now);
+            }
+        }
+    }
+
+    /// True when everything fed so far has been processed and every output
+    /// taken: the moment to read from the transport again. A driver that
+    /// reads only then (the drive loop does) holds at most one read plus one
+    /// partial frame in the connection, however slowly its application
+    /// consumes events.
+    pub fn wants_read(&self) -> bool {
+        !self.closed && self.reading && !self.eof && !self.dirty && self.out.is_empty()
     }
 
     fn on_eof(&mut self) {
@@ -337,9 +485,16 @@ impl Connection {
     // ------------------------------------------------------------------
 
     /// Queues a message. Allowed only while OPEN; nothing is queued on error.
+    ///
+    /// With [`Config::send_high_water`] set, a message that would take
+    /// [`buffered_amount`](Self::buffered_amount) past the mark fails with
+    /// [`SendError::Full`] (unless nothing is buffered); [`Event::Writable`]
+    /// follows once the buffer drains to [`Config::send_low_water`].
     pub fn send(&mut self, message: impl Into<Message>) -> Result<(), SendError> {
         self.check_open()?;
-        match message.into() {
+        let message = message.into();
+        self.check_room(message.len())?;
+        match message {
             Message::Text(t) => self.queue_message(frame::TEXT, t.into_bytes()),
             Message::Binary(b) => self.queue_message(frame::BINARY, b),
         }
@@ -428,6 +583,9 @@ impl Connection {
         let Phase::AwaitDecision { request, upgrade: true } = &self.phase else {
             return Err(HandshakeError::NoPendingRequest);
         };
+        if self.closed {
+            return Err(HandshakeError::NoPendingRequest);
+        }
         if accept.selected_protocol().is_none() {
             if let Some(p) = self.config.protocols.iter().find(|p| request.protocols().contains(p)) {
                 accept = accept.protocol(p.clone());
@@ -455,7 +613,7 @@ impl Connection {
     /// response writes itself (`Connection`, `Content-Length`,
     /// `Transfer-Encoding`).
     pub fn reject(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]) -> Result<(), HandshakeError> {
-        if !matches!(self.phase, Phase::AwaitDecision { .. }) {
+        if self.closed || !matches!(self.phase, Phase::AwaitDecision { .. }) {
             return Err(HandshakeError::NoPendingRequest);
         }
         let headers: Vec<(String, String)> =
@@ -481,16 +639,25 @@ impl Connection {
         }
         Some(match self.out.pop_front()? {
             Pending::Tx { len, app } => {
-                self.buffered -= app;
+                self.drained(app);
                 Output::Transmit(self.tx.split_to(len).freeze())
             }
             Pending::Payload { bytes, app } => {
-                self.buffered -= app;
+                self.drained(app);
                 Output::Transmit(bytes)
             }
             Pending::Event(e) => Output::Event(e),
             Pending::CloseTransport => Output::CloseTransport,
         })
+    }
+
+    /// `app` bytes of message payload left through `poll_output`.
+    fn drained(&mut self, app: usize) {
+        self.buffered -= app;
+        if self.send_blocked && self.buffered <= self.config.send_low_water {
+            self.send_blocked = false;
+            self.push(Pending::Event(Event::Writable));
+        }
     }
 
     // ------------------------------------------------------------------
@@ -527,6 +694,7 @@ impl Connection {
                 if self.eof && !self.closed {
                     self.on_eof();
                 }
+                self.fire_timers();
                 if self.rx.is_empty() && self.rx.capacity() > RX_KEEP_CAPACITY {
                     self.rx = BytesMut::new();
                 }
@@ -771,6 +939,9 @@ impl Connection {
         }
         let (code, reason) = (frame.code, frame.reason.clone());
         self.close_received = Some(frame);
+        if self.closing_started.is_none() {
+            self.closing_started = self.now;
+        }
         // §7.1.1: the server closes the TCP connection first; the client
         // waits for it.
         if self.role == Role::Server {
@@ -815,6 +986,16 @@ impl Connection {
     // ------------------------------------------------------------------
     // Sending
     // ------------------------------------------------------------------
+
+    fn check_room(&mut self, len: usize) -> Result<(), SendError> {
+        if let Some(high_water) = self.config.send_high_water {
+            if self.buffered > 0 && self.buffered.saturating_add(len) > high_water {
+                self.send_blocked = true;
+                return Err(SendError::Full { buffered: self.buffered, len, high_water });
+            }
+        }
+        Ok(())
+    }
 
     fn check_open(&self) -> Result<(), SendError> {
         match self.ready_state() {
@@ -865,6 +1046,9 @@ impl Connection {
         };
         self.queue_control(frame::CLOSE, &body[..len]);
         self.close_sent = true;
+        if self.closing_started.is_none() {
+            self.closing_started = self.now;
+        }
     }
 
     fn queue_control_checked(&mut self, opcode: u8, payload: Bytes) -> Result<(), SendError> {
@@ -935,6 +1119,9 @@ impl Connection {
     }
 
     fn append_tx(&mut self, bytes: &[u8], app: usize) {
+        if self.closed {
+            return;
+        }
         self.tx.extend_from_slice(bytes);
         self.note_tx(bytes.len(), app);
     }

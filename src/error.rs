@@ -29,8 +29,10 @@ pub enum ProtocolError {
     /// Opcode 0x3–0x7 or 0xB–0xF (§5.2). 1002.
     #[error("reserved opcode {0:#x} (RFC 6455 §5.2)")]
     ReservedOpcode(u8),
-    /// A control frame with a payload over 125 bytes (§5.5). 1002.
-    #[error("control frame payload of {0} bytes exceeds 125 (RFC 6455 §5.5)")]
+    /// A control frame with a payload over 125 bytes (§5.5). 1002. It fails
+    /// at the 7-bit length, which it carries: 126 or 127 (the 16- or 64-bit
+    /// forms) both mean "more than 125".
+    #[error("control frame declares a payload over 125 bytes (7-bit length {0}) (RFC 6455 §5.5)")]
     ControlFrameTooLong(u64),
     /// A control frame without FIN (§5.5). 1002.
     #[error("fragmented control frame (RFC 6455 §5.5)")]
@@ -103,6 +105,16 @@ pub enum ConnectionError {
     /// (WHATWG: fail the WebSocket connection).
     #[error("closed by the application before the connection was established")]
     ClosedWhileConnecting,
+    /// The peer's Close did not arrive within
+    /// [`Config::close_timeout`](crate::Config::close_timeout) of the closing
+    /// handshake's start.
+    #[error("the closing handshake did not complete in time")]
+    CloseTimeout,
+    /// Nothing arrived within
+    /// [`Config::keepalive_timeout`](crate::Config::keepalive_timeout) of a
+    /// keepalive Ping.
+    #[error("no answer to a keepalive ping in time")]
+    KeepaliveTimeout,
 }
 
 /// A message or control frame could not be queued; nothing was queued.
@@ -122,6 +134,18 @@ pub enum SendError {
     /// No streamed message is in progress.
     #[error("no streamed message is in progress")]
     NoStreamInProgress,
+    /// The message would take [`buffered_amount`](crate::Connection::buffered_amount)
+    /// past [`Config::send_high_water`](crate::Config::send_high_water);
+    /// wait for [`Event::Writable`](crate::Event::Writable).
+    #[error("send buffer full: {buffered} bytes buffered, message of {len}, high-water mark {high_water}")]
+    Full {
+        /// Bytes buffered when the message was refused.
+        buffered: usize,
+        /// The refused message's length.
+        len: usize,
+        /// The configured high-water mark.
+        high_water: usize,
+    },
 }
 
 /// `close(code, reason)` was called with arguments no Close frame may carry;

@@ -52,6 +52,10 @@ pub enum Event {
     /// The peer started the closing handshake: OPEN → CLOSING. Our echoing
     /// Close is already queued; no message will be delivered after this.
     Closing(CloseFrame),
+    /// After [`SendError::Full`](crate::SendError::Full), the send buffer
+    /// fell to [`Config::send_low_water`](crate::Config::send_low_water):
+    /// sending can resume.
+    Writable,
     /// The connection is closed: the last output, exactly once.
     Closed(Closed),
 }

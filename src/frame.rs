@@ -97,7 +97,7 @@ pub(crate) fn decode_header(buf: &[u8], rules: &Rules) -> Result<Option<(Header,
     }
     let len7 = b1 & 0x7F;
     if is_control(opcode) && len7 > 125 {
-        // The true length is at least 126: no need to wait for it.
+        // The true length is at least 126: fail without waiting for it.
         return Err(ProtocolError::ControlFrameTooLong(u64::from(len7)));
     }
     let (len, mut pos) = match len7 {
@@ -126,7 +126,8 @@ pub(crate) fn decode_header(buf: &[u8], rules: &Rules) -> Result<Option<(Header,
         }
         n => (u64::from(n), 2),
     };
-    if len > rules.max_frame_size as u64 {
+    // Control frames are bounded by 125 above, whatever the limit.
+    if !is_control(opcode) && len > rules.max_frame_size as u64 {
         return Err(ProtocolError::FrameTooLarge { size: len, max: rules.max_frame_size });
     }
     let mask = if masked {

@@ -101,6 +101,7 @@ mod frame;
 pub mod handshake;
 mod mask;
 mod state;
+mod time;
 mod utf8;
 
 pub use bytes::{Bytes, BytesMut};
@@ -113,6 +114,7 @@ pub use entropy::OsEntropy;
 pub use error::{BrowserCloseError, CloseError, ConnectionError, HandshakeError, ProtocolError, SendError};
 pub use event::{CloseFrame, Closed, Event, Message, Negotiated, Output, Text};
 pub use state::ReadyState;
+pub use time::Timestamp;
 
 /// Internals exposed for the fuzz targets only (`--cfg fuzzing`); not a
 /// stable API.

@@ -9,8 +9,8 @@
 /// ```
 ///
 /// The state only moves forward. [`Connection::ready_state`](crate::Connection::ready_state)
-/// reports it as of the last call into the connection, before its outputs
-/// are polled.
+/// reports it as of the input processed so far; input is processed as
+/// outputs are polled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ReadyState {
     /// 0: the opening handshake has not completed.

@@ -53,6 +53,10 @@ pub enum HandshakeError {
     /// answer).
     #[error("no upgrade request is waiting for an answer")]
     NoPendingRequest,
+    /// The handshake did not complete within
+    /// [`Config::handshake_timeout`](crate::Config::handshake_timeout).
+    #[error("the opening handshake did not complete in time")]
+    Timeout,
     /// The server accepted an extension this endpoint offered but cannot run
     /// (RFC 6455 §9.1: the client fails the connection).
     #[error("the server accepted extension {0:?}, which this endpoint does not implement (RFC 6455 §9.1)")]
@@ -191,6 +195,7 @@ impl HandshakeError {
             | Self::ReservedHeader(_)
             | Self::InvalidStatus(_)
             | Self::NoPendingRequest
+            | Self::Timeout
             | Self::UnsupportedExtension(_) => None,
         }
     }

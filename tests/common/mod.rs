@@ -188,3 +188,181 @@ impl Pair {
 pub fn bytes(s: &[u8]) -> Bytes {
     Bytes::copy_from_slice(s)
 }
+
+// ---------------------------------------------------------------------------
+// Helpers for the closing, protocol-error, close-code and property tests.
+// ---------------------------------------------------------------------------
+
+/// Opcodes (RFC 6455 §5.2).
+pub mod op {
+    pub const CONT: u8 = 0x0;
+    pub const TEXT: u8 = 0x1;
+    pub const BINARY: u8 = 0x2;
+    pub const CLOSE: u8 = 0x8;
+    pub const PING: u8 = 0x9;
+    pub const PONG: u8 = 0xA;
+}
+
+/// A connection in `role` with the default config and the fixed RFC key.
+pub fn conn(role: Role) -> Connection {
+    with_config(role, Config::default())
+}
+
+/// A frame as the peer of `receiver` sends it: masked with [`RFC_KEY`] when
+/// the receiver is a server, unmasked when it is a client.
+pub fn peer_frame(receiver: Role, fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    peer_frame_rsv(receiver, fin, 0, opcode, payload)
+}
+
+/// [`peer_frame`] with RSV bits (`0bRSV1_RSV2_RSV3`).
+pub fn peer_frame_rsv(receiver: Role, fin: bool, rsv: u8, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    match receiver {
+        Role::Server => frame(fin, rsv, opcode, Some(RFC_KEY), payload),
+        Role::Client => frame(fin, rsv, opcode, None, payload),
+    }
+}
+
+/// The bytes a connection in `sender` role built by [`conn`]/[`client`]/
+/// [`server`] writes for one frame: a client masks with [`RFC_KEY`].
+pub fn own_frame(sender: Role, fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    match sender {
+        Role::Client => cframe(fin, opcode, payload),
+        Role::Server => sframe(fin, opcode, payload),
+    }
+}
+
+/// A Close frame body: empty without a code.
+pub fn close_payload(code: Option<u16>, reason: &str) -> Vec<u8> {
+    match code {
+        Some(c) => close_body(c, reason),
+        None => Vec::new(),
+    }
+}
+
+/// The `Closed` event as an [`Out`].
+pub fn closed_out(code: u16, reason: &str, was_clean: bool, error: Option<wsmachine::ConnectionError>) -> Out {
+    Out::Event(Event::Closed(Closed { code: code.into(), reason: reason.into(), was_clean, error }))
+}
+
+/// Appends `src` to `dst`, merging a leading `Wire` into a trailing one as
+/// [`drain`] does, so outputs gathered over several drains compare equal to
+/// one drain of the same outputs.
+pub fn merge_into(dst: &mut Vec<Out>, src: impl IntoIterator<Item = Out>) {
+    for o in src {
+        match (dst.last_mut(), o) {
+            (Some(Out::Wire(w)), Out::Wire(more)) => w.extend_from_slice(&more),
+            (_, o) => dst.push(o),
+        }
+    }
+}
+
+/// Builds an expected output list, merging adjacent wires.
+pub fn outs(parts: impl IntoIterator<Item = Out>) -> Vec<Out> {
+    let mut v = Vec::new();
+    merge_into(&mut v, parts);
+    v
+}
+
+/// Asserts the lifetime rule for an output history: `Closed` comes exactly
+/// once and is the last output, and `CloseTransport` comes at most once,
+/// before it. Returns the `Closed`.
+#[track_caller]
+pub fn assert_closed_once_last(outs: &[Out]) -> Closed {
+    let closed_at: Vec<usize> =
+        outs.iter().enumerate().filter(|(_, o)| matches!(o, Out::Event(Event::Closed(_)))).map(|(i, _)| i).collect();
+    assert_eq!(closed_at.len(), 1, "expected exactly one Closed in {outs:?}");
+    assert_eq!(closed_at[0], outs.len() - 1, "Closed is not the last output in {outs:?}");
+    let transports: Vec<usize> =
+        outs.iter().enumerate().filter(|(_, o)| matches!(o, Out::CloseTransport)).map(|(i, _)| i).collect();
+    assert!(transports.len() <= 1, "CloseTransport more than once in {outs:?}");
+    match outs.last() {
+        Some(Out::Event(Event::Closed(c))) => c.clone(),
+        _ => unreachable!(),
+    }
+}
+
+/// Every output of one connection over a test, merged across drains.
+#[derive(Debug, Default)]
+pub struct History {
+    pub outs: Vec<Out>,
+}
+
+impl History {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Drains `conn`, records the outputs and returns this drain's outputs.
+    pub fn drain(&mut self, conn: &mut Connection) -> Vec<Out> {
+        let new = drain(conn);
+        merge_into(&mut self.outs, new.clone());
+        new
+    }
+
+    /// Asserts the history ends with exactly one `Closed`; returns it.
+    #[track_caller]
+    pub fn assert_closed_once_last(&self) -> Closed {
+        assert_closed_once_last(&self.outs)
+    }
+
+    /// Asserts no `Closed` (and no `CloseTransport`) has come yet.
+    #[track_caller]
+    pub fn assert_not_closed(&self) {
+        assert!(
+            !self.outs.iter().any(|o| matches!(o, Out::Event(Event::Closed(_)) | Out::CloseTransport)),
+            "closed early: {:?}",
+            self.outs
+        );
+    }
+}
+
+/// One frame parsed back from the wire, payload unmasked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireFrame {
+    pub fin: bool,
+    pub rsv: u8,
+    pub opcode: u8,
+    pub mask: Option<[u8; 4]>,
+    pub payload: Vec<u8>,
+}
+
+/// Parses a byte stream written by a connection into frames. Panics on a
+/// truncated stream: a connection writes whole frames.
+pub fn parse_frames(mut data: &[u8]) -> Vec<WireFrame> {
+    let mut frames = Vec::new();
+    while !data.is_empty() {
+        assert!(data.len() >= 2, "truncated header {data:x?}");
+        let (b0, b1) = (data[0], data[1]);
+        let mut pos = 2;
+        let len = match b1 & 0x7F {
+            126 => {
+                let l = u16::from_be_bytes([data[2], data[3]]) as usize;
+                pos = 4;
+                l
+            }
+            127 => {
+                let l = u64::from_be_bytes(data[2..10].try_into().unwrap()) as usize;
+                pos = 10;
+                l
+            }
+            n => n as usize,
+        };
+        let mask = if b1 & 0x80 != 0 {
+            let k = [data[pos], data[pos + 1], data[pos + 2], data[pos + 3]];
+            pos += 4;
+            Some(k)
+        } else {
+            None
+        };
+        assert!(data.len() >= pos + len, "truncated payload");
+        let mut payload = data[pos..pos + len].to_vec();
+        if let Some(k) = mask {
+            for (i, b) in payload.iter_mut().enumerate() {
+                *b ^= k[i % 4];
+            }
+        }
+        frames.push(WireFrame { fin: b0 & 0x80 != 0, rsv: (b0 >> 4) & 7, opcode: b0 & 0xF, mask, payload });
+        data = &data[pos + len..];
+    }
+    frames
+}

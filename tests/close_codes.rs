@@ -1,0 +1,382 @@
+//! Close status codes (RFC 6455 §7.4), checked exhaustively against the
+//! close-code table of MDN's `CloseEvent` page (the seed
+//! `../shared/seeds/closeevent.html`, parsed at test time), and the rule that
+//! 1005, 1006 and 1015 never go on the wire (§7.4.1).
+mod common;
+use common::*;
+use std::path::PathBuf;
+use wsmachine::{BrowserCloseError, CloseCode, CloseError, ConnectionError, Event, ProtocolError, Role};
+
+const ROLES: [Role; 2] = [Role::Server, Role::Client];
+
+/// One row of the table: a code or a range of codes.
+#[derive(Debug, Clone)]
+struct Row {
+    lo: u16,
+    hi: u16,
+    name: String,
+    description: String,
+}
+
+impl Row {
+    /// The table marks codes that must not be used with 予約 ("reserved"):
+    /// 予約済 for 0–999, 1004, 1005, 1006 and 1015, 予約されています for
+    /// 1016–1999 and 2000–2999.
+    fn reserved(&self) -> bool {
+        self.description.contains("予約")
+    }
+}
+
+/// The seed page, read from the path CI provides.
+fn seed_html() -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/seeds/closeevent.html");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("the close-code table {} is missing or unreadable: {e}", path.display()))
+}
+
+/// Removes tags and trims.
+fn text_of(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for ch in html.chars() {
+        match ch {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.trim().to_string()
+}
+
+/// Parses "1000" or "1016–1999" (an en dash).
+fn parse_range(cell: &str) -> (u16, u16) {
+    let parse = |s: &str| s.trim().parse::<u16>().unwrap_or_else(|e| panic!("bad code {s:?} in the table: {e}"));
+    match cell.split_once('–') {
+        Some((lo, hi)) => (parse(lo), parse(hi)),
+        None => {
+            let c = parse(cell);
+            (c, c)
+        }
+    }
+}
+
+/// The rows of the `Status_codes` table, in order.
+fn table() -> Vec<Row> {
+    let html = seed_html();
+    let start = html.find("id=\"Status_codes\"").expect("no table with id=\"Status_codes\" in the seed");
+    let end = start + html[start..].find("</table>").expect("unterminated close-code table");
+    let mut rows = Vec::new();
+    for tr in html[start..end].split("<tr>").skip(1) {
+        let cells: Vec<String> = tr
+            .split("<td")
+            .skip(1)
+            .map(|td| {
+                let body = &td[td.find('>').expect("unterminated <td") + 1..];
+                text_of(&body[..body.find("</td>").expect("unterminated <td>")])
+            })
+            .collect();
+        assert_eq!(cells.len(), 3, "a row of the close-code table without 3 cells: {tr}");
+        if tr.contains("class=\"header\"") {
+            continue;
+        }
+        let (lo, hi) = parse_range(&cells[0]);
+        rows.push(Row { lo, hi, name: cells[1].clone(), description: cells[2].clone() });
+    }
+    rows
+}
+
+/// The row holding `code`, if the table lists it.
+fn row_of(rows: &[Row], code: u16) -> Option<&Row> {
+    rows.iter().find(|r| (r.lo..=r.hi).contains(&code))
+}
+
+/// The codes the page says Firefox lets a script pass to `close()`, from
+/// "Firefox で指定できるコードは 1000 と 3000〜4999 [...] のみです".
+fn firefox_allowed() -> Vec<(u16, u16)> {
+    let html = seed_html();
+    let marker = "Firefox で指定できるコードは";
+    let at = html.find(marker).expect("the Firefox note is missing from the seed") + marker.len();
+    let note = &html[at..at + html[at..].find('[').expect("unterminated Firefox note")];
+    note.split('と')
+        .map(|part| match part.trim().split_once('〜') {
+            Some((lo, hi)) => (lo.trim().parse().unwrap(), hi.trim().parse().unwrap()),
+            None => {
+                let c = part.trim().parse().unwrap();
+                (c, c)
+            }
+        })
+        .collect()
+}
+
+/// Valid on the wire, per the table: listed and not reserved. Codes the
+/// table does not list (5000 and above) are not valid either.
+fn table_says_valid(rows: &[Row], code: u16) -> bool {
+    row_of(rows, code).is_some_and(|r| !r.reserved())
+}
+
+#[test]
+fn the_table_covers_0_to_4999_in_contiguous_rows() {
+    let rows = table();
+    assert_eq!(rows.len(), 21, "{rows:#?}");
+    assert_eq!(rows[0].lo, 0);
+    assert_eq!(rows.last().unwrap().hi, 4999);
+    for w in rows.windows(2) {
+        assert_eq!(w[0].hi + 1, w[1].lo, "gap or overlap between {:?} and {:?}", w[0], w[1]);
+    }
+    // Each of 1000–1015 has its own row.
+    for code in 1000..=1015 {
+        let r = row_of(&rows, code).unwrap();
+        assert_eq!((r.lo, r.hi), (code, code));
+    }
+    let reserved: Vec<(u16, u16)> = rows.iter().filter(|r| r.reserved()).map(|r| (r.lo, r.hi)).collect();
+    assert_eq!(
+        reserved,
+        [(0, 999), (1004, 1004), (1005, 1005), (1006, 1006), (1015, 1015), (1016, 1999), (2000, 2999)]
+    );
+}
+
+#[test]
+fn every_code_is_valid_to_receive_iff_the_table_lists_it_unreserved() {
+    let rows = table();
+    for code in 0..=u16::MAX {
+        assert_eq!(
+            CloseCode::new(code).is_valid_received(),
+            table_says_valid(&rows, code),
+            "code {code}: {:?}",
+            row_of(&rows, code)
+        );
+    }
+}
+
+#[test]
+fn every_code_is_sendable_iff_the_table_lists_it_unreserved() {
+    let rows = table();
+    for code in 0..=u16::MAX {
+        let c = CloseCode::new(code);
+        assert_eq!(c.is_sendable(), table_says_valid(&rows, code), "code {code}: {:?}", row_of(&rows, code));
+        assert_eq!(c.is_sendable(), c.is_valid_received(), "code {code}");
+    }
+}
+
+#[test]
+fn every_code_is_browser_allowed_iff_the_firefox_note_allows_it() {
+    let allowed = firefox_allowed();
+    assert_eq!(allowed, [(1000, 1000), (3000, 4999)]);
+    let rows = table();
+    for code in 0..=u16::MAX {
+        let c = CloseCode::new(code);
+        let expected = allowed.iter().any(|&(lo, hi)| (lo..=hi).contains(&code));
+        assert_eq!(c.is_browser_allowed(), expected, "code {code}");
+        // A code a browser may send is one a server must accept.
+        if c.is_browser_allowed() {
+            assert!(c.is_sendable() && c.is_valid_received() && table_says_valid(&rows, code), "code {code}");
+        }
+    }
+}
+
+#[test]
+fn named_codes_match_the_table() {
+    let rows = table();
+    for code in 1000..=1015u16 {
+        let r = row_of(&rows, code).unwrap();
+        let name = CloseCode::new(code).name().unwrap_or_else(|| panic!("{code} has no name"));
+        match code {
+            // The table leaves 1004 unnamed; the crate calls it "Reserved".
+            1004 => assert!(r.name.is_empty() && name == "Reserved"),
+            // MDN says "Missing Extension"; RFC 6455 §11.7 registers "Mandatory Ext.".
+            1010 => assert_eq!((r.name.as_str(), name), ("Missing Extension", "Mandatory Extension")),
+            _ => assert!(r.name.eq_ignore_ascii_case(name), "{code}: table {:?}, crate {name:?}", r.name),
+        }
+    }
+    for code in (0..1000u16).chain(1016..=u16::MAX) {
+        assert_eq!(CloseCode::new(code).name(), None, "{code}");
+    }
+}
+
+#[test]
+fn named_constants_have_their_values() {
+    let constants = [
+        (CloseCode::NORMAL, 1000),
+        (CloseCode::GOING_AWAY, 1001),
+        (CloseCode::PROTOCOL_ERROR, 1002),
+        (CloseCode::UNSUPPORTED_DATA, 1003),
+        (CloseCode::RESERVED, 1004),
+        (CloseCode::NO_STATUS_RCVD, 1005),
+        (CloseCode::ABNORMAL, 1006),
+        (CloseCode::INVALID_PAYLOAD, 1007),
+        (CloseCode::POLICY_VIOLATION, 1008),
+        (CloseCode::MESSAGE_TOO_BIG, 1009),
+        (CloseCode::MANDATORY_EXTENSION, 1010),
+        (CloseCode::INTERNAL_ERROR, 1011),
+        (CloseCode::SERVICE_RESTART, 1012),
+        (CloseCode::TRY_AGAIN_LATER, 1013),
+        (CloseCode::BAD_GATEWAY, 1014),
+        (CloseCode::TLS_HANDSHAKE, 1015),
+    ];
+    for (c, v) in constants {
+        assert_eq!(c.as_u16(), v);
+        assert_eq!(u16::from(c), v);
+        assert_eq!(CloseCode::from(v), c);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The commands agree with the predicates, for every code
+// ---------------------------------------------------------------------------
+
+#[test]
+fn close_agrees_with_is_sendable_for_every_code() {
+    for role in ROLES {
+        for code in 0..=u16::MAX {
+            let c = CloseCode::new(code);
+            let mut conn = conn(role);
+            let got = conn.close(Some(c), "");
+            let outs = drain(&mut conn);
+            if c.is_sendable() {
+                assert_eq!(got, Ok(()), "{code}");
+                assert_eq!(outs, vec![Out::Wire(own_frame(role, true, op::CLOSE, &code.to_be_bytes()))], "{code}");
+            } else {
+                assert_eq!(got, Err(CloseError::InvalidCode(code)));
+                assert_eq!(outs, vec![], "{code}");
+            }
+        }
+    }
+}
+
+#[test]
+fn browser_close_agrees_with_is_browser_allowed_for_every_code() {
+    for code in 0..=u16::MAX {
+        let mut s = server();
+        let got = s.browser_close(Some(code), Some("r"));
+        let outs = drain(&mut s);
+        if CloseCode::new(code).is_browser_allowed() {
+            assert_eq!(got, Ok(()), "{code}");
+            let [hi, lo] = code.to_be_bytes();
+            assert_eq!(outs, vec![Out::Wire(vec![0x88, 0x03, hi, lo, b'r'])], "{code}");
+        } else {
+            assert_eq!(got, Err(BrowserCloseError::InvalidAccessError(code)));
+            assert_eq!(outs, vec![], "{code}");
+        }
+    }
+}
+
+#[test]
+fn a_received_close_is_echoed_iff_its_code_is_valid_for_every_code() {
+    for code in 0..=u16::MAX {
+        let mut s = server();
+        s.handle_bytes(&cframe(true, op::CLOSE, &close_body(code, "r")));
+        let got = drain(&mut s);
+        let expected = if CloseCode::new(code).is_valid_received() {
+            let [hi, lo] = code.to_be_bytes();
+            vec![
+                Out::Wire(vec![0x88, 0x03, hi, lo, b'r']),
+                Out::Event(Event::Closing(wsmachine::CloseFrame { code: code.into(), reason: "r".into() })),
+                Out::CloseTransport,
+                closed_out(code, "r", true, None),
+            ]
+        } else {
+            vec![
+                Out::Wire(vec![0x88, 0x02, 0x03, 0xea]),
+                Out::CloseTransport,
+                closed_out(1006, "", false, Some(ConnectionError::Protocol(ProtocolError::InvalidCloseCode(code)))),
+            ]
+        };
+        assert_eq!(got, expected, "{code}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 1005, 1006 and 1015 are never on the wire (§7.4.1)
+// ---------------------------------------------------------------------------
+
+const NEVER_SENT: [u16; 3] = [1005, 1006, 1015];
+
+/// Every Close frame in `wire` carries no code or a sendable one, and none
+/// of 1005, 1006, 1015.
+#[track_caller]
+fn assert_no_forbidden_close_codes(wire: &[u8]) {
+    for f in parse_frames(wire) {
+        if f.opcode == op::CLOSE && f.payload.len() >= 2 {
+            let code = u16::from_be_bytes([f.payload[0], f.payload[1]]);
+            assert!(!NEVER_SENT.contains(&code), "{code} on the wire: {wire:02x?}");
+            assert!(CloseCode::new(code).is_sendable(), "{code} on the wire: {wire:02x?}");
+        }
+    }
+}
+
+#[test]
+fn close_and_browser_close_refuse_1005_1006_1015() {
+    for role in ROLES {
+        for code in NEVER_SENT {
+            let mut c = conn(role);
+            assert_eq!(c.close(Some(CloseCode::new(code)), ""), Err(CloseError::InvalidCode(code)));
+            assert_eq!(c.browser_close(Some(code), None), Err(BrowserCloseError::InvalidAccessError(code)));
+            assert_eq!(drain(&mut c), vec![]);
+        }
+    }
+}
+
+#[test]
+fn echo_of_a_codeless_close_carries_no_1005() {
+    for role in ROLES {
+        let mut c = conn(role);
+        c.handle_bytes(&peer_frame(role, true, op::CLOSE, b""));
+        c.handle_eof();
+        let outs = drain(&mut c);
+        let w = wire(&outs);
+        assert_eq!(w, own_frame(role, true, op::CLOSE, b""));
+        assert_no_forbidden_close_codes(&w);
+        // It is reported, not sent.
+        assert_eq!(closed(&outs).unwrap().code, 1005);
+    }
+}
+
+#[test]
+fn a_peer_close_carrying_1005_1006_or_1015_is_not_echoed() {
+    for role in ROLES {
+        for code in NEVER_SENT {
+            let mut c = conn(role);
+            c.handle_bytes(&peer_frame(role, true, op::CLOSE, &close_body(code, "")));
+            let outs = drain(&mut c);
+            assert_eq!(wire(&outs), own_frame(role, true, op::CLOSE, &1002u16.to_be_bytes()), "{code}");
+            assert_no_forbidden_close_codes(&wire(&outs));
+        }
+    }
+}
+
+#[test]
+fn failures_and_abnormal_closures_never_send_1005_1006_or_1015() {
+    for role in ROLES {
+        let inputs: Vec<Vec<u8>> = vec![
+            peer_frame(role, true, 0x3, b""),
+            peer_frame_rsv(role, true, 0b010, op::TEXT, b""),
+            peer_frame(role, true, op::TEXT, b"\xff"),
+            peer_frame(role, true, op::CLOSE, b"\x03"),
+            peer_frame(role, true, op::CLOSE, b"\x03\xe8\xff"),
+            peer_frame(role, true, op::PING, &[0; 126]),
+            peer_frame(role, true, op::CONT, b""),
+            peer_frame(role, false, op::PING, b""),
+            own_frame(role, true, op::TEXT, b"wrong masking"),
+            peer_frame(role, true, op::TEXT, &[b'a'; 1 << 16]),
+        ];
+        for input in inputs {
+            let mut c = with_config(role, wsmachine::Config::default().with_max_message_size(1000));
+            c.handle_bytes(&input);
+            c.handle_eof();
+            let outs = drain(&mut c);
+            let w = wire(&outs);
+            assert_eq!(parse_frames(&w).len(), 1, "{input:02x?}");
+            assert_no_forbidden_close_codes(&w);
+            let closed = assert_closed_once_last(&outs);
+            // 1006 is what the application hears, never what the peer reads.
+            assert_eq!((closed.code.as_u16(), closed.was_clean), (1006, false));
+        }
+        // EOF in OPEN: no Close frame at all.
+        let mut c = conn(role);
+        c.handle_eof();
+        let outs = drain(&mut c);
+        assert_eq!(wire(&outs), Vec::<u8>::new());
+        assert_eq!(assert_closed_once_last(&outs).code, 1006);
+    }
+}
