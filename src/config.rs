@@ -35,6 +35,16 @@ pub struct Config {
     /// When false, the application must call
     /// [`pong`](crate::Connection::pong) itself.
     pub auto_pong: bool,
+    /// Deliver received messages as they arrive, as
+    /// [`Event::MessageStart`](crate::Event::MessageStart), any number of
+    /// [`Event::MessageChunk`](crate::Event::MessageChunk)s and
+    /// [`Event::MessageEnd`](crate::Event::MessageEnd), instead of one
+    /// [`Event::Message`](crate::Event::Message) per message. The connection
+    /// then holds no more than the input fed and not yet delivered (plus at
+    /// most 3 bytes of a split code point), whatever the message size;
+    /// [`max_message_size`](Self::max_message_size) still bounds the running
+    /// total. Default: false.
+    pub streaming_receive: bool,
     /// Split outgoing messages larger than this into frames of at most this
     /// many payload bytes (§5.4). `None` (the default) sends each message as
     /// one frame.
@@ -95,6 +105,7 @@ impl Default for Config {
             max_frame_size: 1 << 20,
             max_message_size: 1 << 20,
             auto_pong: true,
+            streaming_receive: false,
             fragment_size: None,
             max_head_size: 8 * 1024,
             max_headers: 64,
@@ -130,6 +141,12 @@ impl Config {
     /// Sets [`auto_pong`](Self::auto_pong).
     pub fn with_auto_pong(mut self, on: bool) -> Self {
         self.auto_pong = on;
+        self
+    }
+
+    /// Sets [`streaming_receive`](Self::streaming_receive).
+    pub fn with_streaming_receive(mut self, on: bool) -> Self {
+        self.streaming_receive = on;
         self
     }
 

@@ -4,13 +4,13 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::close::{CloseCode, MAX_REASON_LEN};
 use crate::config::{Config, Role};
 use crate::entropy::Entropy;
 use crate::error::{BrowserCloseError, CloseError, ConnectionError, HandshakeError, ProtocolError, SendError};
-use crate::event::{CloseFrame, Closed, Event, Message, Negotiated, Output, Text};
+use crate::event::{CloseFrame, Closed, Event, Message, MessageKind, Negotiated, Output, Text};
 use crate::handshake::{
     self, Accept, Accepted, ClientRequest, ExtensionOffer, Limits, Request, RequestParse, ResponseParse,
 };
@@ -18,7 +18,7 @@ use crate::frame::{self, Header, Rules};
 use crate::mask::apply_mask;
 use crate::state::ReadyState;
 use crate::time::Timestamp;
-use crate::utf8::Utf8Validator;
+use crate::utf8::{self, Utf8Validator};
 
 /// Payloads up to this size are copied next to their header so that one
 /// `Transmit` carries many small frames; larger ones go out as their own
@@ -62,10 +62,13 @@ pub struct Connection {
     rx: BytesMut,
     /// The frame whose header has been decoded and whose payload is arriving.
     frame: Option<FrameProgress>,
-    /// A fragmented message in progress.
+    /// The message in progress (started by its first frame's header).
     assembly: Option<Assembly>,
     /// UTF-8 state of the text message in progress.
     utf8: Utf8Validator,
+    /// Streaming receive: the start of a code point split by the network.
+    stream_tail: [u8; 4],
+    stream_tail_len: u8,
     /// False once input is no longer processed: after the peer's Close, after
     /// failing the connection, after closing.
     reading: bool,
@@ -89,6 +92,8 @@ pub struct Connection {
     buffered: usize,
     /// `send` failed with `Full`; `Event::Writable` is owed.
     send_blocked: bool,
+    /// A message being sent in pieces.
+    tx_stream: Option<TxStream>,
 
     // ---- time ----
     /// The latest time the driver gave.
@@ -134,15 +139,29 @@ struct FrameProgress {
     len: usize,
     /// Payload bytes at the front of `rx` already unmasked and validated.
     done: usize,
+    /// Payload bytes already handed over (streaming), for the mask's phase.
+    offset: usize,
     /// Validate as UTF-8 text while it arrives.
     text: bool,
 }
 
-/// A fragmented message being put together.
+/// A message being sent in pieces.
+#[derive(Debug)]
+struct TxStream {
+    text: bool,
+    /// Its first frame is queued; the rest are continuations.
+    started: bool,
+    /// Text must be UTF-8 as a whole; chunks may split code points.
+    utf8: Utf8Validator,
+}
+
+/// The message being received.
 #[derive(Debug)]
 struct Assembly {
     text: bool,
+    /// Payloads of its completed non-final frames (assembled mode).
     parts: Vec<Bytes>,
+    /// Its size so far, counted at each frame header.
     size: usize,
 }
 
@@ -232,6 +251,8 @@ impl Connection {
             frame: None,
             assembly: None,
             utf8: Utf8Validator::default(),
+            stream_tail: [0; 4],
+            stream_tail_len: 0,
             reading: true,
             dirty: false,
             eof: false,
@@ -244,6 +265,7 @@ impl Connection {
             tx: BytesMut::new(),
             buffered: 0,
             send_blocked: false,
+            tx_stream: None,
             now: None,
             handshake_started: None,
             closing_started: None,
@@ -492,12 +514,80 @@ impl Connection {
     /// follows once the buffer drains to [`Config::send_low_water`].
     pub fn send(&mut self, message: impl Into<Message>) -> Result<(), SendError> {
         self.check_open()?;
+        if self.tx_stream.is_some() {
+            return Err(SendError::StreamInProgress);
+        }
         let message = message.into();
         self.check_room(message.len())?;
         match message {
-            Message::Text(t) => self.queue_message(frame::TEXT, t.into_bytes()),
-            Message::Binary(b) => self.queue_message(frame::BINARY, b),
+            Message::Text(t) => self.queue_data(frame::TEXT, t.into_bytes(), true),
+            Message::Binary(b) => self.queue_data(frame::BINARY, b, true),
         }
+        Ok(())
+    }
+
+    /// Starts a message sent in pieces (§5.4): each
+    /// [`send_chunk`](Self::send_chunk) queues one more frame at once (split
+    /// further at [`Config::fragment_size`]), and
+    /// [`finish_message`](Self::finish_message) queues the final one. Pings,
+    /// Pongs and a Close may go out between the pieces; other messages may
+    /// not (`send` fails with [`SendError::StreamInProgress`] until the
+    /// message is finished).
+    ///
+    /// [`close`](Self::close) during an unfinished message sends the Close
+    /// at once, between two fragments as §5.4 allows, and abandons the
+    /// message: the peer discards its unfinished part, and further pieces
+    /// fail with [`SendError::NotOpen`]. Waiting for the rest instead would
+    /// let an application that never finishes keep the connection from
+    /// closing; WHATWG's "close() does not discard messages" covers messages
+    /// handed over whole, which this one is not.
+    pub fn begin_message(&mut self, kind: MessageKind) -> Result<(), SendError> {
+        self.check_open()?;
+        if self.tx_stream.is_some() {
+            return Err(SendError::StreamInProgress);
+        }
+        let text = kind == MessageKind::Text;
+        self.tx_stream = Some(TxStream { text, started: false, utf8: Utf8Validator::default() });
+        Ok(())
+    }
+
+    /// Queues the next piece of the message started by
+    /// [`begin_message`](Self::begin_message). For text, the pieces together
+    /// must be UTF-8 (a code point may be split between pieces); a piece that
+    /// makes it invalid fails with [`SendError::InvalidUtf8`] and is not
+    /// queued. An empty piece queues nothing.
+    pub fn send_chunk(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
+        self.queue_piece(data.into(), false)
+    }
+
+    /// Queues the last piece (possibly empty) of the message started by
+    /// [`begin_message`](Self::begin_message) and ends it. Text must end on a
+    /// whole code point, else [`SendError::InvalidUtf8`].
+    pub fn finish_message(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
+        self.queue_piece(data.into(), true)
+    }
+
+    fn queue_piece(&mut self, data: Bytes, fin: bool) -> Result<(), SendError> {
+        self.check_open()?;
+        let Some(stream) = &self.tx_stream else {
+            return Err(SendError::NoStreamInProgress);
+        };
+        let (text, started) = (stream.text, stream.started);
+        let mut utf8 = stream.utf8.clone();
+        if text && (utf8.feed(&data).is_err() || (fin && !utf8.is_complete())) {
+            return Err(SendError::InvalidUtf8);
+        }
+        if data.is_empty() && !fin {
+            return Ok(());
+        }
+        self.check_room(data.len())?;
+        let opcode = match (started, text) {
+            (true, _) => frame::CONTINUATION,
+            (false, true) => frame::TEXT,
+            (false, false) => frame::BINARY,
+        };
+        self.queue_data(opcode, data, fin);
+        self.tx_stream = if fin { None } else { Some(TxStream { text, started: true, utf8 }) };
         Ok(())
     }
 
@@ -808,18 +898,37 @@ impl Connection {
         if avail > progress.done {
             let fresh = &mut self.rx[progress.done..avail];
             if let Some(key) = progress.header.mask {
-                apply_mask(fresh, key, progress.done);
+                apply_mask(fresh, key, progress.offset + progress.done);
             }
             if progress.text && self.utf8.feed(fresh).is_err() {
                 return Err(ProtocolError::InvalidUtf8);
             }
             progress.done = avail;
         }
+        let streaming = self.config.streaming_receive && !frame::is_control(progress.header.opcode);
+        if streaming && progress.done > 0 {
+            // Hand over what arrived; only the undelivered rest stays.
+            let chunk = self.rx.split_to(progress.done).freeze();
+            progress.offset += progress.done;
+            progress.len -= progress.done;
+            progress.done = 0;
+            self.stream_chunk(progress.text, chunk);
+        }
         if progress.done < progress.len {
             self.frame = Some(progress);
-            return Ok(false);
+            return Ok(streaming && !self.out.is_empty());
         }
         self.frame = None;
+        if streaming {
+            if progress.header.fin {
+                if !self.utf8.is_complete() {
+                    return Err(ProtocolError::InvalidUtf8);
+                }
+                self.assembly = None;
+                self.push(Pending::Event(Event::MessageEnd));
+            }
+            return Ok(true);
+        }
         let payload = if progress.len == 0 { Bytes::new() } else { self.rx.split_to(progress.len).freeze() };
         self.on_frame(progress.header, payload)?;
         Ok(true)
@@ -837,18 +946,30 @@ impl Connection {
                 }
                 self.check_message_size(len)?;
                 self.utf8.reset();
-                header.opcode == frame::TEXT
+                self.stream_tail_len = 0;
+                let text = header.opcode == frame::TEXT;
+                self.assembly = Some(Assembly { text, parts: Vec::new(), size: len });
+                if self.config.streaming_receive {
+                    let kind = if text { MessageKind::Text } else { MessageKind::Binary };
+                    self.push(Pending::Event(Event::MessageStart(kind)));
+                }
+                text
             }
             frame::CONTINUATION => {
-                let Some(a) = &self.assembly else {
+                let max = self.config.max_message_size;
+                let Some(a) = &mut self.assembly else {
                     return Err(ProtocolError::UnexpectedContinuation);
                 };
-                self.check_message_size(a.size.saturating_add(len))?;
+                let size = a.size.saturating_add(len);
+                if size > max {
+                    return Err(ProtocolError::MessageTooLarge { size: size as u64, max });
+                }
+                a.size = size;
                 a.text
             }
             _ => false,
         };
-        Ok(FrameProgress { header, len, done: 0, text })
+        Ok(FrameProgress { header, len, done: 0, offset: 0, text })
     }
 
     fn check_message_size(&self, size: usize) -> Result<(), ProtocolError> {
@@ -858,32 +979,62 @@ impl Connection {
         Ok(())
     }
 
-    /// Acts on a complete, unmasked frame.
+    /// Streaming receive: hands over validated message data. A text chunk
+    /// never ends inside a code point: an incomplete tail waits (at most 3
+    /// bytes) for the bytes that complete it.
+    fn stream_chunk(&mut self, text: bool, mut bytes: Bytes) {
+        if !text {
+            if !bytes.is_empty() {
+                self.push(Pending::Event(Event::MessageChunk(Message::Binary(bytes))));
+            }
+            return;
+        }
+        if self.stream_tail_len > 0 {
+            let have = usize::from(self.stream_tail_len);
+            let width = utf8::width(self.stream_tail[0]);
+            let take = (width - have).min(bytes.len());
+            self.stream_tail[have..have + take].copy_from_slice(&bytes[..take]);
+            bytes.advance(take);
+            if have + take < width {
+                self.stream_tail_len = (have + take) as u8;
+                return;
+            }
+            self.stream_tail_len = 0;
+            let code_point = Bytes::copy_from_slice(&self.stream_tail[..width]);
+            self.push(Pending::Event(Event::MessageChunk(Message::Text(Text::from_validated(code_point)))));
+        }
+        let keep = utf8::incomplete_suffix(&bytes);
+        let complete = bytes.len() - keep;
+        self.stream_tail[..keep].copy_from_slice(&bytes[complete..]);
+        self.stream_tail_len = keep as u8;
+        if complete > 0 {
+            bytes.truncate(complete);
+            self.push(Pending::Event(Event::MessageChunk(Message::Text(Text::from_validated(bytes)))));
+        }
+    }
+
+    /// Acts on a complete, unmasked frame (assembled mode).
     fn on_frame(&mut self, header: Header, payload: Bytes) -> Result<(), ProtocolError> {
         match header.opcode {
-            frame::TEXT | frame::BINARY => {
-                let text = header.opcode == frame::TEXT;
-                if header.fin {
-                    self.deliver(text, payload)?;
+            frame::TEXT | frame::BINARY | frame::CONTINUATION => {
+                if !header.fin {
+                    if let Some(a) = &mut self.assembly {
+                        if !payload.is_empty() {
+                            a.parts.push(payload);
+                        }
+                    }
+                    return Ok(());
+                }
+                // `accept_header` started the message.
+                let Some(a) = self.assembly.take() else { return Ok(()) };
+                let whole = if a.parts.is_empty() {
+                    payload
                 } else {
-                    let size = payload.len();
-                    self.assembly = Some(Assembly { text, parts: alloc::vec![payload], size });
-                }
-            }
-            frame::CONTINUATION => {
-                // `accept_header` checked that a message is in progress.
-                if let Some(a) = &mut self.assembly {
-                    a.size += payload.len();
-                    if !payload.is_empty() {
-                        a.parts.push(payload);
-                    }
-                }
-                if header.fin {
-                    if let Some(a) = self.assembly.take() {
-                        let whole = concat(a.parts, a.size);
-                        self.deliver(a.text, whole)?;
-                    }
-                }
+                    let mut parts = a.parts;
+                    parts.push(payload);
+                    concat(parts)
+                };
+                self.deliver(a.text, whole)?;
             }
             frame::PING => {
                 if self.config.auto_pong && !self.close_sent {
@@ -1032,6 +1183,8 @@ impl Connection {
         if self.close_sent || self.closed {
             return;
         }
+        // An unfinished streamed message is abandoned (see `begin_message`).
+        self.tx_stream = None;
         let mut body = [0u8; frame::MAX_CONTROL_PAYLOAD];
         let len = match code {
             Some(c) => {
@@ -1067,18 +1220,19 @@ impl Connection {
         self.queue_frame_copied(true, opcode, payload, 0);
     }
 
-    /// Queues a data message, fragmented at `Config::fragment_size`.
-    fn queue_message(&mut self, opcode: u8, payload: Bytes) {
+    /// Queues message data as frames of at most `Config::fragment_size`;
+    /// the last one carries `fin`.
+    fn queue_data(&mut self, opcode: u8, payload: Bytes, fin: bool) {
         let total = payload.len();
         let size = self.config.fragment_size.unwrap_or(usize::MAX).max(1);
         if total <= size {
-            self.queue_frame(true, opcode, payload);
+            self.queue_frame(fin, opcode, payload);
         } else {
             let mut start = 0;
             let mut op = opcode;
             while start < total {
                 let end = total.min(start.saturating_add(size));
-                self.queue_frame(end == total, op, payload.slice(start..end));
+                self.queue_frame(fin && end == total, op, payload.slice(start..end));
                 op = frame::CONTINUATION;
                 start = end;
             }
@@ -1167,11 +1321,9 @@ impl Entropy for NoEntropy {
     }
 }
 
-/// Joins the fragments of a message; one part is returned as is.
-fn concat(mut parts: Vec<Bytes>, size: usize) -> Bytes {
-    if parts.len() == 1 {
-        return parts.pop().unwrap_or_default();
-    }
+/// Joins the fragments of a message.
+fn concat(parts: Vec<Bytes>) -> Bytes {
+    let size = parts.iter().map(Bytes::len).sum();
     let mut whole = BytesMut::with_capacity(size);
     for p in &parts {
         whole.extend_from_slice(p);

@@ -134,6 +134,10 @@ pub enum SendError {
     /// No streamed message is in progress.
     #[error("no streamed message is in progress")]
     NoStreamInProgress,
+    /// A streamed text message's data is not UTF-8 (a code point may be
+    /// split between chunks, but the message must be valid as a whole).
+    #[error("streamed text is not valid UTF-8")]
+    InvalidUtf8,
     /// The message would take [`buffered_amount`](crate::Connection::buffered_amount)
     /// past [`Config::send_high_water`](crate::Config::send_high_water);
     /// wait for [`Event::Writable`](crate::Event::Writable).

@@ -44,6 +44,18 @@ pub enum Event {
     Open(Negotiated),
     /// A whole message arrived.
     Message(Message),
+    /// ([`Config::streaming_receive`](crate::Config::streaming_receive)) A
+    /// message of this kind begins; its data follows as `MessageChunk`s.
+    MessageStart(MessageKind),
+    /// ([`Config::streaming_receive`](crate::Config::streaming_receive)) The
+    /// next piece of the message in progress, as it arrived: a text chunk is
+    /// valid UTF-8 on its own (a code point split by the network is held back
+    /// until complete), a binary chunk is whatever came. Never empty.
+    MessageChunk(Message),
+    /// ([`Config::streaming_receive`](crate::Config::streaming_receive)) The
+    /// message in progress is complete. A message cut short by a Close or a
+    /// failure gets no `MessageEnd`: discard it.
+    MessageEnd,
     /// A Ping arrived. If [`Config::auto_pong`](crate::Config::auto_pong) is
     /// on, the Pong is already queued.
     Ping(Bytes),
@@ -67,6 +79,15 @@ pub struct Negotiated {
     pub protocol: Option<String>,
     /// The extensions in use, in order (`Sec-WebSocket-Extensions`).
     pub extensions: Vec<ExtensionOffer>,
+}
+
+/// The type of a message (RFC 6455 §5.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// UTF-8 text (opcode 0x1).
+    Text,
+    /// Binary data (opcode 0x2).
+    Binary,
 }
 
 /// A complete message.
@@ -110,6 +131,14 @@ impl Message {
     /// Is it a text message?
     pub fn is_text(&self) -> bool {
         matches!(self, Self::Text(_))
+    }
+
+    /// Text or binary.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Self::Text(_) => MessageKind::Text,
+            Self::Binary(_) => MessageKind::Binary,
+        }
     }
 
     /// The payload, whatever the type.

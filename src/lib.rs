@@ -112,7 +112,7 @@ pub use entropy::Entropy;
 #[cfg(feature = "getrandom")]
 pub use entropy::OsEntropy;
 pub use error::{BrowserCloseError, CloseError, ConnectionError, HandshakeError, ProtocolError, SendError};
-pub use event::{CloseFrame, Closed, Event, Message, Negotiated, Output, Text};
+pub use event::{CloseFrame, Closed, Event, Message, MessageKind, Negotiated, Output, Text};
 pub use state::ReadyState;
 pub use time::Timestamp;
 

@@ -13,12 +13,26 @@ pub(crate) struct Utf8Validator {
 }
 
 /// The width of the code point a valid lead byte starts.
-fn width(lead: u8) -> usize {
+pub(crate) fn width(lead: u8) -> usize {
     match lead {
         0xC0..=0xDF => 2,
         0xE0..=0xEF => 3,
         _ => 4,
     }
+}
+
+/// How many bytes at the end of `valid` (a valid UTF-8 prefix) belong to a
+/// code point that is not complete yet: 0 to 3.
+pub(crate) fn incomplete_suffix(valid: &[u8]) -> usize {
+    for back in 1..=valid.len().min(3) {
+        let b = valid[valid.len() - back];
+        if b & 0xC0 != 0x80 {
+            // The last lead byte: incomplete if its code point is longer than
+            // what follows it.
+            return if b >= 0xC0 && width(b) > back { back } else { 0 };
+        }
+    }
+    0
 }
 
 impl Utf8Validator {
@@ -99,6 +113,16 @@ mod tests {
         check_all_splits(b"\xf0\x9f\x98");
         check_all_splits(b"\xc0\xaf");
         check_all_splits(b"ab\xe2\x82");
+    }
+
+    #[test]
+    fn incomplete_suffix_finds_a_split_code_point() {
+        let s = "a€𝄞".as_bytes();
+        assert_eq!(incomplete_suffix(s), 0);
+        assert_eq!(incomplete_suffix(&s[..s.len() - 1]), 3);
+        assert_eq!(incomplete_suffix(&s[..s.len() - 3]), 1);
+        assert_eq!(incomplete_suffix(&s[..3]), 2);
+        assert_eq!(incomplete_suffix(b""), 0);
     }
 
     #[test]
