@@ -490,8 +490,13 @@ impl Connection {
             };
             return self.fail_handshake(error);
         }
-        if !matches!(self.phase, Phase::Open) {
-            return self.fail_handshake(HandshakeError::Truncated);
+        match self.phase {
+            // The request is complete: the answer can still go out (a client
+            // may half-close after its request); the handshake timeout
+            // bounds the wait. An accepted connection then ends with 1006.
+            Phase::AwaitDecision { .. } => return,
+            Phase::Open => {}
+            _ => return self.fail_handshake(HandshakeError::Truncated),
         }
         match (&self.close_received, self.close_sent) {
             (Some(frame), true) => {

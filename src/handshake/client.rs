@@ -456,6 +456,39 @@ pub(crate) fn parse_response(
     key_b64: &str,
     limits: Limits,
 ) -> Result<ResponseParse, HandshakeError> {
+    // Interim 1xx responses other than 101 come before the final one and
+    // are skipped (RFC 7231 §6.2: a client MUST be able to parse them).
+    let mut skipped = 0;
+    loop {
+        let rest = buf.get(skipped..).unwrap_or(&[]);
+        return Ok(match parse_one_response(rest, eof, req, key_b64, limits)? {
+            OneResponse::Interim(n) => {
+                skipped += n;
+                if skipped >= limits.max_head_size {
+                    return Err(HandshakeError::HeadTooLarge);
+                }
+                continue;
+            }
+            OneResponse::Final(ResponseParse::Accepted(a, n)) => ResponseParse::Accepted(a, skipped + n),
+            OneResponse::Final(ResponseParse::Rejected(r, n)) => ResponseParse::Rejected(r, skipped + n),
+            OneResponse::Final(ResponseParse::Partial) => ResponseParse::Partial,
+        });
+    }
+}
+
+enum OneResponse {
+    /// An interim (1xx, not 101) head of this many bytes.
+    Interim(usize),
+    Final(ResponseParse),
+}
+
+fn parse_one_response(
+    buf: &[u8],
+    eof: bool,
+    req: &ClientRequest,
+    key_b64: &str,
+    limits: Limits,
+) -> Result<OneResponse, HandshakeError> {
     let window = head_window(buf, limits);
     let mut slots = header_slots(limits);
     let mut resp = httparse::Response::new(&mut slots);
@@ -467,7 +500,7 @@ pub(crate) fn parse_response(
             } else if eof {
                 Err(HandshakeError::Truncated)
             } else {
-                Ok(ResponseParse::Partial)
+                Ok(OneResponse::Final(ResponseParse::Partial))
             };
         }
         Err(e) => {
@@ -481,23 +514,26 @@ pub(crate) fn parse_response(
     let minor = resp.version.unwrap_or(0);
     let status = resp.code.unwrap_or(0);
     let reason = String::from(resp.reason.unwrap_or(""));
+    if (100..200).contains(&status) && status != 101 {
+        return Ok(OneResponse::Interim(head_len));
+    }
     if status != 101 {
         let rest = buf.get(head_len..).unwrap_or(&[]);
         let framing = body_framing(status, &headers)?;
-        return Ok(match read_body(rest, framing, eof, limits.max_head_size)? {
+        return Ok(OneResponse::Final(match read_body(rest, framing, eof, limits.max_head_size)? {
             None => ResponseParse::Partial,
             Some((body, used)) => ResponseParse::Rejected(
                 Rejection { status, reason, headers, body },
                 // Both count bytes of `buf`: no overflow.
                 head_len.saturating_add(used),
             ),
-        });
+        }));
     }
     if minor < 1 {
         return Err(HandshakeError::HttpVersion);
     }
     let accepted = check_switching(headers, req, key_b64)?;
-    Ok(ResponseParse::Accepted(accepted, head_len))
+    Ok(OneResponse::Final(ResponseParse::Accepted(accepted, head_len)))
 }
 
 /// §4.1 response steps 2–6 on the headers of a 101 response.
@@ -960,8 +996,14 @@ mod tests {
             rej("HTTP/1.0 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n", false),
             Ok(ResponseParse::Rejected(ref r, _)) if r.status == 302
         ));
-        // No body for 204/304/1xx.
-        for s in ["204 No Content", "304 Not Modified", "100 Continue"] {
+        // An interim 1xx is skipped: what follows it is the answer.
+        let both = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 403 No\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(
+            rej(both, false).map(|p| matches!(p, ResponseParse::Rejected(ref r, n) if r.status == 403 && n == both.len())),
+            Ok(true)
+        );
+        // No body for 204/304.
+        for s in ["204 No Content", "304 Not Modified"] {
             let r = alloc::format!("HTTP/1.1 {s}\r\n\r\nXX");
             match rej(&r, false) {
                 Ok(ResponseParse::Rejected(x, n)) => {
