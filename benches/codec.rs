@@ -57,9 +57,12 @@ fn server_read(wire: &[u8], max: usize) -> usize {
     messages
 }
 
+/// Name, message count, payload, text?, sender's fragment size.
+type Case = (&'static str, usize, Vec<u8>, bool, Option<usize>);
+
 fn receive(c: &mut Criterion) {
     let mut g = c.benchmark_group("receive");
-    let cases: [(&str, usize, Vec<u8>, bool, Option<usize>); 4] = [
+    let cases: [Case; 4] = [
         ("text_16B_x100k", 100_000, b"0123456789abcdef".to_vec(), true, None),
         ("binary_1KiB_x10k", 10_000, vec![7u8; 1024], false, None),
         ("binary_1MiB_x16", 16, vec![7u8; 1 << 20], false, None),

@@ -85,7 +85,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 Output::Event(Event::Message(m)) => println!("message: {m:?}"),
                 Output::Event(Event::Closed(c)) => {
-                    println!("closed: code {} reason {:?} was_clean {} error {:?}", c.code, c.reason, c.was_clean, c.error);
+                    println!(
+                        "closed: code {} reason {:?} was_clean {} error {:?}",
+                        c.code, c.reason, c.was_clean, c.error
+                    );
                     return Ok(());
                 }
                 Output::Event(other) => println!("event: {other:?}"),

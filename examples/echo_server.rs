@@ -104,7 +104,8 @@ fn serve(mut stream: TcpStream, peer: &str) -> io::Result<()> {
             }
         }
         // Wait for the peer, but no longer than the next deadline.
-        let wait = conn.poll_timeout_at().map(|at| at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+        let wait =
+            conn.poll_timeout_at().map(|at| at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
         stream.set_read_timeout(wait)?;
         let result = stream.read(&mut buf);
         conn.handle_timeout_at(Instant::now());

@@ -57,7 +57,10 @@ async fn serve(mut stream: TcpStream, peer: String) -> std::io::Result<()> {
                     let _ = conn.send(message);
                 }
                 Output::Event(Event::Closed(closed)) => {
-                    println!("[{peer}] closed: code {} reason {:?} was_clean {}", closed.code, closed.reason, closed.was_clean);
+                    println!(
+                        "[{peer}] closed: code {} reason {:?} was_clean {}",
+                        closed.code, closed.reason, closed.was_clean
+                    );
                     return Ok(());
                 }
                 _ => {}

@@ -20,7 +20,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use tungstenite::handshake::server::{ErrorResponse, Request as TRequest, Response as TResponse};
-use tungstenite::http::{HeaderValue, StatusCode};
+use tungstenite::http::{HeaderValue, StatusCode, Uri};
 use tungstenite::protocol::CloseFrame as TCloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode as TCloseCode;
 use tungstenite::{ClientRequestBuilder, Error as TError, HandshakeError as THandshakeError, Message as TMessage};
@@ -492,7 +492,7 @@ fn our_client_rejected_by_tungstenite() {
 fn tung_client(addr: SocketAddr, closer: Closer, code: u16, reason: &'static str) -> JoinHandle<Seen> {
     thread::spawn(move || {
         let stream = with_timeouts(TcpStream::connect(addr).unwrap());
-        let uri: tungstenite::http::Uri = format!("ws://{addr}/chat?room=7").parse().unwrap();
+        let uri: Uri = format!("ws://{addr}/chat?room=7").parse().unwrap();
         let request = ClientRequestBuilder::new(uri)
             .with_sub_protocol("v1.proto")
             .with_sub_protocol("v2.proto")

@@ -6,8 +6,10 @@
 fn readme_drive_loop_is_the_compiled_example() {
     let readme = include_str!("../README.md");
     let example = include_str!("../examples/loopback.rs");
-    let code: String = example.lines().skip_while(|l| l.starts_with("//!") || l.is_empty()).map(|l| format!("{l}\n")).collect();
-    let block = readme.split("```rust\n").nth(1).and_then(|rest| rest.split("```").next()).expect("a rust block in README.md");
+    let code: String =
+        example.lines().skip_while(|l| l.starts_with("//!") || l.is_empty()).map(|l| format!("{l}\n")).collect();
+    let block =
+        readme.split("```rust\n").nth(1).and_then(|rest| rest.split("```").next()).expect("a rust block in README.md");
     assert_eq!(block, code, "README.md's drive loop differs from examples/loopback.rs");
 }
 

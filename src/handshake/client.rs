@@ -999,7 +999,8 @@ mod tests {
         // An interim 1xx is skipped: what follows it is the answer.
         let both = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 403 No\r\nContent-Length: 0\r\n\r\n";
         assert_eq!(
-            rej(both, false).map(|p| matches!(p, ResponseParse::Rejected(ref r, n) if r.status == 403 && n == both.len())),
+            rej(both, false)
+                .map(|p| matches!(p, ResponseParse::Rejected(ref r, n) if r.status == 403 && n == both.len())),
             Ok(true)
         );
         // No body for 204/304.

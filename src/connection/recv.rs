@@ -1,0 +1,251 @@
+//! Receiving: frames in, events out (RFC 6455 §5, §7).
+
+use super::*;
+
+impl Connection {
+    pub(super) fn rules(&self) -> Rules {
+        Rules { receiver: self.role, rsv_allowed: self.rsv_allowed, max_frame_size: self.config.max_frame_size }
+    }
+    /// One unit of progress. `Ok(true)`: a frame completed and was acted on;
+    /// `Ok(false)`: more bytes are needed (the partial payload seen so far is
+    /// unmasked and, for text, validated, so bad UTF-8 fails at once).
+    pub(super) fn step(&mut self) -> Result<bool, ProtocolError> {
+        let mut progress = match self.frame {
+            Some(p) => p,
+            None => {
+                let Some((header, header_len)) = frame::decode_header(&self.rx, &self.rules())? else {
+                    return Ok(false);
+                };
+                let progress = self.accept_header(header)?;
+                let _ = self.rx.split_to(header_len);
+                progress
+            }
+        };
+        let avail = self.rx.len().min(progress.len);
+        if avail > progress.done {
+            let fresh = &mut self.rx[progress.done..avail];
+            if let Some(key) = progress.header.mask {
+                apply_mask(fresh, key, progress.offset + progress.done);
+            }
+            if progress.text && self.utf8.feed(fresh).is_err() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            progress.done = avail;
+        }
+        let streaming = self.config.streaming_receive && !frame::is_control(progress.header.opcode);
+        if streaming && progress.done > 0 {
+            // Hand over what arrived; only the undelivered rest stays.
+            let chunk = self.rx.split_to(progress.done).freeze();
+            progress.offset += progress.done;
+            progress.len -= progress.done;
+            progress.done = 0;
+            self.stream_chunk(progress.text, chunk);
+        }
+        if progress.done < progress.len {
+            self.frame = Some(progress);
+            return Ok(streaming && !self.out.is_empty());
+        }
+        self.frame = None;
+        if streaming {
+            if progress.header.fin {
+                if !self.utf8.is_complete() {
+                    return Err(ProtocolError::InvalidUtf8);
+                }
+                self.assembly = None;
+                self.push(Pending::Event(Event::MessageEnd));
+            }
+            return Ok(true);
+        }
+        let payload = if progress.len == 0 { Bytes::new() } else { self.rx.split_to(progress.len).freeze() };
+        self.on_frame(progress.header, payload)?;
+        Ok(true)
+    }
+    /// Checks a decoded header against the message state (§5.4) and the
+    /// message size limit (§10.4).
+    pub(super) fn accept_header(&mut self, header: Header) -> Result<FrameProgress, ProtocolError> {
+        // Fits: `decode_header` checked it against `max_frame_size`.
+        let len = header.len as usize;
+        let text = match header.opcode {
+            frame::TEXT | frame::BINARY => {
+                if self.assembly.is_some() {
+                    return Err(ProtocolError::ExpectedContinuation);
+                }
+                self.check_message_size(len)?;
+                self.utf8.reset();
+                self.stream_tail_len = 0;
+                let text = header.opcode == frame::TEXT;
+                self.assembly = Some(Assembly { text, parts: Vec::new(), size: len });
+                if self.config.streaming_receive {
+                    let kind = if text { MessageKind::Text } else { MessageKind::Binary };
+                    self.push(Pending::Event(Event::MessageStart(kind)));
+                }
+                text
+            }
+            frame::CONTINUATION => {
+                let max = self.config.max_message_size;
+                let Some(a) = &mut self.assembly else {
+                    return Err(ProtocolError::UnexpectedContinuation);
+                };
+                let size = a.size.saturating_add(len);
+                if size > max {
+                    return Err(ProtocolError::MessageTooLarge { size: size as u64, max });
+                }
+                a.size = size;
+                a.text
+            }
+            _ => false,
+        };
+        Ok(FrameProgress { header, len, done: 0, offset: 0, text })
+    }
+    pub(super) fn check_message_size(&self, size: usize) -> Result<(), ProtocolError> {
+        if size > self.config.max_message_size {
+            return Err(ProtocolError::MessageTooLarge { size: size as u64, max: self.config.max_message_size });
+        }
+        Ok(())
+    }
+    /// Streaming receive: hands over validated message data. A text chunk
+    /// never ends inside a code point: an incomplete tail waits (at most 3
+    /// bytes) for the bytes that complete it.
+    pub(super) fn stream_chunk(&mut self, text: bool, mut bytes: Bytes) {
+        if !text {
+            if !bytes.is_empty() {
+                self.push(Pending::Event(Event::MessageChunk(Message::Binary(bytes))));
+            }
+            return;
+        }
+        if self.stream_tail_len > 0 {
+            let have = usize::from(self.stream_tail_len);
+            let width = utf8::width(self.stream_tail[0]);
+            let take = (width - have).min(bytes.len());
+            self.stream_tail[have..have + take].copy_from_slice(&bytes[..take]);
+            bytes.advance(take);
+            if have + take < width {
+                self.stream_tail_len = (have + take) as u8;
+                return;
+            }
+            self.stream_tail_len = 0;
+            let code_point = Bytes::copy_from_slice(&self.stream_tail[..width]);
+            self.push(Pending::Event(Event::MessageChunk(Message::Text(Text::from_validated(code_point)))));
+        }
+        let keep = utf8::incomplete_suffix(&bytes);
+        let complete = bytes.len() - keep;
+        self.stream_tail[..keep].copy_from_slice(&bytes[complete..]);
+        self.stream_tail_len = keep as u8;
+        if complete > 0 {
+            bytes.truncate(complete);
+            self.push(Pending::Event(Event::MessageChunk(Message::Text(Text::from_validated(bytes)))));
+        }
+    }
+    /// Acts on a complete, unmasked frame (assembled mode).
+    pub(super) fn on_frame(&mut self, header: Header, payload: Bytes) -> Result<(), ProtocolError> {
+        match header.opcode {
+            frame::TEXT | frame::BINARY | frame::CONTINUATION => {
+                if !header.fin {
+                    if let Some(a) = &mut self.assembly {
+                        if !payload.is_empty() {
+                            a.parts.push(payload);
+                        }
+                    }
+                    return Ok(());
+                }
+                // `accept_header` started the message.
+                let Some(a) = self.assembly.take() else { return Ok(()) };
+                let whole = if a.parts.is_empty() {
+                    payload
+                } else {
+                    let mut parts = a.parts;
+                    parts.push(payload);
+                    concat(parts)
+                };
+                self.deliver(a.text, whole)?;
+            }
+            frame::PING => {
+                if self.config.auto_pong && !self.close_sent {
+                    self.queue_control(frame::PONG, &payload);
+                }
+                self.push(Pending::Event(Event::Ping(payload)));
+            }
+            frame::PONG => self.push(Pending::Event(Event::Pong(payload))),
+            frame::CLOSE => self.on_close(&payload)?,
+            // `decode_header` rejects every other opcode.
+            op => return Err(ProtocolError::ReservedOpcode(op)),
+        }
+        Ok(())
+    }
+    pub(super) fn deliver(&mut self, text: bool, payload: Bytes) -> Result<(), ProtocolError> {
+        let message = if text {
+            if !self.utf8.is_complete() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            Message::Text(Text::from_validated(payload))
+        } else {
+            Message::Binary(payload)
+        };
+        self.push(Pending::Event(Event::Message(message)));
+        Ok(())
+    }
+    /// The peer's Close frame (§5.5.1, §7.1.5).
+    pub(super) fn on_close(&mut self, payload: &[u8]) -> Result<(), ProtocolError> {
+        let frame = match payload {
+            [] => CloseFrame { code: CloseCode::NO_STATUS_RCVD, reason: String::new() },
+            [_] => return Err(ProtocolError::InvalidClosePayload),
+            [hi, lo, reason @ ..] => {
+                let code = CloseCode::new(u16::from_be_bytes([*hi, *lo]));
+                if !code.is_valid_received() {
+                    return Err(ProtocolError::InvalidCloseCode(code.as_u16()));
+                }
+                let Ok(reason) = core::str::from_utf8(reason) else {
+                    return Err(ProtocolError::InvalidCloseReason);
+                };
+                CloseFrame { code, reason: String::from(reason) }
+            }
+        };
+        // Nothing after the peer's Close is processed or delivered.
+        self.stop_reading();
+        let peer_started = !self.close_sent;
+        if peer_started {
+            // Echo the code and reason (§5.5.1); none if the peer sent none.
+            let code = (frame.code != CloseCode::NO_STATUS_RCVD).then_some(frame.code);
+            self.queue_close(code, &frame.reason);
+            self.push(Pending::Event(Event::Closing(frame.clone())));
+        }
+        let (code, reason) = (frame.code, frame.reason.clone());
+        self.close_received = Some(frame);
+        if self.closing_started.is_none() {
+            self.closing_started = self.now;
+        }
+        // §7.1.1: the server closes the TCP connection first; the client
+        // waits for it.
+        if self.role == Role::Server {
+            self.finish(code, reason, true, None);
+        }
+        Ok(())
+    }
+    /// Fails the connection (§7.1.7): a Close with the error's code if ours
+    /// was not sent, no more input, close the transport, report 1006.
+    pub(super) fn fail(&mut self, error: ProtocolError) {
+        if self.closed {
+            return;
+        }
+        if !self.close_sent {
+            self.queue_close(Some(error.close_code()), "");
+        }
+        self.finish(CloseCode::ABNORMAL, String::new(), false, Some(ConnectionError::Protocol(error)));
+    }
+    pub(super) fn stop_reading(&mut self) {
+        self.reading = false;
+        self.rx = BytesMut::new();
+        self.frame = None;
+        self.assembly = None;
+    }
+}
+
+/// Joins the fragments of a message.
+fn concat(parts: Vec<Bytes>) -> Bytes {
+    let size = parts.iter().map(Bytes::len).sum();
+    let mut whole = BytesMut::with_capacity(size);
+    for p in &parts {
+        whole.extend_from_slice(p);
+    }
+    whole.freeze()
+}

@@ -1,0 +1,211 @@
+//! Sending: messages, control frames and the Close, queued for output.
+
+use super::*;
+
+impl Connection {
+    /// Starts a message sent in pieces (§5.4): each
+    /// [`send_chunk`](Self::send_chunk) queues one more frame at once (split
+    /// further at [`Config::fragment_size`]), and
+    /// [`finish_message`](Self::finish_message) queues the final one. Pings,
+    /// Pongs and a Close may go out between the pieces; other messages may
+    /// not (`send` fails with [`SendError::StreamInProgress`] until the
+    /// message is finished).
+    ///
+    /// [`close`](Self::close) during an unfinished message sends the Close
+    /// at once, between two fragments as §5.4 allows, and abandons the
+    /// message: the peer discards its unfinished part, and further pieces
+    /// fail with [`SendError::NotOpen`]. Waiting for the rest instead would
+    /// let an application that never finishes keep the connection from
+    /// closing; WHATWG's "close() does not discard messages" covers messages
+    /// handed over whole, which this one is not.
+    pub fn begin_message(&mut self, kind: MessageKind) -> Result<(), SendError> {
+        self.check_open()?;
+        if self.tx_stream.is_some() {
+            return Err(SendError::StreamInProgress);
+        }
+        let text = kind == MessageKind::Text;
+        self.tx_stream = Some(TxStream { text, started: false, utf8: Utf8Validator::default() });
+        Ok(())
+    }
+    /// Queues the next piece of the message started by
+    /// [`begin_message`](Self::begin_message). For text, the pieces together
+    /// must be UTF-8 (a code point may be split between pieces); a piece that
+    /// makes it invalid fails with [`SendError::InvalidUtf8`] and is not
+    /// queued. An empty piece queues nothing.
+    pub fn send_chunk(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
+        self.queue_piece(data.into(), false)
+    }
+    /// Queues the last piece (possibly empty) of the message started by
+    /// [`begin_message`](Self::begin_message) and ends it. Text must end on a
+    /// whole code point, else [`SendError::InvalidUtf8`].
+    pub fn finish_message(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
+        self.queue_piece(data.into(), true)
+    }
+    pub(super) fn queue_piece(&mut self, data: Bytes, fin: bool) -> Result<(), SendError> {
+        self.check_open()?;
+        let Some(stream) = &self.tx_stream else {
+            return Err(SendError::NoStreamInProgress);
+        };
+        let (text, started) = (stream.text, stream.started);
+        let mut utf8 = stream.utf8.clone();
+        if text && (utf8.feed(&data).is_err() || (fin && !utf8.is_complete())) {
+            return Err(SendError::InvalidUtf8);
+        }
+        if data.is_empty() && !fin {
+            return Ok(());
+        }
+        self.check_room(data.len())?;
+        let opcode = match (started, text) {
+            (true, _) => frame::CONTINUATION,
+            (false, true) => frame::TEXT,
+            (false, false) => frame::BINARY,
+        };
+        self.queue_data(opcode, data, fin);
+        self.tx_stream = if fin { None } else { Some(TxStream { text, started: true, utf8 }) };
+        Ok(())
+    }
+    pub(super) fn check_room(&mut self, len: usize) -> Result<(), SendError> {
+        if let Some(high_water) = self.config.send_high_water {
+            if self.buffered > 0 && self.buffered.saturating_add(len) > high_water {
+                self.send_blocked = true;
+                return Err(SendError::Full { buffered: self.buffered, len, high_water });
+            }
+        }
+        Ok(())
+    }
+    pub(super) fn check_open(&self) -> Result<(), SendError> {
+        match self.ready_state() {
+            ReadyState::Open => Ok(()),
+            state => Err(SendError::NotOpen(state)),
+        }
+    }
+    pub(super) fn start_close(&mut self, code: Option<CloseCode>, reason: &str) {
+        if self.ready_state() == ReadyState::Connecting {
+            // WHATWG: close() before the connection is established fails it.
+            return self.finish(
+                CloseCode::ABNORMAL,
+                String::new(),
+                false,
+                Some(ConnectionError::ClosedWhileConnecting),
+            );
+        }
+        if self.ready_state() != ReadyState::Open {
+            return;
+        }
+        let reason = if code.is_some() { reason } else { "" };
+        self.queue_close(code, reason);
+    }
+    /// Queues our Close frame; nothing is queued after it.
+    pub(super) fn queue_close(&mut self, code: Option<CloseCode>, reason: &str) {
+        if self.close_sent || self.closed {
+            return;
+        }
+        // An unfinished streamed message is abandoned (see `begin_message`).
+        self.tx_stream = None;
+        let mut body = [0u8; frame::MAX_CONTROL_PAYLOAD];
+        let len = match code {
+            Some(c) => {
+                // Callers checked `reason.len() <= 123`; a peer's reason came
+                // in a control frame of at most 125 bytes.
+                let reason = &reason.as_bytes()[..reason.len().min(MAX_REASON_LEN)];
+                body[..2].copy_from_slice(&c.as_u16().to_be_bytes());
+                body[2..2 + reason.len()].copy_from_slice(reason);
+                2 + reason.len()
+            }
+            None => 0,
+        };
+        self.queue_control(frame::CLOSE, &body[..len]);
+        self.close_sent = true;
+        if self.closing_started.is_none() {
+            self.closing_started = self.now;
+        }
+    }
+    pub(super) fn queue_control_checked(&mut self, opcode: u8, payload: Bytes) -> Result<(), SendError> {
+        if payload.len() > frame::MAX_CONTROL_PAYLOAD {
+            return Err(SendError::ControlPayloadTooLong(payload.len()));
+        }
+        self.check_open()?;
+        self.queue_control(opcode, &payload);
+        Ok(())
+    }
+    pub(super) fn queue_control(&mut self, opcode: u8, payload: &[u8]) {
+        if self.close_sent || self.closed {
+            return;
+        }
+        self.queue_frame_copied(true, opcode, payload, 0);
+    }
+    /// Queues message data as frames of at most `Config::fragment_size`;
+    /// the last one carries `fin`.
+    pub(super) fn queue_data(&mut self, opcode: u8, payload: Bytes, fin: bool) {
+        let total = payload.len();
+        let size = self.config.fragment_size.unwrap_or(usize::MAX).max(1);
+        if total <= size {
+            self.queue_frame(fin, opcode, payload);
+        } else {
+            let mut start = 0;
+            let mut op = opcode;
+            while start < total {
+                let end = total.min(start.saturating_add(size));
+                self.queue_frame(fin && end == total, op, payload.slice(start..end));
+                op = frame::CONTINUATION;
+                start = end;
+            }
+        }
+        self.buffered += total;
+        // The byte counts of the entries above were recorded as `app` there.
+    }
+    /// Queues one data frame carrying `payload`.
+    pub(super) fn queue_frame(&mut self, fin: bool, opcode: u8, payload: Bytes) {
+        let app = payload.len();
+        if self.role == Role::Client || payload.len() <= COALESCE_MAX {
+            self.queue_frame_copied(fin, opcode, &payload, app);
+        } else {
+            let mut head = [0u8; frame::MAX_HEADER_LEN];
+            let n = frame::encode_header(&mut head, fin, 0, opcode, None, payload.len());
+            self.append_tx(&head[..n], 0);
+            self.out.push_back(Pending::Payload { bytes: payload, app });
+        }
+    }
+    /// Writes header and (masked, for a client) payload into `tx`.
+    pub(super) fn queue_frame_copied(&mut self, fin: bool, opcode: u8, payload: &[u8], app: usize) {
+        let mask = match self.role {
+            Role::Client => Some(self.next_mask()),
+            Role::Server => None,
+        };
+        let mut head = [0u8; frame::MAX_HEADER_LEN];
+        let n = frame::encode_header(&mut head, fin, 0, opcode, mask, payload.len());
+        let start = self.tx.len();
+        self.tx.reserve(frame::header_len(payload.len(), mask.is_some()) + payload.len());
+        self.tx.extend_from_slice(&head[..n]);
+        self.tx.extend_from_slice(payload);
+        if let Some(key) = mask {
+            apply_mask(&mut self.tx[start + n..], key, 0);
+        }
+        self.note_tx(n + payload.len(), app);
+    }
+    pub(super) fn append_tx(&mut self, bytes: &[u8], app: usize) {
+        if self.closed {
+            return;
+        }
+        self.tx.extend_from_slice(bytes);
+        self.note_tx(bytes.len(), app);
+    }
+    /// Records that `len` more bytes of `tx` are queued.
+    pub(super) fn note_tx(&mut self, len: usize, app: usize) {
+        if let Some(Pending::Tx { len: l, app: a }) = self.out.back_mut() {
+            *l += len;
+            *a += app;
+        } else {
+            self.out.push_back(Pending::Tx { len, app });
+        }
+    }
+    pub(super) fn next_mask(&mut self) -> [u8; 4] {
+        if self.masks_used + 4 > self.masks.len() {
+            self.entropy.fill(&mut self.masks);
+            self.masks_used = 0;
+        }
+        let m = &self.masks[self.masks_used..self.masks_used + 4];
+        self.masks_used += 4;
+        [m[0], m[1], m[2], m[3]]
+    }
+}
