@@ -1124,16 +1124,21 @@ fn close_while_the_upgrade_request_awaits_an_answer_fails_the_connection() {
 }
 
 #[test]
-
 fn nothing_follows_closed_when_the_upgrade_is_answered_after_closing() {
     use wsmachine::handshake::Accept;
-    // Closed by close() in CONNECTING, or by EOF, while the request awaits an answer.
+    // Closed by close() in CONNECTING, or by the handshake timeout after an
+    // EOF (a half-close alone leaves the request answerable), while the
+    // request awaits an answer.
     for how in ["close", "eof"] {
         for answer in ["accept", "reject"] {
             let (mut s, mut h) = server_awaiting_decision();
             match how {
                 "close" => s.close(None, "").unwrap(),
-                _ => s.handle_eof(),
+                _ => {
+                    s.handle_eof();
+                    s.handle_timeout(wsmachine::Timestamp::from_millis(0));
+                    s.handle_timeout(wsmachine::Timestamp::from_millis(10_000));
+                }
             }
             h.drain(&mut s);
             h.assert_closed_once_last();
