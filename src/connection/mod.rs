@@ -209,6 +209,7 @@ impl Connection {
     pub fn new_open(role: Role, config: Config, entropy: impl Entropy + Send + 'static) -> Self {
         Self::with_phase(role, Phase::Open, config, Box::new(entropy))
     }
+
     /// A client in CONNECTING: the upgrade request for `request` (RFC 6455
     /// §4.1) is queued as the first [`Output::Transmit`], with a
     /// `Sec-WebSocket-Key` of 16 bytes from `entropy`. The server's response
@@ -234,6 +235,7 @@ impl Connection {
         conn.append_tx(&head, 0);
         Ok(conn)
     }
+
     /// A server in CONNECTING, waiting for the client's upgrade request
     /// (RFC 6455 §4.2). A valid request is reported as
     /// [`Event::UpgradeRequest`]; answer it with [`accept`](Self::accept) or
@@ -245,6 +247,7 @@ impl Connection {
     pub fn server(config: Config) -> Self {
         Self::with_phase(Role::Server, Phase::AwaitRequest, config, Box::new(NoEntropy))
     }
+
     fn with_phase(role: Role, phase: Phase, config: Config, entropy: Box<dyn Entropy + Send>) -> Self {
         Self {
             role,
@@ -281,6 +284,7 @@ impl Connection {
             std_origin: None,
         }
     }
+
     /// The state, as WHATWG's `readyState` would report it, as of the input
     /// processed so far. Input is processed as [`poll_output`](Self::poll_output)
     /// is called (and at once by [`handle_eof`](Self::handle_eof)), so bytes
@@ -296,20 +300,24 @@ impl Connection {
             ReadyState::Open
         }
     }
+
     /// Client or server.
     pub fn role(&self) -> Role {
         self.role
     }
+
     /// The settings in use.
     pub fn config(&self) -> &Config {
         &self.config
     }
+
     /// Bytes of message payload queued by [`send`](Self::send) and not yet
     /// taken through [`poll_output`](Self::poll_output), like WHATWG's
     /// `bufferedAmount`: framing and control frames are not counted.
     pub fn buffered_amount(&self) -> usize {
         self.buffered
     }
+
     /// Feeds bytes read from the transport. Any split is fine: a frame may
     /// arrive a byte at a time. Bytes that arrive after the peer's Close or
     /// after the connection failed are ignored.
@@ -320,6 +328,7 @@ impl Connection {
         self.rx.extend_from_slice(data);
         self.note_input();
     }
+
     /// Feeds bytes read from the transport into a buffer the caller hands
     /// over. When nothing is pending from an earlier read, the buffer becomes
     /// the input buffer and received payloads are slices of it: no copy.
@@ -334,6 +343,7 @@ impl Connection {
         }
         self.note_input();
     }
+
     /// The transport's read side ended (a read returned 0 bytes).
     ///
     /// Once the input before it is processed: after both Close frames this
@@ -349,6 +359,7 @@ impl Connection {
             self.pump(false);
         }
     }
+
     /// Bytes arrived: the peer is alive.
     fn note_input(&mut self) {
         self.dirty = true;
@@ -357,6 +368,7 @@ impl Connection {
         }
         self.ping_sent = None;
     }
+
     /// True when everything fed so far has been processed and every output
     /// taken: the moment to read from the transport again. A driver that
     /// reads only then (the drive loop does) holds at most one read plus one
@@ -365,6 +377,7 @@ impl Connection {
     pub fn wants_read(&self) -> bool {
         !self.closed && self.reading && !self.eof && !self.dirty && self.out.is_empty()
     }
+
     fn on_eof(&mut self) {
         if let Phase::ClientHandshake(hs) = &self.phase {
             // A non-101 response without a length ends at EOF.
@@ -392,6 +405,7 @@ impl Connection {
             _ => self.finish(CloseCode::ABNORMAL, String::new(), false, None),
         }
     }
+
     /// Queues a message. Allowed only while OPEN; nothing is queued on error.
     ///
     /// With [`Config::send_high_water`] set, a message that would take
@@ -411,23 +425,28 @@ impl Connection {
         }
         Ok(())
     }
+
     /// Queues a text message.
     pub fn send_text(&mut self, text: impl Into<Text>) -> Result<(), SendError> {
         self.send(Message::Text(text.into()))
     }
+
     /// Queues a binary message.
     pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
         self.send(Message::Binary(data.into()))
     }
+
     /// Queues a Ping with up to 125 bytes of payload (§5.5.2).
     pub fn ping(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError> {
         self.queue_control_checked(frame::PING, payload.into())
     }
+
     /// Queues a Pong with up to 125 bytes of payload (§5.5.3): an answer to a
     /// Ping when [`Config::auto_pong`] is off, or an unsolicited heartbeat.
     pub fn pong(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError> {
         self.queue_control_checked(frame::PONG, payload.into())
     }
+
     /// Starts the closing handshake (§7.1.2), with the rules of WHATWG's
     /// `close()` extended to the codes a server needs.
     ///
@@ -456,6 +475,7 @@ impl Connection {
         self.start_close(code, reason);
         Ok(())
     }
+
     /// `close(code, reason)` exactly as the browser's `WebSocket.close()`
     /// defines it: a code must be 1000 or in 3000–4999, else
     /// `InvalidAccessError`; a reason must be at most 123 UTF-8 bytes, else
@@ -473,6 +493,7 @@ impl Connection {
         self.start_close(code.map(CloseCode::new), reason);
         Ok(())
     }
+
     /// The next thing to do, in order; `None` when there is nothing until the
     /// next input or command.
     #[must_use]
@@ -493,6 +514,7 @@ impl Connection {
             Pending::CloseTransport => Output::CloseTransport,
         })
     }
+
     /// `app` bytes of message payload left through `poll_output`.
     fn drained(&mut self, app: usize) {
         self.buffered -= app;
@@ -501,6 +523,7 @@ impl Connection {
             self.push(Pending::Event(Event::Writable));
         }
     }
+
     /// Processes buffered input until an output is queued (when
     /// `stop_at_output`) or nothing more can be done. Input is taken lazily,
     /// one frame at a time, so the application sees each event before the
@@ -534,6 +557,7 @@ impl Connection {
             }
         }
     }
+
     /// One frame step; a protocol error fails the connection.
     fn step_or_fail(&mut self) -> bool {
         match self.step() {
@@ -544,6 +568,7 @@ impl Connection {
             }
         }
     }
+
     /// The connection is closed: `CloseTransport` (once), then `Closed`, last.
     fn finish(&mut self, code: CloseCode, reason: String, was_clean: bool, error: Option<ConnectionError>) {
         if self.closed {
@@ -557,6 +582,7 @@ impl Connection {
         self.out.push_back(Pending::Event(Event::Closed(Closed { code, reason, was_clean, error })));
         self.closed = true;
     }
+
     fn push(&mut self, p: Pending) {
         if !self.closed {
             self.out.push_back(p);

@@ -35,6 +35,7 @@ impl Connection {
         self.open(Negotiated { protocol, extensions });
         Ok(())
     }
+
     /// (Server) Answers the pending request with any other HTTP response:
     /// a rejection of an upgrade request (e.g. 403), or the answer to a plain
     /// HTTP request ([`Event::HttpRequest`], e.g. 200 with a page). The
@@ -58,9 +59,11 @@ impl Connection {
         self.finish(CloseCode::ABNORMAL, String::new(), false, None);
         Ok(())
     }
+
     pub(super) fn limits(&self) -> Limits {
         Limits { max_head_size: self.config.max_head_size, max_headers: self.config.max_headers }
     }
+
     /// Parses the server's response; true when the connection opened.
     pub(super) fn client_handshake(&mut self) -> bool {
         let Phase::ClientHandshake(hs) = &self.phase else { return false };
@@ -81,6 +84,7 @@ impl Connection {
         }
         true
     }
+
     /// Parses the client's request; true when it was reported or answered.
     pub(super) fn server_handshake(&mut self) -> bool {
         match handshake::parse_request(&self.rx, self.limits()) {
@@ -106,16 +110,19 @@ impl Connection {
         }
         true
     }
+
     /// CONNECTING → OPEN; input that came with the handshake is processed.
     pub(super) fn open(&mut self, negotiated: Negotiated) {
         self.phase = Phase::Open;
         self.push(Pending::Event(Event::Open(negotiated)));
         self.dirty = true;
     }
+
     /// The opening handshake failed: close the transport, report 1006.
     pub(super) fn fail_handshake(&mut self, error: HandshakeError) {
         self.finish(CloseCode::ABNORMAL, String::new(), false, Some(ConnectionError::Handshake(error)));
     }
+
     /// The extension hook, client side: every extension the server accepted
     /// must be one this endpoint runs (RFC 6455 §9.1).
     pub(super) fn accept_client_extensions(&mut self, accepted: &Accepted) -> Result<(), HandshakeError> {

@@ -6,6 +6,7 @@ impl Connection {
     pub(super) fn rules(&self) -> Rules {
         Rules { receiver: self.role, rsv_allowed: self.rsv_allowed, max_frame_size: self.config.max_frame_size }
     }
+
     /// One unit of progress. `Ok(true)`: a frame completed and was acted on;
     /// `Ok(false)`: more bytes are needed (the partial payload seen so far is
     /// unmasked and, for text, validated, so bad UTF-8 fails at once).
@@ -60,6 +61,7 @@ impl Connection {
         self.on_frame(progress.header, payload)?;
         Ok(true)
     }
+
     /// Checks a decoded header against the message state (§5.4) and the
     /// message size limit (§10.4).
     pub(super) fn accept_header(&mut self, header: Header) -> Result<FrameProgress, ProtocolError> {
@@ -97,12 +99,14 @@ impl Connection {
         };
         Ok(FrameProgress { header, len, done: 0, offset: 0, text })
     }
+
     pub(super) fn check_message_size(&self, size: usize) -> Result<(), ProtocolError> {
         if size > self.config.max_message_size {
             return Err(ProtocolError::MessageTooLarge { size: size as u64, max: self.config.max_message_size });
         }
         Ok(())
     }
+
     /// Streaming receive: hands over validated message data. A text chunk
     /// never ends inside a code point: an incomplete tail waits (at most 3
     /// bytes) for the bytes that complete it.
@@ -136,6 +140,7 @@ impl Connection {
             self.push(Pending::Event(Event::MessageChunk(Message::Text(Text::from_validated(bytes)))));
         }
     }
+
     /// Acts on a complete, unmasked frame (assembled mode).
     pub(super) fn on_frame(&mut self, header: Header, payload: Bytes) -> Result<(), ProtocolError> {
         match header.opcode {
@@ -172,6 +177,7 @@ impl Connection {
         }
         Ok(())
     }
+
     pub(super) fn deliver(&mut self, text: bool, payload: Bytes) -> Result<(), ProtocolError> {
         let message = if text {
             if !self.utf8.is_complete() {
@@ -184,6 +190,7 @@ impl Connection {
         self.push(Pending::Event(Event::Message(message)));
         Ok(())
     }
+
     /// The peer's Close frame (§5.5.1, §7.1.5).
     pub(super) fn on_close(&mut self, payload: &[u8]) -> Result<(), ProtocolError> {
         let frame = match payload {
@@ -221,6 +228,7 @@ impl Connection {
         }
         Ok(())
     }
+
     /// Fails the connection (§7.1.7): a Close with the error's code if ours
     /// was not sent, no more input, close the transport, report 1006.
     pub(super) fn fail(&mut self, error: ProtocolError) {
@@ -232,6 +240,7 @@ impl Connection {
         }
         self.finish(CloseCode::ABNORMAL, String::new(), false, Some(ConnectionError::Protocol(error)));
     }
+
     pub(super) fn stop_reading(&mut self) {
         self.reading = false;
         self.rx = BytesMut::new();

@@ -27,6 +27,7 @@ impl Connection {
         self.tx_stream = Some(TxStream { text, started: false, utf8: Utf8Validator::default() });
         Ok(())
     }
+
     /// Queues the next piece of the message started by
     /// [`begin_message`](Self::begin_message). For text, the pieces together
     /// must be UTF-8 (a code point may be split between pieces); a piece that
@@ -35,12 +36,14 @@ impl Connection {
     pub fn send_chunk(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
         self.queue_piece(data.into(), false)
     }
+
     /// Queues the last piece (possibly empty) of the message started by
     /// [`begin_message`](Self::begin_message) and ends it. Text must end on a
     /// whole code point, else [`SendError::InvalidUtf8`].
     pub fn finish_message(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
         self.queue_piece(data.into(), true)
     }
+
     pub(super) fn queue_piece(&mut self, data: Bytes, fin: bool) -> Result<(), SendError> {
         self.check_open()?;
         let Some(stream) = &self.tx_stream else {
@@ -64,6 +67,7 @@ impl Connection {
         self.tx_stream = if fin { None } else { Some(TxStream { text, started: true, utf8 }) };
         Ok(())
     }
+
     pub(super) fn check_room(&mut self, len: usize) -> Result<(), SendError> {
         if let Some(high_water) = self.config.send_high_water {
             if self.buffered > 0 && self.buffered.saturating_add(len) > high_water {
@@ -73,12 +77,14 @@ impl Connection {
         }
         Ok(())
     }
+
     pub(super) fn check_open(&self) -> Result<(), SendError> {
         match self.ready_state() {
             ReadyState::Open => Ok(()),
             state => Err(SendError::NotOpen(state)),
         }
     }
+
     pub(super) fn start_close(&mut self, code: Option<CloseCode>, reason: &str) {
         if self.ready_state() == ReadyState::Connecting {
             // WHATWG: close() before the connection is established fails it.
@@ -95,6 +101,7 @@ impl Connection {
         let reason = if code.is_some() { reason } else { "" };
         self.queue_close(code, reason);
     }
+
     /// Queues our Close frame; nothing is queued after it.
     pub(super) fn queue_close(&mut self, code: Option<CloseCode>, reason: &str) {
         if self.close_sent || self.closed {
@@ -120,6 +127,7 @@ impl Connection {
             self.closing_started = self.now;
         }
     }
+
     pub(super) fn queue_control_checked(&mut self, opcode: u8, payload: Bytes) -> Result<(), SendError> {
         if payload.len() > frame::MAX_CONTROL_PAYLOAD {
             return Err(SendError::ControlPayloadTooLong(payload.len()));
@@ -128,12 +136,14 @@ impl Connection {
         self.queue_control(opcode, &payload);
         Ok(())
     }
+
     pub(super) fn queue_control(&mut self, opcode: u8, payload: &[u8]) {
         if self.close_sent || self.closed {
             return;
         }
         self.queue_frame_copied(true, opcode, payload, 0);
     }
+
     /// Queues message data as frames of at most `Config::fragment_size`;
     /// the last one carries `fin`.
     pub(super) fn queue_data(&mut self, opcode: u8, payload: Bytes, fin: bool) {
@@ -154,6 +164,7 @@ impl Connection {
         self.buffered += total;
         // The byte counts of the entries above were recorded as `app` there.
     }
+
     /// Queues one data frame carrying `payload`.
     pub(super) fn queue_frame(&mut self, fin: bool, opcode: u8, payload: Bytes) {
         let app = payload.len();
@@ -166,6 +177,7 @@ impl Connection {
             self.out.push_back(Pending::Payload { bytes: payload, app });
         }
     }
+
     /// Writes header and (masked, for a client) payload into `tx`.
     pub(super) fn queue_frame_copied(&mut self, fin: bool, opcode: u8, payload: &[u8], app: usize) {
         let mask = match self.role {
@@ -183,6 +195,7 @@ impl Connection {
         }
         self.note_tx(n + payload.len(), app);
     }
+
     pub(super) fn append_tx(&mut self, bytes: &[u8], app: usize) {
         if self.closed {
             return;
@@ -190,6 +203,7 @@ impl Connection {
         self.tx.extend_from_slice(bytes);
         self.note_tx(bytes.len(), app);
     }
+
     /// Records that `len` more bytes of `tx` are queued.
     pub(super) fn note_tx(&mut self, len: usize, app: usize) {
         if let Some(Pending::Tx { len: l, app: a }) = self.out.back_mut() {
@@ -199,6 +213,7 @@ impl Connection {
             self.out.push_back(Pending::Tx { len, app });
         }
     }
+
     pub(super) fn next_mask(&mut self) -> [u8; 4] {
         if self.masks_used + 4 > self.masks.len() {
             self.entropy.fill(&mut self.masks);

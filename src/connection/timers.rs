@@ -24,6 +24,7 @@ impl Connection {
         // Checked once the input before it is processed (see `pump`).
         self.dirty = true;
     }
+
     /// The next deadline: call [`handle_timeout`](Self::handle_timeout) at
     /// that time if nothing else happens first. `None` when no timer runs:
     /// before the first `handle_timeout`, with every timeout turned off, and
@@ -35,6 +36,7 @@ impl Connection {
         }
         [self.handshake_deadline(), self.close_deadline(), self.keepalive_deadline()].into_iter().flatten().min()
     }
+
     /// [`handle_timeout`](Self::handle_timeout) with a `std::time::Instant`.
     /// The first `Instant` given becomes the origin of this connection's
     /// [`Timestamp`]s; do not mix with `handle_timeout`.
@@ -43,6 +45,7 @@ impl Connection {
         let origin = *self.std_origin.get_or_insert(now);
         self.handle_timeout(Timestamp::from_duration(now.saturating_duration_since(origin)));
     }
+
     /// [`poll_timeout`](Self::poll_timeout) as a `std::time::Instant`; `None`
     /// also before the first [`handle_timeout_at`](Self::handle_timeout_at).
     #[cfg(feature = "std")]
@@ -50,15 +53,18 @@ impl Connection {
     pub fn poll_timeout_at(&self) -> Option<std::time::Instant> {
         self.std_origin?.checked_add(self.poll_timeout()?.as_duration())
     }
+
     pub(super) fn handshake_deadline(&self) -> Option<Timestamp> {
         if matches!(self.phase, Phase::Open) {
             return None;
         }
         Some(self.handshake_started?.saturating_add(self.config.handshake_timeout?))
     }
+
     pub(super) fn close_deadline(&self) -> Option<Timestamp> {
         Some(self.closing_started?.saturating_add(self.config.close_timeout?))
     }
+
     pub(super) fn keepalive_deadline(&self) -> Option<Timestamp> {
         if self.ready_state() != ReadyState::Open {
             return None;
@@ -69,6 +75,7 @@ impl Connection {
             None => Some(self.last_rx?.saturating_add(interval)),
         }
     }
+
     /// Fires the deadlines due at the latest known time.
     pub(super) fn fire_timers(&mut self) {
         let Some(now) = self.now else { return };
