@@ -1,0 +1,18 @@
+//! XOR masking: applied whole or split at any point and at any payload
+//! offset gives the same bytes, and masking twice restores the input.
+//!
+//! Input: 4 bytes of key, 2 bytes of offset (big-endian), 2 bytes of split
+//! point (big-endian), then the payload.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let mut head = [0u8; 8];
+    let n = data.len().min(8);
+    head[..n].copy_from_slice(&data[..n]);
+    let key = [head[0], head[1], head[2], head[3]];
+    let offset = usize::from(u16::from_be_bytes([head[4], head[5]]));
+    let split = usize::from(u16::from_be_bytes([head[6], head[7]]));
+    wsmachine::fuzzing::mask_split(&data[n..], key, offset, split);
+});

@@ -1,0 +1,882 @@
+//! Shared code of the stream fuzz targets (`server_stream`, `client_stream`).
+//!
+//! Everything here is written against RFC 6455 and wsmachine's public API
+//! only; it shares no code with the crate's internals, so it can check them:
+//!
+//! - [`Input`]: how a fuzz input becomes a configuration, a few commands,
+//!   chunk sizes and a byte stream;
+//! - [`WireChecker`]: an independent parser of the frames wsmachine writes,
+//!   checking them as the peer would;
+//! - [`model`]: an independent reading of the peer's byte stream, giving the
+//!   events wsmachine must report;
+//! - [`run_stream`]: feeds the stream in chunks to one connection and whole to
+//!   another, checks the invariants after every step, and compares.
+
+use std::str;
+
+use wsmachine::{
+    Bytes, BytesMut, CloseCode, Closed, Config, Connection, ConnectionError, Entropy, Event, Message, MessageKind,
+    Output, ReadyState, Role,
+};
+
+// ----------------------------------------------------------------------
+// Input format
+// ----------------------------------------------------------------------
+
+/// A fuzz input, decoded:
+///
+/// ```text
+/// byte 0   flags   bits 0-1  max_frame_size   [1 MiB, 16, 125, 1000]
+///                  bits 2-3  max_message_size [1 MiB, 16, 200, 3000]
+///                  bit  4    auto_pong off
+///                  bit  5    close(1000, "bye") before the stream
+///                  bit  6    feed chunks through handle_bytes_owned (odd chunks)
+///                  bit  7    send_text("héllo") in 2-byte fragments before the stream
+/// byte 1   bits 0-2  n: how many chunk-length bytes follow (0: one chunk)
+///          bits 3-4  a command after the first chunk:
+///                    0 none, 1 close(4000, "mid"), 2 ping("p"), 3 send_binary([1, 2, 3])
+///          bit  5    streaming_receive (MessageStart/Chunk/End events)
+/// n bytes  chunk lengths, used in turn until the stream is consumed;
+///          0 means an empty handle_bytes call followed by a 1-byte chunk
+/// rest     the byte stream from the peer
+/// ```
+///
+/// Missing header bytes read as zero, so every input is valid.
+#[derive(Debug, Clone)]
+pub struct Input<'a> {
+    pub flags: u8,
+    pub mid_command: u8,
+    pub streaming: bool,
+    pub chunk_lens: Vec<u8>,
+    pub stream: &'a [u8],
+}
+
+impl<'a> Input<'a> {
+    pub fn parse(data: &'a [u8]) -> Self {
+        let flags = data.first().copied().unwrap_or(0);
+        let b1 = data.get(1).copied().unwrap_or(0);
+        let n = usize::from(b1 & 0x7);
+        let rest = data.get(2..).unwrap_or(&[]);
+        let n = n.min(rest.len());
+        Self {
+            flags,
+            mid_command: (b1 >> 3) & 0x3,
+            streaming: b1 & 0x20 != 0,
+            chunk_lens: rest[..n].to_vec(),
+            stream: &rest[n..],
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        let frame = [1 << 20, 16, 125, 1000][usize::from(self.flags & 0x3)];
+        let message = [1 << 20, 16, 200, 3000][usize::from((self.flags >> 2) & 0x3)];
+        Config::default()
+            .with_max_frame_size(frame)
+            .with_max_message_size(message)
+            .with_auto_pong(self.flags & 0x10 == 0)
+            .with_streaming_receive(self.streaming)
+            .with_fragment_size(Some(2))
+    }
+
+    fn close_first(&self) -> bool {
+        self.flags & 0x20 != 0
+    }
+
+    fn owned_input(&self) -> bool {
+        self.flags & 0x40 != 0
+    }
+
+    fn send_first(&self) -> bool {
+        self.flags & 0x80 != 0
+    }
+
+    /// The chunks, as (offset, length, empty call first) over `stream`.
+    pub fn chunks(&self) -> Vec<(usize, usize, bool)> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        if self.chunk_lens.is_empty() {
+            if !self.stream.is_empty() {
+                out.push((0, self.stream.len(), false));
+            }
+            return out;
+        }
+        let mut i = 0;
+        while pos < self.stream.len() {
+            let l = self.chunk_lens[i % self.chunk_lens.len()];
+            let (len, empty_first) = if l == 0 { (1, true) } else { (usize::from(l), false) };
+            let len = len.min(self.stream.len() - pos);
+            out.push((pos, len, empty_first));
+            pos += len;
+            i += 1;
+        }
+        out
+    }
+
+    /// Where the mid-stream command runs: after the first chunk.
+    pub fn mid_offset(&self) -> Option<usize> {
+        if self.mid_command == 0 {
+            return None;
+        }
+        self.chunks().first().map(|&(o, l, _)| o + l)
+    }
+}
+
+/// Deterministic masking keys: a counter, so keys differ (and include
+/// zero bytes) and two connections given the same calls mask alike.
+#[derive(Debug, Clone, Default)]
+pub struct CountingEntropy(u8);
+
+impl Entropy for CountingEntropy {
+    fn fill(&mut self, dest: &mut [u8]) {
+        for b in dest {
+            *b = self.0;
+            self.0 = self.0.wrapping_add(97);
+        }
+    }
+}
+
+// ----------------------------------------------------------------------
+// RFC 6455 rules, written out independently
+// ----------------------------------------------------------------------
+
+/// Codes an endpoint may put in a Close frame (§7.4.1, §7.4.2, IANA).
+pub fn code_on_wire_ok(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+fn definitely_invalid_utf8(bytes: &[u8]) -> bool {
+    matches!(str::from_utf8(bytes), Err(e) if e.error_len().is_some())
+}
+
+/// A frame header read from the front of a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawHeader {
+    pub fin: bool,
+    pub rsv: u8,
+    pub opcode: u8,
+    pub mask: Option<[u8; 4]>,
+    pub len: u64,
+    /// The 7-bit length field (126 and 127 select the extended forms).
+    pub len7: u8,
+    pub header_len: usize,
+}
+
+/// Reads a header, or `None` if `b` holds less than a whole one.
+pub fn read_header(b: &[u8]) -> Option<RawHeader> {
+    let b0 = *b.first()?;
+    let b1 = *b.get(1)?;
+    let masked = b1 & 0x80 != 0;
+    let len7 = b1 & 0x7F;
+    let (len, mut pos) = match len7 {
+        126 => (u64::from(u16::from_be_bytes([*b.get(2)?, *b.get(3)?])), 4),
+        127 => {
+            let x: [u8; 8] = b.get(2..10)?.try_into().ok()?;
+            (u64::from_be_bytes(x), 10)
+        }
+        n => (u64::from(n), 2),
+    };
+    let mask = if masked {
+        let k: [u8; 4] = b.get(pos..pos + 4)?.try_into().ok()?;
+        pos += 4;
+        Some(k)
+    } else {
+        None
+    };
+    Some(RawHeader { fin: b0 & 0x80 != 0, rsv: (b0 >> 4) & 7, opcode: b0 & 0xF, mask, len, len7, header_len: pos })
+}
+
+fn unmask(payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    match mask {
+        Some(k) => payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]).collect(),
+        None => payload.to_vec(),
+    }
+}
+
+fn is_control(opcode: u8) -> bool {
+    opcode & 0x8 != 0
+}
+
+// ----------------------------------------------------------------------
+// What wsmachine writes
+// ----------------------------------------------------------------------
+
+/// A frame wsmachine wrote, unmasked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireFrame {
+    pub fin: bool,
+    pub opcode: u8,
+    pub payload: Vec<u8>,
+}
+
+/// Parses and checks what one endpoint writes, as its peer would (§5).
+#[derive(Debug)]
+pub struct WireChecker {
+    /// The writer is a client: every frame must be masked (§5.1, §5.3).
+    masked: bool,
+    buf: Vec<u8>,
+    pub frames: Vec<WireFrame>,
+    /// A data message in progress: (text, payload so far).
+    message: Option<(bool, Vec<u8>)>,
+    pub close_sent: bool,
+}
+
+impl WireChecker {
+    pub fn new(writer: Role) -> Self {
+        Self { masked: writer == Role::Client, buf: Vec::new(), frames: Vec::new(), message: None, close_sent: false }
+    }
+
+    /// Takes the bytes of one `Transmit`.
+    pub fn feed(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+        let mut pos = 0;
+        while pos < self.buf.len() {
+            assert!(!self.close_sent, "bytes after our Close frame: {:x?}", &self.buf[pos..]);
+            let Some(h) = read_header(&self.buf[pos..]) else { break };
+            let end = pos + h.header_len + usize::try_from(h.len).expect("length fits");
+            if self.buf.len() < end {
+                break;
+            }
+            let payload = unmask(&self.buf[pos + h.header_len..end], h.mask);
+            self.check(&h, &payload);
+            self.frames.push(WireFrame { fin: h.fin, opcode: h.opcode, payload });
+            pos = end;
+        }
+        self.buf.drain(..pos);
+    }
+
+    fn check(&mut self, h: &RawHeader, payload: &[u8]) {
+        assert_eq!(h.rsv, 0, "RSV bits without an extension: {h:?}");
+        assert!(matches!(h.opcode, 0 | 1 | 2 | 8 | 9 | 10), "reserved opcode: {h:?}");
+        assert_eq!(h.mask.is_some(), self.masked, "mask bit wrong for the writer's role: {h:?}");
+        match h.len7 {
+            126 => assert!(h.len >= 126, "non-minimal 16-bit length: {h:?}"),
+            127 => assert!(h.len > 0xFFFF && h.len >> 63 == 0, "non-minimal or huge 64-bit length: {h:?}"),
+            _ => {}
+        }
+        if is_control(h.opcode) {
+            assert!(h.fin, "fragmented control frame: {h:?}");
+            assert!(h.len <= 125, "control frame too long: {h:?}");
+        }
+        match h.opcode {
+            0 => {
+                let (text, acc) = self.message.as_mut().expect("continuation outside a message");
+                acc.extend_from_slice(payload);
+                let text = *text;
+                if h.fin {
+                    let (_, acc) = self.message.take().unwrap();
+                    assert!(!text || str::from_utf8(&acc).is_ok(), "sent text is not UTF-8");
+                }
+            }
+            1 | 2 => {
+                assert!(self.message.is_none(), "new message inside a fragmented one");
+                if h.fin {
+                    assert!(h.opcode == 2 || str::from_utf8(payload).is_ok(), "sent text is not UTF-8");
+                } else {
+                    self.message = Some((h.opcode == 1, payload.to_vec()));
+                }
+            }
+            8 => {
+                match payload {
+                    [] => {}
+                    [_] => panic!("Close payload of 1 byte"),
+                    [hi, lo, reason @ ..] => {
+                        let code = u16::from_be_bytes([*hi, *lo]);
+                        assert!(code_on_wire_ok(code), "Close with code {code} that may not be sent");
+                        assert!(str::from_utf8(reason).is_ok(), "Close reason is not UTF-8");
+                    }
+                }
+                self.close_sent = true;
+            }
+            _ => {}
+        }
+    }
+
+    /// After a full drain every frame must be whole.
+    pub fn assert_whole(&self) {
+        assert!(self.buf.is_empty(), "a partial frame is left after poll_output returned None: {:x?}", self.buf);
+    }
+
+    pub fn last_close(&self) -> Option<&WireFrame> {
+        self.frames.iter().rev().find(|f| f.opcode == 8)
+    }
+}
+
+// ----------------------------------------------------------------------
+// What the peer sent: an independent model of the receiving side
+// ----------------------------------------------------------------------
+
+/// How the peer's stream ends, by the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// A valid Close frame (code, or 1005 for none; reason).
+    PeerClose(u16, String),
+    /// A complete frame (or the valid-so-far part of a text payload) breaks a
+    /// rule: the connection must fail.
+    Error,
+    /// The stream ends on a frame boundary without a Close.
+    Eof,
+    /// The stream ends inside a frame. wsmachine may already have failed on
+    /// what it saw of it (it checks headers as early as it can).
+    Truncated,
+}
+
+/// The events wsmachine must report for `stream` (except `Closed`), and how
+/// the stream ends; `closed_by_us_at`: the stream offset from which our own
+/// Close was sent (frames completing after it get no `Closing`).
+#[derive(Debug)]
+pub struct Model {
+    pub events: Vec<Event>,
+    pub end: End,
+}
+
+pub fn model(stream: &[u8], receiver: Role, config: &Config, closed_by_us_at: Option<usize>) -> Model {
+    let mut events = Vec::new();
+    let mut pos = 0;
+    let mut message: Option<(bool, Vec<u8>)> = None;
+    let expect_mask = receiver == Role::Server;
+    let end = loop {
+        if pos == stream.len() {
+            break End::Eof;
+        }
+        let Some(h) = read_header(&stream[pos..]) else { break End::Truncated };
+        // §5.2 header rules.
+        let bad_header = h.rsv != 0
+            || !matches!(h.opcode, 0 | 1 | 2 | 8 | 9 | 10)
+            || h.mask.is_some() != expect_mask
+            || (is_control(h.opcode) && (!h.fin || h.len > 125))
+            || (h.len7 == 126 && h.len < 126)
+            || (h.len7 == 127 && (h.len <= 0xFFFF || h.len >> 63 != 0));
+        // §5.4 fragmentation and §10.4 limits.
+        let bad_sequence = match h.opcode {
+            0 => message.is_none(),
+            1 | 2 => message.is_some(),
+            _ => false,
+        };
+        let so_far = message.as_ref().map_or(0, |m| m.1.len()) as u64;
+        // Control frames are bounded by 125 bytes whatever the limits.
+        let too_big = !is_control(h.opcode)
+            && (h.len > config.max_frame_size as u64 || so_far + h.len > config.max_message_size as u64);
+        if bad_header || bad_sequence || too_big {
+            break End::Error;
+        }
+        let start = pos + h.header_len;
+        let avail = (stream.len() - start).min(h.len as usize);
+        let payload = unmask(&stream[start..start + avail], h.mask);
+        // Text is checked as it arrives (§8.1): an invalid prefix fails even
+        // if the frame is cut short.
+        let text = match h.opcode {
+            1 => true,
+            0 => message.as_ref().is_some_and(|m| m.0),
+            _ => false,
+        };
+        if text {
+            let mut prefix = if h.opcode == 0 { message.as_ref().unwrap().1.clone() } else { Vec::new() };
+            prefix.extend_from_slice(&payload);
+            if definitely_invalid_utf8(&prefix) {
+                break End::Error;
+            }
+        }
+        if (avail as u64) < h.len {
+            break End::Truncated;
+        }
+        let frame_end = start + avail;
+        match h.opcode {
+            0..=2 => {
+                if h.opcode != 0 {
+                    message = Some((h.opcode == 1, Vec::new()));
+                }
+                let m = message.as_mut().unwrap();
+                m.1.extend_from_slice(&payload);
+                if h.fin {
+                    let (text, data) = message.take().unwrap();
+                    if text {
+                        match String::from_utf8(data) {
+                            Ok(s) => events.push(Event::Message(Message::text(s))),
+                            Err(_) => break End::Error,
+                        }
+                    } else {
+                        events.push(Event::Message(Message::binary(data)));
+                    }
+                }
+            }
+            9 => events.push(Event::Ping(Bytes::from(payload))),
+            10 => events.push(Event::Pong(Bytes::from(payload))),
+            8 => {
+                let (code, reason) = match payload.as_slice() {
+                    [] => (1005, String::new()),
+                    [_] => break End::Error,
+                    [hi, lo, reason @ ..] => {
+                        let code = u16::from_be_bytes([*hi, *lo]);
+                        let Ok(reason) = str::from_utf8(reason) else { break End::Error };
+                        if !code_on_wire_ok(code) {
+                            break End::Error;
+                        }
+                        (code, reason.to_owned())
+                    }
+                };
+                let ours_first = closed_by_us_at.is_some_and(|at| at < frame_end);
+                if !ours_first {
+                    events.push(Event::Closing(wsmachine::CloseFrame {
+                        code: CloseCode::new(code),
+                        reason: reason.clone(),
+                    }));
+                }
+                break End::PeerClose(code, reason);
+            }
+            _ => unreachable!(),
+        }
+        pos = frame_end;
+    };
+    Model { events, end }
+}
+
+// ----------------------------------------------------------------------
+// Driving a connection and checking every step
+// ----------------------------------------------------------------------
+
+/// One output as compared across chunkings: consecutive transmits joined.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Out {
+    Wire(Vec<u8>),
+    Event(Event),
+    CloseTransport,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StepKind {
+    Command,
+    Bytes,
+    Eof,
+}
+
+/// A connection under test and everything seen from it.
+pub struct Harness {
+    pub conn: Connection,
+    role: Role,
+    auto_pong: bool,
+    pub wire: WireChecker,
+    pub merged: Vec<Out>,
+    state: ReadyState,
+    transport_closed: bool,
+    closed: Option<Closed>,
+    closing: Option<wsmachine::CloseFrame>,
+    /// We started the closing handshake (before any Closing).
+    initiated_close: bool,
+    /// Pong frames on the wire matched to Ping events so far.
+    pongs_matched: usize,
+    step: StepKind,
+    /// Events, with each streamed message (MessageStart, MessageChunk...,
+    /// MessageEnd) folded into one `Message` at its end, and streamed
+    /// messages cut short dropped: comparable across chunkings and with the
+    /// model.
+    pub events: Vec<Event>,
+    streaming: bool,
+    /// The streamed message in progress: (text, bytes so far).
+    streamed: Option<(bool, Vec<u8>)>,
+}
+
+impl Harness {
+    pub fn new(role: Role, config: Config) -> Self {
+        let auto_pong = config.auto_pong;
+        let streaming = config.streaming_receive;
+        Self {
+            conn: Connection::new_open(role, config, CountingEntropy::default()),
+            role,
+            auto_pong,
+            wire: WireChecker::new(role),
+            merged: Vec::new(),
+            state: ReadyState::Open,
+            transport_closed: false,
+            closed: None,
+            closing: None,
+            initiated_close: false,
+            pongs_matched: 0,
+            step: StepKind::Command,
+            events: Vec::new(),
+            streaming,
+            streamed: None,
+        }
+    }
+
+    fn begin(&mut self, step: StepKind) {
+        self.step = step;
+    }
+
+    /// Drains every output, checking each, then the state.
+    fn end(&mut self) {
+        while let Some(o) = self.conn.poll_output() {
+            assert!(self.closed.is_none(), "output after Closed: {o:?}");
+            match o {
+                Output::Transmit(b) => {
+                    assert!(!self.transport_closed, "Transmit after CloseTransport");
+                    let was_closed = self.wire.close_sent;
+                    self.wire.feed(&b);
+                    if !was_closed && self.wire.close_sent && self.step == StepKind::Command {
+                        self.initiated_close = true;
+                    }
+                    match self.merged.last_mut() {
+                        Some(Out::Wire(w)) => w.extend_from_slice(&b),
+                        _ => self.merged.push(Out::Wire(b.to_vec())),
+                    }
+                }
+                Output::CloseTransport => {
+                    assert!(!self.transport_closed, "second CloseTransport");
+                    self.transport_closed = true;
+                    self.merged.push(Out::CloseTransport);
+                }
+                Output::Event(e) => {
+                    self.check_event(&e);
+                    if let Some(e) = self.fold_streamed(e) {
+                        self.events.push(e.clone());
+                        self.merged.push(Out::Event(e));
+                    }
+                }
+                other => panic!("unknown output {other:?}"),
+            }
+        }
+        self.wire.assert_whole();
+        let s = self.conn.ready_state();
+        assert!(s >= self.state, "ready_state went back from {:?} to {s:?}", self.state);
+        assert!(s != ReadyState::Connecting, "new_open never connects");
+        self.state = s;
+        assert_eq!(self.closed.is_some(), s == ReadyState::Closed, "Closed event vs ready_state {s:?}");
+        if self.wire.close_sent || self.closing.is_some() {
+            assert!(s >= ReadyState::Closing, "a Close passed but ready_state is {s:?}");
+        }
+        assert_eq!(self.conn.buffered_amount(), 0, "buffered_amount after a full drain");
+    }
+
+    /// Streaming receive: checks the MessageStart/Chunk/End sequence and
+    /// folds it into one `Message`, returned at `MessageEnd`.
+    fn fold_streamed(&mut self, e: Event) -> Option<Event> {
+        let max = self.conn.config().max_message_size;
+        match e {
+            Event::MessageStart(kind) => {
+                assert!(self.streaming, "MessageStart without streaming_receive");
+                assert!(self.streamed.is_none(), "MessageStart inside a message");
+                assert!(self.closing.is_none(), "MessageStart after Closing");
+                self.streamed = Some((kind == MessageKind::Text, Vec::new()));
+                None
+            }
+            Event::MessageChunk(m) => {
+                let (text, acc) = self.streamed.as_mut().expect("MessageChunk outside a message");
+                assert_eq!(m.is_text(), *text, "chunk of the other type");
+                assert!(!m.is_empty(), "empty MessageChunk");
+                if *text {
+                    assert!(str::from_utf8(m.as_bytes()).is_ok(), "text chunk is not UTF-8 on its own");
+                }
+                acc.extend_from_slice(m.as_bytes());
+                assert!(acc.len() <= max, "streamed message over the limit");
+                None
+            }
+            Event::MessageEnd => {
+                let (text, acc) = self.streamed.take().expect("MessageEnd outside a message");
+                Some(Event::Message(if text {
+                    Message::text(String::from_utf8(acc).expect("streamed text is UTF-8"))
+                } else {
+                    Message::binary(acc)
+                }))
+            }
+            Event::Message(_) => {
+                assert!(!self.streaming, "whole Message with streaming_receive");
+                Some(e)
+            }
+            Event::Closing(_) | Event::Closed(_) => {
+                // A message cut short by a Close or a failure: discarded.
+                self.streamed = None;
+                Some(e)
+            }
+            e => Some(e),
+        }
+    }
+
+    fn check_event(&mut self, e: &Event) {
+        match e {
+            Event::MessageStart(_) | Event::MessageChunk(_) | Event::MessageEnd => {
+                assert!(self.closed.is_none());
+            }
+            Event::Message(m) => {
+                assert!(self.closing.is_none(), "message after Closing");
+                if let Message::Text(t) = m {
+                    assert!(str::from_utf8(t.as_bytes()).is_ok());
+                }
+                assert!(m.len() <= self.conn.config().max_message_size, "message over the limit");
+            }
+            Event::Ping(p) => {
+                assert!(self.closing.is_none(), "Ping after Closing");
+                assert!(p.len() <= 125);
+                if self.auto_pong && !self.wire.close_sent {
+                    // The Pong was queued just before the event (§5.5.2).
+                    let pongs: Vec<&WireFrame> = self.wire.frames.iter().filter(|f| f.opcode == 0xA).collect();
+                    assert_eq!(pongs.len(), self.pongs_matched + 1, "no Pong for Ping {p:?}");
+                    assert_eq!(&pongs[self.pongs_matched].payload[..], &p[..], "Pong payload differs");
+                    assert_eq!(self.wire.frames.last().map(|f| f.opcode), Some(0xA));
+                    self.pongs_matched += 1;
+                }
+            }
+            Event::Pong(p) => {
+                assert!(self.closing.is_none(), "Pong after Closing");
+                assert!(p.len() <= 125);
+            }
+            Event::Closing(f) => {
+                assert!(self.closing.is_none(), "second Closing");
+                assert!(!self.initiated_close, "Closing after we started the closing handshake");
+                let code = f.code.as_u16();
+                assert!(code == 1005 || code_on_wire_ok(code), "Closing with code {code}");
+                // Our echo is on the wire already, with the same code and reason.
+                let echo = self.wire.frames.last().expect("echo Close");
+                assert_eq!(echo.opcode, 8, "the echo Close precedes Closing");
+                let mut body = Vec::new();
+                if code != 1005 {
+                    body.extend_from_slice(&code.to_be_bytes());
+                    body.extend_from_slice(f.reason.as_bytes());
+                } else {
+                    assert!(f.reason.is_empty());
+                }
+                assert_eq!(echo.payload, body, "echo differs from the peer's Close");
+                self.closing = Some(f.clone());
+            }
+            Event::Closed(c) => {
+                assert!(self.transport_closed, "Closed before CloseTransport");
+                self.check_closed(c);
+                self.closed = Some(c.clone());
+            }
+            other => panic!("unexpected event for an open connection: {other:?}"),
+        }
+    }
+
+    fn check_closed(&self, c: &Closed) {
+        if c.was_clean {
+            assert!(c.error.is_none());
+            assert!(self.wire.close_sent, "clean close without our Close frame");
+            let code = c.code.as_u16();
+            assert!(code == 1005 || code_on_wire_ok(code), "clean close with code {code}");
+            if let Some(f) = &self.closing {
+                assert_eq!((&f.code, &f.reason), (&c.code, &c.reason));
+            }
+            // §7.1.1: the server closes the TCP connection as soon as both
+            // Close frames passed; the client waits for the server's EOF.
+            match self.role {
+                Role::Server => assert_eq!(self.step, StepKind::Bytes, "server closed cleanly outside a read"),
+                Role::Client => assert_eq!(self.step, StepKind::Eof, "client closed cleanly before EOF"),
+            }
+        } else {
+            assert_eq!(c.code, CloseCode::ABNORMAL);
+            assert!(c.reason.is_empty());
+        }
+        match &c.error {
+            Some(ConnectionError::Protocol(e)) => {
+                assert!(!c.was_clean);
+                assert_eq!(self.step, StepKind::Bytes, "a protocol error outside a read");
+                assert!(self.closing.is_none(), "failure after the peer's Close");
+                if !self.initiated_close {
+                    // §7.1.7: the Close we sent is the failure's.
+                    let close = self.wire.last_close().expect("failing sends a Close");
+                    let want = e.close_code().as_u16().to_be_bytes();
+                    assert_eq!(close.payload, want, "failure Close for {e:?}");
+                }
+            }
+            Some(other) => panic!("unexpected error {other:?}"),
+            None => {}
+        }
+    }
+
+    pub fn command(&mut self, f: impl FnOnce(&mut Connection)) {
+        self.begin(StepKind::Command);
+        f(&mut self.conn);
+        self.end();
+    }
+
+    pub fn bytes(&mut self, data: &[u8], owned: bool, empty_first: bool) {
+        if empty_first {
+            self.begin(StepKind::Bytes);
+            self.conn.handle_bytes(&[]);
+            self.end();
+        }
+        self.begin(StepKind::Bytes);
+        if owned {
+            self.conn.handle_bytes_owned(BytesMut::from(data));
+        } else {
+            self.conn.handle_bytes(data);
+        }
+        self.end();
+    }
+
+    pub fn eof(&mut self) {
+        self.begin(StepKind::Eof);
+        self.conn.handle_eof();
+        self.end();
+        assert!(self.closed.is_some(), "EOF must close the connection");
+        let pongs = self.wire.frames.iter().filter(|f| f.opcode == 0xA).count();
+        assert_eq!(pongs, self.pongs_matched, "a Pong no Ping asked for");
+    }
+
+    pub fn closed(&self) -> Option<&Closed> {
+        self.closed.as_ref()
+    }
+}
+
+fn mid_command(h: &mut Harness, which: u8) {
+    h.command(|c| {
+        let open = c.ready_state() == ReadyState::Open;
+        match which {
+            1 => c.close(Some(CloseCode::new(4000)), "mid").expect("valid close arguments"),
+            2 => assert_eq!(c.ping(Bytes::from_static(b"p")).is_ok(), open),
+            3 => assert_eq!(c.send_binary(Bytes::from_static(&[1, 2, 3])).is_ok(), open),
+            _ => {}
+        }
+    });
+}
+
+fn prelude(h: &mut Harness, input: &Input<'_>) {
+    if input.send_first() {
+        h.command(|c| c.send_text("héllo").expect("open"));
+        // 6 bytes in 2-byte fragments: 'é' is cut in two.
+        let data: Vec<&WireFrame> = h.wire.frames.iter().filter(|f| f.opcode & 8 == 0).collect();
+        assert_eq!(data.len(), 3, "fragment_size 2");
+    }
+    if input.close_first() {
+        h.command(|c| c.close(Some(CloseCode::NORMAL), "bye").expect("valid close arguments"));
+        assert!(h.wire.close_sent);
+    }
+}
+
+/// The whole check for one input and role.
+pub fn run_stream(role: Role, data: &[u8]) {
+    let input = Input::parse(data);
+    let config = input.config();
+    let stream = input.stream;
+    let mid = input.mid_offset();
+
+    // 1. In the input's chunks, with a command after the first.
+    let mut a = Harness::new(role, config.clone());
+    prelude(&mut a, &input);
+    for (i, (off, len, empty_first)) in input.chunks().into_iter().enumerate() {
+        let owned = input.owned_input() && i % 2 == 1;
+        a.bytes(&stream[off..off + len], owned, empty_first);
+        if i == 0 && mid.is_some() {
+            mid_command(&mut a, input.mid_command);
+        }
+    }
+    a.eof();
+    // Nothing more after Closed, whatever comes.
+    a.begin(StepKind::Bytes);
+    a.conn.handle_bytes(b"\x81\x00");
+    a.conn.handle_eof();
+    assert_eq!(a.conn.poll_output(), None, "output after Closed");
+
+    // 2. Whole (split only where the command runs).
+    let mut b = Harness::new(role, config.clone());
+    prelude(&mut b, &input);
+    match mid {
+        Some(at) => {
+            b.bytes(&stream[..at], false, false);
+            mid_command(&mut b, input.mid_command);
+            b.bytes(&stream[at..], false, false);
+        }
+        None => b.bytes(stream, false, false),
+    }
+    b.eof();
+    assert!(a.merged == b.merged, "chunking changed the outputs:\nchunked: {:?}\nwhole:   {:?}", a.merged, b.merged);
+
+    // 3. Against the independent model of the peer's stream.
+    let closed_by_us_at = if input.close_first() {
+        Some(0)
+    } else if input.mid_command == 1 {
+        mid
+    } else {
+        None
+    };
+    let m = model(stream, role, &config, closed_by_us_at);
+    let closed = a.closed().expect("closed").clone();
+    let events: Vec<Event> = a.events.iter().filter(|e| !matches!(e, Event::Closed(_))).cloned().collect();
+    assert!(
+        events == m.events,
+        "events differ from the model ({:?}):\nwsmachine: {events:?}\nmodel:     {:?}",
+        m.end,
+        m.events
+    );
+    match &m.end {
+        End::PeerClose(code, reason) => {
+            assert!(closed.was_clean, "{closed:?}, model: peer Close");
+            assert_eq!((closed.code.as_u16(), &closed.reason), (*code, reason));
+        }
+        End::Error => assert!(closed.error.is_some(), "{closed:?}, model: protocol error"),
+        End::Eof => assert_eq!(
+            closed,
+            Closed { code: CloseCode::ABNORMAL, reason: String::new(), was_clean: false, error: None }
+        ),
+        End::Truncated => assert!(!closed.was_clean, "{closed:?}, model: truncated"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_header(flags: u8, b1: u8, lens: &[u8], stream: &[u8]) -> Vec<u8> {
+        let mut v = vec![flags, b1 | lens.len() as u8];
+        v.extend_from_slice(lens);
+        v.extend_from_slice(stream);
+        v
+    }
+
+    #[test]
+    fn rfc_masked_hello_to_server() {
+        let hello = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+        let m = model(&hello, Role::Server, &Config::default(), None);
+        assert_eq!(m.events, vec![Event::Message(Message::text("Hello"))]);
+        assert_eq!(m.end, End::Eof);
+        for lens in [&[][..], &[1], &[3, 0, 2], &[7]] {
+            for flags in [0, 0x20, 0x40, 0x80, 0x10] {
+                run_stream(Role::Server, &with_header(flags, 0, lens, &hello));
+                run_stream(Role::Server, &with_header(flags, 1 << 3, lens, &hello));
+            }
+        }
+    }
+
+    #[test]
+    fn close_and_ping_to_client() {
+        let mut s = vec![0x89, 0x02, b'h', b'i', 0x01, 0x01, 0xC3, 0x80, 0x01, 0xA9];
+        s.extend_from_slice(&[0x88, 0x05, 0x0F, 0xA0, b'b', b'y', b'e']);
+        let m = model(&s, Role::Client, &Config::default(), None);
+        assert_eq!(m.end, End::PeerClose(4000, "bye".into()));
+        assert_eq!(m.events.len(), 3);
+        for lens in [&[][..], &[1], &[5, 0], &[2, 3, 4]] {
+            for flags in [0, 0x10, 0x20, 0x40, 0x80, 0xF0] {
+                for mid in 0..4 {
+                    run_stream(Role::Client, &with_header(flags, mid << 3, lens, &s));
+                    run_stream(Role::Client, &with_header(flags, (mid << 3) | 0x20, lens, &s));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn failures() {
+        // Unmasked to a server; invalid UTF-8 split; too big; bad close code.
+        for s in [&b"\x81\x01a"[..], b"\x81\x83\0\0\0\0\xce\xba\xff", b"\x82\x7e\x01\x00", b"\x88\x82\0\0\0\0\x03\xed"]
+        {
+            for lens in [&[][..], &[1], &[2, 1]] {
+                run_stream(Role::Server, &with_header(0, 0, lens, s));
+                run_stream(Role::Server, &with_header(0x05, 0, lens, s));
+            }
+        }
+    }
+
+    #[test]
+    fn wire_checker_accepts_rfc_vectors() {
+        let mut w = WireChecker::new(Role::Client);
+        w.feed(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d]);
+        w.feed(&[0x51, 0x58]);
+        w.assert_whole();
+        assert_eq!(w.frames[0].payload, b"Hello");
+    }
+
+    #[test]
+    #[should_panic(expected = "bytes after our Close frame")]
+    fn wire_checker_rejects_bytes_after_close() {
+        let mut w = WireChecker::new(Role::Server);
+        w.feed(&[0x88, 0x00, 0x81, 0x00]);
+    }
+}
