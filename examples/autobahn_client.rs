@@ -45,7 +45,7 @@ fn run(url: &str, mut on_message: impl FnMut(&Message) -> Option<()>) -> Result<
                 Output::Transmit(bytes) => writer.write_all(&bytes)?,
                 Output::CloseTransport => {
                     writer.flush()?;
-                    let _ = writer.get_ref().shutdown(Shutdown::Both);
+                    let _ = writer.get_ref().shutdown(Shutdown::Write);
                 }
                 Output::Event(Event::Message(message)) => {
                     let _ = on_message(&message);

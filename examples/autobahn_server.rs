@@ -39,7 +39,7 @@ fn serve(stream: TcpStream) -> io::Result<()> {
                 Output::Transmit(bytes) => writer.write_all(&bytes)?,
                 Output::CloseTransport => {
                     writer.flush()?;
-                    let _ = writer.get_ref().shutdown(Shutdown::Both);
+                    let _ = writer.get_ref().shutdown(Shutdown::Write);
                 }
                 Output::Event(Event::UpgradeRequest(_)) => {
                     let _ = conn.accept(Accept::new());

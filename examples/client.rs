@@ -66,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             match output {
                 Output::Transmit(bytes) => stream.write_all(&bytes)?,
                 Output::CloseTransport => {
-                    let _ = stream.shutdown(Shutdown::Both);
+                    let _ = stream.shutdown(Shutdown::Write);
                 }
                 Output::Event(Event::Open(negotiated)) => {
                     println!("open (protocol {:?})", negotiated.protocol);

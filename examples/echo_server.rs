@@ -63,7 +63,7 @@ fn serve(mut stream: TcpStream, peer: &str) -> io::Result<()> {
                 Output::Transmit(bytes) => stream.write_all(&bytes)?,
                 Output::CloseTransport => {
                     stream.flush()?;
-                    let _ = stream.shutdown(Shutdown::Both);
+                    let _ = stream.shutdown(Shutdown::Write);
                 }
                 Output::Event(event) => match event {
                     Event::UpgradeRequest(request) => {

@@ -22,7 +22,7 @@ fn drive(
             match output {
                 Output::Transmit(bytes) => stream.write_all(&bytes)?,
                 Output::CloseTransport => {
-                    let _ = stream.shutdown(Shutdown::Both);
+                    let _ = stream.shutdown(Shutdown::Write);
                 }
                 Output::Event(event @ Event::Closed(_)) => {
                     on_event(&mut conn, event);

@@ -22,8 +22,15 @@ pub enum Output {
     Transmit(Bytes),
     /// Hand this event to the application.
     Event(Event),
-    /// Write every earlier `Transmit`, then close the transport (shut down the
-    /// socket). Comes at most once, always before [`Event::Closed`].
+    /// Write every earlier `Transmit`, then close the transport. Comes at
+    /// most once, always before [`Event::Closed`].
+    ///
+    /// For TCP, shut down the *write* side (`shutdown(Write)`, a FIN): the
+    /// peer still reads our Close frame. Shutting down both sides, or
+    /// dropping the socket while unread input is pending, can make the kernel
+    /// answer with a reset that destroys the Close frame in flight. Dropping
+    /// the socket after [`Event::Closed`] (or after reading to EOF for a
+    /// short while) is fine.
     CloseTransport,
 }
 
