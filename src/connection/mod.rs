@@ -551,7 +551,9 @@ impl Connection {
                     self.on_eof();
                 }
                 self.fire_timers();
-                if self.rx.is_empty() && self.rx.capacity() > RX_KEEP_CAPACITY {
+                // Release a large, empty input buffer unless a frame's
+                // payload is about to land in it.
+                if self.rx.is_empty() && self.frame.is_none() && self.rx.capacity() > RX_KEEP_CAPACITY {
                     self.rx = BytesMut::new();
                 }
             }

@@ -34,6 +34,7 @@ impl Connection {
             progress.done = avail;
         }
         let streaming = self.config.streaming_receive && !frame::is_control(progress.header.opcode);
+        let mut handed_over = false;
         if streaming && progress.done > 0 {
             // Hand over what arrived; only the undelivered rest stays.
             let chunk = self.rx.split_to(progress.done).freeze();
@@ -41,10 +42,12 @@ impl Connection {
             progress.len -= progress.done;
             progress.done = 0;
             self.stream_chunk(progress.text, chunk);
+            handed_over = true;
         }
         if progress.done < progress.len {
             self.frame = Some(progress);
-            return Ok(streaming && !self.out.is_empty());
+            // Progress only if data was handed over in this call.
+            return Ok(handed_over);
         }
         self.frame = None;
         if streaming {
