@@ -158,4 +158,57 @@ pub mod fuzzing {
         crate::mask::apply_mask(&mut whole, key, offset);
         assert_eq!(whole, data);
     }
+
+    /// What [`parse_request`] found in the bytes received so far.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum RequestHead {
+        /// More bytes are needed.
+        Partial,
+        /// A valid upgrade request and the length of its head.
+        Complete(crate::handshake::Request, usize),
+    }
+
+    /// The server's incremental head parser (RFC 6455 §4.2.1), as the
+    /// connection calls it, with these limits.
+    pub fn parse_request(
+        buf: &[u8],
+        max_head_size: usize,
+        max_headers: usize,
+    ) -> Result<RequestHead, crate::HandshakeError> {
+        let limits = crate::handshake::Limits { max_head_size, max_headers };
+        Ok(match crate::handshake::parse_request(buf, limits)? {
+            crate::handshake::RequestParse::Partial => RequestHead::Partial,
+            crate::handshake::RequestParse::Complete(r, n) => RequestHead::Complete(r, n),
+        })
+    }
+
+    /// What [`parse_response`] found in the bytes received so far.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum ResponseHead {
+        /// More bytes are needed.
+        Partial,
+        /// A valid 101 and the length of its head (and of any interim 1xx
+        /// heads before it).
+        Accepted(crate::handshake::Accepted, usize),
+        /// A complete non-101 response and the length of head and body.
+        Rejected(crate::handshake::Rejection, usize),
+    }
+
+    /// The client's incremental response parser (RFC 6455 §4.1) for the
+    /// request `req` sent with `key`, as the connection calls it.
+    pub fn parse_response(
+        buf: &[u8],
+        eof: bool,
+        req: &crate::handshake::ClientRequest,
+        key: &str,
+        max_head_size: usize,
+        max_headers: usize,
+    ) -> Result<ResponseHead, crate::HandshakeError> {
+        let limits = crate::handshake::Limits { max_head_size, max_headers };
+        Ok(match crate::handshake::parse_response(buf, eof, req, key, limits)? {
+            crate::handshake::ResponseParse::Partial => ResponseHead::Partial,
+            crate::handshake::ResponseParse::Accepted(a, n) => ResponseHead::Accepted(a, n),
+            crate::handshake::ResponseParse::Rejected(r, n) => ResponseHead::Rejected(r, n),
+        })
+    }
 }

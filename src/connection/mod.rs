@@ -374,8 +374,17 @@ impl Connection {
     /// reads only then (the drive loop does) holds at most one read plus one
     /// partial frame in the connection, however slowly its application
     /// consumes events.
+    ///
+    /// False while a server's upgrade request waits for `accept` or `reject`
+    /// (input behind it cannot be processed yet), after EOF and once closed.
+    /// True while a client waits for the server to close TCP (§7.1.1): only
+    /// a read can see that EOF.
     pub fn wants_read(&self) -> bool {
-        !self.closed && self.reading && !self.eof && !self.dirty && self.out.is_empty()
+        !self.closed
+            && !self.eof
+            && !self.dirty
+            && self.out.is_empty()
+            && !matches!(self.phase, Phase::AwaitDecision { .. })
     }
 
     fn on_eof(&mut self) {
@@ -520,7 +529,10 @@ impl Connection {
         self.buffered -= app;
         if self.send_blocked && self.buffered <= self.config.send_low_water {
             self.send_blocked = false;
-            self.push(Pending::Event(Event::Writable));
+            // Only worth saying while messages can still be sent.
+            if self.ready_state() == ReadyState::Open {
+                self.push(Pending::Event(Event::Writable));
+            }
         }
     }
 

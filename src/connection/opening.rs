@@ -114,6 +114,11 @@ impl Connection {
     /// CONNECTING → OPEN; input that came with the handshake is processed.
     pub(super) fn open(&mut self, negotiated: Negotiated) {
         self.phase = Phase::Open;
+        // Keepalive counts idleness from the moment the connection opens,
+        // not from the request (the application may have taken its time).
+        if self.now.is_some() {
+            self.last_rx = self.now;
+        }
         self.push(Pending::Event(Event::Open(negotiated)));
         self.dirty = true;
     }

@@ -6,8 +6,8 @@
 //! * `DeflateConfig`: what this endpoint offers or accepts, and how it
 //!   compresses.
 //! * Negotiation (`negotiate.rs`): `client_offer` / `client_accept` for a
-//!   client, `server_negotiate` for a server. Both produce the agreed
-//!   `Params`.
+//!   client, `server_negotiate` for a server, `agreed_params` for a
+//!   handshake done elsewhere. All produce the agreed `Params`.
 //! * The codec (`codec.rs`): one `Deflate` per connection, built from the
 //!   agreed parameters and this endpoint's role. It compresses whole
 //!   messages or messages sent in pieces, and inflates received messages
@@ -47,7 +47,7 @@ mod testutil;
 use alloc::string::String;
 
 pub(crate) use codec::{Deflate, InflateStep};
-pub(crate) use negotiate::{Params, client_accept, client_offer, server_negotiate};
+pub(crate) use negotiate::{Params, agreed_params, client_accept, client_offer, server_negotiate};
 
 /// The registered extension name (RFC 7692 §7, §9.1).
 pub(crate) const EXTENSION_NAME: &str = "permessage-deflate";

@@ -176,6 +176,18 @@ pub(crate) fn client_accept(cfg: &DeflateConfig, response: &ExtensionOffer) -> R
     accept_response(requested(cfg), response)
 }
 
+/// The agreed parameters a `permessage-deflate` response element states,
+/// checked only against the grammar of §7.1 (no unknown, repeated or
+/// ill-valued parameter): for a connection whose handshake was done
+/// elsewhere (`Connection::new_open`), in either role, given the element
+/// the server sent. A client that made the offer itself uses
+/// [`client_accept`], which also checks the response against the offer.
+pub(crate) fn agreed_params(response: &ExtensionOffer) -> Result<Params, DeflateNegotiationError> {
+    let anything =
+        Requested { server_no_context_takeover: false, server_max_window_bits: None, client_max_window_bits: true };
+    accept_response(anything, response)
+}
+
 fn accept_response(req: Requested, response: &ExtensionOffer) -> Result<Params, DeflateNegotiationError> {
     use DeflateNegotiationError as E;
     if !is_deflate(response) {
@@ -612,6 +624,12 @@ mod tests {
             Err(E::UnofferedClientMaxWindowBits)
         );
         assert_eq!(accept_response(unoffered, &one("permessage-deflate")), Ok(params(false, false, 15, 15)));
+        // Without an offer to check against, only the grammar counts.
+        assert_eq!(
+            agreed_params(&one("permessage-deflate; server_no_context_takeover; server_max_window_bits=9")),
+            Ok(params(true, false, 9, 15))
+        );
+        assert_eq!(agreed_params(&one("permessage-deflate; x")), Err(E::UnknownParameter("x".into())));
     }
 
     /// Every client configuration against every server configuration: the
@@ -641,6 +659,7 @@ mod tests {
                 let (response, agreed) = server_negotiate(server, core::slice::from_ref(&offer)).expect("accepted");
                 let reparsed = one(&response.to_header_value());
                 assert_eq!(client_accept(client, &reparsed), Ok(agreed), "{offer:?} / {response:?}");
+                assert_eq!(agreed_params(&reparsed), Ok(agreed));
                 assert_eq!(
                     agreed.server_no_context_takeover,
                     client.server_no_context_takeover || server.server_no_context_takeover
