@@ -1,7 +1,8 @@
 //! The Autobahn|Testsuite testee in the client role. Against a fuzzing
 //! server (default `ws://127.0.0.1:9001`), it asks `/getCaseCount`, runs
 //! `/runCase?case=N&agent=wsmachine` for every case, echoing each message,
-//! then asks `/updateReports?agent=wsmachine`. Run by `autobahn/run.sh client`.
+//! then asks `/updateReports?agent=wsmachine`. Offers permessage-deflate when
+//! built with `--features deflate`. Run by `autobahn/run.sh client`.
 
 use std::io::{self, BufWriter, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -35,6 +36,14 @@ fn run(url: &str, mut on_message: impl FnMut(&Message) -> Option<()>) -> Result<
     let stream = TcpStream::connect((request.host(), request.port()))?;
     stream.set_nodelay(true)?;
     let config = Config::default().with_max_message_size(16 << 20).with_max_frame_size(16 << 20);
+    // Cases 12.* and 13.* exercise permessage-deflate (build with
+    // `--features deflate`); offer it as browsers do, with context takeover.
+    #[cfg(feature = "deflate")]
+    let config = config.with_deflate(Some(
+        wsmachine::DeflateConfig::default()
+            .with_server_no_context_takeover(false)
+            .with_client_no_context_takeover(false),
+    ));
     let mut conn = Connection::client(request, config, OsEntropy)?;
     let mut reader = stream.try_clone()?;
     let mut writer = BufWriter::with_capacity(64 * 1024, stream);

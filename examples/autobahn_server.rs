@@ -1,6 +1,7 @@
 //! The Autobahn|Testsuite testee in the server role: echoes every message on
 //! 127.0.0.1:9001 (an address argument overrides), with the limits the suite
-//! needs (messages up to 16 MiB). Run by `autobahn/run.sh server`.
+//! needs (messages up to 16 MiB), and permessage-deflate when built with
+//! `--features deflate`. Run by `autobahn/run.sh server`.
 
 use std::io::{self, BufWriter, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -24,7 +25,12 @@ fn main() -> io::Result<()> {
 }
 
 fn config() -> Config {
-    Config::default().with_max_message_size(16 << 20).with_max_frame_size(16 << 20)
+    let config = Config::default().with_max_message_size(16 << 20).with_max_frame_size(16 << 20);
+    // Cases 12.* and 13.* exercise permessage-deflate (build with
+    // `--features deflate`).
+    #[cfg(feature = "deflate")]
+    let config = config.with_deflate(Some(wsmachine::DeflateConfig::default()));
+    config
 }
 
 fn serve(stream: TcpStream) -> io::Result<()> {

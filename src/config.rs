@@ -54,6 +54,12 @@ pub struct Config {
     pub max_head_size: usize,
     /// The most header fields accepted in an HTTP head. Default: 64.
     pub max_headers: usize,
+    /// permessage-deflate (RFC 7692): offered by a client, accepted by a
+    /// server, with these settings. Default: `None`, no compression —
+    /// compressing secrets together with attacker-chosen data leaks them
+    /// (RFC 7692 §8, CRIME), so an application opts in knowingly.
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<crate::DeflateConfig>,
     /// Subprotocols a server supports, in order of preference. When the
     /// application accepts an upgrade without naming a subprotocol, the first
     /// of these that the client offered is chosen. Default: none.
@@ -109,6 +115,8 @@ impl Default for Config {
             fragment_size: None,
             max_head_size: 8 * 1024,
             max_headers: 64,
+            #[cfg(feature = "deflate")]
+            deflate: None,
             protocols: Vec::new(),
             handshake_timeout: Some(Duration::from_secs(10)),
             close_timeout: Some(Duration::from_secs(5)),
@@ -193,6 +201,13 @@ impl Config {
     pub fn with_send_water_marks(mut self, high: Option<usize>, low: usize) -> Self {
         self.send_high_water = high;
         self.send_low_water = low;
+        self
+    }
+
+    /// Sets [`deflate`](Self::deflate).
+    #[cfg(feature = "deflate")]
+    pub fn with_deflate(mut self, deflate: Option<crate::DeflateConfig>) -> Self {
+        self.deflate = deflate;
         self
     }
 

@@ -62,6 +62,10 @@ pub enum ProtocolError {
     /// A Close frame whose reason is not UTF-8 (§5.5.1, §8.1). 1007.
     #[error("close reason is not valid UTF-8 (RFC 6455 §5.5.1)")]
     InvalidCloseReason,
+    /// A compressed message (permessage-deflate, RFC 7692) whose data does
+    /// not inflate. 1007, as its payload is inconsistent with its type.
+    #[error("compressed message does not inflate (RFC 7692 §7.2.2)")]
+    InvalidCompressedData,
     /// A frame declared longer than [`Config::max_frame_size`](crate::Config) (§10.4). 1009.
     #[error("frame of {size} bytes exceeds the limit of {max} (RFC 6455 §10.4)")]
     FrameTooLarge {
@@ -84,7 +88,7 @@ impl ProtocolError {
     /// The code sent in the Close frame that fails the connection.
     pub const fn close_code(&self) -> CloseCode {
         match self {
-            Self::InvalidUtf8 | Self::InvalidCloseReason => CloseCode::INVALID_PAYLOAD,
+            Self::InvalidUtf8 | Self::InvalidCloseReason | Self::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             Self::FrameTooLarge { .. } | Self::MessageTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,
             _ => CloseCode::PROTOCOL_ERROR,
         }

@@ -82,6 +82,7 @@
 //! - `getrandom` (default): [`OsEntropy`], the OS random generator.
 //! - `http`: conversions between [`handshake`] types and the `http` crate's
 //!   `Request`/`Response`, for hyper and axum users.
+//! - `deflate`: permessage-deflate (RFC 7692), set with `Config::deflate`.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -94,6 +95,8 @@ extern crate std;
 mod close;
 mod config;
 mod connection;
+#[cfg(feature = "deflate")]
+mod deflate;
 mod entropy;
 mod error;
 mod event;
@@ -108,6 +111,8 @@ pub use bytes::{Bytes, BytesMut};
 pub use close::{CloseCode, MAX_REASON_LEN};
 pub use config::{Config, Role};
 pub use connection::Connection;
+#[cfg(feature = "deflate")]
+pub use deflate::DeflateConfig;
 pub use entropy::Entropy;
 #[cfg(feature = "getrandom")]
 pub use entropy::OsEntropy;

@@ -17,6 +17,8 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::close::{CloseCode, MAX_REASON_LEN};
 use crate::config::{Config, Role};
+#[cfg(feature = "deflate")]
+use crate::deflate;
 use crate::entropy::Entropy;
 use crate::error::{BrowserCloseError, CloseError, ConnectionError, HandshakeError, ProtocolError, SendError};
 use crate::event::{CloseFrame, Closed, Event, Message, MessageKind, Negotiated, Output, Text};
@@ -33,6 +35,10 @@ use crate::utf8::{self, Utf8Validator};
 /// `Transmit` carries many small frames; larger ones go out as their own
 /// `Transmit` without a copy.
 const COALESCE_MAX: usize = 1024;
+
+/// The RSV1 bit (`0bRSV1_RSV2_RSV3`): permessage-deflate's "compressed"
+/// flag (RFC 7692 §6).
+const RSV1: u8 = 0b100;
 
 /// Input buffers larger than this are released once empty, so an idle
 /// connection does not keep a large message's worth of memory.
@@ -87,6 +93,9 @@ pub struct Connection {
     eof: bool,
     /// RSV bits a negotiated extension defines.
     rsv_allowed: u8,
+    /// The negotiated permessage-deflate codec.
+    #[cfg(feature = "deflate")]
+    deflate: Option<deflate::Deflate>,
 
     // ---- closing ----
     close_sent: bool,
@@ -103,6 +112,9 @@ pub struct Connection {
     send_blocked: bool,
     /// A message being sent in pieces.
     tx_stream: Option<TxStream>,
+    /// Bytes of `tx_stream` the compressor holds back: counted in `buffered`
+    /// but in no queued frame yet.
+    held_back: usize,
 
     // ---- time ----
     /// The latest time the driver gave.
@@ -152,6 +164,12 @@ struct FrameProgress {
     offset: usize,
     /// Validate as UTF-8 text while it arrives.
     text: bool,
+    /// Part of a compressed message (permessage-deflate): inflate it.
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    compressed: bool,
+    /// Streaming a compressed message: the final frame's inflation ended.
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    inflate_done: bool,
 }
 
 /// A message being sent in pieces.
@@ -172,6 +190,9 @@ struct Assembly {
     parts: Vec<Bytes>,
     /// Its size so far, counted at each frame header.
     size: usize,
+    /// Compressed (RSV1 on its first frame, RFC 7692 §6); `parts` then hold
+    /// inflated data.
+    compressed: bool,
 }
 
 #[derive(Debug)]
@@ -224,6 +245,13 @@ impl Connection {
         entropy: impl Entropy + Send + 'static,
     ) -> Result<Self, HandshakeError> {
         request.validate()?;
+        #[cfg(feature = "deflate")]
+        let request = match &config.deflate {
+            Some(cfg) if !request.extensions().iter().any(|e| e.name.eq_ignore_ascii_case(deflate::EXTENSION_NAME)) => {
+                request.extension(deflate::client_offer(cfg))
+            }
+            _ => request,
+        };
         let mut entropy: Box<dyn Entropy + Send> = Box::new(entropy);
         let mut nonce = [0u8; 16];
         entropy.fill(&mut nonce);
@@ -266,6 +294,8 @@ impl Connection {
             dirty: false,
             eof: false,
             rsv_allowed: 0,
+            #[cfg(feature = "deflate")]
+            deflate: None,
             close_sent: false,
             close_received: None,
             transport_closed: false,
@@ -275,6 +305,7 @@ impl Connection {
             buffered: 0,
             send_blocked: false,
             tx_stream: None,
+            held_back: 0,
             now: None,
             handshake_started: None,
             closing_started: None,
@@ -428,10 +459,16 @@ impl Connection {
         }
         let message = message.into();
         self.check_room(message.len())?;
-        match message {
-            Message::Text(t) => self.queue_data(frame::TEXT, t.into_bytes(), true),
-            Message::Binary(b) => self.queue_data(frame::BINARY, b, true),
+        let opcode = if message.is_text() { frame::TEXT } else { frame::BINARY };
+        let payload = message.into_bytes();
+        #[cfg(feature = "deflate")]
+        if let Some(codec) = self.deflate.as_mut().filter(|c| c.should_compress(payload.len())) {
+            let mut out = BytesMut::new();
+            codec.compress(&payload, &mut out);
+            self.queue_data(opcode, out.freeze(), true, RSV1, Some(payload.len()));
+            return Ok(());
         }
+        self.queue_data(opcode, payload, true, 0, None);
         Ok(())
     }
 

@@ -25,12 +25,16 @@ impl Connection {
                 accept = accept.protocol(p.clone());
             }
         }
-        let extensions = negotiate_server_extensions(request.extensions());
+        let agreed = self.negotiate_server_extensions(request.extensions());
+        let extensions: Vec<ExtensionOffer> = agreed.iter().map(|a| a.response.clone()).collect();
         accept.set_extensions(extensions.clone());
         handshake::validate_accept(request, &accept)?;
         let mut head = Vec::new();
         handshake::write_accept(request, &accept, &mut head);
         self.append_tx(&head, 0);
+        for a in agreed {
+            self.run_extension(a);
+        }
         let protocol = accept.selected_protocol().map(String::from);
         self.open(Negotiated { protocol, extensions });
         Ok(())
@@ -128,20 +132,92 @@ impl Connection {
         self.finish(CloseCode::ABNORMAL, String::new(), false, Some(ConnectionError::Handshake(error)));
     }
 
-    /// The extension hook, client side: every extension the server accepted
-    /// must be one this endpoint runs (RFC 6455 §9.1).
+    /// The extension hook, client side (RFC 6455 §9.1): every extension the
+    /// server accepted must be one this endpoint offered and runs, accepted
+    /// with parameters it allows (RFC 7692 §7.1 for permessage-deflate).
     pub(super) fn accept_client_extensions(&mut self, accepted: &Accepted) -> Result<(), HandshakeError> {
-        match accepted.extensions.first() {
-            Some(e) => Err(HandshakeError::UnsupportedExtension(e.name.clone())),
-            None => Ok(()),
+        #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
+        let mut agreed = Vec::new();
+        for e in &accepted.extensions {
+            #[cfg(feature = "deflate")]
+            if let Some(cfg) = &self.config.deflate {
+                if e.name.eq_ignore_ascii_case(deflate::EXTENSION_NAME) {
+                    if !agreed.is_empty() {
+                        return Err(HandshakeError::InvalidDeflateResponse("accepted twice".into()));
+                    }
+                    let params = deflate::client_accept(cfg, e)
+                        .map_err(|err| HandshakeError::InvalidDeflateResponse(alloc::format!("{err:?}")))?;
+                    agreed.push(Agreed { response: e.clone(), codec: deflate::Deflate::new(true, &params, cfg) });
+                    continue;
+                }
+            }
+            return Err(HandshakeError::UnsupportedExtension(e.name.clone()));
         }
+        for a in agreed {
+            self.run_extension(a);
+        }
+        Ok(())
+    }
+
+    /// The extension hook, server side: the responses to the client's offers
+    /// for the extensions this endpoint runs (RFC 6455 §9.1); offers it
+    /// cannot honour are declined by omission.
+    pub(super) fn negotiate_server_extensions(&self, offers: &[ExtensionOffer]) -> Vec<Agreed> {
+        #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
+        let mut agreed = Vec::new();
+        #[cfg(feature = "deflate")]
+        if let Some(cfg) = &self.config.deflate {
+            if let Some((response, params)) = deflate::server_negotiate(cfg, offers) {
+                agreed.push(Agreed { response, codec: deflate::Deflate::new(false, &params, cfg) });
+            }
+        }
+        #[cfg(not(feature = "deflate"))]
+        let _ = offers;
+        agreed
+    }
+
+    /// For a connection whose handshake was done elsewhere
+    /// ([`new_open`](Self::new_open)): runs the extensions that handshake
+    /// agreed on, given as the elements of the `Sec-WebSocket-Extensions`
+    /// response header ([`parse_extensions`](crate::handshake::parse_extensions)
+    /// reads one). permessage-deflate runs with the agreed parameters and the
+    /// compression settings of [`Config::deflate`] (or the defaults); any other
+    /// extension fails with [`HandshakeError::UnsupportedExtension`], and a
+    /// response element with invalid parameters with
+    /// [`HandshakeError::InvalidDeflateResponse`]. Call it before any input.
+    #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
+    pub fn with_extensions(mut self, agreed: &[ExtensionOffer]) -> Result<Self, HandshakeError> {
+        for e in agreed {
+            #[cfg(feature = "deflate")]
+            if e.name.eq_ignore_ascii_case(deflate::EXTENSION_NAME) && self.deflate.is_none() {
+                let params = deflate::agreed_params(e)
+                    .map_err(|err| HandshakeError::InvalidDeflateResponse(alloc::format!("{err:?}")))?;
+                let cfg = self.config.deflate.clone().unwrap_or_default();
+                let codec = deflate::Deflate::new(self.role == Role::Client, &params, &cfg);
+                self.run_extension(Agreed { response: e.clone(), codec });
+                continue;
+            }
+            return Err(HandshakeError::UnsupportedExtension(e.name.clone()));
+        }
+        Ok(self)
+    }
+
+    /// Puts a negotiated extension to work on the frames.
+    pub(super) fn run_extension(&mut self, agreed: Agreed) {
+        #[cfg(feature = "deflate")]
+        {
+            self.deflate = Some(agreed.codec);
+            self.rsv_allowed |= RSV1;
+        }
+        #[cfg(not(feature = "deflate"))]
+        let _ = agreed;
     }
 }
 
-/// The extension hook, server side: the responses to the client's offers for
-/// the extensions this endpoint runs (none yet; permessage-deflate plugs in
-/// here and sets `rsv_allowed`). Unknown offers are declined by omission
-/// (RFC 6455 §9.1).
-fn negotiate_server_extensions(_offers: &[ExtensionOffer]) -> Vec<ExtensionOffer> {
-    Vec::new()
+/// An extension both ends agreed on: the response element naming it and the
+/// state that runs it.
+pub(super) struct Agreed {
+    pub(super) response: ExtensionOffer,
+    #[cfg(feature = "deflate")]
+    pub(super) codec: deflate::Deflate,
 }

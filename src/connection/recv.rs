@@ -34,6 +34,10 @@ impl Connection {
             progress.done = avail;
         }
         let streaming = self.config.streaming_receive && !frame::is_control(progress.header.opcode);
+        #[cfg(feature = "deflate")]
+        if streaming && progress.compressed {
+            return self.step_inflate_stream(progress);
+        }
         let mut handed_over = false;
         if streaming && progress.done > 0 {
             // Hand over what arrived; only the undelivered rest stays.
@@ -70,6 +74,13 @@ impl Connection {
     pub(super) fn accept_header(&mut self, header: Header) -> Result<FrameProgress, ProtocolError> {
         // Fits: `decode_header` checked it against `max_frame_size`.
         let len = header.len as usize;
+        // RSV1 (permessage-deflate, when negotiated) marks the first frame of
+        // a compressed message, never a continuation or control frame
+        // (RFC 7692 §6.1).
+        let compressed = header.rsv & RSV1 != 0;
+        if compressed && !matches!(header.opcode, frame::TEXT | frame::BINARY) {
+            return Err(ProtocolError::ReservedBits(header.rsv));
+        }
         let text = match header.opcode {
             frame::TEXT | frame::BINARY => {
                 if self.assembly.is_some() {
@@ -79,7 +90,7 @@ impl Connection {
                 self.utf8.reset();
                 self.stream_tail_len = 0;
                 let text = header.opcode == frame::TEXT;
-                self.assembly = Some(Assembly { text, parts: Vec::new(), size: len });
+                self.assembly = Some(Assembly { text, parts: Vec::new(), size: len, compressed });
                 if self.config.streaming_receive {
                     let kind = if text { MessageKind::Text } else { MessageKind::Binary };
                     self.push(Pending::Event(Event::MessageStart(kind)));
@@ -100,7 +111,17 @@ impl Connection {
             }
             _ => false,
         };
-        Ok(FrameProgress { header, len, done: 0, offset: 0, text })
+        // A compressed message is validated after inflating, not on the wire.
+        let compressed = self.assembly.as_ref().is_some_and(|a| a.compressed) && !frame::is_control(header.opcode);
+        Ok(FrameProgress {
+            header,
+            len,
+            done: 0,
+            offset: 0,
+            text: text && !compressed,
+            compressed,
+            inflate_done: false,
+        })
     }
 
     pub(super) fn check_message_size(&self, size: usize) -> Result<(), ProtocolError> {
@@ -147,6 +168,12 @@ impl Connection {
     /// Acts on a complete, unmasked frame (assembled mode).
     pub(super) fn on_frame(&mut self, header: Header, payload: Bytes) -> Result<(), ProtocolError> {
         match header.opcode {
+            #[cfg(feature = "deflate")]
+            frame::TEXT | frame::BINARY | frame::CONTINUATION
+                if self.assembly.as_ref().is_some_and(|a| a.compressed) =>
+            {
+                self.inflate_frame(&payload, header.fin)?;
+            }
             frame::TEXT | frame::BINARY | frame::CONTINUATION => {
                 if !header.fin {
                     if let Some(a) = &mut self.assembly {
@@ -179,6 +206,86 @@ impl Connection {
             op => return Err(ProtocolError::ReservedOpcode(op)),
         }
         Ok(())
+    }
+
+    /// Assembled mode: inflates a complete frame of a compressed message,
+    /// validating text as it comes out; the message is delivered at its end.
+    #[cfg(feature = "deflate")]
+    pub(super) fn inflate_frame(&mut self, payload: &[u8], fin: bool) -> Result<(), ProtocolError> {
+        let max = self.config.max_message_size;
+        let (Some(codec), Some(a)) = (self.deflate.as_mut(), self.assembly.as_mut()) else {
+            // A compressed message implies a codec: RSV1 is refused without one.
+            return Err(ProtocolError::ReservedBits(RSV1));
+        };
+        let mut out = BytesMut::new();
+        codec.decompress(payload, fin, &mut out, max).map_err(|e| inflate_error(e, max))?;
+        if a.text && self.utf8.feed(&out).is_err() {
+            return Err(ProtocolError::InvalidUtf8);
+        }
+        if !out.is_empty() {
+            a.parts.push(out.freeze());
+        }
+        if fin {
+            if let Some(a) = self.assembly.take() {
+                let whole =
+                    if a.parts.len() == 1 { a.parts.into_iter().next().unwrap_or_default() } else { concat(a.parts) };
+                self.deliver(a.text, whole)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Streaming mode: inflates what arrived of a compressed message's frame,
+    /// at most [`INFLATE_CHUNK`] bytes per call, so memory stays bounded by
+    /// the chunk size however far the data inflates.
+    #[cfg(feature = "deflate")]
+    pub(super) fn step_inflate_stream(&mut self, mut p: FrameProgress) -> Result<bool, ProtocolError> {
+        let max = self.config.max_message_size;
+        let text = self.assembly.as_ref().is_some_and(|a| a.text);
+        let fin_piece = p.header.fin && p.done == p.len;
+        let mut progressed = false;
+        if p.done > 0 || (fin_piece && !p.inflate_done) {
+            let Some(codec) = self.deflate.as_mut() else {
+                return Err(ProtocolError::ReservedBits(RSV1));
+            };
+            let mut chunk = BytesMut::new();
+            let step = codec
+                .decompress_into(&self.rx[..p.done], fin_piece, &mut chunk, INFLATE_CHUNK, max)
+                .map_err(|e| inflate_error(e, max))?;
+            if step.consumed > 0 {
+                let _ = self.rx.split_to(step.consumed);
+                p.offset += step.consumed;
+                p.len -= step.consumed;
+                p.done -= step.consumed;
+                progressed = true;
+            }
+            p.inflate_done = fin_piece && step.finished;
+            if !chunk.is_empty() {
+                if text && self.utf8.feed(&chunk).is_err() {
+                    return Err(ProtocolError::InvalidUtf8);
+                }
+                self.stream_chunk(text, chunk.freeze());
+                progressed = true;
+            }
+            if !step.finished {
+                // Output is waiting: continue once this chunk is taken.
+                self.frame = Some(p);
+                return Ok(true);
+            }
+        }
+        if p.len > 0 || (p.header.fin && !p.inflate_done) {
+            self.frame = Some(p);
+            return Ok(progressed);
+        }
+        self.frame = None;
+        if p.header.fin {
+            if !self.utf8.is_complete() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            self.assembly = None;
+            self.push(Pending::Event(Event::MessageEnd));
+        }
+        Ok(true)
     }
 
     pub(super) fn deliver(&mut self, text: bool, payload: Bytes) -> Result<(), ProtocolError> {
@@ -249,6 +356,19 @@ impl Connection {
         self.rx = BytesMut::new();
         self.frame = None;
         self.assembly = None;
+    }
+}
+
+/// The most inflated bytes handed over at once in streaming mode.
+#[cfg(feature = "deflate")]
+const INFLATE_CHUNK: usize = 64 * 1024;
+
+/// The protocol error an inflate failure fails the connection with.
+#[cfg(feature = "deflate")]
+fn inflate_error(e: deflate::InflateError, max: usize) -> ProtocolError {
+    match e {
+        deflate::InflateError::TooLarge => ProtocolError::MessageTooLarge { size: (max as u64).saturating_add(1), max },
+        deflate::InflateError::Corrupt => ProtocolError::InvalidCompressedData,
     }
 }
 

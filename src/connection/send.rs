@@ -63,7 +63,31 @@ impl Connection {
             (false, true) => frame::TEXT,
             (false, false) => frame::BINARY,
         };
-        self.queue_data(opcode, data, fin);
+        // With permessage-deflate, a streamed message is compressed (its
+        // size is unknown, so the threshold cannot apply); the compressor may
+        // hold a piece back, and the first frame that goes out carries RSV1.
+        #[cfg(feature = "deflate")]
+        if let Some(codec) = self.deflate.as_mut() {
+            let app = data.len();
+            let mut out = BytesMut::new();
+            codec.compress_chunk(&data, fin, &mut out);
+            let mut started = started;
+            if !out.is_empty() || fin {
+                let rsv = if started { 0 } else { RSV1 };
+                // Pieces the compressor held back go out with this frame.
+                let app = app + core::mem::take(&mut self.held_back);
+                self.buffered -= app - data.len();
+                self.queue_data(opcode, out.freeze(), fin, rsv, Some(app));
+                started = true;
+            } else {
+                // Nothing went out, but the bytes are queued all the same.
+                self.buffered += app;
+                self.held_back += app;
+            }
+            self.tx_stream = if fin { None } else { Some(TxStream { text, started, utf8 }) };
+            return Ok(());
+        }
+        self.queue_data(opcode, data, fin, 0, None);
         self.tx_stream = if fin { None } else { Some(TxStream { text, started: true, utf8 }) };
         Ok(())
     }
@@ -107,8 +131,10 @@ impl Connection {
         if self.close_sent || self.closed {
             return;
         }
-        // An unfinished streamed message is abandoned (see `begin_message`).
+        // An unfinished streamed message is abandoned (see `begin_message`),
+        // with whatever the compressor still held of it.
         self.tx_stream = None;
+        self.buffered -= core::mem::take(&mut self.held_back);
         let mut body = [0u8; frame::MAX_CONTROL_PAYLOAD];
         let len = match code {
             Some(c) => {
@@ -141,51 +167,57 @@ impl Connection {
         if self.close_sent || self.closed {
             return;
         }
-        self.queue_frame_copied(true, opcode, payload, 0);
+        self.queue_frame_copied(true, 0, opcode, payload, 0);
     }
 
     /// Queues message data as frames of at most `Config::fragment_size`;
-    /// the last one carries `fin`.
-    pub(super) fn queue_data(&mut self, opcode: u8, payload: Bytes, fin: bool) {
+    /// the first carries `rsv`, the last `fin`. `app` is the application
+    /// bytes the data stands for (`buffered_amount`): `None` when it is the
+    /// data itself (each frame counts its payload), `Some(n)` for compressed
+    /// data (all `n` count until the last frame is polled).
+    pub(super) fn queue_data(&mut self, opcode: u8, payload: Bytes, fin: bool, rsv: u8, app: Option<usize>) {
         let total = payload.len();
         let size = self.config.fragment_size.unwrap_or(usize::MAX).max(1);
-        if total <= size {
-            self.queue_frame(fin, opcode, payload);
-        } else {
-            let mut start = 0;
-            let mut op = opcode;
-            while start < total {
-                let end = total.min(start.saturating_add(size));
-                self.queue_frame(fin && end == total, op, payload.slice(start..end));
-                op = frame::CONTINUATION;
-                start = end;
+        let mut start: usize = 0;
+        let (mut op, mut rsv) = (opcode, rsv);
+        loop {
+            let end = total.min(start.saturating_add(size));
+            let last = end == total;
+            let frame_app = match app {
+                None => end - start,
+                Some(n) if last => n,
+                Some(_) => 0,
+            };
+            self.queue_frame(fin && last, rsv, op, payload.slice(start..end), frame_app);
+            if last {
+                break;
             }
+            (op, rsv, start) = (frame::CONTINUATION, 0, end);
         }
-        self.buffered += total;
-        // The byte counts of the entries above were recorded as `app` there.
+        self.buffered += app.unwrap_or(total);
     }
 
-    /// Queues one data frame carrying `payload`.
-    pub(super) fn queue_frame(&mut self, fin: bool, opcode: u8, payload: Bytes) {
-        let app = payload.len();
+    /// Queues one data frame carrying `payload`, of which `app` bytes count
+    /// in `buffered_amount`.
+    pub(super) fn queue_frame(&mut self, fin: bool, rsv: u8, opcode: u8, payload: Bytes, app: usize) {
         if self.role == Role::Client || payload.len() <= COALESCE_MAX {
-            self.queue_frame_copied(fin, opcode, &payload, app);
+            self.queue_frame_copied(fin, rsv, opcode, &payload, app);
         } else {
             let mut head = [0u8; frame::MAX_HEADER_LEN];
-            let n = frame::encode_header(&mut head, fin, 0, opcode, None, payload.len());
+            let n = frame::encode_header(&mut head, fin, rsv, opcode, None, payload.len());
             self.append_tx(&head[..n], 0);
             self.out.push_back(Pending::Payload { bytes: payload, app });
         }
     }
 
     /// Writes header and (masked, for a client) payload into `tx`.
-    pub(super) fn queue_frame_copied(&mut self, fin: bool, opcode: u8, payload: &[u8], app: usize) {
+    pub(super) fn queue_frame_copied(&mut self, fin: bool, rsv: u8, opcode: u8, payload: &[u8], app: usize) {
         let mask = match self.role {
             Role::Client => Some(self.next_mask()),
             Role::Server => None,
         };
         let mut head = [0u8; frame::MAX_HEADER_LEN];
-        let n = frame::encode_header(&mut head, fin, 0, opcode, mask, payload.len());
+        let n = frame::encode_header(&mut head, fin, rsv, opcode, mask, payload.len());
         let start = self.tx.len();
         self.tx.reserve(frame::header_len(payload.len(), mask.is_some()) + payload.len());
         self.tx.extend_from_slice(&head[..n]);

@@ -46,17 +46,11 @@ mod testutil;
 
 use alloc::string::String;
 
-pub(crate) use codec::{Deflate, InflateStep};
+pub(crate) use codec::Deflate;
 pub(crate) use negotiate::{Params, agreed_params, client_accept, client_offer, server_negotiate};
 
 /// The registered extension name (RFC 7692 §7, §9.1).
 pub(crate) const EXTENSION_NAME: &str = "permessage-deflate";
-
-/// The "Per-Message Compressed" bit, RSV1 (RFC 7692 §6), in the crate's
-/// `0bRSV1_RSV2_RSV3` convention (`Header::rsv`, `Rules::rsv_allowed`).
-/// Set on the first frame of a compressed message only, never on a
-/// continuation or control frame (§6.1).
-pub(crate) const RSV1: u8 = 0b100;
 
 /// The four octets `00 00 ff ff` (LEN and NLEN of an empty stored block)
 /// that are removed from the end of every compressed message (RFC 7692

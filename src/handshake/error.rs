@@ -61,6 +61,11 @@ pub enum HandshakeError {
     /// (RFC 6455 §9.1: the client fails the connection).
     #[error("the server accepted extension {0:?}, which this endpoint does not implement (RFC 6455 §9.1)")]
     UnsupportedExtension(String),
+    /// The server accepted permessage-deflate with a response the client
+    /// must reject (RFC 7692 §7.1: an unknown, duplicated or invalid
+    /// parameter, or one the client did not allow).
+    #[error("invalid permessage-deflate response: {0} (RFC 7692 §7.1, RFC 6455 §9.1)")]
+    InvalidDeflateResponse(String),
 
     // ----- client side: checks on the server's response (§4.1) -----
     /// The server answered with a status other than 101; the response is
@@ -196,7 +201,8 @@ impl HandshakeError {
             | Self::InvalidStatus(_)
             | Self::NoPendingRequest
             | Self::Timeout
-            | Self::UnsupportedExtension(_) => None,
+            | Self::UnsupportedExtension(_)
+            | Self::InvalidDeflateResponse(_) => None,
         }
     }
 

@@ -1,0 +1,248 @@
+//! Runs every workload with every implementation a few times and prints one
+//! markdown table of median throughputs.
+//!
+//! ```text
+//! cargo run --release -p wsmachine-rivals --bin table [-- --runs N] [--only W1,W3]
+//! ```
+//!
+//! Rounds are interleaved (each round runs every implementation once), so
+//! background load hits all of them alike. Before timing, each
+//! implementation's output is checked once in full (every message's bytes
+//! and type, or every frame written decoded and unmasked); every timed run
+//! asserts the message count and byte total.
+//!
+//! Callgrind mode runs one wsmachine workload exactly once, inside
+//! `callgrind_region`, for instruction counts:
+//!
+//! ```text
+//! valgrind --tool=callgrind --toggle-collect='*callgrind_region*' \
+//!     target/release/table --callgrind W1
+//! ```
+//!
+//! (`WSM_CALLGRIND=W1` works as well as `--callgrind W1`.) See
+//! `benches/rivals/README.md` and `callgrind.sh`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use wsmachine_rivals::limits::{Limit, Limits};
+use wsmachine_rivals::{Dir, Impl, NAMES, Workload, run_counted, runtime, verify};
+
+struct Row {
+    workload: String,
+    desc: String,
+    name: String,
+    kind: RowKind,
+    median: Duration,
+    messages: u64,
+    bytes: u64,
+}
+
+#[derive(PartialEq)]
+enum RowKind {
+    Wsmachine,
+    Rival,
+    Limit,
+    Floor,
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut runs: usize = std::env::var("RIVALS_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(7);
+    let mut only: Option<Vec<String>> = None;
+    let mut callgrind = std::env::var("WSM_CALLGRIND").ok();
+    let mut imp = Impl::Wsmachine;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--runs" => runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
+            "--only" => only = Some(args.next().expect("--only W1,W2").split(',').map(String::from).collect()),
+            "--callgrind" => callgrind = Some(args.next().expect("--callgrind W1")),
+            "--impl" => {
+                let id = args.next().expect("--impl ID");
+                imp = *Impl::ALL
+                    .iter()
+                    .find(|i| i.id() == id)
+                    .unwrap_or_else(|| panic!("unknown implementation {id}; known: {:?}", Impl::ALL.map(Impl::id)));
+            }
+            "--help" | "-h" => {
+                eprintln!(
+                    "table [--runs N] [--only W1,W4m] | --callgrind WORKLOAD [--impl ID]\n  workloads: {}\n  implementations: {:?}",
+                    NAMES.join(" "),
+                    Impl::ALL.map(Impl::id)
+                );
+                return;
+            }
+            other => panic!("unknown argument {other:?} (try --help)"),
+        }
+    }
+    if let Some(name) = callgrind {
+        return callgrind_mode(&name, imp);
+    }
+    assert!(runs >= 1);
+    let names: Vec<&str> = match &only {
+        Some(list) => {
+            for n in list {
+                assert!(NAMES.contains(&n.as_str()), "unknown workload {n}; known: {}", NAMES.join(" "));
+            }
+            NAMES.iter().copied().filter(|n| list.iter().any(|l| l == n)).collect()
+        }
+        None => NAMES.to_vec(),
+    };
+    let rt = runtime();
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    for name in names {
+        let w = Workload::by_name(name).expect("known");
+        eprintln!("{name}: {} ({} wire bytes), verifying…", w.desc, w.wire.len());
+        let impls = Impl::for_dir(w.dir);
+        for &imp in impls {
+            if let Err(e) = verify(imp, &w, &rt) {
+                panic!("{} fails {name}: {e}", imp.name());
+            }
+        }
+        let mut limits = Limits::new(&w);
+        let which = limits.which();
+        let mut impl_times: Vec<Vec<Duration>> = vec![Vec::new(); impls.len()];
+        let mut limit_times: Vec<Vec<Duration>> = vec![Vec::new(); which.len()];
+        for round in 0..runs {
+            eprint!("\r{name}: round {}/{runs}", round + 1);
+            for (i, &imp) in impls.iter().enumerate() {
+                let t = Instant::now();
+                black_box(run_counted(imp, &w, &rt));
+                impl_times[i].push(t.elapsed());
+            }
+            for (i, &l) in which.iter().enumerate() {
+                let t = Instant::now();
+                limits.run(l, &w.wire);
+                limit_times[i].push(t.elapsed());
+            }
+        }
+        eprintln!();
+        let messages = w.count as u64;
+        let bytes = w.payload_bytes();
+        for (i, &imp) in impls.iter().enumerate() {
+            rows.push(Row {
+                workload: name.into(),
+                desc: w.desc.into(),
+                name: imp.name().into(),
+                kind: if imp.is_rival() { RowKind::Rival } else { RowKind::Wsmachine },
+                median: median(&mut impl_times[i]),
+                messages,
+                bytes,
+            });
+        }
+        let mut floor = Duration::ZERO;
+        for (i, &l) in which.iter().enumerate() {
+            let m = median(&mut limit_times[i]);
+            floor += m;
+            let volume = if l == Limit::Memcpy { w.wire.len() as u64 } else { bytes };
+            rows.push(Row {
+                workload: name.into(),
+                desc: w.desc.into(),
+                name: l.name().into(),
+                kind: RowKind::Limit,
+                median: m,
+                messages: 0,
+                bytes: volume,
+            });
+        }
+        let floor_name = match w.dir {
+            Dir::Recv if w.text => "floor: memcpy + unmask + validate",
+            _ => "floor: memcpy + unmask",
+        };
+        rows.push(Row {
+            workload: name.into(),
+            desc: w.desc.into(),
+            name: floor_name.into(),
+            kind: RowKind::Floor,
+            median: floor,
+            messages,
+            bytes,
+        });
+    }
+    print_table(&rows, runs);
+    eprintln!("total {:.1} s", started.elapsed().as_secs_f64());
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2 }
+}
+
+fn print_table(rows: &[Row], runs: usize) {
+    println!(
+        "Median of {runs} interleaved runs. Throughput counts message payload bytes (limit rows: the bytes they process; \
+         memcpy copies the wire bytes). \"vs best rival\": throughput ÷ the best of tungstenite, tokio-websockets and \
+         fastwebsockets on that workload (> 1 is faster). \"of floor\": the floor's time ÷ this row's time (the floor is \
+         the sum of the limit rows: one memcpy of the wire, one unmask of the payload, one UTF-8 validation for text).\n"
+    );
+    println!("| Workload | Implementation | Median time | msg/s | GiB/s | vs best rival | of floor |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    let mut i = 0;
+    while i < rows.len() {
+        let w = &rows[i].workload;
+        let group: Vec<&Row> = rows[i..].iter().take_while(|r| &r.workload == w).collect();
+        i += group.len();
+        let best_rival = group.iter().filter(|r| r.kind == RowKind::Rival).map(|r| r.median).min();
+        let floor = group.iter().find(|r| r.kind == RowKind::Floor).map(|r| r.median);
+        for (j, r) in group.iter().enumerate() {
+            let secs = r.median.as_secs_f64();
+            let label = if j == 0 { format!("{} ({})", r.workload, r.desc) } else { String::new() };
+            let msgs = if r.messages > 0 { fmt_rate(r.messages as f64 / secs) } else { "—".into() };
+            let gib = r.bytes as f64 / secs / (1u64 << 30) as f64;
+            let vs = match (r.kind == RowKind::Wsmachine || r.kind == RowKind::Rival, best_rival) {
+                (true, Some(b)) => format!("{:.2}×", b.as_secs_f64() / secs),
+                _ => "—".into(),
+            };
+            let of_floor = match (r.kind == RowKind::Wsmachine || r.kind == RowKind::Rival, floor) {
+                (true, Some(f)) => format!("{:.0}%", 100.0 * f.as_secs_f64() / secs),
+                _ => "—".into(),
+            };
+            let name = if r.kind == RowKind::Wsmachine { format!("**{}**", r.name) } else { r.name.clone() };
+            println!("| {label} | {name} | {} | {msgs} | {gib:.2} | {vs} | {of_floor} |", fmt_time(r.median));
+        }
+    }
+}
+
+fn fmt_rate(per_sec: f64) -> String {
+    if per_sec >= 1e6 {
+        format!("{:.2} M", per_sec / 1e6)
+    } else if per_sec >= 1e3 {
+        format!("{:.1} k", per_sec / 1e3)
+    } else {
+        format!("{per_sec:.0}")
+    }
+}
+
+fn fmt_time(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 1.0 {
+        format!("{s:.2} s")
+    } else if s >= 1e-3 {
+        format!("{:.2} ms", s * 1e3)
+    } else {
+        format!("{:.1} µs", s * 1e6)
+    }
+}
+
+/// One run of `name` (with wsmachine unless `--impl` says otherwise), the only code callgrind collects (with
+/// `--toggle-collect='*callgrind_region*'`).
+fn callgrind_mode(name: &str, imp: Impl) {
+    let w = Workload::by_name(name).unwrap_or_else(|| panic!("unknown workload {name}; known: {}", NAMES.join(" ")));
+    let rt = runtime();
+    callgrind_region(imp, &w, &rt);
+    // What to divide the collected instruction count by.
+    eprintln!(
+        "callgrind: {name} ran once with {}: messages={} payload_bytes={} wire_bytes={}",
+        imp.id(),
+        w.count,
+        w.payload_bytes(),
+        w.wire.len()
+    );
+}
+
+#[inline(never)]
+fn callgrind_region(imp: Impl, w: &Workload, rt: &tokio::runtime::Runtime) {
+    black_box(run_counted(imp, black_box(w), rt));
+}
