@@ -3,7 +3,8 @@
 #   autobahn/run.sh server|client [case-pattern...]
 # Env: AUTOBAHN_TESTEE   testee command (default: the role's release example binary)
 #      AUTOBAHN_CASES    case patterns, space-separated (arguments win)
-#      AUTOBAHN_TIMEOUT  seconds for the whole suite run (default 600)
+#      AUTOBAHN_TIMEOUT  seconds for the whole suite run (default 1800)
+#      AUTOBAHN_PORT     the port of the run (default 9001), so both roles can run at once
 #      AUTOBAHN_CHECK=0  skip check.py at the end
 set -euo pipefail
 
@@ -12,12 +13,12 @@ ROOT=$(dirname "$HERE")
 ROLE=${1:-}; shift || true
 case "$ROLE" in server|client) ;; *) echo "usage: $0 server|client [case-pattern...]" >&2; exit 2 ;; esac
 
-URL=ws://127.0.0.1:9001; PORT=9001; AGENT=wsmachine
-DEFAULT_CASES="1.* 2.* 3.* 4.* 5.* 6.* 7.* 9.* 10.*"  # 12.*, 13.*: permessage-deflate, not yet
+PORT=${AUTOBAHN_PORT:-9001}; URL=ws://127.0.0.1:$PORT; AGENT=wsmachine
+DEFAULT_CASES="1.* 2.* 3.* 4.* 5.* 6.* 7.* 9.* 10.* 12.* 13.*"  # 12.*, 13.*: permessage-deflate (build with --features deflate)
 read -ra CASES <<< "${*:-${AUTOBAHN_CASES:-$DEFAULT_CASES}}"
 BIN="$ROOT/target/release/examples/autobahn_$ROLE"
 TESTEE=${AUTOBAHN_TESTEE:-$(printf %q "$BIN")}
-TIMEOUT=${AUTOBAHN_TIMEOUT:-600}
+TIMEOUT=${AUTOBAHN_TIMEOUT:-1800}
 OUT="$HERE/reports/$ROLE"
 
 log() { echo "[autobahn/run] $*" >&2; }
@@ -64,7 +65,7 @@ if [ "$ROLE" = server ]; then
 {"outdir": "$OUT", "servers": [{"agent": "$AGENT", "url": "$URL"}],
  "cases": $cases_json, "exclude-cases": [], "exclude-agent-cases": {}}
 JSON
-  start_bg "$OUT/testee.log" bash -c "exec $TESTEE"
+  start_bg "$OUT/testee.log" bash -c "exec $TESTEE \"\$@\"" testee "127.0.0.1:$PORT"
   log "testee up (pid $BG); running wstest -m fuzzingclient"
   run_fg "$OUT/wstest.log" "$WSTEST" -m fuzzingclient -s "$OUT/spec.json" ||
     { rc=$?; tail -20 "$OUT/wstest.log" >&2; die "wstest fuzzingclient failed (rc=$rc; 124 = timeout)"; }

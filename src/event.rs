@@ -1,5 +1,6 @@
 //! What a connection gives back: [`Output`], [`Event`], [`Message`].
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::Bytes;
@@ -41,12 +42,12 @@ pub enum Event {
     /// (Server, CONNECTING) A client asks to upgrade: answer with
     /// [`accept`](crate::Connection::accept) or
     /// [`reject`](crate::Connection::reject).
-    UpgradeRequest(Request),
+    UpgradeRequest(Box<Request>),
     /// (Server, CONNECTING) A well-formed HTTP request that is not a
     /// WebSocket upgrade (no `Upgrade: websocket`), e.g. a browser asking for
     /// a page: answer it with [`reject`](crate::Connection::reject), which
     /// sends any status, headers and body, then closes.
-    HttpRequest(Request),
+    HttpRequest(Box<Request>),
     /// The opening handshake completed: CONNECTING → OPEN.
     Open(Negotiated),
     /// A whole message arrived.

@@ -199,7 +199,7 @@ fn server_fed(config: Config, request: &[u8]) -> (Connection, Vec<Out>) {
 #[track_caller]
 fn upgrade_of(outs: &[Out]) -> wsmachine::handshake::Request {
     match outs {
-        [Out::Event(Event::UpgradeRequest(r))] => r.clone(),
+        [Out::Event(Event::UpgradeRequest(r))] => (**r).clone(),
         _ => panic!("expected one UpgradeRequest, got\n  {}", show(outs)),
     }
 }

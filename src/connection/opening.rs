@@ -95,7 +95,8 @@ impl Connection {
             Ok(RequestParse::Partial) => return false,
             Ok(RequestParse::Complete(request, head_len)) => {
                 let _ = self.rx.split_to(head_len);
-                self.phase = Phase::AwaitDecision { request: Box::new(request.clone()), upgrade: true };
+                let request = Box::new(request);
+                self.phase = Phase::AwaitDecision { request: request.clone(), upgrade: true };
                 self.push(Pending::Event(Event::UpgradeRequest(request)));
             }
             Err(HandshakeError::NotUpgrade(request)) => {
@@ -103,7 +104,7 @@ impl Connection {
                 // the connection closes.
                 self.rx = BytesMut::new();
                 self.phase = Phase::AwaitDecision { request: request.clone(), upgrade: false };
-                self.push(Pending::Event(Event::HttpRequest(*request)));
+                self.push(Pending::Event(Event::HttpRequest(request)));
             }
             Err(e) => {
                 let mut response = Vec::new();

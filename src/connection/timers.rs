@@ -23,6 +23,15 @@ impl Connection {
         }
         // Checked once the input before it is processed (see `pump`).
         self.dirty = true;
+        // A wake-up with nothing buffered: give empty buffers back, so an
+        // idle connection holds little more than itself.
+        if self.rx.is_empty() && self.frame.is_none() {
+            self.rx = BytesMut::new();
+        }
+        if self.out.is_empty() {
+            self.tx = BytesMut::new();
+            self.out = VecDeque::new();
+        }
     }
 
     /// The next deadline: call [`handle_timeout`](Self::handle_timeout) at
