@@ -245,12 +245,13 @@ impl Connection {
         entropy: impl Entropy + Send + 'static,
     ) -> Result<Self, HandshakeError> {
         request.validate()?;
+        // With `Config::deflate` the permessage-deflate offer is the
+        // configured one (it replaces any in the request), so the response
+        // is checked against what was actually offered.
         #[cfg(feature = "deflate")]
         let request = match &config.deflate {
-            Some(cfg) if !request.extensions().iter().any(|e| e.name.eq_ignore_ascii_case(deflate::EXTENSION_NAME)) => {
-                request.extension(deflate::client_offer(cfg))
-            }
-            _ => request,
+            Some(cfg) => request.without_extension(deflate::EXTENSION_NAME).extension(deflate::client_offer(cfg)),
+            None => request,
         };
         let mut entropy: Box<dyn Entropy + Send> = Box::new(entropy);
         let mut nonce = [0u8; 16];

@@ -136,6 +136,7 @@ impl Connection {
     /// The extension hook, client side (RFC 6455 §9.1): every extension the
     /// server accepted must be one this endpoint offered and runs, accepted
     /// with parameters it allows (RFC 7692 §7.1 for permessage-deflate).
+    #[cfg_attr(not(feature = "deflate"), allow(clippy::never_loop))]
     pub(super) fn accept_client_extensions(&mut self, accepted: &Accepted) -> Result<(), HandshakeError> {
         #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
         let mut agreed = Vec::new();
@@ -186,7 +187,7 @@ impl Connection {
     /// extension fails with [`HandshakeError::UnsupportedExtension`], and a
     /// response element with invalid parameters with
     /// [`HandshakeError::InvalidDeflateResponse`]. Call it before any input.
-    #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
+    #[cfg_attr(not(feature = "deflate"), allow(unused_mut, clippy::never_loop))]
     pub fn with_extensions(mut self, agreed: &[ExtensionOffer]) -> Result<Self, HandshakeError> {
         for e in agreed {
             #[cfg(feature = "deflate")]

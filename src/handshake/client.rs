@@ -136,8 +136,17 @@ impl ClientRequest {
         self
     }
 
+    /// Removes every offer of the extension `name` (case-insensitive).
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    pub(crate) fn without_extension(mut self, name: &str) -> Self {
+        self.extensions.retain(|e| !e.name.eq_ignore_ascii_case(name));
+        self
+    }
+
     /// Offers an extension in `Sec-WebSocket-Extensions` (RFC 6455 §4.1
     /// item 11, §9.1). Call repeatedly; the order (of preference) is kept.
+    /// With [`Config::deflate`](crate::Config) set, the connection's own
+    /// `permessage-deflate` offer replaces any given here.
     #[must_use]
     pub fn extension(mut self, e: ExtensionOffer) -> Self {
         self.extensions.push(e);
@@ -556,7 +565,7 @@ pub(super) fn check_switching(
     let mut extensions = Vec::new();
     for value in header_values(&headers, "sec-websocket-extensions") {
         for ext in parse_extensions(value)? {
-            if !req.extensions.iter().any(|o| o.name == ext.name) {
+            if !req.extensions.iter().any(|o| o.name.eq_ignore_ascii_case(&ext.name)) {
                 return Err(HandshakeError::UnofferedExtension(ext.name));
             }
             extensions.push(ext);

@@ -352,7 +352,7 @@ pub(crate) fn validate_accept(req: &Request, accept: &Accept) -> Result<(), Hand
         if !e.is_valid() {
             return Err(HandshakeError::InvalidExtension(e.name.clone()));
         }
-        if !req.extensions.iter().any(|o| o.name == e.name) {
+        if !req.extensions.iter().any(|o| o.name.eq_ignore_ascii_case(&e.name)) {
             return Err(HandshakeError::UnofferedExtension(e.name.clone()));
         }
     }
