@@ -16,7 +16,7 @@ start=$SECONDS
 if ! "$PY" -c 'import websockets' 2>/dev/null; then
   echo "=== creating $VENV with websockets"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check websockets
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check websockets==17.4
   echo "=== venv ready in $((SECONDS - start)) s"
 fi
 echo "=== websockets $("$PY" -c 'import websockets; print(websockets.__version__)')"

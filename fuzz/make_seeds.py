@@ -6,12 +6,22 @@ section 5.7, wrapped in each target's input format:
 
 - frame_decode: raw bytes (a frame header, maybe with payload);
 - mask:         4 bytes key, 2 bytes offset, 2 bytes split (big-endian), payload;
-- server_stream / client_stream: flags, chunking byte, chunk lengths, then the
-  peer's byte stream (see `Input` in fuzz/src/lib.rs).
+- server_stream / client_stream / streaming: flags, chunking byte, chunk
+  lengths, then the peer's byte stream (see `Input` in fuzz/src/lib.rs); in
+  handshake mode (byte 1 bit 6) the stream starts with the §1.2 request or a
+  101 for the harness's key;
+- handshake_request / handshake_response: a limits byte, then a head (the
+  §1.2 handshake, valid and invalid variants);
+- api_sequence: `arbitrary`'s encoding of `ApiInput` (fuzz/src/api.rs),
+  written by the small encoder `Arb` below: sessions of sends, pings,
+  closes, peer frames, EOF and timeouts;
+- differential: a settings byte, then the peer's byte stream.
 
 Run it from anywhere: python3 fuzz/make_seeds.py
 """
 
+import base64
+import hashlib
 import os
 import shutil
 import struct
@@ -46,11 +56,254 @@ def close_body(code, reason=""):
     return struct.pack(">H", code) + reason.encode()
 
 
-def stream_input(stream, flags=0, chunks=(), mid=0, streaming=False):
+def stream_input(stream, flags=0, chunks=(), mid=0, streaming=False, handshake=False, alt=False):
     """The stream targets' input: header, chunk lengths, stream."""
     assert len(chunks) <= 7 and all(0 <= c <= 255 for c in chunks)
-    b1 = (0x20 if streaming else 0) | (mid << 3) | len(chunks)
+    b1 = (0x80 if alt else 0) | (0x40 if handshake else 0) | (0x20 if streaming else 0) | (mid << 3) | len(chunks)
     return bytes([flags, b1]) + bytes(chunks) + stream
+
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def accept_key(key):
+    return base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
+
+
+# RFC 6455 §1.2 / §1.3: the sample handshake.
+RFC_REQUEST = (
+    b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\n"
+    b"Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+assert accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+RFC_101 = (
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n"
+)
+# The key of a client built with the harness's CountingEntropy (a counter
+# stepping by 97 from 0) and the 101 that accepts it.
+COUNTING_KEY = base64.b64encode(bytes((i * 97) % 256 for i in range(16))).decode()
+COUNTING_101 = (
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    f"Sec-WebSocket-Accept: {accept_key(COUNTING_KEY)}\r\n\r\n"
+).encode()
+
+
+class Arb:
+    """Writes what `arbitrary` 1.x reads: integers little-endian, bools as
+    a byte's low bit, Option as a bool then the value, a Vec as a `true`
+    before each element and a `false` after the last, an enum variant as
+    a u32 `x` with `(x * variants) >> 32 == index`."""
+
+    def __init__(self):
+        self.out = bytearray()
+
+    def u8(self, x):
+        self.out.append(x & 0xFF)
+        return self
+
+    def u16(self, x):
+        self.out += struct.pack("<H", x)
+        return self
+
+    def bool(self, b):
+        return self.u8(1 if b else 0)
+
+    def variant(self, i, n):
+        x = -(-(i << 32) // n)
+        assert (x * n) >> 32 == i and x < 1 << 32
+        self.out += struct.pack("<I", x)
+        return self
+
+    def opt_u16(self, x):
+        self.bool(x is not None)
+        return self.u16(x) if x is not None else self
+
+    def opt_u8(self, x):
+        self.bool(x is not None)
+        return self.u8(x) if x is not None else self
+
+    def bytes(self, data):
+        for b in data:
+            self.bool(True).u8(b)
+        return self.bool(False)
+
+
+OPS = ["SendText", "SendBinary", "SendLarge", "Ping", "Pong", "Close", "BrowserClose", "Begin", "Chunk",
+       "Finish", "Peer", "PeerBytes", "PeerOwned", "PeerHandshake", "Eof", "Timeout", "Poll", "Drain"]
+PEER_KINDS = ["Text", "Binary", "Continuation", "Close", "Ping", "Pong", "Reserved"]
+
+
+def api_input(ops, client=False, connecting=False, fragment=None, high_water=None, low_water=0,
+              close_timeout=5000, handshake_timeout=10000, keepalive=None, keepalive_timeout=1000,
+              streaming=False, manual_pong=False, max_frame=0, max_message=0):
+    a = Arb().bool(client).bool(connecting)
+    # ConfigInput, field by field.
+    a.opt_u8(fragment).opt_u16(high_water).u16(low_water).u16(max_frame).u16(max_message)
+    a.bool(manual_pong).bool(streaming).opt_u16(close_timeout).opt_u16(handshake_timeout)
+    a.opt_u16(keepalive).u16(keepalive_timeout)
+    for op in ops:
+        a.bool(True)
+        name, *args = op if isinstance(op, tuple) else (op,)
+        a.variant(OPS.index(name), len(OPS))
+        if name in ("SendText", "SendBinary", "Ping", "Pong", "Chunk", "Finish", "PeerBytes", "PeerOwned"):
+            a.bytes(args[0])
+        elif name == "SendLarge":
+            a.u16(args[0]).bool(args[1])
+        elif name in ("Close", "BrowserClose"):
+            a.opt_u16(args[0])
+            if name == "Close":
+                a.bytes(args[1])
+            else:
+                a.bool(args[1] is not None)
+                if args[1] is not None:
+                    a.bytes(args[1])
+        elif name == "Begin":
+            a.bool(args[0])
+        elif name == "Peer":
+            kind, fin, payload = args[:3]
+            code = args[3] if len(args) > 3 else None
+            rsv, wrong_mask = (args[4], args[5]) if len(args) > 5 else (False, False)
+            a.variant(PEER_KINDS.index(kind), len(PEER_KINDS))
+            if kind == "Reserved":
+                a.u8(3)
+            a.bool(fin).bool(rsv).bool(wrong_mask).opt_u16(code).bytes(payload)
+        elif name == "Timeout":
+            a.u16(args[0]).bool(args[1] if len(args) > 1 else False)
+        elif name == "Poll":
+            a.u8(args[0])
+    a.bool(False)
+    return bytes(a.out)
+
+
+def api_seeds():
+    hello = ("Peer", "Text", True, b"Hello")
+    close = ("Peer", "Close", True, b"bye", 1000)
+    return {
+        "send-ping-close-echo": api_input(
+            [("SendText", b"Hello"), ("Ping", b"p"), "Drain", ("Close", 1000, b"bye"), ("Poll", 1), close, "Drain"]),
+        "client-send-close-timeout": api_input(
+            [("Timeout", 0), ("SendBinary", bytes(range(20))), ("Close", 4000, b""), "Drain", ("Timeout", 6000)],
+            client=True),
+        "peer-closes-first": api_input([hello, ("Peer", "Ping", True, b"x"), close, "Drain", ("SendText", b"late")]),
+        "server-handshake": api_input(
+            [("Timeout", 0), "PeerHandshake", "Drain", ("SendText", b"Hi"), hello, "Drain", ("Timeout", 20000)],
+            connecting=True),
+        "client-handshake-timeout": api_input([("Timeout", 1), ("SendText", b"x"), ("Timeout", 11000)],
+                                              client=True, connecting=True),
+        "client-handshake": api_input(
+            ["PeerHandshake", ("Poll", 2), ("Peer", "Text", False, b"He"), ("Peer", "Continuation", True, b"llo"),
+             ("BrowserClose", 3000, b"done"), "Drain", ("Peer", "Close", True, b"", 3000), "Eof"],
+            client=True, connecting=True),
+        "streamed-send": api_input(
+            [("Begin", True), ("Chunk", "κό".encode()[:3]), ("Poll", 1), ("Ping", b""),
+             ("Chunk", "κό".encode()[3:]), ("Finish", b"!"), "Drain"], fragment=2),
+        "backpressure": api_input(
+            [("SendBinary", bytes(30)), ("SendBinary", bytes(30)), ("Poll", 1), ("SendLarge", 100, False),
+             "Drain", ("SendLarge", 5, True), ("Poll", 1), "Drain"], high_water=40, low_water=10),
+        "keepalive": api_input(
+            [("Timeout", 0), ("Timeout", 1500), "Drain", ("Timeout", 1000), ("Peer", "Pong", True, b""),
+             ("Timeout", 400), ("Timeout", 3000)], keepalive=1000, keepalive_timeout=500),
+        "invalid-close-codes": api_input(
+            [("Close", 1005, b""), ("Close", 999, b""), ("BrowserClose", 1001, None), ("Close", 1000, b"x" * 124),
+             ("Peer", "Close", True, b"", 1004)]),
+        "protocol-errors": api_input(
+            [("Peer", "Reserved", True, b"", None, False, False), ("PeerBytes", b"\x81\x80"), "Eof"], client=True),
+        "streaming-receive": api_input(
+            [("Peer", "Text", False, "κόσμε".encode()[:3]), ("Peer", "Continuation", True, "κόσμε".encode()[3:]),
+             ("PeerOwned", frame(PING, b"o", mask=RFC_KEY)), "Drain"], streaming=True),
+    }
+
+
+def heads():
+    bad_version = RFC_REQUEST.replace(b"Version: 13", b"Version: 8")
+    no_key = RFC_REQUEST.replace(b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", b"")
+    ext = RFC_REQUEST.replace(
+        b"Version: 13\r\n", b"Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits, x\r\n")
+    plain = b"GET /index.html HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\r\n"
+    post = RFC_REQUEST.replace(b"GET ", b"POST ")
+    requests = {
+        "rfc-1.2": bytes([0]) + RFC_REQUEST,
+        "rfc-1.2-limit-256": bytes([2]) + RFC_REQUEST,
+        "rfc-1.2-4-headers": bytes([8]) + RFC_REQUEST,
+        "rfc-1.2-with-frame": bytes([3]) + RFC_REQUEST + frame(TEXT, b"Hello", mask=RFC_KEY),
+        "bad-version": bytes([0]) + bad_version,
+        "no-key": bytes([0]) + no_key,
+        "extensions": bytes([0]) + ext,
+        "plain-http": bytes([0]) + plain,
+        "post": bytes([0]) + post,
+        "http-1.0": bytes([0]) + RFC_REQUEST.replace(b"HTTP/1.1", b"HTTP/1.0"),
+        "partial": bytes([0]) + RFC_REQUEST[:60],
+    }
+    responses = {
+        "rfc-1.3-101": bytes([0x10]) + RFC_101,
+        "rfc-1.3-101-no-offer": bytes([0x00]) + RFC_101,
+        "101-and-frame": bytes([0x10]) + RFC_101 + frame(TEXT, b"Hello"),
+        "100-then-101": bytes([0x10]) + b"HTTP/1.1 100 Continue\r\n\r\n" + RFC_101,
+        "403-length": bytes([0]) + b"HTTP/1.1 403 Forbidden\r\nContent-Length: 3\r\n\r\nabc",
+        "400-chunked": bytes([0]) + b"HTTP/1.1 400 Bad\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        "500-until-close-eof": bytes([0x20]) + b"HTTP/1.1 500 Oops\r\nServer: x\r\n\r\nbody",
+        "302-redirect": bytes([0]) + b"HTTP/1.1 302 Found\r\nLocation: ws://other/\r\nContent-Length: 0\r\n\r\n",
+        "101-extension": bytes([0x10]) + RFC_101.replace(b"Protocol: chat", b"Protocol: chat\r\nSec-WebSocket-Extensions: x-ext; a=1"),
+        "101-wrong-accept": bytes([0x10]) + RFC_101.replace(b"s3pP", b"AAAA"),
+    }
+    return requests, responses
+
+
+def handshake_stream_seeds(role):
+    if role == "server":
+        m = lambda *a, **k: frame(*a, mask=RFC_KEY, **k)
+        head = RFC_REQUEST
+    else:
+        m = frame
+        head = COUNTING_101
+    hello = m(TEXT, b"Hello")
+    bye = m(CLOSE, close_body(1000, "bye"))
+    seeds = {
+        "handshake-hello": stream_input(head + hello + bye, handshake=True, chunks=[40, 200]),
+        "handshake-bytewise": stream_input(head + hello, handshake=True, chunks=[1]),
+        "handshake-mid-close": stream_input(head + m(PING, b"p") + bye, handshake=True, chunks=[30], mid=1),
+        "handshake-open-send-close": stream_input(head + hello + bye, flags=0xA0, handshake=True),
+        "handshake-alt": stream_input(head + hello, handshake=True, alt=True),
+        "handshake-truncated": stream_input(head[:50], handshake=True),
+    }
+    if role == "server":
+        seeds["handshake-plain-http"] = stream_input(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" + hello, handshake=True)
+        seeds["handshake-bad-version"] = stream_input(RFC_REQUEST.replace(b"Version: 13", b"Version: 8"), handshake=True)
+    else:
+        seeds["handshake-403"] = stream_input(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno", handshake=True)
+        seeds["handshake-chat"] = stream_input(
+            COUNTING_101.replace(b"\r\n\r\n", b"\r\nSec-WebSocket-Protocol: chat\r\n\r\n") + hello,
+            handshake=True, alt=True)
+        seeds["handshake-100-continue"] = stream_input(b"HTTP/1.1 100 Continue\r\n\r\n" + head + hello, handshake=True)
+    return seeds
+
+
+def differential_seeds():
+    f = lambda *a, **k: frame(*a, mask=RFC_KEY, **k)
+    kosme = "κόσμε".encode()
+    server = {
+        "hello": f(TEXT, b"Hello"),
+        "fragmented-ping": f(TEXT, b"Hel", fin=False) + f(PING, b"Hello") + f(CONT, b"lo") + f(CLOSE, close_body(1000)),
+        "binary-256": f(BINARY, bytes(range(256))),
+        "utf8-split": f(TEXT, kosme[:3], fin=False) + f(CONT, kosme[3:]),
+        "utf8-invalid": f(TEXT, b"\xce\xba\xf4\x90\x80\x80"),
+        "close-1014": f(CLOSE, close_body(1014)),
+        "close-1004": f(CLOSE, close_body(1004)),
+        "close-empty": f(CLOSE),
+        "non-minimal-16": bytes([0x81, 0xFE, 0, 5]) + RFC_KEY + bytes(b ^ RFC_KEY[i % 4] for i, b in enumerate(b"Hello")),
+        "rsv1": f(TEXT, b"x", rsv=4),
+        "unmasked": frame(TEXT, b"x"),
+        "too-big": f(BINARY, bytes(400)),
+    }
+    out = {}
+    for name, s in server.items():
+        out["server-" + name] = bytes([0x00]) + s
+    out["server-limits-300"] = bytes([0x06 | 0x18]) + f(BINARY, bytes(200), fin=False) + f(CONT, bytes(200))
+    out["client-hello-close"] = bytes([0x01]) + frame(TEXT, b"Hello") + frame(CLOSE, close_body(4000, "x"))
+    out["client-masked"] = bytes([0x01]) + f(TEXT, b"Hello")
+    return out
 
 
 def write(target, name, data):
@@ -133,8 +386,25 @@ def main():
 
     for name, data in stream_seeds(RFC_KEY).items():
         write("server_stream", name, data)
+        write("streaming", name, data)
+    for name, data in handshake_stream_seeds("server").items():
+        write("server_stream", name, data)
     for name, data in stream_seeds(None).items():
         write("client_stream", name, data)
+        # The streaming target picks the client role with byte 1 bit 5.
+        write("streaming", "client-" + name, data[:1] + bytes([data[1] | 0x20]) + data[2:])
+    for name, data in handshake_stream_seeds("client").items():
+        write("client_stream", name, data)
+
+    requests, responses = heads()
+    for name, data in requests.items():
+        write("handshake_request", name, data)
+    for name, data in responses.items():
+        write("handshake_response", name, data)
+    for name, data in api_seeds().items():
+        write("api_sequence", name, data)
+    for name, data in differential_seeds().items():
+        write("differential", name, data)
 
 
 if __name__ == "__main__":
