@@ -1,0 +1,42 @@
+//! Inputs found by the fuzz targets (fuzz/), kept as tests through the public
+//! API only. A test marked `#[ignore = "BUG: ..."]` reproduces a bug that is
+//! not fixed yet: run it with `cargo test --test fuzz_regressions -- --ignored`.
+use wsmachine::{Config, Connection, ConnectionError, Event, HandshakeError, Output};
+
+/// Feeds `chunks` to a fresh server in turn, draining after each; returns
+/// the bytes written and the error it closed with.
+fn server_fed(chunks: &[&[u8]]) -> (Vec<u8>, Option<ConnectionError>) {
+    let mut c = Connection::server(Config::default());
+    let mut wire = Vec::new();
+    let mut error = None;
+    for chunk in chunks {
+        c.handle_bytes(chunk);
+        while let Some(o) = c.poll_output() {
+            match o {
+                Output::Transmit(b) => wire.extend_from_slice(&b),
+                Output::Event(Event::Closed(closed)) => error = closed.error,
+                _ => {}
+            }
+        }
+    }
+    (wire, error)
+}
+
+/// server_stream (handshake mode), chunking invariance: a request line whose
+/// version field is garbage (`HTTP\x01`) but which contains ` HTTP/` further
+/// on is classified from the bytes received so far. Fed whole, the error is
+/// `HttpVersion` (the line "has an HTTP version"); fed up to the bad byte
+/// first, httparse fails at once and the line seen so far has no ` HTTP/`,
+/// so it is `Malformed("invalid HTTP version")`. The two answers differ in
+/// their body. `request_line_has_http` looks at bytes past the point where
+/// httparse failed, so the result depends on how the input was split.
+#[test]
+#[ignore = "BUG: the request-head error depends on how the bytes were split (handshake/server.rs request_line_has_http)"]
+fn request_version_error_does_not_depend_on_the_split() {
+    let request: &[u8] = b"GET / HTTP\x01 HTTP/1.1\r\nHost: a\r\n\r\n";
+    let whole = server_fed(&[request]);
+    let split = server_fed(&[&request[..11], &request[11..]]);
+    assert_eq!(whole.1, Some(ConnectionError::Handshake(HandshakeError::HttpVersion)));
+    assert_eq!(split.1, whole.1, "error differs with the split");
+    assert_eq!(split.0, whole.0, "response differs with the split");
+}
