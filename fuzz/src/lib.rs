@@ -605,7 +605,7 @@ impl Harness {
                 assert!(side.request.is_none(), "second request");
                 assert!(self.events.is_empty(), "request after other events");
                 let upgrade = matches!(e, Event::UpgradeRequest(_));
-                side.request = Some((r.clone(), upgrade));
+                side.request = Some(((**r).clone(), upgrade));
                 let result = if !upgrade {
                     self.conn.reject(200, &[("Content-Type", "text/plain")], b"page")
                 } else if side.accept {
@@ -1099,7 +1099,7 @@ fn head_outcome(role: Role, input: &Input<'_>, stream: &[u8], eof: bool) -> Open
             Ok(RequestHead::Partial) => Opening::Partial,
             Ok(RequestHead::Complete(req, n)) => {
                 let chat = req.protocols().iter().any(|p| p == "chat");
-                let request = Event::UpgradeRequest(req);
+                let request = Event::UpgradeRequest(Box::new(req));
                 if input.alt {
                     Opening::Closed(vec![request], None)
                 } else {
@@ -1107,7 +1107,7 @@ fn head_outcome(role: Role, input: &Input<'_>, stream: &[u8], eof: bool) -> Open
                     Opening::Open(vec![request, open], n)
                 }
             }
-            Err(HandshakeError::NotUpgrade(req)) => Opening::Closed(vec![Event::HttpRequest(*req)], None),
+            Err(HandshakeError::NotUpgrade(req)) => Opening::Closed(vec![Event::HttpRequest(req)], None),
             Err(e) => hs(e),
         },
         Role::Client => {
