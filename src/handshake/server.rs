@@ -185,13 +185,15 @@ pub(crate) fn parse_request(buf: &[u8], limits: Limits) -> Result<RequestParse, 
     Ok(RequestParse::Complete(request, head_len))
 }
 
-/// Whether the first non-empty line has an `HTTP/` version field (so a
-/// version error means an unsupported version, not garbage).
+/// Whether the request line's version field (its third element) starts with
+/// `HTTP/`, so a version error means an unsupported version, not garbage.
+/// Only the field's start is looked at: those bytes precede the byte that
+/// failed, so the answer does not depend on how the input was split.
 fn request_line_has_http(window: &[u8]) -> bool {
     let start = window.iter().position(|b| *b != b'\r' && *b != b'\n').unwrap_or(window.len());
     let line = window.get(start..).unwrap_or(&[]);
     let line = line.split(|b| *b == b'\n').next().unwrap_or(&[]);
-    line.windows(6).any(|w| w == b" HTTP/")
+    line.splitn(3, |b| *b == b' ').nth(2).is_some_and(|version| version.starts_with(b"HTTP/"))
 }
 
 /// The §4.2.1 checks on a parsed request head (shared with the `http`
