@@ -94,12 +94,23 @@ pub enum Op {
     SendBinary(Vec<u8>),
     /// A message over the 1 KiB copy threshold (a server sends it without
     /// copying, header and payload in separate `Transmit`s).
-    SendLarge { len: u16, text: bool },
+    SendLarge {
+        len: u16,
+        text: bool,
+    },
     Ping(Vec<u8>),
     Pong(Vec<u8>),
-    Close { code: Option<u16>, reason: Vec<u8> },
-    BrowserClose { code: Option<u16>, reason: Option<Vec<u8>> },
-    Begin { text: bool },
+    Close {
+        code: Option<u16>,
+        reason: Vec<u8>,
+    },
+    BrowserClose {
+        code: Option<u16>,
+        reason: Option<Vec<u8>>,
+    },
+    Begin {
+        text: bool,
+    },
     Chunk(Vec<u8>),
     Finish(Vec<u8>),
     /// A frame from the peer, mostly well-formed.
@@ -112,7 +123,10 @@ pub enum Op {
     Eof,
     /// `handle_timeout` after `advance_ms` (or that much *before* the last
     /// time given, with `back`).
-    Timeout { advance_ms: u16, back: bool },
+    Timeout {
+        advance_ms: u16,
+        back: bool,
+    },
     /// Poll at most this many outputs.
     Poll(u8),
     Drain,
@@ -559,7 +573,8 @@ impl Api {
             Op::SendLarge { len, text } => {
                 let len = 1026 + usize::from(len % 8192) / 2 * 2;
                 let want = self.expect_send(len);
-                let got = if text { self.conn.send_text("é".repeat(len / 2)) } else { self.conn.send_binary(vec![7; len]) };
+                let got =
+                    if text { self.conn.send_text("é".repeat(len / 2)) } else { self.conn.send_binary(vec![7; len]) };
                 self.after_send(&got, want, len);
             }
             Op::Ping(p) => self.control(false, p),

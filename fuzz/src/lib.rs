@@ -1100,7 +1100,9 @@ fn head_outcome(role: Role, input: &Input<'_>, stream: &[u8], eof: bool) -> Open
                     // §9.1: the client runs no extension, so any accepted
                     // one (all offered) fails the connection.
                     Some(e) => hs(HandshakeError::UnsupportedExtension(e.name.clone())),
-                    None => Opening::Open(vec![Event::Open(Negotiated { protocol: a.protocol, extensions: vec![] })], n),
+                    None => {
+                        Opening::Open(vec![Event::Open(Negotiated { protocol: a.protocol, extensions: vec![] })], n)
+                    }
                 },
                 Ok(ResponseHead::Rejected(r, _)) => hs(HandshakeError::from(r)),
                 Err(e) => hs(e),
@@ -1159,7 +1161,12 @@ pub fn run_streaming(role: Role, data: &[u8]) {
     let input = Input::parse(data);
     let (s, _) = run_chunked(role, &input, input.config().with_streaming_receive(true));
     let (w, _) = run_chunked(role, &input, input.config().with_streaming_receive(false));
-    assert!(s.merged == w.merged, "streaming changed the outputs:\nstreaming: {:?}\nassembled: {:?}", s.merged, w.merged);
+    assert!(
+        s.merged == w.merged,
+        "streaming changed the outputs:\nstreaming: {:?}\nassembled: {:?}",
+        s.merged,
+        w.merged
+    );
 }
 
 #[cfg(test)]
