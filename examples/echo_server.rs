@@ -55,6 +55,9 @@ fn serve(mut stream: TcpStream, peer: &str) -> io::Result<()> {
     let config = Config::default().with_max_message_size(16 << 20).with_max_frame_size(16 << 20);
     let mut conn = Connection::server(config);
     conn.handle_timeout_at(Instant::now());
+    // A plain HTTP request (the page) ends with `Closed` too; only
+    // WebSocket connections are worth logging then.
+    let mut websocket = false;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         // Do everything the connection asks for, in order.
@@ -80,13 +83,22 @@ fn serve(mut stream: TcpStream, peer: &str) -> io::Result<()> {
                         println!("[{peer}] http {} {} -> {status}", request.method(), request.path());
                         let _ = conn.reject(status, &[("Content-Type", kind)], body.as_bytes());
                     }
-                    Event::Open(_) => println!("[{peer}] open"),
+                    Event::Open(_) => {
+                        websocket = true;
+                        println!("[{peer}] open");
+                    }
                     Event::Message(message) => {
                         // Echo; once we are closing there is nothing to echo to.
                         let _ = conn.send(message);
                     }
                     Event::Closing(frame) => {
                         println!("[{peer}] peer closing: code {} reason {:?}", frame.code, frame.reason)
+                    }
+                    Event::Closed(closed) if !websocket => {
+                        if let Some(e) = closed.error {
+                            println!("[{peer}] ended before a WebSocket opened: {e}");
+                        }
+                        return Ok(());
                     }
                     Event::Closed(closed) => {
                         println!(

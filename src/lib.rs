@@ -149,6 +149,63 @@ pub mod fuzzing {
         }
     }
 
+    /// Inflates fuzzed permessage-deflate messages two ways — whole frames
+    /// (`decompress`) and in bounded chunks (`decompress_into`) — and checks
+    /// they agree, never exceed the message limit, and never panic.
+    ///
+    /// Byte 0: flags (bit 0 role, bit 1 the peer's no_context_takeover,
+    /// bit 2 release_idle); byte 1 picks the limit, byte 2 the chunk size;
+    /// then messages of frames, each a length byte (top bit: the final
+    /// frame) and that many payload bytes.
+    #[cfg(feature = "deflate")]
+    pub fn deflate_inflate(data: &[u8]) {
+        use crate::deflate::{Deflate, Params};
+        use bytes::BytesMut;
+        let [flags, limit, chunk, rest @ ..] = data else { return };
+        let max = [0usize, 1, 255, 4096, 65536, 1 << 20][usize::from(*limit) % 6];
+        let out_limit = [1usize, 2, 7, 64, 4096][usize::from(*chunk) % 5];
+        let takeover_off = flags & 2 != 0;
+        let params = Params {
+            server_no_context_takeover: takeover_off,
+            client_no_context_takeover: takeover_off,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        };
+        let cfg = crate::DeflateConfig::default().with_release_idle(flags & 4 != 0);
+        let client = flags & 1 != 0;
+        let (mut whole, mut chunked) = (Deflate::new(client, &params, &cfg), Deflate::new(client, &params, &cfg));
+        let mut rest = rest;
+        while let [len, tail @ ..] = rest {
+            let fin = len & 0x80 != 0;
+            let n = usize::from(len & 0x7f).min(tail.len());
+            let (payload, after) = tail.split_at(n);
+            rest = after;
+            let mut a = BytesMut::new();
+            let ra = whole.decompress(payload, fin, &mut a, max);
+            let mut b = BytesMut::new();
+            let mut input = payload;
+            let rb = loop {
+                let before = b.len();
+                match chunked.decompress_into(input, fin, &mut b, out_limit, max) {
+                    Ok(step) => {
+                        assert!(b.len() - before <= out_limit, "chunk over its limit");
+                        input = &input[step.consumed..];
+                        if step.finished {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) => break Err(e),
+                }
+            };
+            assert!(a.len() <= max && b.len() <= max, "inflated past the limit");
+            assert_eq!(ra.is_ok(), rb.is_ok(), "the two forms disagree: {ra:?} {rb:?}");
+            if ra.is_err() {
+                return;
+            }
+            assert_eq!(a, b, "the two forms inflate differently");
+        }
+    }
+
     /// Applies the mask at `offset` in one go and split at `split`, and
     /// checks both agree and that masking twice restores the input.
     pub fn mask_split(data: &[u8], key: [u8; 4], offset: usize, split: usize) {
