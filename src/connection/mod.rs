@@ -36,6 +36,10 @@ use crate::utf8::{self, Utf8Validator};
 /// `Transmit` without a copy.
 const COALESCE_MAX: usize = 1024;
 
+/// Masking keys are drawn from the entropy source this many bytes (64 keys)
+/// at a time: one OS call per 64 frames instead of one per frame.
+const MASK_BATCH: usize = 256;
+
 /// The RSV1 bit (`0bRSV1_RSV2_RSV3`): permessage-deflate's "compressed"
 /// flag (RFC 7692 §6).
 const RSV1: u8 = 0b100;
@@ -70,7 +74,8 @@ pub struct Connection {
     config: Config,
     entropy: Box<dyn Entropy + Send>,
     /// Masking keys fetched from `entropy` in batches.
-    masks: [u8; 32],
+    /// Empty until a client first masks; then `MASK_BATCH` bytes.
+    masks: Vec<u8>,
     masks_used: usize,
 
     // ---- receiving ----
@@ -283,8 +288,8 @@ impl Connection {
             phase,
             config,
             entropy,
-            masks: [0; 32],
-            masks_used: 32,
+            masks: Vec::new(),
+            masks_used: 0,
             rx: BytesMut::new(),
             frame: None,
             assembly: None,

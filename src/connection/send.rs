@@ -248,6 +248,7 @@ impl Connection {
 
     pub(super) fn next_mask(&mut self) -> [u8; 4] {
         if self.masks_used + 4 > self.masks.len() {
+            self.masks.resize(MASK_BATCH, 0);
             self.entropy.fill(&mut self.masks);
             self.masks_used = 0;
         }
