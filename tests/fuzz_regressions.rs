@@ -41,3 +41,35 @@ fn request_version_error_does_not_depend_on_the_split() {
     assert_eq!(split.1, whole.1, "error differs with the split");
     assert_eq!(split.0, whole.0, "response differs with the split");
 }
+
+/// handshake_response: extension names are tokens and compare
+/// case-insensitively, so a server answering `x-eXt` to an offer of `x-ext`
+/// names an offered extension (not `UnofferedExtension`); this endpoint does
+/// not run `x-ext`, so the handshake fails with `UnsupportedExtension`.
+#[test]
+fn an_extension_answered_in_another_case_is_the_offered_one() {
+    use wsmachine::handshake::{ClientRequest, ExtensionOffer, accept_key};
+    struct Zero;
+    impl wsmachine::Entropy for Zero {
+        fn fill(&mut self, dest: &mut [u8]) {
+            dest.fill(0);
+        }
+    }
+    let request = ClientRequest::new("ws://h/").unwrap().extension(ExtensionOffer::new("x-ext"));
+    let mut c = Connection::client(request, Config::default(), Zero).unwrap();
+    while c.poll_output().is_some() {}
+    let key = "AAAAAAAAAAAAAAAAAAAAAA==";
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Extensions: x-eXt\r\n\r\n",
+        accept_key(key.as_bytes())
+    );
+    c.handle_bytes(response.as_bytes());
+    let mut error = None;
+    while let Some(o) = c.poll_output() {
+        if let Output::Event(Event::Closed(closed)) = o {
+            error = closed.error;
+        }
+    }
+    assert_eq!(error, Some(ConnectionError::Handshake(HandshakeError::UnsupportedExtension("x-eXt".into()))));
+}

@@ -105,7 +105,12 @@ pub fn response(data: &[u8]) {
                 assert!(req.protocols().contains(p), "unoffered protocol {p}");
             }
             for e in &a.extensions {
-                assert!(req.extensions().iter().any(|o| o.name == e.name), "unoffered extension {}", e.name);
+                // Extension names are tokens, compared case-insensitively.
+                assert!(
+                    req.extensions().iter().any(|o| o.name.eq_ignore_ascii_case(&e.name)),
+                    "unoffered extension {}",
+                    e.name
+                );
             }
             Some(*n)
         }
