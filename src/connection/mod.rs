@@ -105,7 +105,6 @@ pub struct Connection {
     // ---- closing ----
     close_sent: bool,
     close_received: Option<CloseFrame>,
-    transport_closed: bool,
     closed: bool,
 
     // ---- output ----
@@ -132,6 +131,8 @@ pub struct Connection {
     last_rx: Option<Timestamp>,
     /// When the unanswered keepalive Ping went out.
     ping_sent: Option<Timestamp>,
+    /// Bytes arrived since the previous `handle_timeout`: not idle.
+    input_since_tick: bool,
     /// The origin of `handle_timeout_at`/`poll_timeout_at`.
     #[cfg(feature = "std")]
     std_origin: Option<std::time::Instant>,
@@ -304,7 +305,7 @@ impl Connection {
             deflate: None,
             close_sent: false,
             close_received: None,
-            transport_closed: false,
+            input_since_tick: false,
             closed: false,
             out: VecDeque::new(),
             tx: BytesMut::new(),
@@ -400,6 +401,7 @@ impl Connection {
     /// Bytes arrived: the peer is alive.
     fn note_input(&mut self) {
         self.dirty = true;
+        self.input_since_tick = true;
         if self.now.is_some() {
             self.last_rx = self.now;
         }
@@ -632,10 +634,8 @@ impl Connection {
             return;
         }
         self.stop_reading();
-        if !self.transport_closed {
-            self.transport_closed = true;
-            self.out.push_back(Pending::CloseTransport);
-        }
+        // `closed` is set just below, so this runs once: CloseTransport once.
+        self.out.push_back(Pending::CloseTransport);
         self.out.push_back(Pending::Event(Event::Closed(Closed { code, reason, was_clean, error })));
         self.closed = true;
     }

@@ -23,14 +23,18 @@ impl Connection {
         }
         // Checked once the input before it is processed (see `pump`).
         self.dirty = true;
-        // A wake-up with nothing buffered: give empty buffers back, so an
-        // idle connection holds little more than itself.
-        if self.rx.is_empty() && self.frame.is_none() {
-            self.rx = BytesMut::new();
-        }
-        if self.out.is_empty() {
-            self.tx = BytesMut::new();
-            self.out = VecDeque::new();
+        // Idle since the previous wake-up (no input in between) and nothing
+        // buffered: give the buffers back, so an idle connection holds
+        // little more than itself. A busy connection, whose driver calls
+        // this on every wake-up, keeps reusing them.
+        if !core::mem::take(&mut self.input_since_tick) {
+            if self.rx.is_empty() && self.frame.is_none() {
+                self.rx = BytesMut::new();
+            }
+            if self.out.is_empty() {
+                self.tx = BytesMut::new();
+                self.out = VecDeque::new();
+            }
         }
     }
 
