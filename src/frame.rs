@@ -70,6 +70,7 @@ pub(crate) struct Rules {
 /// `Ok(None)` means more bytes are needed, which is not an error. Every rule
 /// that can be checked from the bytes seen so far is checked at once, so a
 /// hostile header fails before its length bytes arrive where possible.
+#[inline]
 pub(crate) fn decode_header(buf: &[u8], rules: &Rules) -> Result<Option<(Header, usize)>, ProtocolError> {
     let Some(&b0) = buf.first() else {
         return Ok(None);

@@ -33,8 +33,9 @@ pub(crate) fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 /// The key as seen from payload byte `offset`.
 #[inline]
 fn rotate(key: [u8; 4], offset: usize) -> [u8; 4] {
-    let r = offset % 4;
-    [key[r], key[(r + 1) % 4], key[(r + 2) % 4], key[(r + 3) % 4]]
+    // Little-endian, byte r of the key is bits 8r..8r+8: rotating right by
+    // 8r bytes brings it to the front.
+    u32::from_le_bytes(key).rotate_right(8 * (offset % 4) as u32).to_le_bytes()
 }
 
 #[cfg(test)]

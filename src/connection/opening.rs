@@ -74,7 +74,7 @@ impl Connection {
         match handshake::parse_response(&self.rx, false, &hs.request, &hs.key, self.limits()) {
             Ok(ResponseParse::Partial) => return false,
             Ok(ResponseParse::Accepted(accepted, head_len)) => {
-                let _ = self.rx.split_to(head_len);
+                self.rx.advance(head_len);
                 match self.accept_client_extensions(&accepted) {
                     Ok(()) => {
                         let Accepted { protocol, extensions, .. } = accepted;
@@ -94,7 +94,7 @@ impl Connection {
         match handshake::parse_request(&self.rx, self.limits()) {
             Ok(RequestParse::Partial) => return false,
             Ok(RequestParse::Complete(request, head_len)) => {
-                let _ = self.rx.split_to(head_len);
+                self.rx.advance(head_len);
                 let request = Box::new(request);
                 self.phase = Phase::AwaitDecision { request: request.clone(), upgrade: true };
                 self.push(Pending::Event(Event::UpgradeRequest(request)));

@@ -18,7 +18,24 @@ impl Connection {
                     return Ok(false);
                 };
                 let progress = self.accept_header(header)?;
-                let _ = self.rx.split_to(header_len);
+                let end = header_len + progress.len;
+                if progress.len > 0 && self.rx.len() >= end && !progress.compressed && !self.streams(&progress) {
+                    // The whole frame is here (the common case for small
+                    // messages): unmask and validate it in place and take
+                    // header and payload off the input in one piece.
+                    let payload = &mut self.rx[header_len..end];
+                    if let Some(key) = progress.header.mask {
+                        apply_mask(payload, key, 0);
+                    }
+                    if progress.text && self.utf8.feed(payload).is_err() {
+                        return Err(ProtocolError::InvalidUtf8);
+                    }
+                    let mut frame = self.rx.split_to(end).freeze();
+                    frame.advance(header_len);
+                    self.on_frame(progress.header, frame)?;
+                    return Ok(true);
+                }
+                self.rx.advance(header_len);
                 progress
             }
         };
@@ -33,7 +50,7 @@ impl Connection {
             }
             progress.done = avail;
         }
-        let streaming = self.config.streaming_receive && !frame::is_control(progress.header.opcode);
+        let streaming = self.streams(&progress);
         #[cfg(feature = "deflate")]
         if streaming && progress.compressed {
             return self.step_inflate_stream(progress);
@@ -69,6 +86,12 @@ impl Connection {
         Ok(true)
     }
 
+    /// Whether the frame's payload is handed over as it arrives.
+    #[inline]
+    fn streams(&self, progress: &FrameProgress) -> bool {
+        self.config.streaming_receive && !frame::is_control(progress.header.opcode)
+    }
+
     /// Checks a decoded header against the message state (§5.4) and the
     /// message size limit (§10.4).
     pub(super) fn accept_header(&mut self, header: Header) -> Result<FrameProgress, ProtocolError> {
@@ -90,7 +113,11 @@ impl Connection {
                 self.utf8.reset();
                 self.stream_tail_len = 0;
                 let text = header.opcode == frame::TEXT;
-                self.assembly = Some(Assembly { text, parts: Vec::new(), size: len, compressed });
+                // A whole message in one frame, delivered as it completes,
+                // needs no assembly (`on_frame` delivers it directly).
+                if !header.fin || compressed || self.config.streaming_receive {
+                    self.assembly = Some(Assembly { text, parts: Vec::new(), size: len, compressed });
+                }
                 if self.config.streaming_receive {
                     let kind = if text { MessageKind::Text } else { MessageKind::Binary };
                     self.push(Pending::Event(Event::MessageStart(kind)));
@@ -183,6 +210,10 @@ impl Connection {
                     }
                     return Ok(());
                 }
+                if header.opcode != frame::CONTINUATION {
+                    // A single-frame message: `accept_header` started no assembly.
+                    return self.deliver(header.opcode == frame::TEXT, payload);
+                }
                 // `accept_header` started the message.
                 let Some(a) = self.assembly.take() else { return Ok(()) };
                 let whole = if a.parts.is_empty() {
@@ -253,7 +284,7 @@ impl Connection {
                 .decompress_into(&self.rx[..p.done], fin_piece, &mut chunk, INFLATE_CHUNK, max)
                 .map_err(|e| inflate_error(e, max))?;
             if step.consumed > 0 {
-                let _ = self.rx.split_to(step.consumed);
+                self.rx.advance(step.consumed);
                 p.offset += step.consumed;
                 p.len -= step.consumed;
                 p.done -= step.consumed;
