@@ -36,7 +36,6 @@ async fn serve(mut stream: TcpStream, peer: String) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut conn = Connection::server(Config::default());
     conn.handle_timeout_at(Instant::now().into_std());
-    let mut buf = vec![0u8; 64 * 1024];
     loop {
         let mut out = Vec::new();
         while let Some(output) = conn.poll_output() {
@@ -70,12 +69,16 @@ async fn serve(mut stream: TcpStream, peer: String) -> std::io::Result<()> {
             stream.write_all(&out).await?;
         }
         let deadline = conn.poll_timeout_at().map(Instant::from_std);
+        // Read straight into the connection's input buffer: the read is the
+        // only copy a received byte makes. Dropping it unused (the timer
+        // fired first) is fine.
+        let mut lent = conn.read_buffer(64 * 1024);
         tokio::select! {
-            result = stream.read(&mut buf) => {
+            result = stream.read_buf(&mut lent) => {
                 conn.handle_timeout_at(std::time::Instant::now());
                 match result {
                     Ok(0) | Err(_) => conn.handle_eof(),
-                    Ok(n) => conn.handle_bytes(&buf[..n]),
+                    Ok(_) => conn.handle_bytes_owned(lent),
                 }
             }
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() => {

@@ -61,14 +61,32 @@ fn filler_text(len: usize, seed: u64) -> String {
     s
 }
 
+/// How bytes are fed.
+#[derive(Clone, Copy, Debug)]
+enum Feed {
+    /// `handle_bytes`.
+    Slice,
+    /// `handle_bytes_owned` of a fresh buffer.
+    Owned,
+    /// Into `read_buffer(min)`, handed back with `handle_bytes_owned`; a
+    /// chunk larger than the lent capacity grows the buffer.
+    Lent(usize),
+}
+
 /// Output of a connection over its whole life, merged across drains.
-fn run(conn: &mut Connection, chunks: &[Vec<u8>], owned: bool) -> Vec<Out> {
+fn run(conn: &mut Connection, chunks: &[Vec<u8>], feed: Feed) -> Vec<Out> {
     let mut h = History::new();
     for chunk in chunks {
-        if owned {
-            conn.handle_bytes_owned(BytesMut::from(&chunk[..]));
-        } else {
-            conn.handle_bytes(chunk);
+        match feed {
+            Feed::Slice => conn.handle_bytes(chunk),
+            Feed::Owned => conn.handle_bytes_owned(BytesMut::from(&chunk[..])),
+            Feed::Lent(min) => {
+                let mut buf = conn.read_buffer(min);
+                // At least `min`, or the rest of a large frame near its end.
+                assert!(buf.is_empty() && buf.capacity() >= 1);
+                buf.extend_from_slice(chunk);
+                conn.handle_bytes_owned(buf);
+            }
         }
         h.drain(conn);
     }
@@ -312,18 +330,21 @@ proptest! {
         tail in tail(),
         seed in any::<u64>(),
         points in vec(any::<Index>(), 0..12),
+        lend in 0usize..300,
     ) {
         for role in ROLES {
             let data = Encoder { receiver: role, keys: seed }.stream(&items, &tail);
-            let whole = run(&mut conn(role), std::slice::from_ref(&data), false);
+            let whole = run(&mut conn(role), std::slice::from_ref(&data), Feed::Slice);
             assert_sane_end(role, &whole);
             let random = split_at_points(&data, &points);
-            prop_assert_eq!(&run(&mut conn(role), &random, false), &whole, "random split");
-            prop_assert_eq!(&run(&mut conn(role), &random, true), &whole, "random split, owned buffers");
+            prop_assert_eq!(&run(&mut conn(role), &random, Feed::Slice), &whole, "random split");
+            prop_assert_eq!(&run(&mut conn(role), &random, Feed::Owned), &whole, "random split, owned buffers");
+            prop_assert_eq!(&run(&mut conn(role), &random, Feed::Lent(lend)), &whole, "random split, lent buffers");
             // Byte by byte is slow for the large binary messages; keep it to the small streams.
             if data.len() <= 4096 {
                 let bytes: Vec<Vec<u8>> = data.iter().map(|b| vec![*b]).collect();
-                prop_assert_eq!(&run(&mut conn(role), &bytes, false), &whole, "byte by byte");
+                prop_assert_eq!(&run(&mut conn(role), &bytes, Feed::Slice), &whole, "byte by byte");
+                prop_assert_eq!(&run(&mut conn(role), &bytes, Feed::Lent(1)), &whole, "byte by byte, lent buffers");
             }
             // Independent of the splitting, the delivered messages are the ones sent.
             let delivered: Vec<Message> = events(&whole)
@@ -520,11 +541,12 @@ proptest! {
         for role in ROLES {
             let chunks = split_at_points(&data, &points);
             let mut c = conn(role);
-            let outs = run(&mut c, &chunks, false);
+            let outs = run(&mut c, &chunks, Feed::Slice);
             assert_sane_end(role, &outs);
             prop_assert_eq!(c.ready_state(), ReadyState::Closed);
             // The same bytes in one read end the same way.
-            prop_assert_eq!(&run(&mut conn(role), std::slice::from_ref(&data), true), &outs);
+            prop_assert_eq!(&run(&mut conn(role), std::slice::from_ref(&data), Feed::Owned), &outs);
+            prop_assert_eq!(&run(&mut conn(role), &chunks, Feed::Lent(16)), &outs);
         }
     }
 }

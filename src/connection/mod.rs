@@ -363,8 +363,65 @@ impl Connection {
         if !self.reading || self.eof || data.is_empty() {
             return;
         }
+        // Room for the rest of a large frame at once: one allocation and no
+        // copies from growing a step at a time.
+        self.rx.reserve(data.len().max(self.frame_rest()));
         self.rx.extend_from_slice(data);
         self.note_input();
+    }
+
+    /// An empty buffer to read the next bytes into, to hand back (filled)
+    /// with [`handle_bytes_owned`](Self::handle_bytes_owned). Its memory
+    /// directly follows the input not yet processed, so handing it back
+    /// joins the two without a copy, and a large frame's payload lands in
+    /// place: the read is the only copy a received byte makes.
+    ///
+    /// Its capacity is at least `min` bytes (at least 1), and the rest of a
+    /// frame whose header is in if that is more (at most
+    /// [`Config::max_frame_size`] in all); near the end of a large frame it
+    /// may be just that frame's rest, so the frame is never moved to make
+    /// room. Read into its spare capacity (tokio's `read_buf`, or `resize`
+    /// and `truncate` around `Read::read`) without growing it. Growing it,
+    /// or handing over another buffer, is allowed and costs a copy. In
+    /// steady state, with the previous messages dropped, the same
+    /// allocation is reused.
+    ///
+    /// ```
+    /// # use wsmachine::{Config, Connection, Role, OsEntropy, Output};
+    /// # let mut conn = Connection::new_open(Role::Server, Config::default(), OsEntropy);
+    /// # let wire = [0x81, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2];
+    /// let mut buf = conn.read_buffer(64 * 1024);
+    /// buf.extend_from_slice(&wire); // a read: `stream.read_buf(&mut buf).await?`
+    /// conn.handle_bytes_owned(buf);
+    /// # assert!(matches!(conn.poll_output(), Some(Output::Event(_))));
+    /// ```
+    pub fn read_buffer(&mut self, min: usize) -> BytesMut {
+        let min = min.max(1);
+        if !self.reading || self.eof {
+            // The bytes will be ignored; the caller still needs room to read.
+            return BytesMut::with_capacity(min);
+        }
+        let want = match self.frame_rest() {
+            0 => min,
+            // The end of a large frame: room for just its rest, rather than
+            // moving the partial frame to make room behind it.
+            rest if rest < min && self.rx.len() > min => rest,
+            rest => rest.max(min),
+        };
+        self.rx.reserve(want);
+        self.rx.split_off(self.rx.len())
+    }
+
+    /// Bytes still to come of the frame whose payload is arriving, when
+    /// they are kept in `rx` until it completes (not when streaming, where
+    /// they are handed over as they come).
+    fn frame_rest(&self) -> usize {
+        match &self.frame {
+            Some(p) if !self.config.streaming_receive || frame::is_control(p.header.opcode) => {
+                p.len.saturating_sub(self.rx.len())
+            }
+            _ => 0,
+        }
     }
 
     /// Feeds bytes read from the transport into a buffer the caller hands

@@ -368,10 +368,13 @@ impl<'a> MemStream<'a> {
         n
     }
 
-    /// One read appended to `buf` (≤ [`READ`] bytes); 0 at the end.
+    /// One read appended to `buf` (≤ [`READ`] bytes, at most its spare
+    /// capacity); 0 at the end.
     #[inline]
     pub fn read_bytes_mut(&mut self, buf: &mut BytesMut) -> usize {
-        let n = READ.min(self.input.len() - self.pos);
+        // Like tokio's `read_buf`: into the spare capacity, never growing it.
+        let room = buf.capacity() - buf.len();
+        let n = READ.min(room).min(self.input.len() - self.pos);
         buf.extend_from_slice(&self.input[self.pos..self.pos + n]);
         self.pos += n;
         n
@@ -661,22 +664,20 @@ pub mod wsm {
         }
     }
 
-    /// Receive: each read lands in a `BytesMut` that is handed over
-    /// (`handle_bytes_owned`), the usual tokio pattern: `reserve(READ)`, read
-    /// into the spare capacity, hand over `split()`. The buffer's allocation
-    /// is reused while nothing else holds it; consecutive reads from one
-    /// allocation are joined without a copy.
+    /// Receive: each read lands in the spare capacity the connection lends
+    /// (`read_buffer`, which follows the unprocessed input and has room for
+    /// the rest of a large frame), handed back with `handle_bytes_owned`:
+    /// joined without a copy, so the read is the only copy.
     #[inline(never)]
     pub fn recv_owned(wire: &[u8], count: usize, on: &mut impl FnMut(&[u8], bool)) {
         let mut conn = server();
         let mut stream = MemStream::reader(wire);
-        let mut buf = BytesMut::with_capacity(READ);
         let mut got = 0;
         while got < count {
-            buf.reserve(READ);
+            let mut buf = conn.read_buffer(READ);
             let n = stream.read_bytes_mut(&mut buf);
             assert!(n > 0, "wsmachine: input ended after {got} of {count} messages");
-            conn.handle_bytes_owned(buf.split());
+            conn.handle_bytes_owned(buf);
             drain(&mut conn, &mut got, on);
         }
     }
