@@ -1665,6 +1665,127 @@ fn context_takeover_saves_across_messages() {
 }
 
 // ===========================================================================
+// Memory level (zlib's memLevel)
+// ===========================================================================
+
+/// About `len` bytes of JSON: an array of small records (ids, names,
+/// statuses, timestamps), the kind of text a server pushes. Deterministic.
+fn json_like(len: usize) -> String {
+    const NAMES: [&str; 12] =
+        ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "oscar"];
+    const STATUSES: [&str; 4] = ["active", "idle", "away", "offline"];
+    let mut s = String::from("[");
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    while s.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if s.len() > 1 {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            "{{\"id\":{},\"user\":\"{}\",\"status\":\"{}\",\"score\":{}.{},\"ts\":\"2024-05-{:02}T{:02}:{:02}:{:02}Z\",\"tags\":[\"{}\",\"{}\"],\"unread\":{}}}",
+            100_000 + x % 900_000,
+            NAMES[(x >> 8) as usize % NAMES.len()],
+            STATUSES[(x >> 16) as usize % STATUSES.len()],
+            (x >> 20) % 1000,
+            (x >> 30) % 100,
+            1 + (x >> 33) % 28,
+            (x >> 38) % 24,
+            (x >> 43) % 60,
+            (x >> 49) % 60,
+            NAMES[(x >> 52) as usize % NAMES.len()],
+            STATUSES[(x >> 56) as usize % STATUSES.len()],
+            (x >> 58) % 50
+        ));
+    }
+    s.truncate(len - 1);
+    s.push(']');
+    s
+}
+
+/// `DeflateConfig::memory_level` reaches zlib. A server sends 16 KiB of
+/// JSON at every memory level, with 9- and 15-bit windows; the peak heap of
+/// the send (the compressor lives only while it runs: no context takeover,
+/// `release_idle`) grows with the level, by the symbol buffers zlib sizes
+/// from it, and every message inflates at the client. Prints the table the
+/// `DeflateConfig` docs cite (`--nocapture`), with the heap of the zlib
+/// state alone (made here directly with zlib-rs) for comparison.
+#[test]
+fn memory_level_sizes_the_compressor() {
+    let msg = json_like(16 << 10);
+    assert_eq!(msg.len(), 16 << 10);
+    for bits in [9u8, 15] {
+        let agreed = format!(
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits={bits}"
+        );
+        let (mut peaks, mut sizes) = (Vec::new(), Vec::new());
+        for mem in 1..=9u8 {
+            let cfg = DeflateConfig::default().with_memory_level(mem).with_server_max_window_bits(bits);
+            let mut s = open_default(Role::Server, cfg, &agreed);
+            let text = msg.clone();
+            let mut transmits = Vec::with_capacity(4);
+            let ((), peak) = peak_heap(|| {
+                s.send_text(text).unwrap();
+                while let Some(o) = s.poll_output() {
+                    transmits.push(o);
+                }
+            });
+            let wire: Vec<u8> = transmits
+                .iter()
+                .flat_map(|o| match o {
+                    Output::Transmit(b) => b.to_vec(),
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            let msgs = wire_messages(&parse_frames(&wire));
+            assert!(msgs.len() == 1 && msgs[0].compressed, "{msgs:?}");
+            let payload = msgs[0].payload.len();
+            // The client inflates it (its own memory level does not matter).
+            let mut c = open_default(Role::Client, DeflateConfig::default().with_memory_level(1), &agreed);
+            c.handle_bytes(&wire);
+            assert_eq!(
+                events(&drain(&mut c)),
+                [Event::Message(Message::text(msg.clone()))],
+                "bits {bits} memory level {mem}"
+            );
+            let ((), state) = peak_heap(|| {
+                drop(zlib_rs::Deflate::new_with_config(zlib_rs::DeflateConfig {
+                    level: 6,
+                    method: zlib_rs::Method::Deflated,
+                    window_bits: -i32::from(bits),
+                    mem_level: i32::from(mem),
+                    strategy: zlib_rs::Strategy::Default,
+                }));
+            });
+            println!(
+                "window bits {bits:2}, memory level {mem}: send peak {peak:6} bytes (zlib state {state:6}), payload {payload} bytes ({:.2}% of {})",
+                payload as f64 * 100.0 / msg.len() as f64,
+                msg.len()
+            );
+            assert!(peak >= state, "bits {bits} memory level {mem}: {peak} < {state}");
+            peaks.push(peak);
+            sizes.push(payload);
+        }
+        // Ignoring the setting would make these equal: each level up
+        // doubles zlib's symbol buffers (7 bytes per symbol, 2^(level + 6)
+        // symbols), 228,480 bytes more from level 1 to 9.
+        assert!(peaks.windows(2).all(|w| w[0] < w[1]), "bits {bits}: {peaks:?}");
+        assert!(peaks[0] < peaks[8], "bits {bits}: {peaks:?}");
+        assert!(peaks[8] - peaks[0] >= 7 * ((1 << 15) - (1 << 7)), "bits {bits}: {peaks:?}");
+        // Fewer symbols per block cost ratio at the low levels...
+        assert!(sizes[0] > sizes[8], "bits {bits}: {sizes:?}");
+        // ... and hardly any at the default (measured: 4,519 bytes against
+        // 4,478 at level 8 with 9 bits, the same 3,170 with 15).
+        assert!(sizes[5] * 100 <= sizes[7] * 101, "bits {bits}: {sizes:?}");
+        // The default with 32 KiB windows: 302,272 bytes measured.
+        if bits == 15 {
+            assert!(peaks[5] < 320_000, "bits {bits}: {peaks:?}");
+        }
+    }
+}
+
+// ===========================================================================
 // Limits (RFC 6455 §10.4 on the inflated size) and corrupt data
 // ===========================================================================
 

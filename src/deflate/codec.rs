@@ -2,8 +2,11 @@
 //! per connection, compressing what this endpoint sends and inflating what
 //! it receives.
 
+use core::fmt;
+
 use bytes::BytesMut;
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Decompress, FlushDecompress, Status};
+use zlib_rs::{DeflateFlush, Method, Strategy};
 
 use super::{DeflateConfig, InflateError, MAX_WINDOW_BITS, Params, TAIL};
 
@@ -43,12 +46,14 @@ pub(crate) struct InflateStep {
 pub(crate) struct Deflate {
     // ---- sending ----
     level: u32,
+    /// zlib's memLevel (1..=9).
+    memory_level: u8,
     /// The window bits zlib compresses with (9..=15, see
     /// [`MIN_ZLIB_WINDOW_BITS`]).
     tx_window_bits: u8,
     /// Our side starts each message with an empty window.
     tx_no_context_takeover: bool,
-    compressor: Option<Compress>,
+    compressor: Option<Compressor>,
     threshold: usize,
 
     // ---- receiving ----
@@ -90,6 +95,7 @@ impl Deflate {
         };
         Self {
             level: cfg.level(),
+            memory_level: cfg.mem_level(),
             tx_window_bits: tx_bits.clamp(MIN_ZLIB_WINDOW_BITS, MAX_WINDOW_BITS),
             tx_no_context_takeover: tx_nct,
             compressor: None,
@@ -134,12 +140,11 @@ impl Deflate {
     /// be done"). The output of all pieces, concatenated, is what
     /// [`compress`](Self::compress) makes of the whole message.
     pub(crate) fn compress_chunk(&mut self, chunk: &[u8], fin: bool, out: &mut BytesMut) {
-        let (level, bits) = (self.level, self.tx_window_bits);
-        let c =
-            self.compressor.get_or_insert_with(|| Compress::new_with_window_bits(Compression::new(level), false, bits));
+        let (level, mem, bits) = (self.level, self.memory_level, self.tx_window_bits);
+        let c = self.compressor.get_or_insert_with(|| Compressor::new(level, mem, bits));
         let start = out.len();
-        let flush = if fin { FlushCompress::Sync } else { FlushCompress::None };
-        let ok = run_deflate(c, chunk, flush, out);
+        let flush = if fin { DeflateFlush::SyncFlush } else { DeflateFlush::NoFlush };
+        let ok = run_deflate(&mut c.0, chunk, flush, out);
         debug_assert!(ok, "zlib failed to compress");
         if !fin {
             if !ok {
@@ -165,7 +170,7 @@ impl Deflate {
             if self.release_idle || !ok {
                 self.compressor = None;
             } else if let Some(c) = &mut self.compressor {
-                c.reset();
+                c.0.reset();
             }
         }
     }
@@ -334,13 +339,42 @@ impl Deflate {
     }
 }
 
+/// zlib-rs's compressor, used directly rather than through flate2 because
+/// flate2 always asks for memory level 8.
+struct Compressor(zlib_rs::Deflate);
+
+impl Compressor {
+    /// Raw DEFLATE (negative window bits: no zlib header, RFC 7692 §7.2.1)
+    /// at `level` 0..=9, `memory_level` 1..=9 and `window_bits` 9..=15, all
+    /// of which zlib accepts: like flate2's constructor, it panics only if
+    /// the allocation fails.
+    fn new(level: u32, memory_level: u8, window_bits: u8) -> Self {
+        Self(zlib_rs::Deflate::new_with_config(zlib_rs::DeflateConfig {
+            level: level as i32,
+            method: Method::Deflated,
+            window_bits: -i32::from(window_bits),
+            mem_level: i32::from(memory_level),
+            strategy: Strategy::Default,
+        }))
+    }
+}
+
+impl fmt::Debug for Compressor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Compressor")
+            .field("total_in", &self.0.total_in())
+            .field("total_out", &self.0.total_out())
+            .finish_non_exhaustive()
+    }
+}
+
 fn new_decompressor() -> Decompress {
     Decompress::new_with_window_bits(false, MAX_WINDOW_BITS)
 }
 
 /// Feeds all of `input` to the compressor with `flush`, appending the output
 /// to `out`. False if zlib reported an error (a bug, not an input problem).
-fn run_deflate(c: &mut Compress, mut input: &[u8], flush: FlushCompress, out: &mut BytesMut) -> bool {
+fn run_deflate(c: &mut zlib_rs::Deflate, mut input: &[u8], flush: DeflateFlush, out: &mut BytesMut) -> bool {
     loop {
         // Compressed data is rarely larger than its input; a flush adds a
         // few bytes. Too little room only costs another round.
@@ -356,7 +390,7 @@ fn run_deflate(c: &mut Compress, mut input: &[u8], flush: FlushCompress, out: &m
         match status {
             Err(_) => return false,
             // No progress possible: a flush with nothing new to flush.
-            Ok(Status::BufError) => return input.is_empty(),
+            Ok(zlib_rs::Status::BufError) => return input.is_empty(),
             Ok(_) => {}
         }
         if input.is_empty() && produced < room {

@@ -287,6 +287,82 @@ fn compress_chunk_matches_compress() {
     }
 }
 
+/// Every memory level, at several window sizes, with and without context
+/// takeover, whole and in pieces: each payload inflates to the message, in
+/// the codec and in the independent decoder, and stays within the window.
+/// The level reaches zlib: a long message is split into more blocks, so
+/// compresses worse, at level 1 than at 9 (level 1 holds 128 symbols per
+/// block, level 9 32,768).
+#[test]
+fn round_trip_every_memory_level() {
+    let mut rng = Rng::new(13);
+    let long = rng.text(40_000);
+    for bits in [8u8, 9, 12, 15] {
+        let mut sizes = Vec::new();
+        for mem in 1..=9u8 {
+            for nct in [false, true] {
+                let p = params(nct, nct, bits, 15);
+                let c = cfg().with_memory_level(mem).with_release_idle(mem % 2 == 0);
+                let mut tx = Deflate::new(SERVER, &p, &c);
+                assert_eq!(tx.memory_level, mem);
+                let mut rx = Deflate::new(CLIENT, &p, &c);
+                let mut reference = RefInflater::default();
+                for i in 0..4 {
+                    let msg = match i {
+                        0 => long.clone(),
+                        1 => rng.bytes(5000),
+                        _ => {
+                            let n = rng.below(20_000);
+                            rng.text(n)
+                        }
+                    };
+                    let payload = if i == 3 {
+                        let mut out = BytesMut::new();
+                        for piece in msg.chunks(700) {
+                            tx.compress_chunk(piece, false, &mut out);
+                        }
+                        tx.compress_chunk(b"", true, &mut out);
+                        out.to_vec()
+                    } else {
+                        compress(&mut tx, &msg)
+                    };
+                    if i == 0 && nct {
+                        sizes.push(payload.len());
+                    }
+                    assert_eq!(inflate(&mut rx, &payload).unwrap(), msg, "bits {bits} memory level {mem}");
+                    assert_eq!(reference.message(&payload, !nct).unwrap(), msg, "bits {bits} memory level {mem}");
+                }
+                let window = if bits == 8 { 256 } else { 1usize << bits };
+                assert!(reference.max_distance <= window, "bits {bits} memory level {mem}");
+            }
+        }
+        assert!(sizes[0] > sizes[8], "bits {bits}: {sizes:?}");
+    }
+}
+
+/// `with_memory_level` clamps to zlib's 1..=9, and so does the codec when
+/// the public field is assigned out of range.
+#[test]
+fn memory_level_is_clamped() {
+    assert_eq!(DeflateConfig::default().memory_level, 6);
+    assert_eq!(DeflateConfig::default().with_memory_level(0).memory_level, 1);
+    assert_eq!(DeflateConfig::default().with_memory_level(12).memory_level, 9);
+    assert_eq!(DeflateConfig::default().with_memory_level(u8::MAX).memory_level, 9);
+    for m in 1..=9 {
+        assert_eq!(DeflateConfig::default().with_memory_level(m).memory_level, m);
+    }
+    for (field, used) in [(0, 1), (1, 1), (7, 7), (9, 9), (10, 9), (u8::MAX, 9)] {
+        let mut c = cfg();
+        c.memory_level = field;
+        assert_eq!(c.mem_level(), used);
+        let mut d = Deflate::new(CLIENT, &takeover(), &c);
+        assert_eq!(d.memory_level, used);
+        // And zlib accepts it.
+        let payload = compress(&mut d, b"Hello");
+        assert_eq!(payload, HELLO_BLOCK);
+    }
+}
+
 /// Frames inflated one by one, with output taken in bounded chunks.
 #[test]
 fn decompress_into_bounded_chunks() {
