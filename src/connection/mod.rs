@@ -36,9 +36,14 @@ use crate::utf8::{self, Utf8Validator};
 /// `Transmit` without a copy.
 const COALESCE_MAX: usize = 1024;
 
-/// Masking keys are drawn from the entropy source this many bytes (64 keys)
-/// at a time: one OS call per 64 frames instead of one per frame.
-const MASK_BATCH: usize = 256;
+/// The output buffer grows by at least this much when small frames are
+/// copied into it.
+const TX_RESERVE: usize = 4096;
+
+/// Masking keys are drawn from the entropy source this many bytes (256
+/// keys) at a time: one OS call per 256 frames instead of one per frame. An
+/// idle connection gives the pool back (see `handle_timeout`).
+const MASK_BATCH: usize = 1024;
 
 /// The RSV1 bit (`0bRSV1_RSV2_RSV3`): permessage-deflate's "compressed"
 /// flag (RFC 7692 §6).
@@ -610,6 +615,15 @@ impl Connection {
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
         if self.out.is_empty() {
+            if !self.dirty {
+                // Nothing fed since processing last stalled.
+                return None;
+            }
+            if self.fast_path_ready() {
+                if let Some(message) = self.next_whole_message() {
+                    return Some(Output::Event(Event::Message(message)));
+                }
+            }
             self.pump(true);
         }
         Some(match self.out.pop_front()? {

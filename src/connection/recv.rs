@@ -86,6 +86,60 @@ impl Connection {
         Ok(true)
     }
 
+    /// The common case without the output queue: when no message or frame
+    /// is in progress and the input starts with a whole, unfragmented,
+    /// uncompressed data frame, takes it and returns its message. `None`
+    /// when that is not the case (the general path then runs), or when the
+    /// frame failed the connection (the failure is queued).
+    ///
+    /// The caller checks [`fast_path_ready`](Self::fast_path_ready).
+    #[inline]
+    pub(super) fn next_whole_message(&mut self) -> Option<Message> {
+        let Ok(Some((header, header_len))) = frame::decode_header(&self.rx, &self.rules()) else {
+            // Incomplete, or an error the general path reports.
+            return None;
+        };
+        let len = header.len as usize;
+        let end = header_len.checked_add(len)?;
+        if !header.fin
+            || header.rsv != 0
+            || !matches!(header.opcode, frame::TEXT | frame::BINARY)
+            || len == 0
+            || self.rx.len() < end
+            || len > self.config.max_message_size
+        {
+            return None;
+        }
+        let payload = &mut self.rx[header_len..end];
+        if let Some(key) = header.mask {
+            apply_mask(payload, key, 0);
+        }
+        let text = header.opcode == frame::TEXT;
+        if text {
+            self.utf8.reset();
+            if self.utf8.feed(payload).is_err() || !self.utf8.is_complete() {
+                // Unmasked in place already: fail here, not in the general path.
+                self.fail(ProtocolError::InvalidUtf8);
+                return None;
+            }
+        }
+        let mut frame = self.rx.split_to(end).freeze();
+        frame.advance(header_len);
+        Some(if text { Message::Text(Text::from_validated(frame)) } else { Message::Binary(frame) })
+    }
+
+    /// Whether [`next_whole_message`](Self::next_whole_message) may run: OPEN
+    /// and reading, between messages, assembled delivery.
+    #[inline]
+    pub(super) fn fast_path_ready(&self) -> bool {
+        matches!(self.phase, Phase::Open)
+            && self.reading
+            && !self.closed
+            && self.frame.is_none()
+            && self.assembly.is_none()
+            && !self.config.streaming_receive
+    }
+
     /// Whether the frame's payload is handed over as it arrives.
     #[inline]
     fn streams(&self, progress: &FrameProgress) -> bool {

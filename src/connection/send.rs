@@ -178,6 +178,12 @@ impl Connection {
     pub(super) fn queue_data(&mut self, opcode: u8, payload: Bytes, fin: bool, rsv: u8, app: Option<usize>) {
         let total = payload.len();
         let size = self.config.fragment_size.unwrap_or(usize::MAX).max(1);
+        if total <= size {
+            // One frame: no slicing (a reference count up and down).
+            self.buffered += app.unwrap_or(total);
+            self.queue_frame(fin, rsv, opcode, payload, app.unwrap_or(total));
+            return;
+        }
         let mut start: usize = 0;
         let (mut op, mut rsv) = (opcode, rsv);
         loop {
@@ -219,7 +225,12 @@ impl Connection {
         let mut head = [0u8; frame::MAX_HEADER_LEN];
         let n = frame::encode_header(&mut head, fin, rsv, opcode, mask, payload.len());
         let start = self.tx.len();
-        self.tx.reserve(frame::header_len(payload.len(), mask.is_some()) + payload.len());
+        // Room for a run of small frames at once: the buffer is reclaimed
+        // (or grown) once per run, not per frame.
+        let need = frame::header_len(payload.len(), mask.is_some()) + payload.len();
+        if self.tx.capacity() - start < need {
+            self.tx.reserve(need.max(TX_RESERVE));
+        }
         self.tx.extend_from_slice(&head[..n]);
         self.tx.extend_from_slice(payload);
         if let Some(key) = mask {

@@ -34,6 +34,9 @@ impl Connection {
             if self.out.is_empty() {
                 self.tx = BytesMut::new();
                 self.out = VecDeque::new();
+                // Unused masking keys are just random bytes: drop them.
+                self.masks = Vec::new();
+                self.masks_used = 0;
             }
         }
     }
