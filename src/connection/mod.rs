@@ -26,7 +26,7 @@ use crate::frame::{self, Header, Rules};
 use crate::handshake::{
     self, Accept, Accepted, ClientRequest, ExtensionOffer, Limits, Request, RequestParse, ResponseParse,
 };
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, extend_masked};
 use crate::state::ReadyState;
 use crate::time::Timestamp;
 use crate::utf8::{self, Utf8Validator};
@@ -35,6 +35,10 @@ use crate::utf8::{self, Utf8Validator};
 /// `Transmit` carries many small frames; larger ones go out as their own
 /// `Transmit` without a copy.
 const COALESCE_MAX: usize = 1024;
+
+/// Client payloads longer than this are masked as they are copied into the
+/// output buffer, in one pass.
+const MASK_WHILE_COPYING: usize = 256;
 
 /// The output buffer grows by at least this much when small frames are
 /// copied into it.

@@ -232,9 +232,15 @@ impl Connection {
             self.tx.reserve(need.max(TX_RESERVE));
         }
         self.tx.extend_from_slice(&head[..n]);
-        self.tx.extend_from_slice(payload);
-        if let Some(key) = mask {
-            apply_mask(&mut self.tx[start + n..], key, 0);
+        match mask {
+            // Small payloads: copy, then mask in place (cheapest for a few
+            // bytes); large ones are masked as they are copied.
+            Some(key) if payload.len() > MASK_WHILE_COPYING => extend_masked(&mut self.tx, payload, key),
+            Some(key) => {
+                self.tx.extend_from_slice(payload);
+                apply_mask(&mut self.tx[start + n..], key, 0);
+            }
+            None => self.tx.extend_from_slice(payload),
         }
         self.note_tx(n + payload.len(), app);
     }
