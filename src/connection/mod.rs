@@ -617,19 +617,33 @@ impl Connection {
     /// The next thing to do, in order; `None` when there is nothing until the
     /// next input or command.
     #[must_use]
+    #[inline]
     pub fn poll_output(&mut self) -> Option<Output> {
-        if self.out.is_empty() {
-            if !self.dirty {
-                // Nothing fed since processing last stalled.
-                return None;
-            }
-            if self.fast_path_ready() {
-                if let Some(message) = self.next_whole_message() {
-                    return Some(Output::Event(Event::Message(message)));
-                }
-            }
-            self.pump(true);
+        if !self.out.is_empty() {
+            return self.pop_output();
         }
+        if !self.dirty {
+            // Nothing fed since processing last stalled.
+            return None;
+        }
+        self.poll_input()
+    }
+
+    /// `poll_output` with nothing queued and input to look at: processes it
+    /// until something is queued.
+    #[inline(never)]
+    fn poll_input(&mut self) -> Option<Output> {
+        if self.fast_path_ready() {
+            if let Some(message) = self.next_whole_message() {
+                return Some(Output::Event(Event::Message(message)));
+            }
+        }
+        self.pump(true);
+        self.pop_output()
+    }
+
+    #[inline(always)]
+    fn pop_output(&mut self) -> Option<Output> {
         Some(match self.out.pop_front()? {
             Pending::Tx { len, app } => {
                 self.drained(app);

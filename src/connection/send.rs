@@ -205,6 +205,7 @@ impl Connection {
 
     /// Queues one data frame carrying `payload`, of which `app` bytes count
     /// in `buffered_amount`.
+    #[inline(always)]
     pub(super) fn queue_frame(&mut self, fin: bool, rsv: u8, opcode: u8, payload: Bytes, app: usize) {
         if self.role == Role::Client || payload.len() <= COALESCE_MAX {
             self.queue_frame_copied(fin, rsv, opcode, &payload, app);
@@ -217,6 +218,7 @@ impl Connection {
     }
 
     /// Writes header and (masked, for a client) payload into `tx`.
+    #[inline(always)]
     pub(super) fn queue_frame_copied(&mut self, fin: bool, rsv: u8, opcode: u8, payload: &[u8], app: usize) {
         let mask = match self.role {
             Role::Client => Some(self.next_mask()),
@@ -254,6 +256,7 @@ impl Connection {
     }
 
     /// Records that `len` more bytes of `tx` are queued.
+    #[inline]
     pub(super) fn note_tx(&mut self, len: usize, app: usize) {
         if let Some(Pending::Tx { len: l, app: a }) = self.out.back_mut() {
             *l += len;
@@ -263,6 +266,7 @@ impl Connection {
         }
     }
 
+    #[inline]
     pub(super) fn next_mask(&mut self) -> [u8; 4] {
         if self.masks_used + 4 > self.masks.len() {
             self.masks.resize(MASK_BATCH, 0);
