@@ -35,7 +35,14 @@ pub(crate) fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 /// stack buffer that stays in L1 and then appended, rather than copied and
 /// masked again in place (a second pass over a large payload).
 pub(crate) fn extend_masked(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4]) {
+    extend_masked_at(dst, src, key, 0);
+}
+
+/// [`extend_masked`] for `src` starting at byte `offset` of the payload
+/// (`offset % 4` selects the key byte for `src[0]`).
+pub(crate) fn extend_masked_at(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], offset: usize) {
     const PIECE: usize = 4096;
+    let key = rotate(key, offset);
     let k32 = u32::from_ne_bytes(key);
     let k64 = u64::from(k32) | (u64::from(k32) << 32);
     let mut tmp = [0u8; PIECE];
@@ -97,7 +104,7 @@ mod tests {
     #[test]
     fn extend_masked_matches_copy_then_mask() {
         let key = [0x37, 0xfa, 0x21, 0x3d];
-        for len in [0, 1, 7, 8, 9, 4095, 4096, 4097, 8191, 10_000] {
+        for len in [0usize, 1, 7, 8, 9, 4095, 4096, 4097, 8191, 10_000] {
             let src: Vec<u8> = (0..len).map(|i| (i * 13 % 256) as u8).collect();
             let mut expected = src.clone();
             naive(&mut expected, key, 0);
@@ -105,6 +112,14 @@ mod tests {
             extend_masked(&mut dst, &src, key);
             assert_eq!(&dst[..4], b"head");
             assert_eq!(&dst[4..], &expected[..], "len {len}");
+            // In two parts split anywhere, each at its offset.
+            for cut in [0, 1, 2, 3, 5, len / 2, len.saturating_sub(1), len] {
+                let cut = cut.min(len);
+                let mut dst = bytes::BytesMut::new();
+                extend_masked_at(&mut dst, &src[..cut], key, 0);
+                extend_masked_at(&mut dst, &src[cut..], key, cut);
+                assert_eq!(&dst[..], &expected[..], "len {len} cut {cut}");
+            }
         }
     }
 

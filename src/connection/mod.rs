@@ -26,7 +26,7 @@ use crate::frame::{self, Header, Rules};
 use crate::handshake::{
     self, Accept, Accepted, ClientRequest, ExtensionOffer, Limits, Request, RequestParse, ResponseParse,
 };
-use crate::mask::{apply_mask, extend_masked};
+use crate::mask::{apply_mask, extend_masked, extend_masked_at};
 use crate::state::ReadyState;
 use crate::time::Timestamp;
 use crate::utf8::{self, Utf8Validator};
@@ -201,7 +201,11 @@ struct TxStream {
 #[derive(Debug)]
 struct Assembly {
     text: bool,
-    /// Payloads of its completed non-final frames (assembled mode).
+    /// The message so far, unmasked (assembled mode, uncompressed): each
+    /// fragment's bytes are unmasked into it as they arrive, in one pass.
+    data: BytesMut,
+    /// Inflated pieces of a compressed message (assembled mode).
+    #[cfg(feature = "deflate")]
     parts: Vec<Bytes>,
     /// Its size so far, counted at each frame header.
     size: usize,
@@ -422,13 +426,11 @@ impl Connection {
     }
 
     /// Bytes still to come of the frame whose payload is arriving, when
-    /// they are kept in `rx` until it completes (not when streaming, where
-    /// they are handed over as they come).
+    /// they are kept in `rx` until it completes (not when streaming or
+    /// assembling a fragmented message, where they are taken as they come).
     fn frame_rest(&self) -> usize {
         match &self.frame {
-            Some(p) if !self.config.streaming_receive || frame::is_control(p.header.opcode) => {
-                p.len.saturating_sub(self.rx.len())
-            }
+            Some(p) if !self.streams(p) && !self.assembles(p) => p.len.saturating_sub(self.rx.len()),
             _ => 0,
         }
     }

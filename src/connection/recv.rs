@@ -19,7 +19,12 @@ impl Connection {
                 };
                 let progress = self.accept_header(header)?;
                 let end = header_len + progress.len;
-                if progress.len > 0 && self.rx.len() >= end && !progress.compressed && !self.streams(&progress) {
+                if progress.len > 0
+                    && self.rx.len() >= end
+                    && !progress.compressed
+                    && !self.streams(&progress)
+                    && !self.assembles(&progress)
+                {
                     // The whole frame is here (the common case for small
                     // messages): unmask and validate it in place and take
                     // header and payload off the input in one piece.
@@ -39,6 +44,9 @@ impl Connection {
                 progress
             }
         };
+        if self.assembles(&progress) {
+            return self.step_assemble(progress);
+        }
         let avail = self.rx.len().min(progress.len);
         if avail > progress.done {
             let fresh = &mut self.rx[progress.done..avail];
@@ -140,9 +148,58 @@ impl Connection {
             && !self.config.streaming_receive
     }
 
+    /// Whether the frame is a fragment of an uncompressed message being
+    /// assembled (its bytes are moved into the assembly as they arrive).
+    #[inline]
+    pub(super) fn assembles(&self, progress: &FrameProgress) -> bool {
+        !progress.compressed
+            && !frame::is_control(progress.header.opcode)
+            && !self.config.streaming_receive
+            && self.assembly.is_some()
+    }
+
+    /// Assembled mode, a fragment of an uncompressed message: unmasks what
+    /// arrived of it into the assembly (copy and XOR in one pass, instead of
+    /// unmasking in place and joining the fragments at the end), validates
+    /// text as it comes, and delivers the message after its final fragment.
+    fn step_assemble(&mut self, mut p: FrameProgress) -> Result<bool, ProtocolError> {
+        let Some(a) = self.assembly.as_mut() else {
+            // `assembles` checked it.
+            return Ok(false);
+        };
+        let take = self.rx.len().min(p.len);
+        if take > 0 {
+            let start = a.data.len();
+            // Room for the rest of this frame at once.
+            a.data.reserve(p.len);
+            match p.header.mask {
+                Some(key) => extend_masked_at(&mut a.data, &self.rx[..take], key, p.offset),
+                None => a.data.extend_from_slice(&self.rx[..take]),
+            }
+            if a.text && self.utf8.feed(&a.data[start..]).is_err() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            self.rx.advance(take);
+            p.offset += take;
+            p.len -= take;
+        }
+        if p.len > 0 {
+            // All the input was taken; the rest of the frame is to come.
+            self.frame = Some(p);
+            return Ok(false);
+        }
+        self.frame = None;
+        if p.header.fin {
+            if let Some(a) = self.assembly.take() {
+                self.deliver(a.text, a.data.freeze())?;
+            }
+        }
+        Ok(true)
+    }
+
     /// Whether the frame's payload is handed over as it arrives.
     #[inline]
-    fn streams(&self, progress: &FrameProgress) -> bool {
+    pub(super) fn streams(&self, progress: &FrameProgress) -> bool {
         self.config.streaming_receive && !frame::is_control(progress.header.opcode)
     }
 
@@ -170,7 +227,14 @@ impl Connection {
                 // A whole message in one frame, delivered as it completes,
                 // needs no assembly (`on_frame` delivers it directly).
                 if !header.fin || compressed || self.config.streaming_receive {
-                    self.assembly = Some(Assembly { text, parts: Vec::new(), size: len, compressed });
+                    self.assembly = Some(Assembly {
+                        text,
+                        data: BytesMut::new(),
+                        #[cfg(feature = "deflate")]
+                        parts: Vec::new(),
+                        size: len,
+                        compressed,
+                    });
                 }
                 if self.config.streaming_receive {
                     let kind = if text { MessageKind::Text } else { MessageKind::Binary };
@@ -255,30 +319,11 @@ impl Connection {
             {
                 self.inflate_frame(&payload, header.fin)?;
             }
-            frame::TEXT | frame::BINARY | frame::CONTINUATION => {
-                if !header.fin {
-                    if let Some(a) = &mut self.assembly {
-                        if !payload.is_empty() {
-                            a.parts.push(payload);
-                        }
-                    }
-                    return Ok(());
-                }
-                if header.opcode != frame::CONTINUATION {
-                    // A single-frame message: `accept_header` started no assembly.
-                    return self.deliver(header.opcode == frame::TEXT, payload);
-                }
-                // `accept_header` started the message.
-                let Some(a) = self.assembly.take() else { return Ok(()) };
-                let whole = if a.parts.is_empty() {
-                    payload
-                } else {
-                    let mut parts = a.parts;
-                    parts.push(payload);
-                    concat(parts)
-                };
-                self.deliver(a.text, whole)?;
-            }
+            // A whole message in one frame (`accept_header` started no
+            // assembly; fragments go through `step_assemble`).
+            frame::TEXT | frame::BINARY => self.deliver(header.opcode == frame::TEXT, payload)?,
+            // Not reached: a continuation is part of an assembly.
+            frame::CONTINUATION => return Err(ProtocolError::UnexpectedContinuation),
             frame::PING => {
                 if self.config.auto_pong && !self.close_sent {
                     self.queue_control(frame::PONG, &payload);
@@ -457,7 +502,8 @@ fn inflate_error(e: deflate::InflateError, max: usize) -> ProtocolError {
     }
 }
 
-/// Joins the fragments of a message.
+/// Joins the inflated pieces of a message.
+#[cfg(feature = "deflate")]
 fn concat(parts: Vec<Bytes>) -> Bytes {
     let size = parts.iter().map(Bytes::len).sum();
     let mut whole = BytesMut::with_capacity(size);
