@@ -37,6 +37,12 @@
 //! application can answer a message before a Close that arrived in the same
 //! read is acted on, as it could with a blocking `read()` API.
 //!
+//! Reading into [`Connection::read_buffer`] and handing it back with
+//! [`Connection::handle_bytes_owned`] makes the read the only copy a received
+//! byte makes: the lent buffer follows the unprocessed input, a large frame
+//! lands in place, and a message is a slice of it. `handle_bytes(&buf[..n])`
+//! is simpler and copies once more.
+//!
 //! # States
 //!
 //! [`ReadyState`] follows the browser's `readyState`:
