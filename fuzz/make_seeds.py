@@ -9,12 +9,14 @@ section 5.7, wrapped in each target's input format:
 - server_stream / client_stream / streaming: flags, chunking byte, chunk
   lengths, then the peer's byte stream (see `Input` in fuzz/src/lib.rs); in
   handshake mode (byte 1 bit 6) the stream starts with the §1.2 request or a
-  101 for the harness's key;
+  101 for the harness's key; with mixed feeding (byte 0 bit 6) feed
+  selectors follow the stream, one per chunk length (`Feed` in lib.rs);
 - handshake_request / handshake_response: a limits byte, then a head (the
   §1.2 handshake, valid and invalid variants);
 - api_sequence: `arbitrary`'s encoding of `ApiInput` (fuzz/src/api.rs),
   written by the small encoder `Arb` below: sessions of sends, pings,
-  closes, peer frames, EOF and timeouts;
+  closes, peer frames, EOF and timeouts, and operations on buffers lent by
+  `read_buffer` (`lends`, after the operations);
 - differential: a settings byte, then the peer's byte stream.
 
 Run it from anywhere: python3 fuzz/make_seeds.py
@@ -56,11 +58,30 @@ def close_body(code, reason=""):
     return struct.pack(">H", code) + reason.encode()
 
 
-def stream_input(stream, flags=0, chunks=(), mid=0, streaming=False, handshake=False, alt=False):
-    """The stream targets' input: header, chunk lengths, stream."""
+def stream_input(stream, flags=0, chunks=(), mid=0, streaming=False, handshake=False, alt=False, feeds=None):
+    """The stream targets' input: header, chunk lengths, stream, and with
+    `feeds` (mixed feeding, byte 0 bit 6) one feed selector per chunk length
+    (at least one)."""
     assert len(chunks) <= 7 and all(0 <= c <= 255 for c in chunks)
     b1 = (0x80 if alt else 0) | (0x40 if handshake else 0) | (0x20 if streaming else 0) | (mid << 3) | len(chunks)
-    return bytes([flags, b1]) + bytes(chunks) + stream
+    if feeds is None:
+        assert not flags & 0x40, "mixed feeding takes feed selectors"
+        feeds = b""
+    else:
+        assert len(feeds) == max(len(chunks), 1)
+        flags |= 0x40
+    return bytes([flags, b1]) + bytes(chunks) + stream + bytes(feeds)
+
+
+# Feed selectors (`Feed::from_selector` in lib.rs): kind in bits 0-2, the
+# `min` entry in bits 3-5, the split entry in bits 6-7.
+SLICE, OWNED, LENT, READS, TWO_DRAINED, TWO, LEND_DROP, HALVES = range(8)
+MIN_0, MIN_1, MIN_HALF, MIN_LEN, MIN_LEN1, MIN_1000, MIN_64K, MIN_256K = range(8)
+SPLIT_0, SPLIT_THIRD, SPLIT_HALF, SPLIT_LEN = range(4)
+
+
+def feed(kind, min_=MIN_0, split=SPLIT_0):
+    return kind | (min_ << 3) | (split << 6)
 
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -130,14 +151,45 @@ class Arb:
         return self.bool(False)
 
 
+LEND_OPS = ["Lend", "Queue", "Read", "Write", "Return", "Drop", "Split", "Flush"]
 OPS = ["SendText", "SendBinary", "SendLarge", "Ping", "Pong", "Close", "BrowserClose", "Begin", "Chunk",
        "Finish", "Peer", "PeerBytes", "PeerOwned", "PeerHandshake", "Eof", "Timeout", "Poll", "Drain"]
 PEER_KINDS = ["Text", "Binary", "Continuation", "Close", "Ping", "Pong", "Reserved"]
 
 
+def peer_frame(a, args):
+    """A `PeerFrame`: (kind, fin, payload[, code[, _, rsv, wrong_mask]])."""
+    kind, fin, payload = args[:3]
+    code = args[3] if len(args) > 3 else None
+    rsv, wrong_mask = (args[4], args[5]) if len(args) > 5 else (False, False)
+    a.variant(PEER_KINDS.index(kind), len(PEER_KINDS))
+    if kind == "Reserved":
+        a.u8(3)
+    a.bool(fin).bool(rsv).bool(wrong_mask).opt_u16(code).bytes(payload)
+
+
+def lend_op(a, skip, op):
+    """A `Lend`: run after `skip` more operations. Slots are 0 and 1."""
+    name, *args = op if isinstance(op, tuple) else (op,)
+    a.u8(skip).variant(LEND_OPS.index(name), len(LEND_OPS))
+    if name == "Lend":
+        a.bool(args[0]).u16(args[1])
+    elif name == "Queue":
+        peer_frame(a, args[0])
+        a.u16(args[1] if len(args) > 1 else 0)
+    elif name == "Read":
+        a.bool(args[0]).u16(args[1]).bool(args[2] if len(args) > 2 else False)
+    elif name == "Write":
+        a.bool(args[0]).bytes(args[1])
+    elif name in ("Return", "Drop"):
+        a.bool(args[0])
+    elif name == "Split":
+        a.bool(args[0]).u16(args[1])
+
+
 def api_input(ops, client=False, connecting=False, fragment=None, high_water=None, low_water=0,
               close_timeout=5000, handshake_timeout=10000, keepalive=None, keepalive_timeout=1000,
-              streaming=False, manual_pong=False, max_frame=0, max_message=0):
+              streaming=False, manual_pong=False, max_frame=0, max_message=0, lends=()):
     a = Arb().bool(client).bool(connecting)
     # ConfigInput, field by field.
     a.opt_u8(fragment).opt_u16(high_water).u16(low_water).u16(max_frame).u16(max_message)
@@ -162,18 +214,18 @@ def api_input(ops, client=False, connecting=False, fragment=None, high_water=Non
         elif name == "Begin":
             a.bool(args[0])
         elif name == "Peer":
-            kind, fin, payload = args[:3]
-            code = args[3] if len(args) > 3 else None
-            rsv, wrong_mask = (args[4], args[5]) if len(args) > 5 else (False, False)
-            a.variant(PEER_KINDS.index(kind), len(PEER_KINDS))
-            if kind == "Reserved":
-                a.u8(3)
-            a.bool(fin).bool(rsv).bool(wrong_mask).opt_u16(code).bytes(payload)
+            peer_frame(a, args)
         elif name == "Timeout":
             a.u16(args[0]).bool(args[1] if len(args) > 1 else False)
         elif name == "Poll":
             a.u8(args[0])
     a.bool(False)
+    # `lends`, the last field: nothing for inputs without (as before it existed).
+    if lends:
+        for skip, op in lends:
+            a.bool(True)
+            lend_op(a, skip, op)
+        a.bool(False)
     return bytes(a.out)
 
 
@@ -213,6 +265,40 @@ def api_seeds():
         "streaming-receive": api_input(
             [("Peer", "Text", False, "κόσμε".encode()[:3]), ("Peer", "Continuation", True, "κόσμε".encode()[3:]),
              ("PeerOwned", frame(PING, b"o", mask=RFC_KEY)), "Drain"], streaming=True),
+        # Buffers lent by read_buffer: read into within capacity and handed back.
+        "lend-read-return": api_input(
+            [("SendText", b"Hi"), "Drain", close, "Drain"],
+            lends=[(0, ("Lend", 0, 64)), (0, ("Queue", ("Text", True, b"Hello"))), (0, ("Read", 0, 0)),
+                   (0, ("Return", 0)), (1, ("Queue", ("Ping", True, b"p"))), (0, ("Read", 1, 0)),
+                   (0, ("Return", 1))]),
+        # A 3000-byte frame read 100 bytes of room at a time, drained in between.
+        "lend-large-frame": api_input(
+            ["Drain"] * 8 + [close, "Drain"],
+            lends=[(0, ("Queue", ("Binary", True, b"x"), 3000))]
+            + [(0, ("Lend", 0, 100)), (0, ("Read", 0, 0)), (0, ("Return", 0)), (1, ("Drop", 1))] * 8
+            + [(0, "Flush")]),
+        # Two held at once, across commands, handed back in reverse order.
+        "lend-two-reversed": api_input(
+            [("SendText", b"a"), ("Ping", b"b"), "Drain", "Drain"],
+            lends=[(0, ("Lend", 0, 16)), (0, ("Lend", 1, 16)), (0, ("Queue", ("Text", True, b"Hello"))),
+                   (0, ("Read", 0, 5)), (0, ("Read", 1, 0)), (1, ("Return", 1)), (1, ("Return", 0))]),
+        # Filled past its capacity, cut in two, halves handed back around a send.
+        "lend-split-grow": api_input(
+            [("SendBinary", b"zz"), "Drain", ("Close", 1000, b""), "Drain"],
+            lends=[(0, ("Lend", 0, 8)), (0, ("Queue", ("Text", True, b"Hel"), 40)), (0, ("Read", 0, 0, True)),
+                   (0, ("Split", 0, 10)), (0, ("Return", 0)), (1, ("Return", 1))]),
+        # Lent and dropped; a caller's own buffer; one still held at EOF.
+        "lend-drop-own-buffer": api_input(
+            [("Ping", b""), "Drain", "Drain"],
+            lends=[(0, ("Lend", 0, 1000)), (0, ("Drop", 0)),
+                   (0, ("Write", 1, frame(TEXT, b"mine", mask=RFC_KEY))), (0, ("Return", 1)),
+                   (1, ("Lend", 0, 0)), (0, ("Write", 1, b"")), (0, ("Return", 1))]),
+        # A client after its handshake, streaming receive, through lent buffers.
+        "lend-client-streaming": api_input(
+            ["PeerHandshake", "Drain", ("Peer", "Text", False, b"He"), "Drain", "Drain", ("Close", 1000, b""), "Drain"],
+            client=True, connecting=True, streaming=True,
+            lends=[(3, ("Queue", ("Continuation", True, b"llo"), 300)), (0, ("Lend", 1, 50)), (0, ("Read", 1, 0)),
+                   (0, ("Return", 1)), (1, ("Read", 0, 0)), (0, ("Return", 0))]),
     }
 
 
@@ -267,6 +353,8 @@ def handshake_stream_seeds(role):
         "handshake-open-send-close": stream_input(head + hello + bye, flags=0xA0, handshake=True),
         "handshake-alt": stream_input(head + hello, handshake=True, alt=True),
         "handshake-truncated": stream_input(head[:50], handshake=True),
+        "handshake-lent": stream_input(head + hello + bye, handshake=True, chunks=[60, 90],
+                                       feeds=[feed(READS, MIN_1000), feed(TWO, MIN_1, SPLIT_HALF)]),
     }
     if role == "server":
         seeds["handshake-plain-http"] = stream_input(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" + hello, handshake=True)
@@ -346,7 +434,29 @@ def stream_seeds(mask):
         ),
         "streamed-binary-cut-by-close": stream_input(f(BINARY, b"abc", fin=False) + bye, chunks=[4], streaming=True),
         "message-limit": stream_input(
-            f(BINARY, bytes(10), fin=False) + f(CONT, bytes(10)), flags=0x04 | 0x40, chunks=[5, 7]
+            f(BINARY, bytes(10), fin=False) + f(CONT, bytes(10)), flags=0x04, chunks=[5, 7],
+            feeds=[feed(SLICE), feed(OWNED)]
+        ),
+        # Mixed feeding: chunks through buffers lent by read_buffer.
+        "lent-hello": stream_input(f(TEXT, b"Hello") + bye, feeds=[feed(LENT, MIN_LEN)]),
+        "lent-binary-256": stream_input(
+            f(BINARY, bytes(range(256))) + bye, chunks=[7, 100, 200],
+            feeds=[feed(LENT, MIN_1), feed(READS, MIN_0), feed(TWO_DRAINED, MIN_HALF, SPLIT_HALF)]
+        ),
+        "lent-3000-reads": stream_input(
+            f(BINARY, bytes(i % 251 for i in range(3000))) + f(TEXT, b"after") + bye, chunks=[200, 255],
+            feeds=[feed(READS, MIN_1), feed(HALVES, MIN_1000, SPLIT_THIRD)]
+        ),
+        "lent-fragmented-two": stream_input(
+            f(TEXT, b"Hel", fin=False) + f(PING, b"Hello") + f(CONT, b"lo") + bye, chunks=[3, 5, 0],
+            feeds=[feed(TWO, MIN_LEN1, SPLIT_THIRD), feed(LEND_DROP, MIN_64K), feed(OWNED)]
+        ),
+        "lent-streamed-utf8": stream_input(
+            f(TEXT, kosme[:3], fin=False) + f(CONT, kosme[3:]) + bye, chunks=[4, 1], streaming=True,
+            feeds=[feed(HALVES, MIN_0, SPLIT_HALF), feed(LENT, MIN_256K)]
+        ),
+        "lent-mid-close": stream_input(
+            f(BINARY, b"ab", fin=False) + f(CONT, b"cd") + bye, chunks=[3], mid=1, feeds=[feed(READS, MIN_LEN)]
         ),
     }
 

@@ -2,7 +2,9 @@
 //! connections that differ only in `streaming_receive` (byte 1 bit 5 picks
 //! the role: set for a client) give the same outputs once streamed messages are folded; see
 //! `wsmachine_fuzz::run_streaming`. The input format is the stream
-//! targets' (`wsmachine_fuzz::Input`), the `streaming_receive` bit aside.
+//! targets' (`wsmachine_fuzz::Input`), the `streaming_receive` bit aside;
+//! with mixed feeding both connections get each chunk through the same
+//! input method (`handle_bytes`, `handle_bytes_owned` or `read_buffer`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

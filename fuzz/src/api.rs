@@ -2,7 +2,11 @@
 //! `pong`, `close`, `browser_close`, streamed sends) and inputs
 //! (`handle_bytes`, `handle_bytes_owned`, `handle_eof`, `handle_timeout`),
 //! with outputs polled in full or only partly, for either role, from OPEN
-//! (`new_open`) or from CONNECTING (`Connection::server` / `client`).
+//! (`new_open`) or from CONNECTING (`Connection::server` / `client`); and
+//! buffers lent by `read_buffer` used as a hostile caller would ([`LendOp`]):
+//! filled within or past their capacity, handed back empty, dropped, cut in
+//! two, two held at once across other operations and handed back in either
+//! order, replaced by a buffer of the caller's.
 //!
 //! Checked after every step and every output:
 //!
@@ -13,6 +17,9 @@
 //! - `ready_state` only moves forward; CLOSED once `Closed` was output;
 //! - every command's `Result` is the one its documentation gives for the
 //!   state, arguments and buffer (tracked independently);
+//! - `read_buffer(min)` lends an empty buffer with room for at least
+//!   `min` bytes (at least 1), or less only when the connection holds more
+//!   than `min` unprocessed bytes (the rest of a large frame near its end);
 //! - `buffered_amount` equals the message payload bytes of the accepted
 //!   commands minus the data-frame payload bytes parsed out of the
 //!   `Transmit`s polled so far;
@@ -47,6 +54,48 @@ pub struct ApiInput {
     pub connecting: bool,
     pub config: ConfigInput,
     pub ops: Vec<Op>,
+    /// Operations on lent buffers, interleaved with `ops`. The last field,
+    /// so that inputs written before it existed decode as they did, with
+    /// none.
+    pub lends: Vec<Lend>,
+}
+
+/// A [`LendOp`], run after `skip` more of the [`Op`]s (the `Op`s left after
+/// the last one run at the end).
+#[derive(Arbitrary, Debug)]
+pub struct Lend {
+    pub skip: u8,
+    pub op: LendOp,
+}
+
+/// What a caller does with buffers lent by `read_buffer`. It holds at most
+/// two (slot `false` and `true`) across other operations; bytes it reads
+/// come from a pipe of queued peer frames, or are written raw.
+#[derive(Arbitrary, Debug)]
+pub enum LendOp {
+    /// `read_buffer(min)` into the slot; a buffer the slot held is dropped.
+    Lend { slot: bool, min: u16 },
+    /// Queues a peer frame on the pipe, its payload followed by `pad` bytes
+    /// of `a` (so large frames are cheap to write).
+    Queue { frame: PeerFrame, pad: u16 },
+    /// Reads up to `max` bytes (0: no limit) of the pipe into the slot's
+    /// buffer: within its spare capacity, or all of them with
+    /// `past_capacity` (growing it). An empty slot first gets
+    /// `read_buffer(max)` (64 KiB without a limit).
+    Read { slot: bool, max: u16, past_capacity: bool },
+    /// Appends raw bytes to the slot's buffer (growing it if need be); an
+    /// empty slot gets a buffer of the caller's, not a lent one.
+    Write { slot: bool, data: Vec<u8> },
+    /// `handle_bytes_owned` of the slot's buffer, however filled (an empty
+    /// slot: an empty buffer).
+    Return { slot: bool },
+    /// Drops the slot's buffer, used or not.
+    Drop { slot: bool },
+    /// Cuts the slot's buffer at `at` (`split_off`): the tail goes to the
+    /// other slot, dropping what that held.
+    Split { slot: bool, at: u16 },
+    /// The whole pipe through `handle_bytes`.
+    Flush,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -225,6 +274,12 @@ struct Api {
     now: u64,
     timed: bool,
     peer_mask: CountingEntropy,
+    /// Bytes handed to the connection so far, by any input method.
+    fed: usize,
+    /// Buffers the caller holds ([`LendOp`]).
+    slots: [Option<BytesMut>; 2],
+    /// Queued peer bytes not read yet.
+    pipe: Vec<u8>,
 }
 
 impl Api {
@@ -264,6 +319,9 @@ impl Api {
             now: 0,
             timed: false,
             peer_mask: CountingEntropy(13),
+            fed: 0,
+            slots: [None, None],
+            pipe: Vec::new(),
         }
     }
 
@@ -498,7 +556,8 @@ impl Api {
         }
     }
 
-    fn peer_frame(&mut self, f: &PeerFrame) {
+    /// `f` as the peer writes it, its payload followed by `pad` bytes.
+    fn encode_peer(&mut self, f: &PeerFrame, pad: usize) -> Vec<u8> {
         let opcode = match f.kind {
             PeerKind::Text => 1,
             PeerKind::Binary => 2,
@@ -515,6 +574,7 @@ impl Api {
             }
         }
         payload.extend_from_slice(&f.payload);
+        payload.resize(payload.len() + pad, b'a');
         if opcode & 8 != 0 {
             payload.truncate(125);
         }
@@ -525,8 +585,79 @@ impl Api {
             k
         });
         let fin = f.fin || opcode & 8 != 0;
-        let bytes = encode_frame(fin, if f.rsv { 4 } else { 0 }, opcode, mask, &payload);
-        self.conn.handle_bytes(&bytes);
+        encode_frame(fin, if f.rsv { 4 } else { 0 }, opcode, mask, &payload)
+    }
+
+    fn handle_bytes(&mut self, b: &[u8]) {
+        self.fed += b.len();
+        self.conn.handle_bytes(b);
+    }
+
+    fn handle_owned(&mut self, b: BytesMut) {
+        self.fed += b.len();
+        self.conn.handle_bytes_owned(b);
+    }
+
+    /// `read_buffer(min)`, checked.
+    fn lend(&mut self, min: usize) -> BytesMut {
+        let buf = self.conn.read_buffer(min);
+        assert!(buf.is_empty(), "read_buffer({min}) lent a buffer holding {} bytes", buf.len());
+        assert!(buf.capacity() >= 1, "read_buffer({min}) lent no room");
+        assert!(
+            buf.capacity() >= min || self.fed > min,
+            "read_buffer({min}) lent {} bytes of room with only {} bytes fed",
+            buf.capacity(),
+            self.fed
+        );
+        if self.conn.ready_state() == ReadyState::Closed {
+            assert!(buf.capacity() >= min, "read_buffer({min}) once closed lent {}", buf.capacity());
+        }
+        buf
+    }
+
+    fn lend_op(&mut self, op: LendOp) {
+        let slot = |s: bool| usize::from(s);
+        match op {
+            LendOp::Lend { slot: s, min } => {
+                let buf = self.lend(usize::from(min));
+                self.slots[slot(s)] = Some(buf);
+            }
+            LendOp::Queue { frame, pad } => {
+                let bytes = self.encode_peer(&frame, usize::from(pad));
+                self.pipe.extend_from_slice(&bytes);
+            }
+            LendOp::Read { slot: s, max, past_capacity } => {
+                let max = if max == 0 { usize::MAX } else { usize::from(max) };
+                let mut buf = match self.slots[slot(s)].take() {
+                    Some(b) => b,
+                    None => self.lend(max.min(1 << 16)),
+                };
+                let room = if past_capacity { usize::MAX } else { buf.capacity() - buf.len() };
+                let n = self.pipe.len().min(max).min(room);
+                buf.extend_from_slice(&self.pipe[..n]);
+                self.pipe.drain(..n);
+                self.slots[slot(s)] = Some(buf);
+            }
+            LendOp::Write { slot: s, data } => {
+                self.slots[slot(s)].get_or_insert_with(BytesMut::new).extend_from_slice(&data);
+            }
+            LendOp::Return { slot: s } => {
+                let buf = self.slots[slot(s)].take().unwrap_or_default();
+                self.handle_owned(buf);
+            }
+            LendOp::Drop { slot: s } => self.slots[slot(s)] = None,
+            LendOp::Split { slot: s, at } => {
+                if let Some(buf) = &mut self.slots[slot(s)] {
+                    let tail = buf.split_off(usize::from(at).min(buf.len()));
+                    self.slots[slot(!s)] = Some(tail);
+                }
+            }
+            LendOp::Flush => {
+                let pipe = std::mem::take(&mut self.pipe);
+                self.handle_bytes(&pipe);
+            }
+        }
+        self.check_state();
     }
 
     fn timeout(&mut self, advance_ms: u16, back: bool) {
@@ -601,12 +732,15 @@ impl Api {
             }
             Op::Chunk(d) => self.stream_piece(d, false),
             Op::Finish(d) => self.stream_piece(d, true),
-            Op::Peer(f) => self.peer_frame(&f),
-            Op::PeerBytes(b) => self.conn.handle_bytes(&b),
-            Op::PeerOwned(b) => self.conn.handle_bytes_owned(BytesMut::from(&b[..])),
+            Op::Peer(f) => {
+                let bytes = self.encode_peer(&f, 0);
+                self.handle_bytes(&bytes);
+            }
+            Op::PeerBytes(b) => self.handle_bytes(&b),
+            Op::PeerOwned(b) => self.handle_owned(BytesMut::from(&b[..])),
             Op::PeerHandshake => match self.role {
-                Role::Server => self.conn.handle_bytes(RFC_REQUEST),
-                Role::Client => self.conn.handle_bytes(&counting_101()),
+                Role::Server => self.handle_bytes(RFC_REQUEST),
+                Role::Client => self.handle_bytes(&counting_101()),
             },
             Op::Eof => {
                 self.conn.handle_eof();
@@ -635,7 +769,14 @@ impl Api {
 
 pub fn run(input: ApiInput) {
     let mut api = Api::new(&input);
-    for op in input.ops {
+    let mut ops = input.ops.into_iter();
+    for lend in input.lends {
+        for op in ops.by_ref().take(usize::from(lend.skip)) {
+            api.op(op);
+        }
+        api.lend_op(lend.op);
+    }
+    for op in ops {
         api.op(op);
     }
     api.drain();
@@ -645,6 +786,13 @@ pub fn run(input: ApiInput) {
     // Nothing after Closed, whatever comes.
     api.conn.handle_bytes(b"\x81\x00");
     api.conn.handle_bytes_owned(BytesMut::from(&b"\x88\x00"[..]));
+    let mut buf = api.lend(10);
+    buf.extend_from_slice(b"\x81\x00");
+    api.conn.handle_bytes_owned(buf);
+    // A buffer still held, lent before the close, handed back now.
+    if let Some(held) = api.slots[0].take() {
+        api.conn.handle_bytes_owned(held);
+    }
     api.conn.handle_timeout(Timestamp::from_millis(u64::MAX / 2));
     api.conn.handle_eof();
     assert_eq!(api.conn.send_text("x"), Err(SendError::NotOpen(ReadyState::Closed)));

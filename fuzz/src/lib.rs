@@ -42,7 +42,10 @@ use wsmachine::{
 ///                  bits 2-3  max_message_size [1 MiB, 16, 200, 3000]
 ///                  bit  4    auto_pong off
 ///                  bit  5    close(1000, "bye") before the stream
-///                  bit  6    feed chunks through handle_bytes_owned (odd chunks)
+///                  bit  6    mixed feeding: the last max(n, 1) bytes of the input are
+///                            feed selectors (see [`Feed`]), one per chunk-length byte,
+///                            picking how each chunk goes in: `handle_bytes`,
+///                            `handle_bytes_owned` or a buffer lent by `read_buffer`
 ///                  bit  7    send_text("héllo") in 2-byte fragments before the stream
 /// byte 1   bits 0-2  n: how many chunk-length bytes follow (0: one chunk)
 ///          bits 3-4  a command after the first chunk:
@@ -57,10 +60,16 @@ use wsmachine::{
 ///                    subprotocols `chat, superchat` and an extension `x-ext`
 /// n bytes  chunk lengths, used in turn until the stream is consumed;
 ///          0 means an empty handle_bytes call followed by a 1-byte chunk
-/// rest     the byte stream from the peer
+/// rest     the byte stream from the peer (with bit 6 of byte 0: then the
+///          feed selectors, as many as there are chunk-length bytes, at
+///          least one, and fewer only if the input runs out)
 /// ```
 ///
-/// Missing header bytes read as zero, so every input is valid.
+/// Missing header bytes read as zero, so every input is valid. Without bit
+/// 6 every chunk goes through `handle_bytes`, as before the selectors
+/// existed: inputs without it parse exactly as they always did. How the
+/// bytes go in must not change the outputs: the chunked run is compared
+/// with a run fed the whole stream through `handle_bytes`.
 #[derive(Debug, Clone)]
 pub struct Input<'a> {
     pub flags: u8,
@@ -70,6 +79,8 @@ pub struct Input<'a> {
     pub alt: bool,
     pub chunk_lens: Vec<u8>,
     pub stream: &'a [u8],
+    /// Feed selectors (bit 6 of byte 0), one per chunk-length byte.
+    pub feeds: &'a [u8],
 }
 
 impl<'a> Input<'a> {
@@ -79,6 +90,12 @@ impl<'a> Input<'a> {
         let n = usize::from(b1 & 0x7);
         let rest = data.get(2..).unwrap_or(&[]);
         let n = n.min(rest.len());
+        let mut stream = &rest[n..];
+        let mut feeds: &[u8] = &[];
+        if flags & 0x40 != 0 {
+            let k = n.max(1).min(stream.len());
+            (stream, feeds) = stream.split_at(stream.len() - k);
+        }
         Self {
             flags,
             mid_command: (b1 >> 3) & 0x3,
@@ -86,7 +103,8 @@ impl<'a> Input<'a> {
             handshake: b1 & 0x40 != 0,
             alt: b1 & 0x80 != 0,
             chunk_lens: rest[..n].to_vec(),
-            stream: &rest[n..],
+            stream,
+            feeds,
         }
     }
 
@@ -111,8 +129,19 @@ impl<'a> Input<'a> {
         self.flags & 0x20 != 0
     }
 
-    fn owned_input(&self) -> bool {
+    fn mixed_feeding(&self) -> bool {
         self.flags & 0x40 != 0
+    }
+
+    /// How chunk `i` (of `len` bytes) goes in: selector `i` modulo the
+    /// number of selectors (chunk `i` has chunk-length byte `i` modulo the
+    /// same number), decoded by [`Feed::from_selector`]. `Slice` without
+    /// bit 6 or without a selector.
+    pub fn feed(&self, i: usize, len: usize) -> Feed {
+        match self.feeds {
+            s if !s.is_empty() && self.mixed_feeding() => Feed::from_selector(s[i % s.len()], len),
+            _ => Feed::Slice,
+        }
     }
 
     fn send_first(&self) -> bool {
@@ -147,6 +176,67 @@ impl<'a> Input<'a> {
             return None;
         }
         self.chunks().first().map(|&(o, l, _)| o + l)
+    }
+}
+
+/// How one chunk of the peer's stream is handed to the connection. The
+/// outputs must not depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feed {
+    /// `handle_bytes(chunk)`.
+    Slice,
+    /// `handle_bytes_owned(BytesMut::from(chunk))`: a buffer not lent by
+    /// the connection.
+    Owned,
+    /// `read_buffer(min)`, the whole chunk written into it (growing it past
+    /// its capacity when the chunk is larger), handed back.
+    Lent { min: usize },
+    /// A careful reader: `read_buffer(min)` filled up to its capacity and
+    /// handed back, outputs drained, again until the chunk is in.
+    Reads { min: usize },
+    /// Two buffers lent at once (`read_buffer(min)`, then
+    /// `read_buffer(min2)`), the chunk's first `split` bytes written into
+    /// the first and the rest into the second (either may stay empty), both
+    /// handed back in order, with the outputs drained in between when
+    /// `drain_between`.
+    Two { min: usize, min2: usize, split: usize, drain_between: bool },
+    /// `read_buffer(min)` dropped unused, then `handle_bytes(chunk)`.
+    LendDrop { min: usize },
+    /// `read_buffer(min)` filled with the chunk, then cut with `split_to`
+    /// and the two halves handed back in order, drained in between.
+    Halves { min: usize, split: usize },
+}
+
+impl Feed {
+    /// A selector byte for a chunk of `len` bytes: bits 0-2 the kind (in
+    /// the order of the variants, 4 and 5 both `Two`: 4 drains in between),
+    /// bits 3-5 `min` from `[0, 1, len / 2, len, len + 1, 1000, 64 Ki,
+    /// 256 Ki]` (`min2`: the entry three further on, cyclically), bits 6-7
+    /// `split` from `[0, len / 3, len / 2, len]`.
+    pub fn from_selector(s: u8, len: usize) -> Self {
+        let size = |x: u8| [0, 1, len / 2, len, len + 1, 1000, 1 << 16, 1 << 18][usize::from(x & 7)];
+        let min = size(s >> 3);
+        let split = [0, len / 3, len / 2, len][usize::from(s >> 6)];
+        match s & 7 {
+            0 => Feed::Slice,
+            1 => Feed::Owned,
+            2 => Feed::Lent { min },
+            3 => Feed::Reads { min },
+            4 | 5 => Feed::Two { min, min2: size((s >> 3) + 3), split, drain_between: s & 7 == 4 },
+            6 => Feed::LendDrop { min },
+            _ => Feed::Halves { min, split },
+        }
+    }
+
+    fn min(self) -> usize {
+        match self {
+            Feed::Slice | Feed::Owned => 0,
+            Feed::Lent { min }
+            | Feed::Reads { min }
+            | Feed::Two { min, .. }
+            | Feed::LendDrop { min }
+            | Feed::Halves { min, .. } => min,
+        }
     }
 }
 
@@ -522,6 +612,8 @@ pub struct Harness {
     streamed: Option<(bool, Vec<u8>)>,
     /// Handshake mode: the connection started in CONNECTING.
     pub hs: Option<HandshakeSide>,
+    /// Bytes handed to the connection so far (bounds its unprocessed input).
+    fed: usize,
 }
 
 /// What a connection started in CONNECTING did during the handshake.
@@ -563,6 +655,7 @@ impl Harness {
             streaming,
             streamed: None,
             hs: None,
+            fed: 0,
         }
     }
 
@@ -867,19 +960,102 @@ impl Harness {
         self.end();
     }
 
-    pub fn bytes(&mut self, data: &[u8], owned: bool, empty_first: bool) {
-        if empty_first {
-            self.begin(StepKind::Bytes);
-            self.conn.handle_bytes(&[]);
-            self.end();
-        }
+    /// `read_buffer(min)`, checked: empty, with room for at least `min`
+    /// bytes (at least 1), unless it is the rest of a frame whose start is
+    /// buffered, which needs more than `min` bytes in the connection.
+    pub fn lend(&mut self, min: usize) -> BytesMut {
+        let buf = self.conn.read_buffer(min);
+        assert!(buf.is_empty(), "read_buffer({min}) lent a buffer holding {} bytes", buf.len());
+        assert!(buf.capacity() >= 1, "read_buffer({min}) lent no room");
+        assert!(
+            buf.capacity() >= min || self.fed > min,
+            "read_buffer({min}) lent {} bytes of room with only {} bytes fed",
+            buf.capacity(),
+            self.fed
+        );
+        buf
+    }
+
+    /// `handle_bytes_owned(buf)` as one step, outputs drained.
+    fn give(&mut self, buf: BytesMut) {
         self.begin(StepKind::Bytes);
-        if owned {
-            self.conn.handle_bytes_owned(BytesMut::from(data));
-        } else {
-            self.conn.handle_bytes(data);
-        }
+        self.fed += buf.len();
+        self.conn.handle_bytes_owned(buf);
         self.end();
+    }
+
+    /// Feeds one chunk as `feed` says (after an empty call when
+    /// `empty_first`: `handle_bytes(&[])`, an empty `BytesMut`, or a lent
+    /// buffer handed back empty).
+    pub fn bytes(&mut self, data: &[u8], feed: Feed, empty_first: bool) {
+        if empty_first {
+            match feed {
+                Feed::Slice => {
+                    self.begin(StepKind::Bytes);
+                    self.conn.handle_bytes(&[]);
+                    self.end();
+                }
+                Feed::Owned => self.give(BytesMut::new()),
+                lent => {
+                    let buf = self.lend(lent.min());
+                    self.give(buf);
+                }
+            }
+        }
+        match feed {
+            Feed::Slice => {
+                self.begin(StepKind::Bytes);
+                self.fed += data.len();
+                self.conn.handle_bytes(data);
+                self.end();
+            }
+            Feed::Owned => self.give(BytesMut::from(data)),
+            Feed::Lent { min } => {
+                let mut buf = self.lend(min);
+                buf.extend_from_slice(data);
+                self.give(buf);
+            }
+            Feed::Reads { min } => {
+                let mut rest = data;
+                while !rest.is_empty() {
+                    let mut buf = self.lend(min);
+                    let n = buf.capacity().min(rest.len());
+                    buf.extend_from_slice(&rest[..n]);
+                    rest = &rest[n..];
+                    self.give(buf);
+                }
+            }
+            Feed::Two { min, min2, split, drain_between } => {
+                let mut first = self.lend(min);
+                let mut second = self.lend(min2);
+                first.extend_from_slice(&data[..split]);
+                second.extend_from_slice(&data[split..]);
+                if drain_between {
+                    self.give(first);
+                    self.give(second);
+                } else {
+                    self.begin(StepKind::Bytes);
+                    self.fed += data.len();
+                    self.conn.handle_bytes_owned(first);
+                    self.conn.handle_bytes_owned(second);
+                    self.end();
+                }
+            }
+            Feed::LendDrop { min } => {
+                drop(self.lend(min));
+                self.begin(StepKind::Bytes);
+                self.fed += data.len();
+                self.conn.handle_bytes(data);
+                self.end();
+            }
+            Feed::Halves { min, split } => {
+                let mut buf = self.lend(min);
+                buf.extend_from_slice(data);
+                let head = buf.split_to(split);
+                self.give(head);
+                self.give(buf);
+            }
+        }
     }
 
     pub fn eof(&mut self) {
@@ -950,8 +1126,7 @@ fn run_chunked(role: Role, input: &Input<'_>, config: Config) -> (Harness, Optio
     let mut mid_state = None;
     prelude(&mut a, input);
     for (i, (off, len, empty_first)) in input.chunks().into_iter().enumerate() {
-        let owned = input.owned_input() && i % 2 == 1;
-        a.bytes(&stream[off..off + len], owned, empty_first);
+        a.bytes(&stream[off..off + len], input.feed(i, len), empty_first);
         if i == 0 && mid.is_some() {
             mid_state = Some(a.conn.ready_state());
             mid_command(&mut a, input.mid_command);
@@ -973,6 +1148,10 @@ pub fn run_stream(role: Role, data: &[u8]) {
     // Nothing more after Closed, whatever comes.
     a.begin(StepKind::Bytes);
     a.conn.handle_bytes(b"\x81\x00");
+    let mut buf = a.conn.read_buffer(10);
+    assert!(buf.is_empty() && buf.capacity() >= 10, "read_buffer(10) once closed: {buf:?}");
+    buf.extend_from_slice(b"\x88\x00");
+    a.conn.handle_bytes_owned(buf);
     a.conn.handle_eof();
     assert_eq!(a.conn.poll_output(), None, "output after Closed");
 
@@ -981,11 +1160,11 @@ pub fn run_stream(role: Role, data: &[u8]) {
     prelude(&mut b, &input);
     match mid {
         Some(at) => {
-            b.bytes(&stream[..at], false, false);
+            b.bytes(&stream[..at], Feed::Slice, false);
             mid_command(&mut b, input.mid_command);
-            b.bytes(&stream[at..], false, false);
+            b.bytes(&stream[at..], Feed::Slice, false);
         }
-        None => b.bytes(stream, false, false),
+        None => b.bytes(stream, Feed::Slice, false),
     }
     b.eof();
     assert!(a.merged == b.merged, "chunking changed the outputs:\nchunked: {:?}\nwhole:   {:?}", a.merged, b.merged);
@@ -1262,6 +1441,43 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Every feed selector, over a large frame (the lent buffer then sized
+    /// for its rest), a fragmented text message and the handshake, both
+    /// roles, assembled and streaming.
+    #[test]
+    fn every_feed_selector() {
+        let big: Vec<u8> = (0..3000).map(|i| (i % 251) as u8).collect();
+        let mut masked = api::encode_frame(true, 0, 2, Some([1, 2, 3, 4]), &big);
+        masked.extend_from_slice(&HELLO_MASKED);
+        masked.extend_from_slice(&api::encode_frame(false, 0, 1, Some([5, 6, 7, 8]), "κό".as_bytes()));
+        masked.extend_from_slice(&api::encode_frame(true, 0, 0, Some([0; 4]), b"!"));
+        masked.extend_from_slice(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
+        let mut plain = api::encode_frame(true, 0, 2, None, &big);
+        plain.extend_from_slice(&HELLO);
+        plain.extend_from_slice(&[0x88, 0x02, 0x03, 0xe8]);
+        let mut hs = api::RFC_REQUEST.to_vec();
+        hs.extend_from_slice(&masked);
+        for sel in 0..=255u8 {
+            let feeds = [sel, sel.rotate_left(3) ^ 0x5a, sel.wrapping_mul(37)];
+            for (lens, b1) in [(&[200u8, 255, 1][..], 0), (&[7, 100, 0], 0x20), (&[][..], 0)] {
+                let with_feeds = |stream: &[u8], b1: u8| {
+                    let mut v = with_header(0x40, b1, lens, stream);
+                    v.extend_from_slice(&feeds[..lens.len().max(1)]);
+                    v
+                };
+                run_stream(Role::Server, &with_feeds(&masked, b1));
+                run_stream(Role::Client, &with_feeds(&plain, b1));
+                run_stream(Role::Server, &with_feeds(&hs, b1 | 0x40));
+                run_streaming(Role::Server, &with_feeds(&masked, 0));
+            }
+        }
+        // The selectors are taken off the end of the stream.
+        let input = Input::parse(&[0x40, 2, 9, 9, 1, 2, 3, 0x12, 0x34]);
+        assert_eq!((input.stream, input.feeds), (&[1, 2, 3][..], &[0x12, 0x34][..]));
+        assert_eq!(input.feed(3, 9), Feed::from_selector(0x34, 9));
+        assert_eq!(Input::parse(&[0, 2, 9, 9, 1, 2, 3]).feed(1, 9), Feed::Slice);
     }
 
     #[test]
