@@ -42,6 +42,14 @@ pub(crate) fn extend_masked(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4])
 /// (`offset % 4` selects the key byte for `src[0]`).
 pub(crate) fn extend_masked_at(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], offset: usize) {
     const PIECE: usize = 4096;
+    if src.len() <= PIECE {
+        // Small: copy, then mask in place while it is in L1 (cheaper than
+        // setting up the stack piece).
+        let start = dst.len();
+        dst.extend_from_slice(src);
+        apply_mask(&mut dst[start..], key, offset);
+        return;
+    }
     let key = rotate(key, offset);
     let k32 = u32::from_ne_bytes(key);
     let k64 = u64::from(k32) | (u64::from(k32) << 32);

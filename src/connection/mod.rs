@@ -40,9 +40,10 @@ const COALESCE_MAX: usize = 1024;
 /// output buffer, in one pass.
 const MASK_WHILE_COPYING: usize = 256;
 
-/// The output buffer grows by at least this much when small frames are
+/// The output buffer grows by at least this much (1 KiB: a busy connection
+/// holds little more) when small frames are
 /// copied into it.
-const TX_RESERVE: usize = 4096;
+const TX_RESERVE: usize = 1024;
 
 /// Masking keys are drawn from the entropy source this many bytes (256
 /// keys) at a time: one OS call per 256 frames instead of one per frame. An
@@ -52,6 +53,10 @@ const MASK_BATCH: usize = 1024;
 /// The RSV1 bit (`0bRSV1_RSV2_RSV3`): permessage-deflate's "compressed"
 /// flag (RFC 7692 §6).
 const RSV1: u8 = 0b100;
+
+/// Input buffers grow by at least this much (up to what a frame in
+/// progress still needs) beyond what they hold.
+const RX_GROWTH: usize = 64 * 1024;
 
 /// Input buffers larger than this are released once empty, so an idle
 /// connection does not keep a large message's worth of memory.
@@ -376,9 +381,10 @@ impl Connection {
         if !self.reading || self.eof || data.is_empty() {
             return;
         }
-        // Room for the rest of a large frame at once: one allocation and no
-        // copies from growing a step at a time.
-        self.rx.reserve(data.len().max(self.frame_rest()));
+        // Room for (more of) the rest of a large frame at once, fewer
+        // copies from growing a step at a time; see `frame_room`.
+        let room = self.frame_room();
+        self.rx.reserve(data.len().max(room));
         self.rx.extend_from_slice(data);
         self.note_input();
     }
@@ -389,11 +395,12 @@ impl Connection {
     /// joins the two without a copy, and a large frame's payload lands in
     /// place: the read is the only copy a received byte makes.
     ///
-    /// Its capacity is at least `min` bytes (at least 1), and the rest of a
-    /// frame whose header is in if that is more (at most
-    /// [`Config::max_frame_size`] in all); near the end of a large frame it
-    /// may be just that frame's rest, so the frame is never moved to make
-    /// room. Read into its spare capacity (tokio's `read_buf`, or `resize`
+    /// Its capacity is at least `min` bytes (at least 1), and more of the
+    /// rest of a frame whose header is in if that is more: up to as much
+    /// as has arrived (the buffer doubles as a large frame comes in, so a
+    /// header declaring a huge frame costs nothing until its bytes do).
+    /// Near the end of a large frame it may be just that frame's rest, so
+    /// the frame is never moved to make room. Read into its spare capacity (tokio's `read_buf`, or `resize`
     /// and `truncate` around `Read::read`) without growing it. Growing it,
     /// or handing over another buffer, is allowed and costs a copy. In
     /// steady state, with the previous messages dropped, the same
@@ -419,10 +426,27 @@ impl Connection {
             // The end of a large frame: room for just its rest, rather than
             // moving the partial frame to make room behind it.
             rest if rest < min && self.rx.len() > min => rest,
-            rest => rest.max(min),
+            _ => self.frame_room().max(min),
         };
         self.rx.reserve(want);
         self.rx.split_off(self.rx.len())
+    }
+
+    /// How much room to make in `rx` for the frame in progress: its rest,
+    /// but no more than the input already held (or [`RX_GROWTH`]). Memory
+    /// follows what the peer actually sent, at most about twice over: a
+    /// header declaring a huge frame costs nothing until its bytes come. A
+    /// buffer reused in steady state is already big enough: then the whole
+    /// rest.
+    fn frame_room(&mut self) -> usize {
+        let rest = self.frame_rest();
+        // The whole rest if the buffer's allocation already has room for it
+        // (moving the partial frame to its front if need be): no
+        // allocation, and the frame then lands without moving again.
+        if rest > 0 && self.rx.try_reclaim(rest) {
+            return rest;
+        }
+        rest.min(self.rx.len().max(RX_GROWTH))
     }
 
     /// Bytes still to come of the frame whose payload is arriving, when

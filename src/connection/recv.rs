@@ -18,7 +18,8 @@ impl Connection {
                     return Ok(false);
                 };
                 let progress = self.accept_header(header)?;
-                let end = header_len + progress.len;
+                // Saturates only on 32-bit targets with limits near 4 GiB.
+                let end = header_len.saturating_add(progress.len);
                 if progress.len > 0
                     && self.rx.len() >= end
                     && !progress.compressed
@@ -170,8 +171,9 @@ impl Connection {
         let take = self.rx.len().min(p.len);
         if take > 0 {
             let start = a.data.len();
-            // Room for the rest of this frame at once.
-            a.data.reserve(p.len);
+            // Room for more of this frame at once, but no more than the
+            // message so far: memory follows the bytes that came.
+            a.data.reserve(take.max(p.len.min(start.max(RX_GROWTH))));
             match p.header.mask {
                 Some(key) => extend_masked_at(&mut a.data, &self.rx[..take], key, p.offset),
                 None => a.data.extend_from_slice(&self.rx[..take]),
