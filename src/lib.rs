@@ -213,7 +213,8 @@ pub mod fuzzing {
     }
 
     /// Applies the mask at `offset` in one go and split at `split`, and
-    /// checks both agree and that masking twice restores the input.
+    /// checks both agree, that masking while copying (whole and split)
+    /// agrees, and that masking twice restores the input.
     pub fn mask_split(data: &[u8], key: [u8; 4], offset: usize, split: usize) {
         let mut whole = data.to_vec();
         crate::mask::apply_mask(&mut whole, key, offset);
@@ -223,6 +224,15 @@ pub mod fuzzing {
         crate::mask::apply_mask(a, key, offset);
         crate::mask::apply_mask(b, key, offset + split);
         assert_eq!(whole, parts);
+        // Masking while copying (the client's send path and fragment
+        // assembly), whole and in two pieces at their offsets.
+        let mut copied = bytes::BytesMut::new();
+        crate::mask::extend_masked_at(&mut copied, data, key, offset);
+        assert_eq!(&copied[..], &whole[..]);
+        let mut copied = bytes::BytesMut::new();
+        crate::mask::extend_masked_at(&mut copied, &data[..split], key, offset);
+        crate::mask::extend_masked_at(&mut copied, &data[split..], key, offset + split);
+        assert_eq!(&copied[..], &whole[..]);
         crate::mask::apply_mask(&mut whole, key, offset);
         assert_eq!(whole, data);
     }
