@@ -50,6 +50,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mut runs: usize = std::env::var("RIVALS_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(7);
     let mut only: Option<Vec<String>> = None;
+    let mut impl_filter: Option<Vec<String>> = None;
     let mut callgrind = std::env::var("WSM_CALLGRIND").ok();
     let mut imp = Impl::Wsmachine;
     while let Some(a) = args.next() {
@@ -57,6 +58,7 @@ fn main() {
             "--runs" => runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
             "--only" => only = Some(args.next().expect("--only W1,W2").split(',').map(String::from).collect()),
             "--callgrind" => callgrind = Some(args.next().expect("--callgrind W1")),
+            "--impls" => impl_filter = Some(args.next().expect("--impls ID,ID").split(',').map(String::from).collect()),
             "--impl" => {
                 let id = args.next().expect("--impl ID");
                 imp = *Impl::ALL
@@ -66,7 +68,7 @@ fn main() {
             }
             "--help" | "-h" => {
                 eprintln!(
-                    "table [--runs N] [--only W1,W4m] | --callgrind WORKLOAD [--impl ID]\n  workloads: {}\n  implementations: {:?}",
+                    "table [--runs N] [--only W1,W4m] [--impls ID,ID] | --callgrind WORKLOAD [--impl ID]\n  workloads: {}\n  implementations: {:?}",
                     NAMES.join(" "),
                     Impl::ALL.map(Impl::id)
                 );
@@ -94,8 +96,12 @@ fn main() {
     for name in names {
         let w = Workload::by_name(name).expect("known");
         eprintln!("{name}: {} ({} wire bytes), verifying…", w.desc, w.wire.len());
-        let impls = Impl::for_dir(w.dir);
-        for &imp in impls {
+        let impls: Vec<Impl> = Impl::for_dir(w.dir)
+            .iter()
+            .copied()
+            .filter(|i| impl_filter.as_ref().is_none_or(|f| f.iter().any(|id| id == i.id())))
+            .collect();
+        for &imp in &impls {
             if let Err(e) = verify(imp, &w, &rt) {
                 panic!("{} fails {name}: {e}", imp.name());
             }
