@@ -30,26 +30,34 @@ pub(crate) fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     }
 }
 
-/// Appends `src` masked with `key` (from payload byte 0) to `dst`: the copy
-/// and the XOR in one pass over memory. Each piece is masked into a small
-/// stack buffer that stays in L1 and then appended, rather than copied and
-/// masked again in place (a second pass over a large payload).
+/// Appends `src` masked with `key` (from payload byte 0) to `dst`. A large
+/// payload is copied and XORed in one pass over memory: each piece is masked
+/// into a small stack buffer that stays in L1 and then appended, rather than
+/// copied and masked again in place (a second pass over the payload).
+#[inline]
 pub(crate) fn extend_masked(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4]) {
     extend_masked_at(dst, src, key, 0);
 }
 
+/// Payloads up to this size are copied, then masked in place while in L1:
+/// cheaper than setting up the stack piece.
+const PIECE: usize = 4096;
+
 /// [`extend_masked`] for `src` starting at byte `offset` of the payload
 /// (`offset % 4` selects the key byte for `src[0]`).
+#[inline]
 pub(crate) fn extend_masked_at(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], offset: usize) {
-    const PIECE: usize = 4096;
     if src.len() <= PIECE {
-        // Small: copy, then mask in place while it is in L1 (cheaper than
-        // setting up the stack piece).
         let start = dst.len();
         dst.extend_from_slice(src);
         apply_mask(&mut dst[start..], key, offset);
-        return;
+    } else {
+        extend_masked_in_pieces(dst, src, key, offset);
     }
+}
+
+/// [`extend_masked_at`] for large payloads, a stack piece at a time.
+fn extend_masked_in_pieces(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], offset: usize) {
     let key = rotate(key, offset);
     let k32 = u32::from_ne_bytes(key);
     let k64 = u64::from(k32) | (u64::from(k32) << 32);

@@ -36,10 +36,6 @@ use crate::utf8::{self, Utf8Validator};
 /// `Transmit` without a copy.
 const COALESCE_MAX: usize = 1024;
 
-/// Client payloads longer than this are masked as they are copied into the
-/// output buffer, in one pass.
-const MASK_WHILE_COPYING: usize = 256;
-
 /// The output buffer grows by at least this much (1 KiB: a busy connection
 /// holds little more) when small frames are
 /// copied into it.

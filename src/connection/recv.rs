@@ -27,17 +27,8 @@ impl Connection {
                     && !self.assembles(&progress)
                 {
                     // The whole frame is here (the common case for small
-                    // messages): unmask and validate it in place and take
-                    // header and payload off the input in one piece.
-                    let payload = &mut self.rx[header_len..end];
-                    if let Some(key) = progress.header.mask {
-                        apply_mask(payload, key, 0);
-                    }
-                    if progress.text && self.utf8.feed(payload).is_err() {
-                        return Err(ProtocolError::InvalidUtf8);
-                    }
-                    let mut frame = self.rx.split_to(end).freeze();
-                    frame.advance(header_len);
+                    // messages).
+                    let frame = self.take_whole_frame(&progress.header, header_len, end, progress.text)?;
                     self.on_frame(progress.header, frame)?;
                     return Ok(true);
                 }
@@ -119,22 +110,40 @@ impl Connection {
         {
             return None;
         }
+        let text = header.opcode == frame::TEXT;
+        self.utf8.reset();
+        match self.take_whole_frame(&header, header_len, end, text) {
+            Ok(frame) if !text => Some(Message::Binary(frame)),
+            Ok(frame) if self.utf8.is_complete() => Some(Message::Text(Text::from_validated(frame))),
+            // Unmasked in place already: fail here, not in the general path.
+            _ => {
+                self.fail(ProtocolError::InvalidUtf8);
+                None
+            }
+        }
+    }
+
+    /// Takes the frame in `rx[..end]` (header of `header_len` bytes) off
+    /// the input in one piece: its payload unmasked and, for `text`, fed to
+    /// the UTF-8 validator, in place.
+    #[inline(always)]
+    fn take_whole_frame(
+        &mut self,
+        header: &Header,
+        header_len: usize,
+        end: usize,
+        text: bool,
+    ) -> Result<Bytes, ProtocolError> {
         let payload = &mut self.rx[header_len..end];
         if let Some(key) = header.mask {
             apply_mask(payload, key, 0);
         }
-        let text = header.opcode == frame::TEXT;
-        if text {
-            self.utf8.reset();
-            if self.utf8.feed(payload).is_err() || !self.utf8.is_complete() {
-                // Unmasked in place already: fail here, not in the general path.
-                self.fail(ProtocolError::InvalidUtf8);
-                return None;
-            }
+        if text && self.utf8.feed(payload).is_err() {
+            return Err(ProtocolError::InvalidUtf8);
         }
         let mut frame = self.rx.split_to(end).freeze();
         frame.advance(header_len);
-        Some(if text { Message::Text(Text::from_validated(frame)) } else { Message::Binary(frame) })
+        Ok(frame)
     }
 
     /// Whether [`next_whole_message`](Self::next_whole_message) may run: OPEN

@@ -235,13 +235,7 @@ impl Connection {
         }
         self.tx.extend_from_slice(&head[..n]);
         match mask {
-            // Small payloads: copy, then mask in place (cheapest for a few
-            // bytes); large ones are masked as they are copied.
-            Some(key) if payload.len() > MASK_WHILE_COPYING => extend_masked(&mut self.tx, payload, key),
-            Some(key) => {
-                self.tx.extend_from_slice(payload);
-                apply_mask(&mut self.tx[start + n..], key, 0);
-            }
+            Some(key) => extend_masked(&mut self.tx, payload, key),
             None => self.tx.extend_from_slice(payload),
         }
         self.note_tx(n + payload.len(), app);
