@@ -442,19 +442,6 @@ fn zlib_compress(data: &[u8], level: u32) -> Vec<u8> {
     out
 }
 
-/// Deterministic pseudo-random bytes (xorshift).
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 /// Compressible text: words drawn from a vocabulary of 400 random words, so
 /// matches occur at every distance up to several KiB.
 fn wordy(seed: u64, len: usize) -> String {

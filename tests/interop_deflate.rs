@@ -14,6 +14,8 @@
 //! both sides see the close code and reason.
 #![cfg(feature = "deflate")]
 
+mod common;
+use common::noise;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -370,18 +372,6 @@ fn same_element(a: &str, b: &str) -> bool {
 // ---------------------------------------------------------------------------
 // Messages
 // ---------------------------------------------------------------------------
-
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 fn text(seed: u64, len: usize) -> String {
     let words = ["permessage", "deflate", "κόσμε", "window", "日本語", "takeover", "🎉", "frame", "naïve", "sync"];

@@ -366,3 +366,16 @@ pub fn parse_frames(mut data: &[u8]) -> Vec<WireFrame> {
     }
     frames
 }
+
+/// Deterministic pseudo-random bytes (xorshift).
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
