@@ -601,14 +601,7 @@ impl Api {
     /// `read_buffer(min)`, checked.
     fn lend(&mut self, min: usize) -> BytesMut {
         let buf = self.conn.read_buffer(min);
-        assert!(buf.is_empty(), "read_buffer({min}) lent a buffer holding {} bytes", buf.len());
-        assert!(buf.capacity() >= 1, "read_buffer({min}) lent no room");
-        assert!(
-            buf.capacity() >= min || self.fed > min,
-            "read_buffer({min}) lent {} bytes of room with only {} bytes fed",
-            buf.capacity(),
-            self.fed
-        );
+        crate::check_lent(&buf, min, self.fed);
         if self.conn.ready_state() == ReadyState::Closed {
             assert!(buf.capacity() >= min, "read_buffer({min}) once closed lent {}", buf.capacity());
         }

@@ -960,19 +960,10 @@ impl Harness {
         self.end();
     }
 
-    /// `read_buffer(min)`, checked: empty, with room for at least `min`
-    /// bytes (at least 1), unless it is the rest of a frame whose start is
-    /// buffered, which needs more than `min` bytes in the connection.
+    /// `read_buffer(min)`, checked by [`check_lent`].
     pub fn lend(&mut self, min: usize) -> BytesMut {
         let buf = self.conn.read_buffer(min);
-        assert!(buf.is_empty(), "read_buffer({min}) lent a buffer holding {} bytes", buf.len());
-        assert!(buf.capacity() >= 1, "read_buffer({min}) lent no room");
-        assert!(
-            buf.capacity() >= min || self.fed > min,
-            "read_buffer({min}) lent {} bytes of room with only {} bytes fed",
-            buf.capacity(),
-            self.fed
-        );
+        check_lent(&buf, min, self.fed);
         buf
     }
 
@@ -1345,6 +1336,20 @@ pub fn run_streaming(role: Role, data: &[u8]) {
         "streaming changed the outputs:\nstreaming: {:?}\nassembled: {:?}",
         s.merged,
         w.merged
+    );
+}
+
+/// What `read_buffer(min)` must lend after `fed` bytes were handed to the
+/// connection: an empty buffer with room for at least `min` bytes (at least
+/// 1), unless it is the rest of a frame whose start is buffered, which needs
+/// more than `min` bytes fed.
+pub fn check_lent(buf: &BytesMut, min: usize, fed: usize) {
+    assert!(buf.is_empty(), "read_buffer({min}) lent a buffer holding {} bytes", buf.len());
+    assert!(buf.capacity() >= 1, "read_buffer({min}) lent no room");
+    assert!(
+        buf.capacity() >= min || fed > min,
+        "read_buffer({min}) lent {} bytes of room with only {fed} bytes fed",
+        buf.capacity()
     );
 }
 
