@@ -31,6 +31,14 @@ pub struct Config {
     /// header of the frame that crosses the limit. Default: 1 MiB, as Python's
     /// `websockets` chooses; raise it for bulk transfers.
     pub max_message_size: usize,
+    /// The most frames one message may arrive in, its first frame
+    /// included. A message fragmented further fails the connection with
+    /// 1008 (`ProtocolError::TooManyFragments`) at the header of the frame
+    /// that crosses the limit. Every frame is legal on its own, even an
+    /// empty one, so without a cap a peer can keep one message going
+    /// forever at 2 bytes a frame. Default: 131,072, as Node's `ws`: a
+    /// message of the default 1 MiB may still come in 8-byte fragments.
+    pub max_fragments: usize,
     /// Answer each Ping with a Pong automatically (§5.5.2). Default: true.
     /// When false, the application must call
     /// [`pong`](crate::Connection::pong) itself.
@@ -90,17 +98,22 @@ pub struct Config {
     /// Default: 30 s.
     pub keepalive_timeout: Duration,
 
-    /// Backpressure on sending: when [`buffered_amount`] plus a new
-    /// message's length would exceed this many bytes, `send` fails with
-    /// [`SendError::Full`](crate::SendError::Full) and queues nothing. A
+    /// Backpressure on sending: when the output queue's cost
+    /// ([`queued_bytes`]: the payload bytes of [`buffered_amount`] plus
+    /// frame headers, control frames and a fixed cost per queued piece) plus
+    /// a new message's (or Ping's or Pong's) length would exceed this many
+    /// bytes, the command fails with [`SendError::Full`](crate::SendError::Full)
+    /// and queues nothing. Counting the framing means that empty messages
+    /// and control frames are bounded too, not just payload bytes. A
     /// message larger than the mark is still accepted when nothing is
-    /// buffered, so every message can be sent. Default: 16 MiB. `None`: no
-    /// limit.
+    /// queued, so every message can be sent. The Close frame and automatic
+    /// Pongs are never refused. Default: 16 MiB. `None`: no limit.
     ///
     /// [`buffered_amount`]: crate::Connection::buffered_amount
+    /// [`queued_bytes`]: crate::Connection::queued_bytes
     pub send_high_water: Option<usize>,
     /// Once `send` has failed with `Full`, [`Event::Writable`](crate::Event::Writable)
-    /// is queued when [`buffered_amount`](crate::Connection::buffered_amount)
+    /// is queued when [`queued_bytes`](crate::Connection::queued_bytes)
     /// falls to this many bytes or fewer. Default: 4 MiB.
     pub send_low_water: usize,
 }
@@ -110,6 +123,7 @@ impl Default for Config {
         Self {
             max_frame_size: 1 << 20,
             max_message_size: 1 << 20,
+            max_fragments: 128 * 1024,
             auto_pong: true,
             streaming_receive: false,
             fragment_size: None,
@@ -143,6 +157,12 @@ impl Config {
     /// Sets [`max_message_size`](Self::max_message_size).
     pub fn with_max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
+        self
+    }
+
+    /// Sets [`max_fragments`](Self::max_fragments); zero is treated as one.
+    pub fn with_max_fragments(mut self, frames: usize) -> Self {
+        self.max_fragments = frames.max(1);
         self
     }
 

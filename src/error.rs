@@ -82,6 +82,15 @@ pub enum ProtocolError {
         /// The configured limit.
         max: usize,
     },
+    /// A fragmented message of more frames than
+    /// [`Config::max_fragments`](crate::Config::max_fragments). 1008, as
+    /// Node's `ws` answers it: the frames are legal one by one, the count
+    /// is this endpoint's policy.
+    #[error("message of more than {max} frames (limit of fragments per message)")]
+    TooManyFragments {
+        /// The configured limit.
+        max: usize,
+    },
 }
 
 impl ProtocolError {
@@ -90,6 +99,7 @@ impl ProtocolError {
         match self {
             Self::InvalidUtf8 | Self::InvalidCloseReason | Self::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             Self::FrameTooLarge { .. } | Self::MessageTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,
+            Self::TooManyFragments { .. } => CloseCode::POLICY_VIOLATION,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -142,14 +152,16 @@ pub enum SendError {
     /// split between chunks, but the message must be valid as a whole).
     #[error("streamed text is not valid UTF-8")]
     InvalidUtf8,
-    /// The message would take [`buffered_amount`](crate::Connection::buffered_amount)
-    /// past [`Config::send_high_water`](crate::Config::send_high_water);
-    /// wait for [`Event::Writable`](crate::Event::Writable).
-    #[error("send buffer full: {buffered} bytes buffered, message of {len}, high-water mark {high_water}")]
+    /// The message (or Ping or Pong) would take the output queue
+    /// ([`queued_bytes`](crate::Connection::queued_bytes)) past
+    /// [`Config::send_high_water`](crate::Config::send_high_water); wait
+    /// for [`Event::Writable`](crate::Event::Writable).
+    #[error("send buffer full: {queued} bytes queued, message of {len}, high-water mark {high_water}")]
     Full {
-        /// Bytes buffered when the message was refused.
-        buffered: usize,
-        /// The refused message's length.
+        /// What the queue held when the message was refused
+        /// ([`queued_bytes`](crate::Connection::queued_bytes)).
+        queued: usize,
+        /// The refused payload's length.
         len: usize,
         /// The configured high-water mark.
         high_water: usize,

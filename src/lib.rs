@@ -116,7 +116,7 @@ mod utf8;
 pub use bytes::{Bytes, BytesMut};
 pub use close::{CloseCode, MAX_REASON_LEN};
 pub use config::{Config, Role};
-pub use connection::Connection;
+pub use connection::{Connection, QUEUE_SLOT};
 #[cfg(feature = "deflate")]
 pub use deflate::DeflateConfig;
 pub use entropy::Entropy;

@@ -1,9 +1,11 @@
 //! Backpressure both ways.
 //!
 //! Sending: `buffered_amount()` counts exactly the message payload bytes
-//! queued and not yet polled; `send` refuses a message that would take it past
+//! queued and not yet polled; `queued_bytes()` adds everything else the queue
+//! costs (frame headers, control frames, `QUEUE_SLOT` per queued piece).
+//! `send`, `ping` and `pong` refuse what would take `queued_bytes()` past
 //! `send_high_water` (`SendError::Full`, nothing queued); `Event::Writable`
-//! follows a refusal once the buffer falls to `send_low_water`.
+//! follows a refusal once the queue falls to `send_low_water`.
 //!
 //! Receiving: `wants_read()` says when to read again, and a driver that reads
 //! only then holds at most one read in the connection however slowly its
@@ -13,8 +15,23 @@ mod common;
 use common::*;
 use wsmachine::handshake::{Accept, ClientRequest};
 use wsmachine::{
-    Bytes, CloseCode, Config, Connection, Event, Message, MessageKind, Negotiated, Output, ReadyState, Role, SendError,
+    Bytes, CloseCode, Config, Connection, Event, Message, MessageKind, Negotiated, Output, QUEUE_SLOT, ReadyState,
+    Role, SendError,
 };
+
+/// One queue slot, as `queued_bytes()` counts it.
+const S: usize = QUEUE_SLOT;
+
+/// The header length of a data frame of `len` payload bytes sent by `role`
+/// (a client adds the 4-byte masking key).
+fn hdr(role: Role, len: usize) -> usize {
+    let base = match len {
+        0..=125 => 2,
+        126..=65535 => 4,
+        _ => 10,
+    };
+    base + if role == Role::Client { 4 } else { 0 }
+}
 
 const ROLES: [Role; 2] = [Role::Server, Role::Client];
 const MIB: usize = 1 << 20;
@@ -31,8 +48,8 @@ fn binary(sender: Role, payload: &[u8]) -> Vec<u8> {
     own_frame(sender, true, op::BINARY, payload)
 }
 
-fn full(buffered: usize, len: usize, high_water: usize) -> Result<(), SendError> {
-    Err(SendError::Full { buffered, len, high_water })
+fn full(queued: usize, len: usize, high_water: usize) -> Result<(), SendError> {
+    Err(SendError::Full { queued, len, high_water })
 }
 
 fn to_out(o: Output) -> Out {
@@ -166,36 +183,96 @@ fn buffered_amount_excludes_handshake_bytes() {
 #[test]
 fn high_water_mark_at_its_exact_byte_count() {
     for role in ROLES {
-        let mut c = with_config(role, marks(Some(1000), 100));
+        // 1000 payload bytes in two frames sharing one queue slot.
+        let mark = 1000 + 2 * hdr(role, 600) + S;
+        let mut c = with_config(role, marks(Some(mark), 100));
         c.send_binary(vec![1u8; 600]).unwrap();
         assert_eq!(c.buffered_amount(), 600);
-        // 600 + 400 = 1000: exactly the mark is allowed.
-        c.send_binary(vec![2u8; 400]).unwrap();
-        assert_eq!(c.buffered_amount(), 1000);
+        assert_eq!(c.queued_bytes(), 600 + hdr(role, 600) + S);
+        // Exactly the mark is allowed: the check is on the payload (the
+        // new frame's header is counted once it is queued).
+        c.send_binary(vec![2u8; 400 + hdr(role, 600)]).unwrap();
+        let (buffered, queued) = (1000 + hdr(role, 600), mark + hdr(role, 600));
+        assert_eq!((c.buffered_amount(), c.queued_bytes()), (buffered, queued));
         // One byte more is not, whatever the type.
-        assert_eq!(c.send_binary(vec![3u8]), full(1000, 1, 1000));
-        assert_eq!(c.send_text("z"), full(1000, 1, 1000));
-        assert_eq!(c.send(Message::binary(vec![3u8; 500])), full(1000, 500, 1000));
+        assert_eq!(c.send_binary(vec![3u8]), full(queued, 1, mark));
+        assert_eq!(c.send_text("z"), full(queued, 1, mark));
+        assert_eq!(c.send(Message::binary(vec![3u8; 500])), full(queued, 500, mark));
         // A text message's length is its UTF-8 byte count.
-        assert_eq!(c.send_text("é"), full(1000, 2, 1000));
-        assert_eq!(c.buffered_amount(), 1000);
-        // An empty message does not take the buffer past the mark.
-        c.send_binary(Vec::new()).unwrap();
-        // Control frames are not subject to the mark.
-        c.ping(&b"p"[..]).unwrap();
-        assert_eq!(c.buffered_amount(), 1000);
+        assert_eq!(c.send_text("é"), full(queued, 2, mark));
+        // An empty message and control frames are subject to the mark too:
+        // each costs its frame.
+        assert_eq!(c.send_binary(Vec::new()), full(queued, 0, mark));
+        assert_eq!(c.ping(&b"p"[..]), full(queued, 1, mark));
+        assert_eq!(c.pong(Vec::new()), full(queued, 0, mark));
+        assert_eq!((c.buffered_amount(), c.queued_bytes()), (buffered, queued));
         // The refused messages left no trace on the wire; the refusal is
-        // answered by Writable once the buffer drained.
-        let expected = [
-            binary(role, &[1; 600]),
-            binary(role, &[2; 400]),
-            binary(role, b""),
-            own_frame(role, true, op::PING, b"p"),
-        ]
-        .concat();
+        // answered by Writable once the queue drained.
+        let expected = [binary(role, &[1; 600]), binary(role, &vec![2; 400 + hdr(role, 600)])].concat();
         assert_eq!(drain(&mut c), vec![Out::Wire(expected), writable()], "{role:?}");
-        assert_eq!(c.buffered_amount(), 0);
+        assert_eq!((c.buffered_amount(), c.queued_bytes()), (0, 0));
         assert_eq!(drain(&mut c), vec![]);
+    }
+}
+
+#[test]
+fn queued_bytes_counts_headers_control_frames_and_slots() {
+    for role in ROLES {
+        let mut c = with_config(role, marks(None, 0));
+        assert_eq!(c.queued_bytes(), 0);
+        c.send_binary(Vec::new()).unwrap();
+        assert_eq!((c.buffered_amount(), c.queued_bytes()), (0, hdr(role, 0) + S));
+        c.send_text("abc").unwrap();
+        c.ping(&b"12345"[..]).unwrap();
+        c.close(Some(CloseCode::NORMAL), "bye").unwrap();
+        // Small frames share one slot; control payloads count like headers.
+        let want = hdr(role, 0) + (hdr(role, 3) + 3) + (hdr(role, 5) + 5) + (hdr(role, 5) + 5) + S;
+        assert_eq!((c.buffered_amount(), c.queued_bytes()), (3, want));
+        assert_eq!(wire(&drain(&mut c)).len() + S, want);
+        assert_eq!(c.queued_bytes(), 0);
+    }
+    // A server's large payload goes out uncopied: its header's slot and its
+    // own.
+    let mut s = with_config(Role::Server, marks(None, 0));
+    s.send_binary(vec![1u8; 5000]).unwrap();
+    assert_eq!(s.queued_bytes(), 5000 + 4 + 2 * S);
+    assert_eq!(s.poll_output().map(|o| matches!(o, Output::Transmit(b) if b.len() == 4)), Some(true));
+    assert_eq!(s.queued_bytes(), 5000 + S);
+    assert!(s.poll_output().is_some());
+    assert_eq!(s.queued_bytes(), 0);
+}
+
+/// 5 M empty messages or 100 k Pings in a loop used to queue without limit
+/// (the mark counted payload bytes only); the queue's cost now bounds them.
+#[test]
+fn floods_of_empty_messages_and_pings_are_refused_at_the_mark() {
+    for role in ROLES {
+        let mark = 64 * 1024;
+        let mut c = with_config(role, marks(Some(mark), 0));
+        let mut sent = 0;
+        while c.send_binary(Vec::new()).is_ok() {
+            sent += 1;
+            assert!(sent < 1_000_000, "{role:?}: empty messages never refused");
+        }
+        // Each costs its header; one slot for the run. A command is refused
+        // once the queue is past the mark less its payload (here none).
+        assert_eq!(sent, (mark - S) / hdr(role, 0) + 1, "{role:?}");
+        assert!(c.queued_bytes() <= mark + hdr(role, 0));
+        assert_eq!(wire(&drain(&mut c)).len(), sent * hdr(role, 0));
+
+        let mut pings = 0;
+        while c.ping(vec![0u8; 125]).is_ok() {
+            pings += 1;
+            assert!(pings < 1_000_000, "{role:?}: pings never refused");
+        }
+        assert_eq!(pings, (mark - S - 125) / (hdr(role, 125) + 125) + 1, "{role:?}");
+        assert!(c.queued_bytes() <= mark + hdr(role, 125));
+        assert!(matches!(c.pong(vec![0u8; 125]), Err(SendError::Full { len: 125, .. })));
+        let outs = drain(&mut c);
+        assert_eq!(wire(&outs).len(), pings * (hdr(role, 125) + 125));
+        assert_eq!(outs.last(), Some(&writable()));
+        // Room again.
+        c.ping(Vec::new()).unwrap();
     }
 }
 
@@ -205,7 +282,10 @@ fn a_message_larger_than_the_mark_is_accepted_when_nothing_is_buffered() {
         let mut c = with_config(role, marks(Some(1000), 100));
         c.send_binary(vec![5u8; 5000]).unwrap();
         assert_eq!(c.buffered_amount(), 5000);
-        assert_eq!(c.send_binary(vec![6u8]), full(5000, 1, 1000));
+        let queued = c.queued_bytes();
+        let slots = if role == Role::Server { 2 } else { 1 };
+        assert_eq!(queued, 5000 + hdr(role, 5000) + slots * S, "{role:?}");
+        assert_eq!(c.send_binary(vec![6u8]), full(queued, 1, 1000));
         assert_eq!(c.buffered_amount(), 5000);
         assert_eq!(drain(&mut c), vec![Out::Wire(binary(role, &[5; 5000])), writable()]);
         // Empty again: one byte over the mark goes.
@@ -221,15 +301,19 @@ fn default_marks_are_16_and_4_mib() {
     assert_eq!((config.send_high_water, config.send_low_water), (Some(16 * MIB), 4 * MIB));
     // A server sends large payloads without copying: 4 MiB chunks of one
     // shared buffer.
+    // Each costs its payload, a 10-byte header and two queue slots (the
+    // header's and the payload's), so the fourth does not fit.
     let chunk = Bytes::from(vec![0xabu8; 4 * MIB]);
     let mut s = server();
-    for _ in 0..4 {
+    for _ in 0..3 {
         s.send_binary(chunk.clone()).unwrap();
     }
-    assert_eq!(s.buffered_amount(), 16 * MIB);
-    assert_eq!(s.send_binary(vec![1u8]), full(16 * MIB, 1, 16 * MIB));
-    // Header, payload (12 MiB left), header, payload (8), header, payload (4:
-    // Writable queued), header, payload (0), Writable.
+    assert_eq!(s.buffered_amount(), 12 * MIB);
+    assert_eq!(s.queued_bytes(), 12 * MIB + 3 * (10 + 2 * S));
+    assert_eq!(s.send_binary(chunk.clone()), full(12 * MIB + 3 * (10 + 2 * S), 4 * MIB, 16 * MIB));
+    // Header, payload (8 MiB left), header, payload (4 MiB, but the third
+    // header and slots keep the queue just above the low mark), header,
+    // payload (0: Writable queued), Writable.
     let mut seen = vec![];
     let mut events = vec![];
     while let Some(o) = s.poll_output() {
@@ -238,8 +322,9 @@ fn default_marks_are_16_and_4_mib() {
             events.push(e);
         }
     }
-    assert_eq!(seen, vec![16 * MIB, 12 * MIB, 12 * MIB, 8 * MIB, 8 * MIB, 4 * MIB, 4 * MIB, 0, 0]);
+    assert_eq!(seen, vec![12 * MIB, 8 * MIB, 8 * MIB, 4 * MIB, 4 * MIB, 0, 0]);
     assert_eq!(events, vec![Event::Writable]);
+    assert_eq!(s.queued_bytes(), 0);
 }
 
 #[test]
@@ -266,30 +351,42 @@ fn no_high_water_mark_never_refuses() {
     assert_eq!(count_writable(&outs), 0);
     assert_eq!(wire(&outs).len(), 20 * (MIB + 14));
     // The default does refuse there.
+    // (a client copies every frame into one queued piece: 14-byte headers,
+    // one slot), so the sixteenth MiB no longer fits.
     let mut c = client();
-    for _ in 0..16 {
+    for _ in 0..15 {
         c.send_binary(chunk.clone()).unwrap();
     }
-    assert_eq!(c.send_binary(chunk.clone()), full(16 * MIB, MIB, 16 * MIB));
+    assert_eq!(c.send_binary(chunk.clone()), full(15 * MIB + 15 * 14 + S, MIB, 16 * MIB));
 }
 
 // ---------------------------------------------------------------------------
 // Event::Writable
 // ---------------------------------------------------------------------------
 
-/// Fills a server (marks 10 000 / 4 000) with payloads of `sizes` (each over
-/// 1 KiB, so each is its own `Transmit` after its header's), has one send
-/// refused, then polls the eight outputs one at a time, queueing a marker
-/// Pong `[k]` after the k-th poll: where `Writable` lands among the markers
-/// shows at which poll it was queued. Returns `buffered_amount()` after each
-/// of the eight polls and every output.
+/// Each payload of [`writable_probe`] costs a 4-byte header and two slots.
+const PROBE_PIECE: usize = 4 + 2 * S;
+
+/// The low-water mark of [`writable_probe`]: what the queue holds after the
+/// fourth poll when the first two payloads were 6 000 bytes: 4 000 bytes of
+/// payload, two pieces, and the three marker Pongs queued so far (3 bytes
+/// each, one slot).
+const PROBE_LOW: usize = 4_000 + 2 * PROBE_PIECE + 3 * 3 + S;
+
+/// Fills a server (high-water mark exactly at the four payloads) with
+/// payloads of `sizes` (each over 1 KiB, so each is its own `Transmit` after
+/// its header's), has one send refused, then polls the eight outputs one at a
+/// time, queueing a marker Pong `[k]` after the k-th poll: where `Writable`
+/// lands among the markers shows at which poll it was queued. Returns
+/// `buffered_amount()` after each of the eight polls and every output.
 fn writable_probe(sizes: [usize; 4]) -> (Vec<usize>, Vec<Out>) {
-    let mut s = with_config(Role::Server, marks(Some(10_000), 4_000));
+    let high = 10_000 + 4 * PROBE_PIECE;
+    let mut s = with_config(Role::Server, marks(Some(high), PROBE_LOW));
     for (i, &n) in sizes.iter().enumerate() {
         s.send_binary(vec![i as u8; n]).unwrap();
     }
     assert_eq!(s.buffered_amount(), 10_000);
-    assert_eq!(s.send_binary(vec![0u8]), full(10_000, 1, 10_000));
+    assert_eq!(s.send_binary(vec![0u8]), full(high, 1, high));
     let mut after = vec![];
     let mut outs = vec![];
     for k in 0..8u8 {
@@ -313,8 +410,8 @@ fn probe_expected(sizes: [usize; 4], split: u8) -> Vec<Out> {
 
 #[test]
 fn writable_is_queued_when_the_buffer_falls_exactly_to_the_low_water_mark() {
-    // 10 000 → 7 000 → 4 000: Writable at the fourth poll, the payload that
-    // reached 4 000.
+    // 10 000 → 7 000 → 4 000 (and the rest at `PROBE_LOW`): Writable at the
+    // fourth poll, the payload that reached it.
     let sizes = [3000, 3000, 2000, 2000];
     let (after, outs) = writable_probe(sizes);
     assert_eq!(after, vec![10_000, 7_000, 7_000, 4_000, 4_000, 2_000, 2_000, 0]);
@@ -323,17 +420,19 @@ fn writable_is_queued_when_the_buffer_falls_exactly_to_the_low_water_mark() {
 
 #[test]
 fn writable_is_not_queued_one_byte_above_the_low_water_mark() {
-    // 10 000 → 7 000 → 4 001 (nothing) → 2 001: Writable at the sixth poll.
+    // 10 000 → 7 000 → 4 001 (one byte above `PROBE_LOW`: nothing) → the
+    // third header (its 4 bytes and slot, less the fourth marker Pong's
+    // 3 bytes): Writable at the fifth poll.
     let sizes = [3000, 2999, 2000, 2001];
     let (after, outs) = writable_probe(sizes);
     assert_eq!(after, vec![10_000, 7_000, 7_000, 4_001, 4_001, 2_001, 2_001, 0]);
-    assert_eq!(outs, probe_expected(sizes, 5));
+    assert_eq!(outs, probe_expected(sizes, 4));
 }
 
 #[test]
 fn writable_only_after_a_refusal() {
     for role in ROLES {
-        let mut c = with_config(role, marks(Some(1000), 100));
+        let mut c = with_config(role, marks(Some(1000 + hdr(role, 600) + S), 100));
         c.send_binary(vec![1u8; 600]).unwrap();
         c.send_binary(vec![2u8; 400]).unwrap();
         // Full, but nobody was refused: no Writable.
@@ -341,7 +440,7 @@ fn writable_only_after_a_refusal() {
         assert_eq!(c.buffered_amount(), 0);
     }
     // Through the low-water mark payload by payload, never refused.
-    let mut s = with_config(Role::Server, marks(Some(10_000), 4_000));
+    let mut s = with_config(Role::Server, marks(Some(10_000 + 3 * PROBE_PIECE), 4_000));
     for n in [3000, 3000, 2000, 2000] {
         s.send_binary(vec![1u8; n]).unwrap();
     }
@@ -350,22 +449,26 @@ fn writable_only_after_a_refusal() {
 
 #[test]
 fn writable_once_per_refusal_episode() {
-    let mut s = with_config(Role::Server, marks(Some(10_000), 4_000));
+    // Three payloads of 8 000 bytes (three pieces) leave room for exactly
+    // 2 000 more.
+    let high = 10_000 + 3 * PROBE_PIECE;
+    let mut s = with_config(Role::Server, marks(Some(high), 4_000));
     let mut h = History::new();
     // Round 1: refused twice, a message that fits in between; one Writable.
     for n in [3000, 3000, 2000] {
         s.send_binary(vec![1u8; n]).unwrap();
     }
-    assert_eq!(s.send_binary(vec![2u8; 3000]), full(8000, 3000, 10_000));
-    assert_eq!(s.send_binary(vec![2u8; 2001]), full(8000, 2001, 10_000));
+    let q = 8000 + 3 * PROBE_PIECE;
+    assert_eq!(s.send_binary(vec![2u8; 3000]), full(q, 3000, high));
+    assert_eq!(s.send_binary(vec![2u8; 2001]), full(q, 2001, high));
     s.send_binary(vec![3u8; 2000]).unwrap();
-    assert_eq!(s.send_binary(vec![2u8; 1]), full(10_000, 1, 10_000));
+    assert_eq!(s.send_binary(vec![2u8; 1]), full(high + PROBE_PIECE, 1, high));
     let outs = h.drain(&mut s);
     assert_eq!(count_writable(&outs), 1, "{outs:?}");
     assert_eq!(outs.last(), Some(&writable()));
     // Round 2: refused again; another Writable.
     s.send_binary(vec![4u8; 6000]).unwrap();
-    assert_eq!(s.send_binary(vec![5u8; 5000]), full(6000, 5000, 10_000));
+    assert_eq!(s.send_binary(vec![5u8; 5000]), full(6000 + PROBE_PIECE, 5000, high));
     let outs = h.drain(&mut s);
     assert_eq!(count_writable(&outs), 1, "{outs:?}");
     // Round 3: no refusal, no Writable.
@@ -384,7 +487,7 @@ fn writable_after_a_refusal_below_the_low_water_mark() {
     for role in ROLES {
         let mut c = with_config(role, marks(Some(1000), 900));
         c.send_binary(vec![1u8; 800]).unwrap();
-        assert_eq!(c.send_binary(vec![2u8; 300]), full(800, 300, 1000));
+        assert_eq!(c.send_binary(vec![2u8; 300]), full(800 + hdr(role, 800) + S, 300, 1000));
         assert_eq!(drain(&mut c), vec![Out::Wire(binary(role, &[1; 800])), writable()]);
     }
 }
@@ -392,7 +495,8 @@ fn writable_after_a_refusal_below_the_low_water_mark() {
 #[test]
 fn streamed_pieces_count_and_are_subject_to_the_mark() {
     for role in ROLES {
-        let mut c = with_config(role, marks(Some(1000), 100));
+        let high = 1000 + 2 * hdr(role, 600) + S;
+        let mut c = with_config(role, marks(Some(high), 100));
         c.begin_message(MessageKind::Text).unwrap();
         assert_eq!(c.buffered_amount(), 0);
         let first = "é".repeat(300);
@@ -400,9 +504,10 @@ fn streamed_pieces_count_and_are_subject_to_the_mark() {
         assert_eq!(c.buffered_amount(), 600, "{role:?}: UTF-8 bytes");
         c.send_chunk(vec![b'a'; 400]).unwrap();
         assert_eq!(c.buffered_amount(), 1000);
+        assert_eq!(c.queued_bytes(), high);
         // The next piece, final or not, is refused and the stream is intact.
-        assert_eq!(c.send_chunk("b"), full(1000, 1, 1000));
-        assert_eq!(c.finish_message("b"), full(1000, 1, 1000));
+        assert_eq!(c.send_chunk("b"), full(high, 1, high));
+        assert_eq!(c.finish_message("b"), full(high, 1, high));
         assert_eq!(c.buffered_amount(), 1000);
         let expected =
             [own_frame(role, false, op::TEXT, first.as_bytes()), own_frame(role, false, op::CONT, &[b'a'; 400])]
@@ -422,7 +527,7 @@ fn no_writable_after_closed() {
     for role in ROLES {
         let mut c = with_config(role, marks(Some(1000), 100));
         c.send_binary(vec![1u8; 1000]).unwrap();
-        assert_eq!(c.send_binary(vec![2u8]), full(1000, 1, 1000));
+        assert_eq!(c.send_binary(vec![2u8]), full(1000 + hdr(role, 1000) + S, 1, 1000));
         c.handle_eof();
         let outs = drain(&mut c);
         assert_eq!(

@@ -647,11 +647,16 @@ fn streamed_send_misuse_is_refused_and_queues_nothing() {
 #[test]
 fn a_refused_piece_under_backpressure_leaves_the_stream_intact() {
     for role in ROLES {
-        let mut c = with_config(role, Config::default().with_send_water_marks(Some(100), 10));
+        // 80 bytes, their frame's header (2, or 6 with a client's mask) and
+        // its queue slot; the mark leaves room for 29 more.
+        let queued = 80 + if role == Role::Client { 6 } else { 2 } + wsmachine::QUEUE_SLOT;
+        let high_water = queued + 29;
+        let mut c = with_config(role, Config::default().with_send_water_marks(Some(high_water), 10));
         c.begin_message(MessageKind::Text).unwrap();
         c.send_chunk("é".repeat(40)).unwrap(); // 80 bytes
         let more = Bytes::from("€".repeat(10)); // 30 bytes
-        assert_eq!(c.send_chunk(more.clone()), Err(SendError::Full { buffered: 80, len: 30, high_water: 100 }));
+        assert_eq!(c.queued_bytes(), queued);
+        assert_eq!(c.send_chunk(more.clone()), Err(SendError::Full { queued, len: 30, high_water }));
         assert_eq!(c.buffered_amount(), 80);
         let outs = drain(&mut c);
         assert_eq!(events(&outs), vec![Event::Writable]);

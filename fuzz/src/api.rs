@@ -463,10 +463,11 @@ impl Api {
     }
 
     fn expect_room(&self, len: usize) -> Result<(), SendError> {
-        let buffered = self.conn.buffered_amount();
+        let queued = self.conn.queued_bytes();
+        assert!(queued >= self.conn.buffered_amount(), "queued_bytes below buffered_amount");
         match self.config.send_high_water {
-            Some(high_water) if buffered > 0 && buffered.saturating_add(len) > high_water => {
-                Err(SendError::Full { buffered, len, high_water })
+            Some(high_water) if queued > 0 && queued.saturating_add(len) > high_water => {
+                Err(SendError::Full { queued, len, high_water })
             }
             _ => Ok(()),
         }
@@ -491,10 +492,14 @@ impl Api {
         } else if state != ReadyState::Open {
             Err(SendError::NotOpen(state))
         } else {
-            Ok(())
+            self.expect_room(payload.len())
         };
         let got = if pong { self.conn.pong(payload) } else { self.conn.ping(payload) };
         assert_eq!(got, want);
+        if matches!(got, Err(SendError::Full { .. })) {
+            self.fulls += 1;
+            self.full = true;
+        }
     }
 
     fn close(&mut self, code: Option<u16>, reason: &str, browser: bool) {

@@ -809,6 +809,7 @@ impl Harness {
             assert!(s >= ReadyState::Closing, "a Close passed but ready_state is {s:?}");
         }
         assert_eq!(self.conn.buffered_amount(), 0, "buffered_amount after a full drain");
+        assert_eq!(self.conn.queued_bytes(), 0, "queued_bytes after a full drain");
     }
 
     /// Streaming receive: checks the MessageStart/Chunk/End sequence and

@@ -6,6 +6,7 @@
 
 mod opening;
 mod recv;
+mod retain;
 mod send;
 mod timers;
 
@@ -50,6 +51,11 @@ const MASK_BATCH: usize = 1024;
 /// flag (RFC 7692 §6).
 const RSV1: u8 = 0b100;
 
+/// What one entry of the output queue is counted as, in bytes, beyond the
+/// bytes it carries (see [`Connection::queued_bytes`]): its slot in the
+/// queue. Runs of small frames share one entry.
+pub const QUEUE_SLOT: usize = size_of::<Pending>();
+
 /// Input buffers grow by at least this much (up to what a frame in
 /// progress still needs) beyond what they hold.
 const RX_GROWTH: usize = 64 * 1024;
@@ -90,6 +96,11 @@ pub struct Connection {
 
     // ---- receiving ----
     rx: BytesMut,
+    /// The size of the allocation `rx` was last given (0: none or unknown),
+    /// to tell at reuse whether something still holds it.
+    rx_alloc: usize,
+    /// Whether payloads handed out are slices of `rx` or copies.
+    retention: retain::Retention,
     /// The frame whose header has been decoded and whose payload is arriving.
     frame: Option<FrameProgress>,
     /// The message in progress (started by its first frame's header).
@@ -122,6 +133,10 @@ pub struct Connection {
     /// Bytes of queued small frames; `Pending::Tx` entries own prefixes of it.
     tx: BytesMut,
     buffered: usize,
+    /// What queued output costs beyond `buffered`: frame headers, control
+    /// frames, handshake heads and [`QUEUE_SLOT`] per queue entry. With
+    /// `buffered` it is what [`Config::send_high_water`] bounds.
+    overhead: usize,
     /// `send` failed with `Full`; `Event::Writable` is owed.
     send_blocked: bool,
     /// A message being sent in pieces.
@@ -202,30 +217,33 @@ struct TxStream {
 #[derive(Debug)]
 struct Assembly {
     text: bool,
-    /// The message so far, unmasked (assembled mode, uncompressed): each
-    /// fragment's bytes are unmasked into it as they arrive, in one pass.
+    /// The message so far (assembled mode): an uncompressed fragment's
+    /// bytes are unmasked into it as they arrive, in one pass; a compressed
+    /// message's frames are inflated into it.
     data: BytesMut,
-    /// Inflated pieces of a compressed message (assembled mode).
-    #[cfg(feature = "deflate")]
-    parts: Vec<Bytes>,
-    /// Its size so far, counted at each frame header.
+    /// Its size on the wire so far, counted at each frame header.
     size: usize,
-    /// Compressed (RSV1 on its first frame, RFC 7692 §6); `parts` then hold
-    /// inflated data.
+    /// Its frames so far (bounded by `Config::max_fragments`).
+    frames: usize,
+    /// Compressed (RSV1 on its first frame, RFC 7692 §6).
     compressed: bool,
 }
 
+/// A queued output. `app` is what it counts in `buffered` (message
+/// payload), `extra` what it counts in `overhead`.
 #[derive(Debug)]
 enum Pending {
-    /// The next `len` bytes of `tx`; `app` of them are message payload.
+    /// The next `len` bytes of `tx`.
     Tx {
         len: usize,
         app: usize,
+        extra: usize,
     },
     /// A payload sent without copying.
     Payload {
         bytes: Bytes,
         app: usize,
+        extra: usize,
     },
     Event(Event),
     CloseTransport,
@@ -306,6 +324,8 @@ impl Connection {
             masks: Vec::new(),
             masks_used: 0,
             rx: BytesMut::new(),
+            rx_alloc: 0,
+            retention: retain::Retention::default(),
             frame: None,
             assembly: None,
             utf8: Utf8Validator::default(),
@@ -324,6 +344,7 @@ impl Connection {
             out: VecDeque::new(),
             tx: BytesMut::new(),
             buffered: 0,
+            overhead: 0,
             send_blocked: false,
             tx_stream: None,
             held_back: 0,
@@ -370,6 +391,18 @@ impl Connection {
         self.buffered
     }
 
+    /// What the output queue costs, as [`Config::send_high_water`] and
+    /// [`Config::send_low_water`] count it:
+    /// [`buffered_amount`](Self::buffered_amount) plus every byte queued
+    /// that it leaves out (frame headers, Ping, Pong and Close frames, the
+    /// handshake's HTTP head) plus [`QUEUE_SLOT`] bytes for each queued
+    /// piece. So empty messages and control frames count too: `send(b"")`
+    /// or `ping(b"")` in a loop is refused with `Full` like any other
+    /// flood, and the queue's memory stays within about twice the mark.
+    pub fn queued_bytes(&self) -> usize {
+        self.buffered + self.overhead
+    }
+
     /// Feeds bytes read from the transport. Any split is fine: a frame may
     /// arrive a byte at a time. Bytes that arrive after the peer's Close or
     /// after the connection failed are ignored.
@@ -380,7 +413,7 @@ impl Connection {
         // Room for (more of) the rest of a large frame at once, fewer
         // copies from growing a step at a time; see `frame_room`.
         let room = self.frame_room();
-        self.rx.reserve(data.len().max(room));
+        self.rx_reserve(data.len().max(room));
         self.rx.extend_from_slice(data);
         self.note_input();
     }
@@ -424,8 +457,51 @@ impl Connection {
             rest if rest < min && self.rx.len() > min => rest,
             _ => self.frame_room().max(min),
         };
-        self.rx.reserve(want);
+        self.rx_reserve(want);
         self.rx.split_off(self.rx.len())
+    }
+
+    /// Makes room for `want` more bytes in `rx`. When `rx` is empty and a
+    /// new allocation would be needed although the previous one is large
+    /// enough, that one is reused if nothing holds it any more; if
+    /// something does (the application kept a payload sliced out of it),
+    /// [`retain::Retention`] learns of it and small payloads are copied out
+    /// from then on.
+    #[inline]
+    fn rx_reserve(&mut self, want: usize) {
+        if self.rx.capacity() - self.rx.len() >= want {
+            return;
+        }
+        let empty = self.rx.is_empty();
+        if empty && self.rx_alloc >= want {
+            let reused = self.rx.try_reclaim(want);
+            self.retention.checked(!reused);
+            if reused {
+                return;
+            }
+        }
+        self.rx.reserve(want);
+        if empty {
+            self.rx_alloc = self.rx.capacity();
+        }
+    }
+
+    /// Drops the input buffer (empty or no longer needed).
+    fn release_rx(&mut self) {
+        self.rx = BytesMut::new();
+        self.rx_alloc = 0;
+    }
+
+    /// A payload taken off `rx`, as handed to the application: the slice
+    /// itself, or, when [`retain::Retention`] found slices kept, a copy of
+    /// a small one, so that it does not keep the whole buffer alive.
+    #[inline(always)]
+    fn detach(&self, payload: Bytes) -> Bytes {
+        if self.retention.copies() && payload.len() < self.rx_alloc / 2 {
+            Bytes::copy_from_slice(&payload)
+        } else {
+            payload
+        }
     }
 
     /// How much room to make in `rx` for the frame in progress: its rest,
@@ -545,9 +621,9 @@ impl Connection {
     /// Queues a message. Allowed only while OPEN; nothing is queued on error.
     ///
     /// With [`Config::send_high_water`] set, a message that would take
-    /// [`buffered_amount`](Self::buffered_amount) past the mark fails with
-    /// [`SendError::Full`] (unless nothing is buffered); [`Event::Writable`]
-    /// follows once the buffer drains to [`Config::send_low_water`].
+    /// [`queued_bytes`](Self::queued_bytes) past the mark fails with
+    /// [`SendError::Full`] (unless nothing is queued); [`Event::Writable`]
+    /// follows once the queue drains to [`Config::send_low_water`].
     pub fn send(&mut self, message: impl Into<Message>) -> Result<(), SendError> {
         self.check_open()?;
         if self.tx_stream.is_some() {
@@ -579,12 +655,18 @@ impl Connection {
     }
 
     /// Queues a Ping with up to 125 bytes of payload (§5.5.2).
+    ///
+    /// Like [`send`](Self::send), fails with [`SendError::Full`] when the
+    /// queue is at [`Config::send_high_water`]: a Ping costs its header and
+    /// payload.
     pub fn ping(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError> {
         self.queue_control_checked(frame::PING, payload.into())
     }
 
     /// Queues a Pong with up to 125 bytes of payload (§5.5.3): an answer to a
     /// Ping when [`Config::auto_pong`] is off, or an unsolicited heartbeat.
+    /// Fails with [`SendError::Full`] as [`ping`](Self::ping) does (the
+    /// automatic Pongs are never refused).
     pub fn pong(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError> {
         self.queue_control_checked(frame::PONG, payload.into())
     }
@@ -667,12 +749,12 @@ impl Connection {
     #[inline(always)]
     fn pop_output(&mut self) -> Option<Output> {
         Some(match self.out.pop_front()? {
-            Pending::Tx { len, app } => {
-                self.drained(app);
+            Pending::Tx { len, app, extra } => {
+                self.drained(app, extra);
                 Output::Transmit(self.tx.split_to(len).freeze())
             }
-            Pending::Payload { bytes, app } => {
-                self.drained(app);
+            Pending::Payload { bytes, app, extra } => {
+                self.drained(app, extra);
                 Output::Transmit(bytes)
             }
             Pending::Event(e) => Output::Event(e),
@@ -680,10 +762,12 @@ impl Connection {
         })
     }
 
-    /// `app` bytes of message payload left through `poll_output`.
-    fn drained(&mut self, app: usize) {
+    /// `app` bytes of message payload (and `extra` of overhead) left
+    /// through `poll_output`.
+    fn drained(&mut self, app: usize, extra: usize) {
         self.buffered -= app;
-        if self.send_blocked && self.buffered <= self.config.send_low_water {
+        self.overhead -= extra;
+        if self.send_blocked && self.queued_bytes() <= self.config.send_low_water {
             self.send_blocked = false;
             // Only worth saying while messages can still be sent.
             if self.ready_state() == ReadyState::Open {
@@ -722,7 +806,7 @@ impl Connection {
                 // Release a large, empty input buffer unless a frame's
                 // payload is about to land in it.
                 if self.rx.is_empty() && self.frame.is_none() && self.rx.capacity() > RX_KEEP_CAPACITY {
-                    self.rx = BytesMut::new();
+                    self.release_rx();
                 }
             }
         }

@@ -59,6 +59,7 @@ impl Connection {
         if streaming && progress.done > 0 {
             // Hand over what arrived; only the undelivered rest stays.
             let chunk = self.rx.split_to(progress.done).freeze();
+            let chunk = self.detach(chunk);
             progress.offset += progress.done;
             progress.len -= progress.done;
             progress.done = 0;
@@ -81,7 +82,13 @@ impl Connection {
             }
             return Ok(true);
         }
-        let payload = if progress.len == 0 { Bytes::new() } else { self.rx.split_to(progress.len).freeze() };
+        let payload = match progress.len {
+            0 => Bytes::new(),
+            len => {
+                let payload = self.rx.split_to(len).freeze();
+                self.detach(payload)
+            }
+        };
         self.on_frame(progress.header, payload)?;
         Ok(true)
     }
@@ -143,7 +150,7 @@ impl Connection {
         }
         let mut frame = self.rx.split_to(end).freeze();
         frame.advance(header_len);
-        Ok(frame)
+        Ok(self.detach(frame))
     }
 
     /// Whether [`next_whole_message`](Self::next_whole_message) may run: OPEN
@@ -238,14 +245,7 @@ impl Connection {
                 // A whole message in one frame, delivered as it completes,
                 // needs no assembly (`on_frame` delivers it directly).
                 if !header.fin || compressed || self.config.streaming_receive {
-                    self.assembly = Some(Assembly {
-                        text,
-                        data: BytesMut::new(),
-                        #[cfg(feature = "deflate")]
-                        parts: Vec::new(),
-                        size: len,
-                        compressed,
-                    });
+                    self.assembly = Some(Assembly { text, data: BytesMut::new(), size: len, frames: 1, compressed });
                 }
                 if self.config.streaming_receive {
                     let kind = if text { MessageKind::Text } else { MessageKind::Binary };
@@ -254,7 +254,7 @@ impl Connection {
                 text
             }
             frame::CONTINUATION => {
-                let max = self.config.max_message_size;
+                let (max, max_frames) = (self.config.max_message_size, self.config.max_fragments);
                 let Some(a) = &mut self.assembly else {
                     return Err(ProtocolError::UnexpectedContinuation);
                 };
@@ -262,7 +262,11 @@ impl Connection {
                 if size > max {
                     return Err(ProtocolError::MessageTooLarge { size: size as u64, max });
                 }
+                if a.frames >= max_frames {
+                    return Err(ProtocolError::TooManyFragments { max: max_frames });
+                }
                 a.size = size;
+                a.frames += 1;
                 a.text
             }
             _ => false,
@@ -349,8 +353,14 @@ impl Connection {
         Ok(())
     }
 
-    /// Assembled mode: inflates a complete frame of a compressed message,
-    /// validating text as it comes out; the message is delivered at its end.
+    /// Assembled mode: inflates a complete frame of a compressed message
+    /// into the message buffer, validating text as it comes out; the
+    /// message is delivered at its end.
+    ///
+    /// Every frame inflates into the one buffer of the message, which grows
+    /// geometrically with what came out: however the peer frames the
+    /// message (a 1-byte frame costs no more than its output), the message
+    /// holds at most about twice its inflated size.
     #[cfg(feature = "deflate")]
     pub(super) fn inflate_frame(&mut self, payload: &[u8], fin: bool) -> Result<(), ProtocolError> {
         let max = self.config.max_message_size;
@@ -358,19 +368,14 @@ impl Connection {
             // A compressed message implies a codec: RSV1 is refused without one.
             return Err(ProtocolError::ReservedBits(RSV1));
         };
-        let mut out = BytesMut::new();
-        codec.decompress(payload, fin, &mut out, max).map_err(|e| inflate_error(e, max))?;
-        if a.text && self.utf8.feed(&out).is_err() {
+        let start = a.data.len();
+        codec.decompress(payload, fin, &mut a.data, max).map_err(|e| inflate_error(e, max))?;
+        if a.text && self.utf8.feed(&a.data[start..]).is_err() {
             return Err(ProtocolError::InvalidUtf8);
-        }
-        if !out.is_empty() {
-            a.parts.push(out.freeze());
         }
         if fin {
             if let Some(a) = self.assembly.take() {
-                let whole =
-                    if a.parts.len() == 1 { a.parts.into_iter().next().unwrap_or_default() } else { concat(a.parts) };
-                self.deliver(a.text, whole)?;
+                self.deliver(a.text, a.data.freeze())?;
             }
         }
         Ok(())
@@ -494,7 +499,7 @@ impl Connection {
 
     pub(super) fn stop_reading(&mut self) {
         self.reading = false;
-        self.rx = BytesMut::new();
+        self.release_rx();
         self.frame = None;
         self.assembly = None;
     }
@@ -511,15 +516,4 @@ fn inflate_error(e: deflate::InflateError, max: usize) -> ProtocolError {
         deflate::InflateError::TooLarge => ProtocolError::MessageTooLarge { size: (max as u64).saturating_add(1), max },
         deflate::InflateError::Corrupt => ProtocolError::InvalidCompressedData,
     }
-}
-
-/// Joins the inflated pieces of a message.
-#[cfg(feature = "deflate")]
-fn concat(parts: Vec<Bytes>) -> Bytes {
-    let size = parts.iter().map(Bytes::len).sum();
-    let mut whole = BytesMut::with_capacity(size);
-    for p in &parts {
-        whole.extend_from_slice(p);
-    }
-    whole.freeze()
 }

@@ -92,11 +92,16 @@ impl Connection {
         Ok(())
     }
 
+    /// Whether `len` more bytes may be queued under
+    /// [`Config::send_high_water`]: the queue's whole cost
+    /// ([`queued_bytes`](Self::queued_bytes)) counts, and anything fits
+    /// an empty queue.
     pub(super) fn check_room(&mut self, len: usize) -> Result<(), SendError> {
         if let Some(high_water) = self.config.send_high_water {
-            if self.buffered > 0 && self.buffered.saturating_add(len) > high_water {
+            let queued = self.queued_bytes();
+            if queued > 0 && queued.saturating_add(len) > high_water {
                 self.send_blocked = true;
-                return Err(SendError::Full { buffered: self.buffered, len, high_water });
+                return Err(SendError::Full { queued, len, high_water });
             }
         }
         Ok(())
@@ -159,6 +164,7 @@ impl Connection {
             return Err(SendError::ControlPayloadTooLong(payload.len()));
         }
         self.check_open()?;
+        self.check_room(payload.len())?;
         self.queue_control(opcode, &payload);
         Ok(())
     }
@@ -213,7 +219,8 @@ impl Connection {
             let mut head = [0u8; frame::MAX_HEADER_LEN];
             let n = frame::encode_header(&mut head, fin, rsv, opcode, None, payload.len());
             self.append_tx(&head[..n], 0);
-            self.out.push_back(Pending::Payload { bytes: payload, app });
+            self.overhead += QUEUE_SLOT;
+            self.out.push_back(Pending::Payload { bytes: payload, app, extra: QUEUE_SLOT });
         }
     }
 
@@ -238,7 +245,11 @@ impl Connection {
             Some(key) => extend_masked(&mut self.tx, payload, key),
             None => self.tx.extend_from_slice(payload),
         }
-        self.note_tx(n + payload.len(), app);
+        // Control payloads are not message payload: they count as overhead,
+        // like every header. (Compressed data counts its uncompressed size
+        // in `buffered` instead, see `queue_data`.)
+        let extra = if frame::is_control(opcode) { n + payload.len() } else { n };
+        self.note_tx(n + payload.len(), app, extra);
     }
 
     pub(super) fn append_tx(&mut self, bytes: &[u8], app: usize) {
@@ -246,17 +257,22 @@ impl Connection {
             return;
         }
         self.tx.extend_from_slice(bytes);
-        self.note_tx(bytes.len(), app);
+        self.note_tx(bytes.len(), app, bytes.len() - app);
     }
 
-    /// Records that `len` more bytes of `tx` are queued.
+    /// Records that `len` more bytes of `tx` are queued, `app` of them
+    /// counted in `buffered` and `extra` in `overhead`.
     #[inline]
-    pub(super) fn note_tx(&mut self, len: usize, app: usize) {
-        if let Some(Pending::Tx { len: l, app: a }) = self.out.back_mut() {
+    pub(super) fn note_tx(&mut self, len: usize, app: usize, extra: usize) {
+        if let Some(Pending::Tx { len: l, app: a, extra: e }) = self.out.back_mut() {
             *l += len;
             *a += app;
+            *e += extra;
+            self.overhead += extra;
         } else {
-            self.out.push_back(Pending::Tx { len, app });
+            let extra = extra + QUEUE_SLOT;
+            self.overhead += extra;
+            self.out.push_back(Pending::Tx { len, app, extra });
         }
     }
 

@@ -29,7 +29,7 @@ impl Connection {
         // this on every wake-up, keeps reusing them.
         if !core::mem::take(&mut self.input_since_tick) {
             if self.rx.is_empty() && self.frame.is_none() {
-                self.rx = BytesMut::new();
+                self.release_rx();
             }
             if self.out.is_empty() {
                 self.tx = BytesMut::new();

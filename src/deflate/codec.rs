@@ -14,6 +14,12 @@ use super::{DeflateConfig, InflateError, MAX_WINDOW_BITS, Params, TAIL};
 /// single step can overshoot a limit before it is noticed is one byte).
 const STEP: usize = 16 * 1024;
 
+/// The first output step of a call: this much room, or four times the
+/// input if that is more (up to [`STEP`]). The room is zero-filled before
+/// zlib writes into it, so a tiny frame must not cost a [`STEP`] of
+/// zeroing and capacity; steps double while output keeps filling them.
+const FIRST_STEP: usize = 256;
+
 /// zlib cannot compress raw DEFLATE with a 256-byte window (it refuses
 /// window bits 8, "until 256-byte window bug fixed"). Its 9-bit compressor
 /// is used instead: zlib never matches further back than the window minus
@@ -250,6 +256,9 @@ impl Deflate {
         let d = self.decompressor.get_or_insert_with(new_decompressor);
         let mut consumed = 0;
         let mut appended = 0;
+        // Output room per step: small for a small input, doubling while the
+        // output fills it (see `FIRST_STEP`).
+        let mut step = input.len().saturating_mul(4).clamp(FIRST_STEP, STEP);
         loop {
             // The frame's bytes first, then (at fin) the tail of §7.2.2.
             let (src, is_tail) = if consumed < input.len() {
@@ -265,7 +274,7 @@ impl Deflate {
             }
             // Room for one byte past the limit, to notice it is passed.
             let allowed = max_total.saturating_sub(self.rx_total);
-            let room = STEP.min(budget).min(allowed.saturating_add(1));
+            let room = step.min(budget).min(allowed.saturating_add(1));
             let start = out.len();
             out.resize(start + room, 0);
             let (in_before, out_before) = (d.total_in(), d.total_out());
@@ -299,7 +308,8 @@ impl Deflate {
                 Ok(_) => {}
             }
             if produced == room {
-                // Output may be held back; drain it.
+                // Output may be held back; drain it, in larger steps.
+                step = (step * 2).min(STEP);
                 continue;
             }
             if used < src.len() {

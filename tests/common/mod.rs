@@ -194,6 +194,8 @@ pub fn bytes(s: &[u8]) -> Bytes {
 // ---------------------------------------------------------------------------
 
 /// Opcodes (RFC 6455 §5.2).
+pub mod alloc;
+
 pub mod op {
     pub const CONT: u8 = 0x0;
     pub const TEXT: u8 = 0x1;
