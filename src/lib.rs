@@ -106,6 +106,7 @@ mod deflate;
 mod entropy;
 mod error;
 mod event;
+mod extension;
 mod frame;
 pub mod handshake;
 mod mask;
