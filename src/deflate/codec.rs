@@ -137,13 +137,13 @@ impl Deflate {
     }
 
     /// See [`Deflater::compress`].
-    #[cfg(any(test, fuzzing))]
+    #[cfg(test)]
     pub(crate) fn compress(&mut self, payload: &[u8], out: &mut BytesMut) {
         self.tx.compress(payload, out);
     }
 
     /// See [`Deflater::compress_chunk`].
-    #[cfg(any(test, fuzzing))]
+    #[cfg(test)]
     pub(crate) fn compress_chunk(&mut self, chunk: &[u8], fin: bool, out: &mut BytesMut) {
         self.tx.compress_chunk(chunk, fin, out);
     }
