@@ -18,15 +18,18 @@
 //! reading: the connection ends (`handle_eof`, `Closed` with code 1006)
 //! instead of blocking forever.
 
-use std::collections::VecDeque;
-use std::io::{self, BufRead, IoSlice, Read, Write};
+use std::io::{self, BufRead, Read};
 use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use wsmachine::handshake::ClientRequest;
-use wsmachine::{Bytes, CloseCode, Config, Connection, Event, OsEntropy, Output};
+use wsmachine::{CloseCode, Config, Connection, Event, OsEntropy, Output};
+
+#[path = "support/unsent.rs"]
+mod unsent;
+use unsent::Unsent;
 
 enum Input {
     Bytes(Vec<u8>),
@@ -132,13 +135,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut input = None;
         if unsent.stalled() {
             println!("the server is not reading: it took none of {} bytes in {stall:?}", unsent.len());
-            unsent.queue.clear();
+            unsent.clear();
             conn.handle_eof();
             continue;
         } else if !unsent.is_empty() {
             if let Err(e) = unsent.write_until(&mut stream, deadline) {
                 println!("write failed: {e}");
-                unsent.queue.clear();
+                unsent.clear();
                 conn.handle_eof();
             }
         } else if shutdown {
@@ -171,82 +174,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             None => {}
         }
-    }
-}
-
-/// The bytes the connection gave us to send, in order, written as fast as
-/// the peer takes them.
-struct Unsent {
-    queue: VecDeque<Bytes>,
-    /// When the peer last took some of them, or they started to wait.
-    since: Instant,
-    /// How long the peer may take none of them.
-    stall: Duration,
-}
-
-impl Unsent {
-    fn new(stall: Duration) -> Self {
-        Self { queue: VecDeque::new(), since: Instant::now(), stall }
-    }
-
-    fn push(&mut self, bytes: Bytes) {
-        if self.queue.is_empty() {
-            self.since = Instant::now();
-        }
-        if !bytes.is_empty() {
-            self.queue.push_back(bytes);
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.queue.is_empty()
-    }
-
-    fn len(&self) -> usize {
-        self.queue.iter().map(Bytes::len).sum()
-    }
-
-    /// The peer has taken none of the bytes for `stall`: it is not reading.
-    fn stalled(&self) -> bool {
-        !self.queue.is_empty() && Instant::now() >= self.since + self.stall
-    }
-
-    /// Writes until everything is sent, `until` passes or the peer stalls,
-    /// whichever comes first.
-    fn write_until(&mut self, stream: &mut TcpStream, until: Option<Instant>) -> io::Result<()> {
-        while !self.queue.is_empty() {
-            let give_up = self.since + self.stall;
-            let end = until.map_or(give_up, |until| until.min(give_up));
-            // A write that waits for room returns what it wrote only when
-            // its timeout passes: a quarter of `stall` at most keeps `since`
-            // that close to the truth.
-            let wait = end.saturating_duration_since(Instant::now()).min(self.stall / 4);
-            stream.set_write_timeout(Some(wait.max(Duration::from_millis(1))))?;
-            let mut slices = [IoSlice::new(&[]); 64];
-            for (slice, bytes) in slices.iter_mut().zip(&self.queue) {
-                *slice = IoSlice::new(bytes);
-            }
-            match stream.write_vectored(&slices[..self.queue.len().min(64)]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(mut n) => {
-                    self.since = Instant::now();
-                    while let Some(front) = self.queue.front_mut() {
-                        if n < front.len() {
-                            *front = front.slice(n..);
-                            break;
-                        }
-                        n -= front.len();
-                        self.queue.pop_front();
-                    }
-                }
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-            if Instant::now() >= end {
-                break;
-            }
-        }
-        Ok(())
     }
 }
