@@ -183,7 +183,7 @@ impl Connection {
                 self.state = State::Closing { received: None };
                 self.timers.closing();
             }
-            State::Closing { .. } | State::Ending | State::Closed => {}
+            State::Closing { .. } | State::Ended => {}
         }
     }
 }

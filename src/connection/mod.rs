@@ -16,17 +16,17 @@
 //! connection ends in one place, [`end`](Connection::end).
 //!
 //! ```text
-//!                       handshake done
-//!  Connecting ───────────────────────────▶ Open
-//!      │                                    │ close() / peer's Close
-//!      │                                    ▼
-//!      │                         Closing { received }
-//!      │ fail / close() / EOF               │ both Close frames / EOF / timeout / failure
-//!      ▼                                    ▼
-//!    Ending ◀───────────────────────────────┘   CloseTransport and Closed queued
-//!      │ Event::Closed polled
-//!      ▼
-//!    Closed
+//!                  handshake done
+//! Connecting ─────────────────────────▶ Open
+//!     │                                  │ close() / the peer's Close
+//!     │                                  ▼
+//!     │                        Closing { received }
+//!     │ failure / close() / EOF          │ both Closes / EOF / timeout / failure
+//!     ▼                                  │
+//!   Ended ◀──────────────────────────────┘ (and from Open: EOF / failure)
+//!
+//! Ended: CloseTransport and Closed are queued; ready_state() is CLOSING
+//! until Closed has been polled, CLOSED from then on.
 //! ```
 
 mod commands;
@@ -111,11 +111,9 @@ enum State {
     /// The closing handshake runs: our Close is queued (we started it, or
     /// echoed the peer's), and the peer's Close was `received` or is awaited.
     Closing { received: Option<CloseFrame> },
-    /// The end is queued (`CloseTransport`, then `Closed`); CLOSING until
-    /// `Closed` is polled.
-    Ending,
-    /// `Closed` was polled.
-    Closed,
+    /// The end is queued (`CloseTransport`, then `Closed`): CLOSING until
+    /// the sender has handed out `Closed`, CLOSED from then on.
+    Ended,
 }
 
 /// Where the opening handshake stands.
@@ -214,8 +212,9 @@ impl Connection {
         match self.state {
             State::Connecting(_) => ReadyState::Connecting,
             State::Open => ReadyState::Open,
-            State::Closing { .. } | State::Ending => ReadyState::Closing,
-            State::Closed => ReadyState::Closed,
+            State::Closing { .. } => ReadyState::Closing,
+            State::Ended if self.tx.end_taken() => ReadyState::Closed,
+            State::Ended => ReadyState::Closing,
         }
     }
 
@@ -250,7 +249,7 @@ impl Connection {
 
     /// Over: the end is queued or delivered.
     fn ended(&self) -> bool {
-        matches!(self.state, State::Ending | State::Closed)
+        matches!(self.state, State::Ended)
     }
 
     /// Whether frames are read: the peer's Close has not come and the
@@ -275,7 +274,7 @@ impl Connection {
             State::Connecting(_) => Phase::Connecting,
             State::Open => Phase::Open,
             State::Closing { .. } => Phase::Closing,
-            State::Ending | State::Closed => Phase::Ended,
+            State::Ended => Phase::Ended,
         }
     }
 
@@ -441,7 +440,7 @@ impl Connection {
     #[must_use]
     #[inline]
     pub fn poll_output(&mut self) -> Option<Output> {
-        if let Some(output) = self.pop() {
+        if let Some(output) = self.tx.pop() {
             return Some(output);
         }
         if !self.dirty {
@@ -449,17 +448,6 @@ impl Connection {
             return None;
         }
         self.poll_input()
-    }
-
-    /// The next queued output; the connection is CLOSED once `Closed` is
-    /// taken.
-    #[inline(always)]
-    fn pop(&mut self) -> Option<Output> {
-        let output = self.tx.pop()?;
-        if let Output::Event(Event::Closed(_)) = output {
-            self.state = State::Closed;
-        }
-        Some(output)
     }
 
     /// `poll_output` with nothing queued and input to look at: processes it
@@ -476,7 +464,7 @@ impl Connection {
             }
         }
         self.pump(true);
-        self.pop()
+        self.tx.pop()
     }
 
     /// Processes buffered input until an output is queued (when
@@ -498,7 +486,7 @@ impl Connection {
                     self.bound_pipelined();
                     false
                 }
-                State::Closing { received: Some(_) } | State::Ending | State::Closed => false,
+                State::Closing { received: Some(_) } | State::Ended => false,
             };
             if !more {
                 self.dirty = false;
@@ -581,7 +569,7 @@ impl Connection {
                 self.fail_handshake(crate::HandshakeError::Truncated);
             }
             State::Open | State::Closing { .. } => self.end(End::Transport(None)),
-            State::Ending | State::Closed => {}
+            State::Ended => {}
         }
     }
 
@@ -633,6 +621,6 @@ impl Connection {
         };
         self.rx.stop();
         self.tx.push_end(closed);
-        self.state = State::Ending;
+        self.state = State::Ended;
     }
 }

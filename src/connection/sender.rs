@@ -60,6 +60,8 @@ enum Pending {
     },
     Event(Event),
     CloseTransport,
+    /// The last output: `Event::Closed`.
+    End(crate::event::Closed),
 }
 
 /// A message being sent in pieces.
@@ -88,6 +90,8 @@ pub(super) struct Sender {
     /// Messages may still be sent (no Close queued, not ended): only then
     /// is `Writable` worth saying.
     open: bool,
+    /// `Event::Closed` was taken: the connection is CLOSED.
+    end_taken: bool,
     /// A message being sent in pieces.
     stream: Option<TxStream>,
     /// Bytes of `stream` the compressor holds back: counted in `buffered`
@@ -126,6 +130,7 @@ impl Sender {
             overhead: 0,
             blocked: false,
             open: false,
+            end_taken: false,
             stream: None,
             held_back: 0,
             entropy,
@@ -186,7 +191,12 @@ impl Sender {
         self.stream = None;
         self.buffered -= core::mem::take(&mut self.held_back);
         self.out.push_back(Pending::CloseTransport);
-        self.out.push_back(Pending::Event(Event::Closed(closed)));
+        self.out.push_back(Pending::End(closed));
+    }
+
+    /// Whether `Event::Closed` was taken.
+    pub(super) fn end_taken(&self) -> bool {
+        self.end_taken
     }
 
     /// The next output, in order.
@@ -203,11 +213,16 @@ impl Sender {
             }
             Pending::Event(e) => Output::Event(e),
             Pending::CloseTransport => Output::CloseTransport,
+            Pending::End(closed) => {
+                self.end_taken = true;
+                Output::Event(Event::Closed(closed))
+            }
         })
     }
 
     /// `app` bytes of message payload (and `extra` of overhead) left
     /// through `pop`.
+    #[inline(always)]
     fn drained(&mut self, app: usize, extra: usize) {
         self.buffered -= app;
         self.overhead -= extra;
@@ -236,6 +251,7 @@ impl Sender {
     // ------------------------------------------------------------------
 
     /// Queues a whole message.
+    #[inline]
     pub(super) fn send(&mut self, message: Message) -> Result<(), SendError> {
         if self.stream.is_some() {
             return Err(SendError::StreamInProgress);
@@ -341,6 +357,7 @@ impl Sender {
     /// Whether `len` more bytes may be queued under the high-water mark:
     /// the queue's whole cost (`queued_bytes`) counts, and anything fits an
     /// empty queue.
+    #[inline]
     pub(super) fn check_room(&mut self, len: usize) -> Result<(), SendError> {
         if let Some(high_water) = self.high_water {
             let queued = self.queued_bytes();
@@ -399,6 +416,7 @@ impl Sender {
     /// bytes the data stands for (`buffered_amount`): `None` when it is the
     /// data itself (each frame counts its payload), `Some(n)` for compressed
     /// data (all `n` count until the last frame is polled).
+    #[inline]
     fn queue_data(&mut self, opcode: u8, payload: Bytes, fin: bool, rsv: u8, app: Option<usize>) {
         let total = payload.len();
         let size = self.fragment_size;
@@ -478,7 +496,7 @@ impl Sender {
 
     /// Records that `len` more bytes of `buf` are queued, `app` of them
     /// counted in `buffered` and `extra` in `overhead`.
-    #[inline]
+    #[inline(always)]
     fn note(&mut self, len: usize, app: usize, extra: usize) {
         if let Some(Pending::Tx { len: l, app: a, extra: e }) = self.out.back_mut() {
             *l += len;
