@@ -66,18 +66,16 @@ impl Connection {
     /// changing nothing, when no upgrade request is waiting
     /// ([`HandshakeError::NoPendingRequest`]), when the subprotocol was not
     /// offered, or when an extra header is invalid or owned by the handshake.
-    pub fn accept(&mut self, mut accept: Accept) -> Result<(), HandshakeError> {
+    pub fn accept(&mut self, accept: Accept) -> Result<(), HandshakeError> {
         let State::Connecting(Handshake::AwaitDecision { request, upgrade: true }) = &self.state else {
             return Err(HandshakeError::NoPendingRequest);
         };
-        if accept.selected_protocol().is_none() {
-            if let Some(p) = self.config.protocols.iter().find(|p| request.protocols().contains(p)) {
-                accept = accept.protocol(p.clone());
-            }
-        }
-        let agreed = extension::negotiate_server(&self.config, request.extensions());
-        accept.set_extensions(agreed.responses.clone());
+        // The same negotiation a server whose HTTP layer answers runs
+        // (`Accept::negotiate`), then the agreed elements start the
+        // extensions, as for a handshake done elsewhere.
+        let accept = accept.negotiate(request, &self.config);
         handshake::validate_accept(request, &accept)?;
+        let agreed = extension::agreed_elsewhere(&self.config, Role::Server, accept.extensions())?;
         let mut head = Vec::new();
         handshake::write_accept(request, &accept, &mut head);
         self.tx.append(&head);

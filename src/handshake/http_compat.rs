@@ -88,6 +88,11 @@ impl Request {
 /// writes it. The acceptance is checked first, as for a 101 written by the
 /// connection: an unoffered
 /// subprotocol is [`HandshakeError::UnofferedProtocol`], and so on.
+///
+/// Pass an `Accept` that went through [`Accept::negotiate`] to choose the
+/// subprotocol and answer permessage-deflate as the connection would, and
+/// start the connection with
+/// `Connection::open_server(config).with_extensions(accept.extensions())`.
 pub fn accept_response(req: &Request, accept: &Accept) -> Result<http::Response<()>, HandshakeError> {
     validate_accept(req, accept)?;
     let mut out = http::Response::new(());

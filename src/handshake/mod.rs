@@ -29,6 +29,7 @@ mod error;
 mod extensions;
 #[cfg(feature = "http")]
 mod http_compat;
+mod negotiate;
 mod server;
 
 pub use client::{Accepted, ClientRequest, Rejection};

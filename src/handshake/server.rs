@@ -333,11 +333,6 @@ impl Accept {
     pub fn headers(&self) -> &[(String, String)] {
         &self.headers
     }
-
-    /// Sets the agreed extensions (RFC 6455 §4.2.2 /extensions/, §9.1).
-    pub(crate) fn set_extensions(&mut self, extensions: Vec<ExtensionOffer>) {
-        self.extensions = extensions;
-    }
 }
 
 /// Checks an acceptance against the request (RFC 6455 §4.2.2 step 4): the
