@@ -208,7 +208,7 @@ mod tests {
 
         // Accept, and let the client check the answer.
         let mut accept = Accept::new().protocol("chat");
-        accept.set_extensions(vec![ExtensionOffer::new("permessage-deflate")]);
+        accept.extensions = vec![ExtensionOffer::new("permessage-deflate")];
         let resp = accept_response(&sreq, &accept).unwrap();
         assert_eq!(resp.status(), 101);
         assert_eq!(resp.headers()["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
