@@ -369,15 +369,17 @@ pub fn parse_frames(mut data: &[u8]) -> Vec<WireFrame> {
     frames
 }
 
-/// Deterministic pseudo-random bytes (xorshift).
+/// Deterministic pseudo-random bytes (xorshift): incompressible.
 pub fn noise(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+    (0..len).map(|_| (xorshift(&mut x) >> 24) as u8).collect()
+}
+
+/// One step of the xorshift64 generator behind [`noise`], for tests that
+/// draw numbers rather than bytes. `x` must not be 0.
+pub fn xorshift(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
 }
