@@ -11,16 +11,6 @@ use wsmachine::{BytesMut, CloseCode, CloseError, Config, Connection, Event, Mess
 
 const ROLES: [Role; 2] = [Role::Server, Role::Client];
 
-/// Characters of every UTF-8 width.
-fn any_width_char() -> impl Strategy<Value = char> {
-    prop_oneof![
-        proptest::char::range('\0', '\u{7f}'),
-        proptest::char::range('\u{80}', '\u{7ff}'),
-        proptest::char::range('\u{800}', '\u{ffff}'),
-        proptest::char::range('\u{10000}', '\u{10ffff}'),
-    ]
-}
-
 /// Strings whose UTF-8 length lands near 123 bytes, on either side.
 fn reason_near_limit() -> impl Strategy<Value = String> {
     (vec(any_width_char(), 0..150), 110usize..=136).prop_map(|(chars, target)| {

@@ -432,6 +432,16 @@ pub fn parse_frames(mut data: &[u8]) -> Vec<WireFrame> {
     frames
 }
 
+/// Characters of every UTF-8 width (a proptest strategy).
+pub fn any_width_char() -> impl proptest::strategy::Strategy<Value = char> {
+    proptest::prop_oneof![
+        proptest::char::range('\0', '\u{7f}'),
+        proptest::char::range('\u{80}', '\u{7ff}'),
+        proptest::char::range('\u{800}', '\u{ffff}'),
+        proptest::char::range('\u{10000}', '\u{10ffff}'),
+    ]
+}
+
 /// Deterministic pseudo-random bytes (xorshift): incompressible.
 pub fn noise(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
