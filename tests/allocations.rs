@@ -14,77 +14,12 @@
 //! otherwise.
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
+use common::alloc::{counted, live};
 use common::{FixedMask, RFC_KEY, cframe, op};
 use wsmachine::{Bytes, BytesMut, Config, Connection, Event, Message, MessageKind, Output, Role};
 
-// ---------------------------------------------------------------------------
-// Counting allocator
-// ---------------------------------------------------------------------------
-
-thread_local! {
-    static CALLS: Cell<u64> = const { Cell::new(0) };
-    static BYTES: Cell<u64> = const { Cell::new(0) };
-    /// Bytes allocated minus bytes freed by this thread (memory allocated
-    /// here and freed on another thread skews it; these tests do not).
-    static LIVE: Cell<i64> = const { Cell::new(0) };
-}
-
-fn note(size: usize) {
-    // `try_with`: the thread may be tearing down its locals.
-    let _ = CALLS.try_with(|c| c.set(c.get() + 1));
-    let _ = BYTES.try_with(|b| b.set(b.get() + size as u64));
-}
-
-fn note_live(delta: i64) {
-    let _ = LIVE.try_with(|l| l.set(l.get() + delta));
-}
-
-struct Counting;
-
-// SAFETY: every call is forwarded to `System` unchanged; the counters are
-// const-initialised thread locals without destructors and never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        note_live(layout.size() as i64);
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        note_live(layout.size() as i64);
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        note_live(-(layout.size() as i64));
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        note_live(new_size as i64 - layout.size() as i64);
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Allocation calls (alloc, alloc_zeroed, realloc) and bytes requested by
-/// this thread while `f` runs.
-fn counted<T>(f: impl FnOnce() -> T) -> (T, u64, u64) {
-    let (c0, b0) = (CALLS.with(Cell::get), BYTES.with(Cell::get));
-    let out = f();
-    (out, CALLS.with(Cell::get) - c0, BYTES.with(Cell::get) - b0)
-}
+static GLOBAL: common::alloc::Counting = common::alloc::Counting;
 
 // ---------------------------------------------------------------------------
 // Steady state
@@ -431,11 +366,6 @@ fn a_driver_telling_the_time_at_every_wake_up_still_allocates_nothing() {
 // ---------------------------------------------------------------------------
 // An idle connection
 // ---------------------------------------------------------------------------
-
-/// Heap bytes this thread holds now.
-fn live() -> i64 {
-    LIVE.with(Cell::get)
-}
 
 /// A connection of `role` that exchanged messages (small and 100 KiB), pings
 /// and pongs, then went idle: two wake-ups with no input in between. Returns

@@ -679,19 +679,12 @@ fn wants_read_while_a_client_waits_for_the_servers_tcp_close() {
     assert_eq!(drain(&mut c), vec![Out::CloseTransport, closed_out(1000, "", true, None)]);
 }
 
-/// A deterministic xorshift generator.
+/// Draws from [`xorshift`] (deterministic).
 struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
     fn below(&mut self, n: u64) -> usize {
-        (self.next() % n) as usize
+        (xorshift(&mut self.0) % n) as usize
     }
 }
 

@@ -13,8 +13,6 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -29,60 +27,16 @@ use wsmachine::{
 // Peak-heap measurement (per thread, so tests may run in parallel)
 // ---------------------------------------------------------------------------
 
-thread_local! {
-    static LIVE: Cell<i64> = const { Cell::new(0) };
-    static PEAK: Cell<i64> = const { Cell::new(0) };
-}
-
-fn grow(by: i64) {
-    let _ = LIVE.try_with(|l| {
-        let now = l.get() + by;
-        l.set(now);
-        let _ = PEAK.try_with(|p| p.set(p.get().max(now)));
-    });
-}
-
-struct Counting;
-
-// SAFETY: every call is forwarded to `System` unchanged; the counters are
-// const-initialised thread locals without destructors and never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        grow(layout.size() as i64);
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        grow(layout.size() as i64);
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        grow(-(layout.size() as i64));
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        grow(new_size as i64 - layout.size() as i64);
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: alloc::Counting = alloc::Counting;
 
 /// Runs `f` and returns its result with the most heap this thread held at
 /// once while it ran, above what it held before.
 fn peak_heap<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let start = LIVE.with(Cell::get);
-    PEAK.with(|p| p.set(start));
+    let start = alloc::live();
+    alloc::reset_peak();
     let out = f();
-    let peak = PEAK.with(Cell::get);
-    (out, (peak - start).max(0) as usize)
+    (out, (alloc::peak() - start).max(0) as usize)
 }
 
 // ---------------------------------------------------------------------------
@@ -543,84 +497,18 @@ fn message_bytes(e: &Event) -> Option<(MessageKind, Vec<u8>)> {
 /// `Connection::client` and `Connection::server` joined in memory: the
 /// server accepts the upgrade request as it comes. Everything each side
 /// writes after the handshake is recorded.
-struct Link {
-    client: Connection,
-    server: Connection,
-    client_events: Vec<Event>,
-    server_events: Vec<Event>,
-    client_wire: Vec<u8>,
-    server_wire: Vec<u8>,
-    client_open: bool,
-    server_open: bool,
-}
+type Link = Pair;
 
 impl Link {
-    fn new(base: Config, client: Option<DeflateConfig>, server: Option<DeflateConfig>) -> Self {
+    fn deflate(base: Config, client: Option<DeflateConfig>, server: Option<DeflateConfig>) -> Self {
         let request = ClientRequest::new("ws://example.com/chat").unwrap();
         let client =
             Connection::client(request, base.clone().with_deflate(client), FixedMask([0x11, 0x22, 0x33, 0x44]))
                 .unwrap();
         let server = Connection::server(base.with_deflate(server));
-        let mut link = Self {
-            client,
-            server,
-            client_events: Vec::new(),
-            server_events: Vec::new(),
-            client_wire: Vec::new(),
-            server_wire: Vec::new(),
-            client_open: false,
-            server_open: false,
-        };
+        let mut link = Self::handshake(client, server).record_wire();
         link.drive();
         link
-    }
-
-    fn drive(&mut self) {
-        loop {
-            let mut moved = false;
-            while let Some(o) = self.client.poll_output() {
-                moved = true;
-                match o {
-                    Output::Transmit(b) => {
-                        if self.client_open {
-                            self.client_wire.extend_from_slice(&b);
-                        }
-                        self.server.handle_bytes(&b);
-                    }
-                    Output::Event(e) => {
-                        self.client_open |= matches!(e, Event::Open(_));
-                        self.client_events.push(e);
-                    }
-                    Output::CloseTransport => self.server.handle_eof(),
-                    _ => {}
-                }
-            }
-            while let Some(o) = self.server.poll_output() {
-                moved = true;
-                match o {
-                    Output::Transmit(b) => {
-                        if self.server_open {
-                            self.server_wire.extend_from_slice(&b);
-                        }
-                        self.client.handle_bytes(&b);
-                    }
-                    Output::Event(Event::UpgradeRequest(r)) => {
-                        self.server_events.push(Event::UpgradeRequest(r));
-                        self.server.accept(Accept::new()).unwrap();
-                    }
-                    Output::Event(e) => {
-                        // The 101 goes out before `Open`.
-                        self.server_open |= matches!(e, Event::Open(_));
-                        self.server_events.push(e);
-                    }
-                    Output::CloseTransport => self.client.handle_eof(),
-                    _ => {}
-                }
-            }
-            if !moved {
-                break;
-            }
-        }
     }
 
     fn negotiated(events: &[Event]) -> Negotiated {
@@ -1077,7 +965,7 @@ fn server_accepting_compresses_and_inflates() {
 fn pair_negotiates_all_four_parameters() {
     let client =
         DeflateConfig::default().with_server_max_window_bits(10).with_client_max_window_bits(9).with_threshold(0);
-    let mut link = Link::new(Config::default(), Some(client), Some(takeover()));
+    let mut link = Link::deflate(Config::default(), Some(client), Some(takeover()));
     assert_eq!(
         link.agreed().as_deref(),
         Some(
@@ -1558,7 +1446,8 @@ fn window_bits_8_both_directions() {
         ),
     ];
     for (client, server, agreed) in cases {
-        let mut link = Link::new(Config::default().with_max_message_size(1 << 22), Some(client.clone()), Some(server));
+        let mut link =
+            Link::deflate(Config::default().with_max_message_size(1 << 22), Some(client.clone()), Some(server));
         assert_eq!(link.agreed().as_deref(), Some(agreed));
         let takeover = !agreed.contains("no_context_takeover");
         let (up, down) = round_trip(&mut link, &message_set(8, 40), takeover, takeover);
@@ -1579,7 +1468,7 @@ fn round_trips_at_every_window_size() {
                 .with_server_max_window_bits(bits)
                 .with_client_max_window_bits(bits)
                 .with_threshold(64);
-            let mut link = Link::new(Config::default(), Some(cfg.clone()), Some(takeover()));
+            let mut link = Link::deflate(Config::default(), Some(cfg.clone()), Some(takeover()));
             let agreed = link.agreed().unwrap();
             assert_eq!(agreed.contains("no_context_takeover"), !tk, "{agreed}");
             let limit = 1usize << bits;
@@ -1617,7 +1506,7 @@ fn round_trips_at_every_window_size() {
     // Different sizes each way.
     let client =
         DeflateConfig::default().with_server_max_window_bits(9).with_client_max_window_bits(14).with_threshold(0);
-    let mut link = Link::new(Config::default(), Some(client), Some(takeover()));
+    let mut link = Link::deflate(Config::default(), Some(client), Some(takeover()));
     let mut msgs = message_set(99, 30);
     msgs.push(Message::binary(noise(99, 10_000).repeat(3)));
     let (up, down) = round_trip(&mut link, &msgs, false, false);
@@ -1664,9 +1553,7 @@ fn json_like(len: usize) -> String {
     let mut s = String::from("[");
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     while s.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        let x = xorshift(&mut x);
         if s.len() > 1 {
             s.push(',');
         }

@@ -6,7 +6,7 @@
 //! and `Connection::server`.
 mod common;
 
-use common::{FixedMask, Out, RFC_KEY, cframe, close_body, closed_out, drain, merge_into, op, sframe};
+use common::{FixedMask, Out, Pair, RFC_KEY, cframe, close_body, closed_out, drain, merge_into, op, sframe};
 use wsmachine::handshake::{Accept, ClientRequest, ExtensionOffer, Rejection, accept_key};
 use wsmachine::{
     CloseCode, CloseFrame, Closed, Config, Connection, ConnectionError, Entropy, Event, HandshakeError, Message,
@@ -1652,77 +1652,21 @@ fn accept_or_reject_with_nothing_pending() {
 // ---------------------------------------------------------------------------
 
 /// `Connection::client` and `Connection::server` wired back to back.
-struct Session {
-    client: Connection,
-    server: Connection,
-    client_events: Vec<Event>,
-    server_events: Vec<Event>,
-    client_transport_closed: bool,
-    server_transport_closed: bool,
-}
+type Session = Pair;
 
 impl Session {
-    fn new(req: ClientRequest, server_config: Config) -> Self {
-        Self {
-            client: Connection::client(req, Config::default(), FixedMask([9, 8, 7, 6])).unwrap(),
-            server: Connection::server(server_config),
-            client_events: Vec::new(),
-            server_events: Vec::new(),
-            client_transport_closed: false,
-            server_transport_closed: false,
-        }
-    }
-
-    /// Moves bytes both ways until nothing happens; a closed transport is
-    /// EOF for the other side. Answers an upgrade request with `accept`.
-    fn drive(&mut self, accept: &dyn Fn() -> Accept) {
-        loop {
-            let mut moved = false;
-            while let Some(o) = self.client.poll_output() {
-                moved = true;
-                match o {
-                    Output::Transmit(b) => {
-                        assert!(!self.client_transport_closed, "client wrote after CloseTransport");
-                        self.server.handle_bytes(&b);
-                    }
-                    Output::Event(e) => self.client_events.push(e),
-                    Output::CloseTransport => {
-                        self.client_transport_closed = true;
-                        self.server.handle_eof();
-                    }
-                    other => panic!("{other:?}"),
-                }
-            }
-            while let Some(o) = self.server.poll_output() {
-                moved = true;
-                match o {
-                    Output::Transmit(b) => {
-                        assert!(!self.server_transport_closed, "server wrote after CloseTransport");
-                        self.client.handle_bytes(&b);
-                    }
-                    Output::Event(Event::UpgradeRequest(r)) => {
-                        self.server_events.push(Event::UpgradeRequest(r));
-                        self.server.accept(accept()).unwrap();
-                    }
-                    Output::Event(e) => self.server_events.push(e),
-                    Output::CloseTransport => {
-                        self.server_transport_closed = true;
-                        self.client.handle_eof();
-                    }
-                    other => panic!("{other:?}"),
-                }
-            }
-            if !moved {
-                break;
-            }
-        }
+    fn session(req: ClientRequest, server_config: Config) -> Self {
+        Self::handshake(
+            Connection::client(req, Config::default(), FixedMask([9, 8, 7, 6])).unwrap(),
+            Connection::server(server_config),
+        )
     }
 }
 
 fn open_session() -> Session {
     let req = url("ws://localhost:9001/chat?room=1").origin("http://localhost").protocol("v1").protocol("v2");
-    let mut p = Session::new(req, Config::default().with_protocol("v2"));
-    p.drive(&Accept::new);
+    let mut p = Session::session(req, Config::default().with_protocol("v2"));
+    p.drive_accepting(&Accept::new);
     let [Event::UpgradeRequest(r), Event::Open(n)] = p.server_events.as_slice() else {
         panic!("server events {:?}", p.server_events);
     };
@@ -1742,7 +1686,7 @@ fn open_session() -> Session {
     p.server.send_text("from server").unwrap();
     p.server.send_binary(vec![7u8; 300]).unwrap();
     p.client.ping(&b"c"[..]).unwrap();
-    p.drive(&Accept::new);
+    p.drive_accepting(&Accept::new);
     assert_eq!(
         p.server_events,
         [
@@ -1769,7 +1713,7 @@ fn session_client_closes() {
     let mut p = open_session();
     p.client.close(Some(CloseCode::NORMAL), "done").unwrap();
     assert_eq!(p.client.ready_state(), ReadyState::Closing);
-    p.drive(&Accept::new);
+    p.drive_accepting(&Accept::new);
     let frame = CloseFrame { code: CloseCode::NORMAL, reason: "done".into() };
     let clean = Closed { code: CloseCode::NORMAL, reason: "done".into(), was_clean: true, error: None };
     assert_eq!(p.server_events, [Event::Closing(frame), Event::Closed(clean.clone())]);
@@ -1783,7 +1727,7 @@ fn session_client_closes() {
 fn session_server_closes() {
     let mut p = open_session();
     p.server.close(Some(CloseCode::new(4000)), "bye").unwrap();
-    p.drive(&Accept::new);
+    p.drive_accepting(&Accept::new);
     let frame = CloseFrame { code: CloseCode::new(4000), reason: "bye".into() };
     let clean = Closed { code: CloseCode::new(4000), reason: "bye".into(), was_clean: true, error: None };
     assert_eq!(p.client_events, [Event::Closing(frame), Event::Closed(clean.clone())]);
@@ -1793,7 +1737,7 @@ fn session_server_closes() {
 
 #[test]
 fn session_rejected_by_the_server_app() {
-    let mut p = Session::new(url("ws://h/private"), Config::default());
+    let mut p = Session::session(url("ws://h/private"), Config::default());
     while let Some(o) = p.client.poll_output() {
         if let Output::Transmit(b) = o {
             p.server.handle_bytes(&b);
@@ -1802,7 +1746,7 @@ fn session_rejected_by_the_server_app() {
     let outs = drain(&mut p.server);
     assert!(matches!(outs.as_slice(), [Out::Event(Event::UpgradeRequest(r))] if r.path() == "/private"));
     p.server.reject(401, &[("WWW-Authenticate", "Bearer")], b"who are you").unwrap();
-    p.drive(&|| panic!("no second request"));
+    p.drive_accepting(&|| panic!("no second request"));
     let e = rejected(
         401,
         "Unauthorized",

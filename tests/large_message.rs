@@ -1,99 +1,46 @@
 //! 1 GiB messages through streaming send and streaming receive in bounded
 //! memory.
 //!
-//! This binary installs a counting global allocator that tracks the live heap
-//! and its peak. Each test resets the peak to the live heap once its
+//! This binary installs the counting global allocator (`common::alloc`),
+//! which tracks the live heap of the test's thread (all the work happens on
+//! it) and its peak. Each test resets the peak to the live heap once its
 //! connections and reference data exist (the baseline), moves one message of
 //! 1 GiB from sender to a server in `streaming_receive` mode, moving every
 //! `Transmit` to the server as soon as it comes out (the harness never holds
 //! more than one chunk), and checks every byte that arrives against the
 //! reference without storing it. The peak live heap above the baseline must
-//! stay under 4 MiB. The tests take a lock so that their measurements do not
-//! overlap.
+//! stay under 4 MiB. The tests take a lock so that one 1 GiB transfer runs
+//! at a time.
 //!
 //! Run with `--nocapture` to see the measured peaks and times.
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
-use common::FixedMask;
+use common::{FixedMask, noise, xorshift};
 use wsmachine::{Bytes, Config, Connection, Event, Message, MessageKind, Output, Role};
 
 // ---------------------------------------------------------------------------
 // Counting allocator
 // ---------------------------------------------------------------------------
 
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(n: usize) {
-    let now = CURRENT.fetch_add(n, Relaxed) + n;
-    PEAK.fetch_max(now, Relaxed);
-}
-
-fn shrank(n: usize) {
-    CURRENT.fetch_sub(n, Relaxed);
-}
-
-// SAFETY: every call is forwarded to `System` unchanged; the counters are
-// plain atomics and never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.dealloc(ptr, layout) };
-        shrank(layout.size());
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            // Counted as old and new live at once, as during a moving realloc.
-            grew(new_size);
-            shrank(layout.size());
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: common::alloc::Counting = common::alloc::Counting;
 
-/// Serialises the tests: the counters are process-wide.
+/// Serialises the tests: each moves 1 GiB, and the machine may have few cores.
 static LOCK: Mutex<()> = Mutex::new(());
 
 /// Starts a measurement: the live heap now is the baseline.
-fn baseline() -> usize {
-    let now = CURRENT.load(Relaxed);
-    PEAK.store(now, Relaxed);
-    now
+fn baseline() -> i64 {
+    common::alloc::reset_peak();
+    common::alloc::live()
 }
 
-fn peak_above(base: usize) -> usize {
-    PEAK.load(Relaxed).saturating_sub(base)
+/// The peak since [`baseline`] above it, a realloc counted as holding its
+/// old and new block at once.
+fn peak_above(base: i64) -> usize {
+    (common::alloc::peak_moving() - base).max(0) as usize
 }
 
 // ---------------------------------------------------------------------------
@@ -109,17 +56,9 @@ const PERIOD: usize = 65521;
 /// The live-heap budget of a transfer.
 const BUDGET: usize = 4 << 20;
 
-fn xorshift(x: &mut u64) -> u64 {
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    *x
-}
-
 /// `PERIOD` pseudo-random bytes.
 fn binary_unit() -> Vec<u8> {
-    let mut x = 0x9E37_79B9_7F4A_7C15;
-    (0..PERIOD).map(|_| xorshift(&mut x) as u8).collect()
+    noise(1, PERIOD)
 }
 
 /// `PERIOD` bytes of UTF-8 made of whole code points of every width, so any

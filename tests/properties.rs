@@ -11,16 +11,6 @@ use wsmachine::{BytesMut, CloseCode, CloseError, Config, Connection, Event, Mess
 
 const ROLES: [Role; 2] = [Role::Server, Role::Client];
 
-/// Characters of every UTF-8 width.
-fn any_width_char() -> impl Strategy<Value = char> {
-    prop_oneof![
-        proptest::char::range('\0', '\u{7f}'),
-        proptest::char::range('\u{80}', '\u{7ff}'),
-        proptest::char::range('\u{800}', '\u{ffff}'),
-        proptest::char::range('\u{10000}', '\u{10ffff}'),
-    ]
-}
-
 /// Strings whose UTF-8 length lands near 123 bytes, on either side.
 fn reason_near_limit() -> impl Strategy<Value = String> {
     (vec(any_width_char(), 0..150), 110usize..=136).prop_map(|(chars, target)| {
@@ -35,24 +25,11 @@ fn reason_near_limit() -> impl Strategy<Value = String> {
     })
 }
 
-/// Deterministic filler bytes.
-fn filler(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// Deterministic text of about `len` bytes mixing 1- to 4-byte characters.
 fn filler_text(len: usize, seed: u64) -> String {
     const PALETTE: [&str; 8] = ["a", "é", "€", "𝄞", "z", " ", "κ", "\u{7f}"];
     let mut s = String::with_capacity(len + 4);
-    for b in filler(len, seed) {
+    for b in noise(seed, len) {
         if s.len() >= len {
             break;
         }
@@ -403,7 +380,7 @@ fn round_trip(sender: Role, message: Message) -> Result<(), TestCaseError> {
 fn round_trip_at_every_length_boundary_both_directions() {
     for len in BOUNDARIES {
         for sender in ROLES {
-            round_trip(sender, Message::binary(filler(len, len as u64))).unwrap();
+            round_trip(sender, Message::binary(noise(len as u64, len))).unwrap();
             round_trip(sender, Message::text("x".repeat(len))).unwrap();
         }
     }
@@ -423,7 +400,7 @@ proptest! {
         let message = if text {
             Message::text(filler_text(len, seed))
         } else {
-            Message::binary(filler(len, seed))
+            Message::binary(noise(seed, len))
         };
         for sender in ROLES {
             round_trip(sender, message.clone())?;
@@ -447,7 +424,7 @@ impl Spec {
         if self.text {
             Message::text(filler_text(self.len, self.seed))
         } else {
-            Message::binary(filler(self.len, self.seed))
+            Message::binary(noise(self.seed, self.len))
         }
     }
 }
@@ -631,7 +608,7 @@ proptest! {
             let open = state == ReadyState::Open;
             match s {
                 Step::Send { text, len } => {
-                    let m = if *text { Message::text(filler_text(*len, 7)) } else { Message::binary(filler(*len, 7)) };
+                    let m = if *text { Message::text(filler_text(*len, 7)) } else { Message::binary(noise(7, *len)) };
                     let r = c.send(m);
                     prop_assert_eq!(r.is_ok(), open, "send in {:?}: {:?}", state, r);
                     if !open {

@@ -1111,15 +1111,6 @@ fn eof_right_after_a_frame_header_returns() {
 // Streaming and assembled receive agree
 // ---------------------------------------------------------------------------
 
-fn any_width_char() -> impl Strategy<Value = char> {
-    prop_oneof![
-        proptest::char::range('\0', '\u{7f}'),
-        proptest::char::range('\u{80}', '\u{7ff}'),
-        proptest::char::range('\u{800}', '\u{ffff}'),
-        proptest::char::range('\u{10000}', '\u{10ffff}'),
-    ]
-}
-
 /// A message and how it is sent.
 #[derive(Debug, Clone)]
 struct Planned {

@@ -1,6 +1,7 @@
 //! Shared test helpers: deterministic entropy, output collection, an in-memory pair.
 #![allow(dead_code, unreachable_pub)]
 
+use wsmachine::handshake::Accept;
 use wsmachine::{Bytes, Closed, Config, Connection, Entropy, Event, Output, Role};
 
 /// Entropy that repeats a fixed 4-byte pattern: every mask key is `key`.
@@ -135,47 +136,109 @@ pub struct Pair {
     pub server_events: Vec<Event>,
     pub client_transport_closed: bool,
     pub server_transport_closed: bool,
+    /// With [`Pair::record_wire`]: what the client wrote once it reported
+    /// `Open` (from the start for a pair built open).
+    pub client_wire: Vec<u8>,
+    /// As `client_wire`, for the server (whose 101 goes out before `Open`).
+    pub server_wire: Vec<u8>,
+    record_wire: bool,
+    client_open: bool,
+    server_open: bool,
 }
 
 impl Pair {
+    /// Two open connections with `config`.
     pub fn new(config: Config) -> Self {
+        let mut pair = Self::handshake(
+            Connection::new_open(Role::Client, config.clone(), FixedMask([1, 2, 3, 4])),
+            Connection::new_open(Role::Server, config, FixedMask([1, 2, 3, 4])),
+        );
+        pair.client_open = true;
+        pair.server_open = true;
+        pair
+    }
+
+    /// `client` and `server` as built, e.g. by `Connection::client` and
+    /// `Connection::server`, to do the opening handshake when driven.
+    pub fn handshake(client: Connection, server: Connection) -> Self {
         Self {
-            client: Connection::new_open(Role::Client, config.clone(), FixedMask([1, 2, 3, 4])),
-            server: Connection::new_open(Role::Server, config, FixedMask([1, 2, 3, 4])),
+            client,
+            server,
             client_events: Vec::new(),
             server_events: Vec::new(),
             client_transport_closed: false,
             server_transport_closed: false,
+            client_wire: Vec::new(),
+            server_wire: Vec::new(),
+            record_wire: false,
+            client_open: false,
+            server_open: false,
         }
     }
 
+    /// Records what each side writes once open in `client_wire` and
+    /// `server_wire`.
+    pub fn record_wire(mut self) -> Self {
+        self.record_wire = true;
+        self
+    }
+
     /// Moves bytes both ways until nothing more happens. A closed transport
-    /// delivers EOF to the other side.
+    /// delivers EOF to the other side. An upgrade request is accepted with
+    /// `Accept::new()`.
     pub fn drive(&mut self) {
+        self.drive_accepting(&Accept::new);
+    }
+
+    /// [`Pair::drive`], answering an upgrade request with `accept`. Panics
+    /// if a side writes after its `CloseTransport`.
+    pub fn drive_accepting(&mut self, accept: &dyn Fn() -> Accept) {
         loop {
             let mut moved = false;
             while let Some(o) = self.client.poll_output() {
                 moved = true;
                 match o {
-                    Output::Transmit(b) => self.server.handle_bytes(&b),
-                    Output::Event(e) => self.client_events.push(e),
+                    Output::Transmit(b) => {
+                        assert!(!self.client_transport_closed, "client wrote after CloseTransport");
+                        if self.record_wire && self.client_open {
+                            self.client_wire.extend_from_slice(&b);
+                        }
+                        self.server.handle_bytes(&b);
+                    }
+                    Output::Event(e) => {
+                        self.client_open |= matches!(e, Event::Open(_));
+                        self.client_events.push(e);
+                    }
                     Output::CloseTransport => {
                         self.client_transport_closed = true;
                         self.server.handle_eof();
                     }
-                    _ => {}
+                    other => panic!("unexpected client output {other:?}"),
                 }
             }
             while let Some(o) = self.server.poll_output() {
                 moved = true;
                 match o {
-                    Output::Transmit(b) => self.client.handle_bytes(&b),
-                    Output::Event(e) => self.server_events.push(e),
+                    Output::Transmit(b) => {
+                        assert!(!self.server_transport_closed, "server wrote after CloseTransport");
+                        if self.record_wire && self.server_open {
+                            self.server_wire.extend_from_slice(&b);
+                        }
+                        self.client.handle_bytes(&b);
+                    }
+                    Output::Event(Event::UpgradeRequest(r)) => {
+                        self.server_events.push(Event::UpgradeRequest(r));
+                        self.server.accept(accept()).unwrap();
+                    }
+                    Output::Event(e) => {
+                        self.server_open |= matches!(e, Event::Open(_));
+                        self.server_events.push(e);
+                    }
                     Output::CloseTransport => {
                         self.server_transport_closed = true;
                         self.client.handle_eof();
                     }
-                    _ => {}
+                    other => panic!("unexpected server output {other:?}"),
                 }
             }
             if !moved {
@@ -369,15 +432,27 @@ pub fn parse_frames(mut data: &[u8]) -> Vec<WireFrame> {
     frames
 }
 
-/// Deterministic pseudo-random bytes (xorshift).
+/// Characters of every UTF-8 width (a proptest strategy).
+pub fn any_width_char() -> impl proptest::strategy::Strategy<Value = char> {
+    proptest::prop_oneof![
+        proptest::char::range('\0', '\u{7f}'),
+        proptest::char::range('\u{80}', '\u{7ff}'),
+        proptest::char::range('\u{800}', '\u{ffff}'),
+        proptest::char::range('\u{10000}', '\u{10ffff}'),
+    ]
+}
+
+/// Deterministic pseudo-random bytes (xorshift): incompressible.
 pub fn noise(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+    (0..len).map(|_| (xorshift(&mut x) >> 24) as u8).collect()
+}
+
+/// One step of the xorshift64 generator behind [`noise`], for tests that
+/// draw numbers rather than bytes. `x` must not be 0.
+pub fn xorshift(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
 }
