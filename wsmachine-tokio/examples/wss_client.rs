@@ -1,0 +1,37 @@
+//! A `wss://` client: connects with TLS (rustls on ring, Mozilla's roots),
+//! sends each line of stdin as a text message and prints what comes back.
+//!
+//! ```sh
+//! cargo run -p wsmachine-tokio --example wss_client --features rustls,webpki-roots -- wss://echo.example/
+//! ```
+//!
+//! Ctrl-D closes the connection with 1000.
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+#[tokio::main]
+async fn main() -> Result<(), wsmachine_tokio::Error> {
+    let url = std::env::args().nth(1).unwrap_or_else(|| "wss://127.0.0.1:9443/".to_owned());
+    let (ws, negotiated) = wsmachine_tokio::connect(&url).await?;
+    println!("connected to {url} (subprotocol {:?})", negotiated.protocol);
+    let (mut reader, writer) = ws.split();
+
+    // Print what arrives, in its own task, while this one reads stdin.
+    let printer = tokio::spawn(async move {
+        while let Some(message) = reader.recv().await {
+            match message {
+                Ok(message) => println!("< {}", String::from_utf8_lossy(message.as_bytes())),
+                Err(e) => println!("connection failed: {e}"),
+            }
+        }
+    });
+
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await? {
+        writer.send(line).await?;
+    }
+    let closed = writer.close(1000, "bye").await?;
+    println!("closed: code {} reason {:?} clean {}", closed.code, closed.reason, closed.was_clean);
+    let _ = printer.await;
+    Ok(())
+}
