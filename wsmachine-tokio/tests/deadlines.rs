@@ -1,0 +1,184 @@
+//! Time and backpressure: deadlines fire and Pings are answered while the
+//! application polls nothing; a peer that stops reading makes `send` wait,
+//! holds bounded memory, and is dropped at the deadline.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{client_frame, listener, raw_client, within};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::{Bytes, Message as TtMessage};
+use wsmachine::ConnectionError;
+use wsmachine_tokio::{CloseCode, Config, Error, Message};
+
+#[tokio::test]
+async fn pings_are_answered_while_the_application_polls_nothing() {
+    within(10, async {
+        let (listener, url) = listener().await;
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut tt = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let mut answered = Vec::new();
+            for i in 0..3u8 {
+                let sent = Instant::now();
+                tt.send(TtMessage::Ping(Bytes::from(vec![i]))).await.unwrap();
+                match tt.next().await.unwrap().unwrap() {
+                    TtMessage::Pong(p) => assert_eq!(&p[..], &[i]),
+                    other => panic!("expected a Pong, got {other:?}"),
+                }
+                answered.push(sent.elapsed());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            tt.close(None).await.unwrap();
+            answered
+        });
+        let (ws, _) = wsmachine_tokio::connect(&url).await.unwrap();
+        // The application is busy elsewhere: it awaits nothing on `ws`.
+        let answered = server.await.unwrap();
+        assert!(answered.iter().all(|t| *t < Duration::from_millis(500)), "{answered:?}");
+        drop(ws);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn keepalive_pings_go_out_while_the_application_polls_nothing() {
+    within(10, async {
+        let (listener, url) = listener().await;
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut tt = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let start = Instant::now();
+            let mut pings = 0;
+            while pings < 2 {
+                if let TtMessage::Ping(_) = tt.next().await.unwrap().unwrap() {
+                    pings += 1;
+                }
+            }
+            // tungstenite answers the Pings; the client stays alive.
+            tt.send(TtMessage::text("still there?")).await.unwrap();
+            let reply = tt.next().await.unwrap().unwrap();
+            (start.elapsed(), reply)
+        });
+        let config = Config::default().with_keepalive(Some(Duration::from_millis(200)), Duration::from_secs(5));
+        let request = wsmachine_tokio::handshake::ClientRequest::new(&url).unwrap();
+        let (mut ws, _) = wsmachine_tokio::connect_with(request, config).await.unwrap();
+        // Busy for a while: no await on the socket at all.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let message = ws.recv().await.unwrap().unwrap();
+        assert_eq!(message, Message::text("still there?"));
+        ws.send("yes").await.unwrap();
+        let (elapsed, reply) = server.await.unwrap();
+        assert!(elapsed >= Duration::from_millis(350) && elapsed < Duration::from_secs(2), "{elapsed:?}");
+        assert_eq!(reply, TtMessage::text("yes"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn close_is_written_at_once_and_times_out_without_the_application() {
+    within(10, async {
+        let (listener, url) = listener().await;
+        let config = Config::default().with_close_timeout(Some(Duration::from_millis(300)));
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let ws = wsmachine_tokio::accept_with(tcp, config, |_| Ok(Default::default())).await.unwrap();
+            let (_reader, writer) = ws.split();
+            // Another task starts the close and is dropped at once.
+            let closer = writer.clone();
+            let start = tokio::spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_millis(1), closer.close(1000, "now")).await;
+            });
+            start.await.unwrap();
+            // Nobody polls anything any more; the report is there later.
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            writer.closed().await
+        });
+        let mut raw = raw_client(&url).await;
+        let started = Instant::now();
+        let mut close = [0u8; 7];
+        raw.read_exact(&mut close).await.unwrap();
+        assert_eq!(close, [0x88, 5, 0x03, 0xe8, b'n', b'o', b'w']);
+        assert!(started.elapsed() < Duration::from_millis(200), "the Close took {:?}", started.elapsed());
+        // The raw client never answers: the server gives up at its deadline.
+        let mut rest = Vec::new();
+        raw.read_to_end(&mut rest).await.unwrap();
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(250) && waited < Duration::from_secs(2), "{waited:?}");
+        let closed = server.await.unwrap();
+        assert_eq!((closed.code, closed.was_clean), (CloseCode::ABNORMAL, false));
+        assert_eq!(closed.error, Some(ConnectionError::CloseTimeout));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_peer_that_never_reads_makes_send_wait_and_is_dropped_at_the_deadline() {
+    within(20, async {
+        const HIGH: usize = 256 * 1024;
+        const MESSAGE: usize = 16 * 1024;
+        let (listener, url) = listener().await;
+        let config = Config::default()
+            .with_send_water_marks(Some(HIGH), 64 * 1024)
+            .with_keepalive(Some(Duration::from_millis(300)), Duration::from_millis(300));
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let ws = wsmachine_tokio::accept_with(tcp, config, |_| Ok(Default::default())).await.unwrap();
+            let started = Instant::now();
+            let (mut sent, mut max_backlog, mut longest_wait) = (0usize, 0usize, Duration::ZERO);
+            let error = loop {
+                let before = Instant::now();
+                let result = ws.send(vec![0u8; MESSAGE]).await;
+                longest_wait = longest_wait.max(before.elapsed());
+                match result {
+                    Ok(()) => sent += MESSAGE,
+                    Err(e) => break e,
+                }
+                max_backlog = max_backlog.max(ws.backlog());
+            };
+            (error, started.elapsed(), sent, max_backlog, longest_wait, ws.closed().await)
+        });
+        let mut raw = raw_client(&url).await;
+        // Never reads; sends a message (bytes in) only at the start.
+        raw.write_all(&client_frame(0x1, b"hi")).await.unwrap();
+        let (error, elapsed, sent, max_backlog, longest_wait, closed) = server.await.unwrap();
+        assert!(matches!(error, Error::Closed), "{error:?}");
+        // Memory stayed bounded by the mark (plus one message).
+        assert!(max_backlog <= HIGH + MESSAGE + 1024, "backlog reached {max_backlog}");
+        assert!(longest_wait > Duration::from_millis(200), "send never waited ({longest_wait:?})");
+        // Keepalive: a Ping after 300 ms of silence, failure 300 ms later.
+        assert!(elapsed >= Duration::from_millis(500) && elapsed < Duration::from_secs(3), "{elapsed:?}");
+        assert_eq!((closed.code, closed.was_clean), (CloseCode::ABNORMAL, false));
+        assert_eq!(closed.error, Some(ConnectionError::KeepaliveTimeout));
+        // What was accepted is what the kernel buffers took plus the mark.
+        assert!(sent < 64 << 20, "{sent} bytes accepted");
+        drop(raw);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_application_that_does_not_read_stops_the_reading() {
+    within(30, async {
+        const MESSAGE: usize = 64 * 1024;
+        const COUNT: usize = 512; // 32 MiB: more than the kernel buffers hold
+        let (mut server, client) =
+            common::pair(Config::default(), Config::default().with_send_water_marks(None, 0)).await;
+        for i in 0..COUNT {
+            client.send(vec![i as u8; MESSAGE]).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The server holds at most MAX_UNREAD and a read: the rest waits in
+        // the client and in the kernel.
+        let stuck = client.backlog();
+        assert!(stuck > 8 << 20, "only {stuck} bytes left unwritten: the server kept reading");
+        for i in 0..COUNT {
+            assert_eq!(server.recv().await.unwrap().unwrap(), Message::binary(vec![i as u8; MESSAGE]));
+        }
+        client.flush().await.unwrap();
+        assert_eq!(client.backlog(), 0);
+    })
+    .await;
+}
