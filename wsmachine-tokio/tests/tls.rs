@@ -1,0 +1,91 @@
+//! `wss://` over loopback: a TLS server (`accept` on a tokio-rustls
+//! stream) and a client, with a certificate made by the test.
+#![cfg(feature = "rustls")]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::within;
+use wsmachine_tokio::handshake::ClientRequest;
+use wsmachine_tokio::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use wsmachine_tokio::rustls::{ClientConfig, RootCertStore};
+use wsmachine_tokio::tokio_rustls::TlsAcceptor;
+use wsmachine_tokio::{CloseCode, Config, Error, Message};
+
+/// A self-signed certificate for `localhost` and its key.
+fn certificate() -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.key_pair.serialize_der()));
+    (made.cert.der().clone(), key)
+}
+
+/// A TLS echo server on loopback; returns its port.
+async fn tls_echo_server(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = TlsAcceptor::from(wsmachine_tokio::server_config(vec![cert], key).unwrap());
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let mut ws = wsmachine_tokio::accept(tls).await.unwrap();
+                while let Some(Ok(message)) = ws.recv().await {
+                    if ws.send(message).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn wss_client_and_tls_server() {
+    within(20, async {
+        let (cert, key) = certificate();
+        let port = tls_echo_server(cert.clone(), key).await;
+        let mut roots = RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let tls = ClientConfig::builder_with_provider(wsmachine_tokio::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let request = ClientRequest::new(&format!("wss://localhost:{port}/secure")).unwrap();
+        let (mut ws, _) = wsmachine_tokio::connect_with_tls(request, Config::default(), Arc::new(tls)).await.unwrap();
+        ws.send("over TLS").await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("over TLS"));
+        // Large enough to span many TLS records, in both directions.
+        let big = Message::binary((0..1_000_000u32).map(|i| i as u8).collect::<Vec<u8>>());
+        ws.send(big.clone()).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), big);
+        for i in 0..1000u32 {
+            ws.send(Message::text(format!("small {i}"))).await.unwrap();
+        }
+        for i in 0..1000u32 {
+            assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text(format!("small {i}")));
+        }
+        let closed = ws.close(4242, "secure bye").await.unwrap();
+        assert_eq!((closed.code, closed.reason.as_str(), closed.was_clean), (CloseCode::new(4242), "secure bye", true));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_fails_the_connection() {
+    within(20, async {
+        let (cert, key) = certificate();
+        let port = tls_echo_server(cert, key).await;
+        // The default roots (Mozilla's, with --all-features) do not trust a
+        // self-signed certificate.
+        match wsmachine_tokio::connect(&format!("wss://localhost:{port}/")).await {
+            Err(Error::Io(e)) => assert!(e.to_string().contains("certificate"), "{e}"),
+            other => panic!("expected a certificate error, got {other:?}"),
+        }
+    })
+    .await;
+}
