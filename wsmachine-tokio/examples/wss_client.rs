@@ -5,7 +5,7 @@
 //! cargo run -p wsmachine-tokio --example wss_client --features rustls,webpki-roots -- wss://echo.example/
 //! ```
 //!
-//! Ctrl-D closes the connection with 1000.
+//! Ctrl-D closes the connection with 1000. Plain `ws://` URLs work too.
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -27,11 +27,18 @@ async fn main() -> Result<(), wsmachine_tokio::Error> {
     });
 
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    while let Some(line) = lines.next_line().await? {
-        writer.send(line).await?;
+    loop {
+        tokio::select! {
+            line = lines.next_line() => match line? {
+                Some(line) => writer.send(line).await?,
+                None => break,
+            },
+            // The server closed first.
+            _ = writer.closed() => break,
+        }
     }
     let closed = writer.close(1000, "bye").await?;
-    println!("closed: code {} reason {:?} clean {}", closed.code, closed.reason, closed.was_clean);
     let _ = printer.await;
+    println!("closed: code {} reason {:?} clean {}", closed.code, closed.reason, closed.was_clean);
     Ok(())
 }
