@@ -16,7 +16,7 @@ use wsmachine::{CloseCode, Closed, Connection, Message, Negotiated};
 use crate::Error;
 
 /// The driver stops reading from the transport while received messages of
-/// this many bytes or more (plus [`MESSAGE_COST`] each) wait for the
+/// this many bytes or more (counting 64 bytes more for each) wait for the
 /// application, and reads again once they are below half of it: a slow
 /// reader holds at most this much, one read and one message.
 pub const MAX_UNREAD: usize = 1 << 20;

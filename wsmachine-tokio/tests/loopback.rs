@@ -36,7 +36,7 @@ async fn messages_both_ways_and_close_from_the_client() {
 #[tokio::test]
 async fn close_from_the_server_and_ping() {
     within(10, async {
-        let (mut server, mut client) = pair(Config::default(), Config::default()).await;
+        let (server, mut client) = pair(Config::default(), Config::default()).await;
         client.ping(b"are you there").await.unwrap();
         server.ping(b"").await.unwrap();
         server.send("last").await.unwrap();
@@ -190,6 +190,60 @@ async fn a_peer_that_vanishes_ends_the_stream_with_an_error() {
         assert!(head.starts_with(b"HTTP/1.1 101"));
         drop(tcp);
         server.await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn stream_and_sink_through_futures_util() {
+    use futures_util::{SinkExt, StreamExt};
+    within(10, async {
+        let (server, client) = pair(Config::default(), Config::default()).await;
+        let (server_rx, mut server_tx) = server.split();
+        let mut client = client;
+        // Sink: feed, send_all, flush.
+        client.feed(Message::text("a")).await.unwrap();
+        let mut more = futures_util::stream::iter((0..100).map(|i| Ok(Message::binary(vec![i as u8; i]))));
+        client.send_all(&mut more).await.unwrap();
+        client.flush().await.unwrap();
+        assert_eq!(client.backlog(), 0);
+        // Stream: next, take, collect.
+        let got: Vec<Message> = server_rx.take(101).map(Result::unwrap).collect().await;
+        assert_eq!(got[0], Message::text("a"));
+        assert!(got[1..].iter().enumerate().all(|(i, m)| m.as_bytes() == vec![i as u8; i]));
+        // Sink::close sends a 1000 and waits for the closing handshake.
+        SinkExt::<Message>::close(&mut server_tx).await.unwrap();
+        assert!(client.next().await.is_none());
+        assert_eq!(client.closed().await.code, CloseCode::NORMAL);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn halves_put_back_together() {
+    within(10, async {
+        let (server, client) = pair(Config::default(), Config::default()).await;
+        let (reader, writer) = server.split();
+        let mut server: wsmachine_tokio::WebSocket<tokio::net::TcpStream> = reader.unsplit(writer);
+        client.send("x").await.unwrap();
+        assert_eq!(server.recv().await.unwrap().unwrap(), Message::text("x"));
+    })
+    .await;
+}
+
+#[cfg(feature = "deflate")]
+#[tokio::test]
+async fn permessage_deflate_through_the_adapter() {
+    within(10, async {
+        let config = || Config::default().with_deflate(Some(wsmachine::DeflateConfig::default()));
+        let (mut server, mut client) = pair(config(), config()).await;
+        assert_eq!(client.negotiated().extensions[0].name, "permessage-deflate");
+        let text = "compressible ".repeat(10_000);
+        client.send(text.clone()).await.unwrap();
+        assert_eq!(server.recv().await.unwrap().unwrap(), Message::text(text.clone()));
+        server.send(text.clone()).await.unwrap();
+        assert_eq!(client.recv().await.unwrap().unwrap(), Message::text(text));
+        client.close(1000, "").await.unwrap();
     })
     .await;
 }
