@@ -25,6 +25,7 @@ async fn main() -> std::io::Result<()> {
         tokio::select! {
             accepted = listener.accept() => {
                 let (tcp, peer) = accepted?;
+                tcp.set_nodelay(true)?;
                 let (room, mut feed, mut stop) = (room.clone(), room.subscribe(), shutdown.subscribe());
                 clients.spawn(async move {
                     let Ok(ws) = wsmachine_tokio::accept(tcp).await else { return };

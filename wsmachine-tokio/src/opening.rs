@@ -96,6 +96,9 @@ where
 /// upgrade request is accepted (the first subprotocol of
 /// [`Config::protocols`] the client offers, none by default); a plain HTTP
 /// request is answered 426 and fails with [`Error::NotUpgraded`].
+///
+/// `io` is any stream: a `TcpStream` (set `TCP_NODELAY` on it first, or
+/// small messages wait for Nagle's algorithm), a TLS stream, a Unix socket.
 pub async fn accept<S>(io: S) -> Result<WebSocket<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
