@@ -208,7 +208,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         let mut progress = false;
 
         // ---- under the lock: commands' output in, the next moves decided.
-        let (want_read, deadline) = {
+        let (want_read, deadline, closed) = {
             let mut st = shared.lock();
             if !st.driver.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 st.driver = Some(cx.waker().clone());
@@ -238,7 +238,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 Some(t) => Some(t),
                 None => st.conn.poll_timeout_at().map(Instant::from_std),
             };
-            (want_read, deadline)
+            (want_read, deadline, st.closed.is_some())
         };
 
         // ---- writes, without the lock.
@@ -277,7 +277,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
 
         // ---- the end: everything written (or given up on).
-        let closed = shared.lock().closed.is_some();
         if closed {
             let flushed = self.tx.is_empty() && !self.dirty && self.shutdown != Shutdown::Asked;
             if flushed || self.linger_until.is_some_and(|t| Instant::now() >= t) {
@@ -314,17 +313,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             }
         }
 
-        // ---- time.
+        // ---- time. The timer is moved only to an earlier deadline: the
+        // keepalive deadline moves with every read, and a timer that fires
+        // early costs one look at the connection, which re-arms it.
         if let Some(deadline) = deadline {
-            if self.armed != Some(deadline) {
+            if self.armed.is_none_or(|armed| deadline < armed) {
                 self.sleep.as_mut().reset(deadline);
                 self.armed = Some(deadline);
             }
-            if self.sleep.as_mut().poll(cx).is_ready() {
-                self.armed = None;
-                self.tick = true;
-                progress = true;
-            }
+        }
+        if self.armed.is_some() && self.sleep.as_mut().poll(cx).is_ready() {
+            self.armed = None;
+            self.tick = true;
+            progress = true;
         }
         if progress { Poll::Ready(true) } else { Poll::Pending }
     }
