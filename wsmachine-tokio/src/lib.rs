@@ -106,8 +106,10 @@
 //!   queue to bound: `send` queues into the connection under the lock, and
 //!   it is done. That is also what makes it cancel-safe (below).
 //!
-//! The price is one task and one `Arc` per connection, and a lock per
-//! command (uncontended: tens of nanoseconds).
+//! The price is one task and one `Arc` per connection, a lock taken per
+//! command and a few times per round of the task, and a read buffer of at
+//! least 16 KiB that the task keeps lent for the next read, even while the
+//! connection is idle.
 //!
 //! **Backpressure.** The task drains the connection's output at once, so
 //! the backlog that matters is what it has not yet written to the

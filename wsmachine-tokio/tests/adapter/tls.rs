@@ -2,11 +2,9 @@
 //! stream) and a client, with a certificate made by the test.
 #![cfg(feature = "rustls")]
 
-mod common;
-
 use std::sync::Arc;
 
-use common::within;
+use crate::common::within;
 use wsmachine_tokio::handshake::ClientRequest;
 use wsmachine_tokio::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use wsmachine_tokio::rustls::{ClientConfig, RootCertStore};

@@ -2,11 +2,9 @@
 //! application polls nothing; a peer that stops reading makes `send` wait,
 //! holds bounded memory, and is dropped at the deadline.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{client_frame, listener, raw_client, within};
+use crate::common::{client_frame, listener, raw_client, within};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::{Bytes, Message as TtMessage};
@@ -166,7 +164,7 @@ async fn an_application_that_does_not_read_stops_the_reading() {
         const MESSAGE: usize = 64 * 1024;
         const COUNT: usize = 512; // 32 MiB: more than the kernel buffers hold
         let (mut server, client) =
-            common::pair(Config::default(), Config::default().with_send_water_marks(None, 0)).await;
+            crate::common::pair(Config::default(), Config::default().with_send_water_marks(None, 0)).await;
         for i in 0..COUNT {
             client.send(vec![i as u8; MESSAGE]).await.unwrap();
         }

@@ -1,8 +1,6 @@
 //! Client and server of this crate over loopback TCP, both roles.
 
-mod common;
-
-use common::{listener, pair, within};
+use crate::common::{listener, pair, within};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wsmachine_tokio::handshake::{Accept, ClientRequest};
 use wsmachine_tokio::{CloseCode, Config, Error, Message, Reject, Role};

@@ -1,9 +1,7 @@
 //! Interop with tokio-tungstenite over loopback, both ways: messages, Ping
 //! and Pong, close codes and reasons as each side observes them.
 
-mod common;
-
-use common::{listener, within};
+use crate::common::{listener, within};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as TtCode;

@@ -1,10 +1,8 @@
 //! Split halves from different tasks under load, and cancellation safety.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{pair, within};
+use crate::common::{pair, within};
 use wsmachine_tokio::{Config, Message};
 
 const N: u32 = 10_000;

@@ -1,15 +1,13 @@
 //! The driver's writes: many small messages go out in few writes (vectored
 //! or gathered), and partial writes never corrupt the stream.
 
-mod common;
-
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
-use common::within;
+use crate::common::within;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use wsmachine_tokio::{Config, Message, Role, WebSocket};
