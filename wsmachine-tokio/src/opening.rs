@@ -64,19 +64,43 @@ pub async fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Negotiated
 }
 
 /// [`connect`] with a request built by hand (subprotocols, `Origin`, extra
-/// headers) and settings.
+/// headers) and settings. [`Config::handshake_timeout`] bounds the whole:
+/// resolving, TCP, TLS and the opening handshake.
 pub async fn connect_with(
     request: ClientRequest,
     config: Config,
 ) -> Result<(WebSocket<MaybeTlsStream>, Negotiated), Error> {
+    within_handshake_timeout(&config.clone(), async move {
+        let tcp = tcp_connect(&request).await?;
+        let io = if request.is_secure() {
+            crate::tls::wrap_default(tcp, request.host()).await?
+        } else {
+            MaybeTlsStream::Plain(tcp)
+        };
+        client(io, request, config).await
+    })
+    .await
+}
+
+/// TCP to the request's host and port, with `TCP_NODELAY`.
+pub(crate) async fn tcp_connect(request: &ClientRequest) -> Result<TcpStream, Error> {
     let tcp = TcpStream::connect((request.host(), request.port())).await?;
     tcp.set_nodelay(true)?;
-    let io = if request.is_secure() {
-        crate::tls::wrap_default(tcp, request.host()).await?
-    } else {
-        MaybeTlsStream::Plain(tcp)
-    };
-    client(io, request, config).await
+    Ok(tcp)
+}
+
+/// Runs `connecting` within [`Config::handshake_timeout`], if set.
+pub(crate) async fn within_handshake_timeout<T>(
+    config: &Config,
+    connecting: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match config.handshake_timeout {
+        Some(limit) => match tokio::time::timeout(limit, connecting).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Handshake(wsmachine::HandshakeError::Timeout)),
+        },
+        None => connecting.await,
+    }
 }
 
 /// Runs the client's opening handshake over a transport already connected

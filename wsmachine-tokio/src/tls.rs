@@ -131,7 +131,9 @@ mod with_rustls {
     /// Server settings for one certificate chain and its key, with the ring
     /// provider: wrap with `tokio_rustls::TlsAcceptor::from(config)`, accept
     /// TLS on a TCP stream, then [`accept`](crate::accept) on the TLS
-    /// stream.
+    /// stream. Bound the TLS handshake yourself (`tokio::time::timeout`):
+    /// [`Config::handshake_timeout`](wsmachine::Config::handshake_timeout)
+    /// starts with `accept`.
     pub fn server_config(
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
@@ -152,10 +154,13 @@ mod with_rustls {
         config: wsmachine::Config,
         tls: Arc<ClientConfig>,
     ) -> Result<(WebSocket<MaybeTlsStream>, Negotiated), Error> {
-        let tcp = TcpStream::connect((request.host(), request.port())).await?;
-        tcp.set_nodelay(true)?;
-        let io = if request.is_secure() { wrap(tcp, request.host(), tls).await? } else { MaybeTlsStream::Plain(tcp) };
-        crate::client(io, request, config).await
+        crate::opening::within_handshake_timeout(&config.clone(), async move {
+            let tcp = crate::opening::tcp_connect(&request).await?;
+            let io =
+                if request.is_secure() { wrap(tcp, request.host(), tls).await? } else { MaybeTlsStream::Plain(tcp) };
+            crate::client(io, request, config).await
+        })
+        .await
     }
 
     pub(crate) async fn wrap(tcp: TcpStream, host: &str, tls: Arc<ClientConfig>) -> Result<MaybeTlsStream, Error> {

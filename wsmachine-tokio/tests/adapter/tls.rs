@@ -87,3 +87,22 @@ async fn an_untrusted_certificate_fails_the_connection() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_silent_tls_server_times_out_the_connect() {
+    within(10, async {
+        // Accepts TCP, then says nothing: the TLS handshake never ends.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _held = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            drop(tcp);
+        });
+        let config = Config::default().with_handshake_timeout(Some(std::time::Duration::from_millis(200)));
+        let request = ClientRequest::new(&format!("wss://localhost:{port}/")).unwrap();
+        let result = wsmachine_tokio::connect_with(request, config).await;
+        assert!(matches!(result, Err(Error::Handshake(wsmachine::HandshakeError::Timeout))), "{result:?}");
+    })
+    .await;
+}
