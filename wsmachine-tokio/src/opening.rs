@@ -203,10 +203,13 @@ where
 /// The settings the core runs with under the adapter, and the send marks
 /// the adapter applies itself: the driver drains the core's queue at once,
 /// so the backlog that matters is the adapter's (see `State::backlog`).
-/// Messages are delivered whole.
+/// Messages are delivered whole (`streaming_receive` off), and Pings are
+/// always answered by the connection (`auto_pong` on): the adapter does not
+/// deliver Pings to the application, so it could not answer them.
 fn adapt(mut config: Config) -> (Config, Option<usize>, usize) {
     let (high, low) = (config.send_high_water.take(), config.send_low_water);
     config.streaming_receive = false;
+    config.auto_pong = true;
     (config, high, low)
 }
 

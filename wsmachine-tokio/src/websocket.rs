@@ -93,8 +93,10 @@ impl<S> WebSocket<S> {
         self.writer.ping(payload).await
     }
 
-    /// Queues an unsolicited Pong (a heartbeat), or the answer to a Ping
-    /// when [`Config::auto_pong`](wsmachine::Config::auto_pong) is off.
+    /// Queues an unsolicited Pong (a heartbeat). Pings are answered
+    /// automatically, in order with what was sent before them
+    /// ([`Config::auto_pong`](wsmachine::Config::auto_pong) is always on
+    /// here).
     pub async fn pong(&self, payload: impl AsRef<[u8]>) -> Result<(), Error> {
         self.writer.pong(payload).await
     }

@@ -245,3 +245,17 @@ async fn permessage_deflate_through_the_adapter() {
     })
     .await;
 }
+
+#[test]
+fn handles_and_their_futures_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    fn check(ws: &mut wsmachine_tokio::WebSocket<tokio::net::TcpStream>, w: &wsmachine_tokio::Writer) {
+        send_sync(ws);
+        send_sync(w);
+        send(&w.send("x"));
+        send(&w.close(1000, ""));
+        send(&ws.recv());
+    }
+    let _ = check;
+}
