@@ -35,6 +35,16 @@ const LINGER: Duration = Duration::from_secs(1);
 /// to other tasks.
 const ROUNDS: usize = 16;
 
+/// While the backlog is over the high-water mark (or this default without
+/// one), reading stops once the Pongs it made reach this many bytes: a peer
+/// that sends Pings and reads nothing cannot grow the queue past it.
+const PONG_LIMIT: usize = 64 * 1024;
+const DEFAULT_MARK: usize = 16 << 20;
+
+/// What a queued Pong costs beyond its payload, as counted for
+/// [`PONG_LIMIT`]: its header and a share of a queue slot.
+const PONG_COST: usize = 32;
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Shutdown {
     /// Not asked for.
@@ -68,6 +78,9 @@ pub(crate) struct Driver<S> {
     linger_until: Option<Instant>,
     /// The application dropped every handle and the Close was started.
     abandoned: bool,
+    /// Bytes of automatic Pongs queued since the backlog was last at or
+    /// under the mark.
+    pong_debt: usize,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
@@ -88,6 +101,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             tick: false,
             linger_until: None,
             abandoned: false,
+            pong_debt: 0,
         }
     }
 
@@ -107,9 +121,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     st.wake_reader();
                 }
                 Output::Event(Event::Closed(closed)) => self.on_closed(st, closed),
-                // Pings are answered by the connection (auto_pong) in order
-                // with what was sent before; Pongs, Closing and Writable
-                // need nothing from the driver.
+                // The connection queued the Pong already.
+                Output::Event(Event::Ping(payload)) => self.pong_debt += payload.len() + PONG_COST,
+                // Pongs, Closing and Writable need nothing from the driver.
                 _ => {}
             }
         }
@@ -224,13 +238,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 let _ = st.conn.close(Some(CloseCode::GOING_AWAY), "");
             }
             self.drain(&mut st);
-            let backlog_high = st.high_water.is_some_and(|h| st.backlog() > h);
+            if st.backlog() <= st.high_water.unwrap_or(DEFAULT_MARK) {
+                self.pong_debt = 0;
+            }
             st.read_paused = st.inbox_bytes >= MAX_UNREAD;
-            // Reading is what makes Pongs: a peer that does not read our
-            // writes gets nothing more read either (memory stays bounded;
-            // the keepalive or close deadline then ends the connection).
-            let want_read =
-                !self.eof && st.closed.is_none() && !st.read_paused && !backlog_high && st.conn.wants_read();
+            // Reading goes on while our own writes are stuck (stopping it
+            // then would let two congested ends wait on each other), except
+            // for a peer that sends Pings and reads nothing: its Pongs are
+            // capped at PONG_LIMIT past the mark.
+            let want_read = !self.eof
+                && st.closed.is_none()
+                && !st.read_paused
+                && self.pong_debt <= PONG_LIMIT
+                && st.conn.wants_read();
             if want_read && self.lent.is_none() {
                 self.lent = Some(st.conn.read_buffer(READ_MIN));
             }

@@ -119,11 +119,12 @@
 //! [`Config::send_low_water`]; `None` turns it off. (A message larger than
 //! the mark still goes when nothing is queued; a `Sink` may overshoot by one
 //! message.) On the read side, the task reads only while less than
-//! [`MAX_UNREAD`] bytes of messages wait for the application, and not
-//! while the backlog is over the high-water mark, so that a peer that
-//! sends Pings but reads nothing cannot grow the queue with Pongs. A peer
-//! that stops reading thus makes `send` wait, costs at most the mark, and
-//! is dropped by the keepalive deadline (no input after a Ping) or, once
+//! [`MAX_UNREAD`] bytes of messages wait for the application. It goes on
+//! reading while its own writes are stuck (two congested ends must not wait
+//! on each other), but a peer that sends Pings while reading nothing gets
+//! at most 64 KiB of Pongs queued past the mark before reading stops. A
+//! peer that stops reading thus makes `send` wait, costs at most the mark,
+//! and is dropped by the keepalive deadline (no input after a Ping) or, once
 //! someone closes, by the close deadline. An application that stops reading
 //! for longer than the keepalive allows (interval plus time-out) likewise
 //! loses the connection: its peer's Pongs wait unread behind the messages.

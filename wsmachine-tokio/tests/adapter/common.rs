@@ -34,9 +34,15 @@ pub(crate) async fn within<T>(secs: u64, f: impl Future<Output = T>) -> T {
 /// A raw TCP client that has done the opening handshake with the server at
 /// `url` by hand and then does only what the test tells it.
 pub(crate) async fn raw_client(url: &str) -> TcpStream {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = url.trim_start_matches("ws://").trim_end_matches('/');
     let mut tcp = TcpStream::connect(addr).await.unwrap();
+    raw_handshake(&mut tcp).await;
+    tcp
+}
+
+/// The client's opening handshake, by hand, on a connected stream.
+pub(crate) async fn raw_handshake(tcp: &mut TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     tcp.write_all(
         b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
           Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
@@ -50,7 +56,22 @@ pub(crate) async fn raw_client(url: &str) -> TcpStream {
         head.push(byte[0]);
     }
     assert!(head.starts_with(b"HTTP/1.1 101"));
-    tcp
+}
+
+/// A listener and a client socket with small kernel buffers (32 KiB), so
+/// that a test's marks, not the kernel, hold a backlog.
+pub(crate) async fn small_buffer_pair() -> (TcpStream, TcpStream) {
+    let listener = tokio::net::TcpSocket::new_v4().unwrap();
+    listener.set_recv_buffer_size(32 * 1024).unwrap();
+    listener.set_send_buffer_size(32 * 1024).unwrap();
+    listener.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = listener.listen(8).unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(32 * 1024).unwrap();
+    socket.set_send_buffer_size(32 * 1024).unwrap();
+    let client = socket.connect(listener.local_addr().unwrap()).await.unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    (server, client)
 }
 
 /// A masked client frame.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::common::{pair, within};
-use wsmachine_tokio::{Config, Message};
+use wsmachine_tokio::{Config, Message, Role};
 
 const N: u32 = 10_000;
 
@@ -120,6 +120,48 @@ async fn cancelled_send_is_not_sent_and_accepted_sends_all_arrive() {
         server.close(1000, "").await.unwrap();
         let got = receiver.await.unwrap();
         assert_eq!(got, accepted, "exactly the accepted messages, in order ({cancelled} cancelled)");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_sides_congested_at_once_still_make_progress() {
+    within(60, async {
+        // Both write far more than the marks and the kernel buffers hold,
+        // while their readers read: no side may stop reading because its
+        // own writes are stuck, or the two would wait on each other.
+        let config = || {
+            Config::default()
+                .with_send_water_marks(Some(256 * 1024), 64 * 1024)
+                .with_max_message_size(1 << 20)
+                .with_max_frame_size(1 << 20)
+        };
+        let (server, client) = crate::common::small_buffer_pair().await;
+        let server = wsmachine_tokio::from_upgraded(server, Role::Server, config(), Default::default()).unwrap();
+        let client = wsmachine_tokio::from_upgraded(client, Role::Client, config(), Default::default()).unwrap();
+        const COUNT: u32 = 96;
+        let blast = |tx: wsmachine_tokio::Writer| {
+            tokio::spawn(async move {
+                for i in 0..COUNT {
+                    tx.send(Message::binary(vec![i as u8; 1 << 20])).await.unwrap();
+                }
+                tx
+            })
+        };
+        let drain = |mut rx: wsmachine_tokio::Reader| {
+            tokio::spawn(async move {
+                for i in 0..COUNT {
+                    assert_eq!(rx.recv().await.unwrap().unwrap().as_bytes()[0], i as u8);
+                }
+                rx
+            })
+        };
+        let (server_rx, server_tx) = server.split();
+        let (client_rx, client_tx) = client.split();
+        let (a, b, c, d) = (blast(server_tx), blast(client_tx), drain(server_rx), drain(client_rx));
+        let (_, client_tx) = (a.await.unwrap(), b.await.unwrap());
+        let (_, _) = (c.await.unwrap(), d.await.unwrap());
+        assert!(client_tx.close(1000, "").await.unwrap().was_clean);
     })
     .await;
 }

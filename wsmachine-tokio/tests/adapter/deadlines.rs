@@ -204,3 +204,36 @@ async fn a_silent_client_fails_accept_at_the_handshake_deadline() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_peer_that_pings_and_never_reads_gets_bounded_pongs() {
+    within(20, async {
+        const HIGH: usize = 64 * 1024;
+        let (server, mut raw) = crate::common::small_buffer_pair().await;
+        let config = Config::default().with_send_water_marks(Some(HIGH), 16 * 1024);
+        let accepting = tokio::spawn(wsmachine_tokio::accept_with(server, config, |_| Ok(Default::default())));
+        crate::common::raw_handshake(&mut raw).await;
+        let ws = accepting.await.unwrap().unwrap();
+        let watcher = tokio::spawn(async move {
+            let mut max = 0;
+            for _ in 0..200 {
+                max = max.max(ws.backlog());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            (max, ws)
+        });
+        // Pings with 125-byte payloads until the server stops reading them.
+        let ping = client_frame(0x9, &[b'p'; 125]);
+        let burst: Vec<u8> = ping.iter().copied().cycle().take(ping.len() * 1000).collect();
+        let mut sent = 0usize;
+        while let Ok(result) = tokio::time::timeout(Duration::from_millis(300), raw.write_all(&burst)).await {
+            result.unwrap();
+            sent += burst.len();
+            assert!(sent < 256 << 20, "the server never stopped reading");
+        }
+        let (max, _ws) = watcher.await.unwrap();
+        assert!(max > HIGH, "the test never congested the server ({max})");
+        assert!(max < HIGH + 64 * 1024 + 32 * 1024, "Pongs grew the backlog to {max} ({sent} bytes of Pings sent)");
+    })
+    .await;
+}
