@@ -115,7 +115,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     self.tx.push_back(bytes);
                 }
                 Output::CloseTransport if self.shutdown == Shutdown::No => self.shutdown = Shutdown::Asked,
-                Output::Event(Event::Message(message)) if st.reader_alive => {
+                // While closing, a full inbox drops what still arrives
+                // rather than stopping the reading: the peer's Close is
+                // behind it.
+                Output::Event(Event::Message(message))
+                    if st.reader_alive && !(st.inbox_bytes >= MAX_UNREAD && closing(st)) =>
+                {
                     st.inbox_bytes += message.len() + MESSAGE_COST;
                     st.inbox.push_back(message);
                     st.wake_reader();
@@ -241,7 +246,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             if st.backlog() <= st.high_water.unwrap_or(DEFAULT_MARK) {
                 self.pong_debt = 0;
             }
-            st.read_paused = st.inbox_bytes >= MAX_UNREAD;
+            st.read_paused = st.inbox_bytes >= MAX_UNREAD && !closing(&st);
             // Reading goes on while our own writes are stuck (stopping it
             // then would let two congested ends wait on each other), except
             // for a peer that sends Pings and reads nothing: its Pongs are
@@ -383,4 +388,9 @@ impl<S> Drop for Driver<S> {
         st.wake_reader();
         st.wake_waiters();
     }
+}
+
+/// The closing handshake is under way.
+fn closing(st: &State) -> bool {
+    st.conn.ready_state() == wsmachine::ReadyState::Closing
 }

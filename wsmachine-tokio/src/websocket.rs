@@ -110,7 +110,10 @@ impl<S> WebSocket<S> {
     /// bytes) after everything already queued, and waits for its end: the
     /// peer's Close, then the transport closed, or the close deadline.
     /// Returns how the connection ended; if it had already ended, how it
-    /// did. Messages still arriving meanwhile stay readable.
+    /// did. Messages still arriving meanwhile stay readable, up to
+    /// [`MAX_UNREAD`](crate::MAX_UNREAD) bytes of them: past that, while
+    /// closing, the rest are dropped so that the peer's Close behind them is
+    /// read.
     pub async fn close(&self, code: impl Into<CloseCode>, reason: &str) -> Result<Closed, Error> {
         self.writer.close(code, reason).await
     }

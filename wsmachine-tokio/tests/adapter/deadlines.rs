@@ -237,3 +237,30 @@ async fn a_peer_that_pings_and_never_reads_gets_bounded_pongs() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn close_completes_while_the_peer_floods_and_nobody_reads() {
+    within(20, async {
+        let (server, client) = crate::common::pair(Config::default(), Config::default()).await;
+        let flood = tokio::spawn(async move {
+            let mut sent = 0usize;
+            while server.send(vec![1u8; 64 * 1024]).await.is_ok() {
+                sent += 1;
+            }
+            (sent, server.closed().await)
+        });
+        // Let the unread messages pile up past what the client holds.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        let closed = client.close(1000, "enough").await.unwrap();
+        assert!(closed.was_clean, "{closed:?}");
+        assert!(started.elapsed() < Duration::from_secs(3), "close took {:?}", started.elapsed());
+        let (sent, at_server) = flood.await.unwrap();
+        assert!(sent > 64, "the flood was too small to fill anything ({sent} messages)");
+        assert_eq!(
+            (at_server.code, at_server.reason.as_str(), at_server.was_clean),
+            (CloseCode::NORMAL, "enough", true)
+        );
+    })
+    .await;
+}
