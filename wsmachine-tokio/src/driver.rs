@@ -323,6 +323,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                             self.eof = true;
                             st.conn.handle_eof();
                         }
+                        // A TLS peer that closes TCP without close_notify
+                        // (rustls says UnexpectedEof): an EOF all the same;
+                        // the Close frames say whether the end was clean.
+                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                            self.lent = None;
+                            self.eof = true;
+                            st.conn.handle_eof();
+                        }
                         Ok(_) => {
                             if let Some(buf) = self.lent.take() {
                                 st.conn.handle_bytes_owned(buf);

@@ -255,7 +255,8 @@ impl Shared {
             }
             return Poll::Pending;
         };
-        if st.final_taken || (closed.was_clean && st.io_error.is_none()) {
+        // After a clean closing handshake, a transport error does not matter.
+        if st.final_taken || closed.was_clean {
             return Poll::Ready(None);
         }
         st.final_taken = true;

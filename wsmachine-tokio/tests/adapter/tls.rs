@@ -9,6 +9,7 @@ use wsmachine_tokio::handshake::ClientRequest;
 use wsmachine_tokio::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use wsmachine_tokio::rustls::{ClientConfig, RootCertStore};
 use wsmachine_tokio::tokio_rustls::TlsAcceptor;
+use wsmachine_tokio::tokio_rustls::server::TlsStream;
 use wsmachine_tokio::{CloseCode, Config, Error, Message};
 
 /// A self-signed certificate for `localhost` and its key.
@@ -103,6 +104,78 @@ async fn a_silent_tls_server_times_out_the_connect() {
         let request = ClientRequest::new(&format!("wss://localhost:{port}/")).unwrap();
         let result = wsmachine_tokio::connect_with(request, config).await;
         assert!(matches!(result, Err(Error::Handshake(wsmachine::HandshakeError::Timeout))), "{result:?}");
+    })
+    .await;
+}
+
+/// A server-side TLS stream whose shutdown closes TCP without TLS's
+/// close_notify, as many servers do.
+struct NoCloseNotify(TlsStream<tokio::net::TcpStream>);
+
+impl tokio::io::AsyncRead for NoCloseNotify {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for NoCloseNotify {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::ready!(std::pin::Pin::new(&mut self.0).poll_flush(cx))?;
+        std::pin::Pin::new(self.0.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn a_tls_server_without_close_notify_still_closes_cleanly() {
+    within(20, async {
+        let (cert, key) = certificate();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let acceptor = TlsAcceptor::from(wsmachine_tokio::server_config(vec![cert.clone()], key).unwrap());
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let tls = acceptor.accept(tcp).await.unwrap();
+            let ws = wsmachine_tokio::accept(NoCloseNotify(tls)).await.unwrap();
+            ws.close(1000, "plain TCP close").await.unwrap()
+        });
+        let mut roots = RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let tls = ClientConfig::builder_with_provider(wsmachine_tokio::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let request = ClientRequest::new(&format!("wss://localhost:{port}/")).unwrap();
+        let (mut ws, _) = wsmachine_tokio::connect_with_tls(request, Config::default(), Arc::new(tls)).await.unwrap();
+        assert!(ws.recv().await.is_none(), "a clean close ends the stream without an error");
+        let closed = ws.closed().await;
+        assert_eq!(
+            (closed.code, closed.reason.as_str(), closed.was_clean),
+            (CloseCode::NORMAL, "plain TCP close", true)
+        );
+        assert!(server.await.unwrap().was_clean);
     })
     .await;
 }
