@@ -31,8 +31,8 @@
 //!
 //! A server is [`accept`] (or [`accept_with`], whose callback sees the
 //! request and picks a subprotocol, adds headers or rejects it) on each
-//! accepted stream. Here the reader and a writer of the connection live in
-//! different tasks:
+//! accepted stream. Here one task pushes updates while another answers what
+//! the client says, on the same connection:
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -46,12 +46,20 @@
 //! #     let request = wsmachine_tokio::handshake::ClientRequest::new(&url).unwrap().protocol("chat");
 //! #     let (mut ws, negotiated) = wsmachine_tokio::connect_with(request, Default::default()).await.unwrap();
 //! #     assert_eq!(negotiated.protocol.as_deref(), Some("chat"));
-//! #     assert_eq!(ws.recv().await.unwrap().unwrap(), wsmachine_tokio::Message::text("welcome"));
 //! #     ws.send("hi").await.unwrap();
-//! #     assert_eq!(ws.recv().await.unwrap().unwrap(), wsmachine_tokio::Message::text("you said: hi"));
-//! #     assert!(ws.recv().await.is_none());
+//! #     ws.send("bye").await.unwrap();
+//! #     let mut got = Vec::new();
+//! #     while let Some(message) = ws.recv().await {
+//! #         got.push(String::from_utf8(message.unwrap().as_bytes().to_vec()).unwrap());
+//! #     }
+//! #     let updates: Vec<&String> = got.iter().filter(|m| m.starts_with("update")).collect();
+//! #     assert_eq!(updates, ["update 0", "update 1", "update 2"]);
+//! #     let replies: Vec<&String> = got.iter().filter(|m| m.starts_with("you said")).collect();
+//! #     assert_eq!(replies, ["you said: hi", "you said: bye"]);
+//! #     assert_eq!(ws.closed().await.reason, "see you");
 //! # });
 //! let (tcp, _) = listener.accept().await?;
+//! tcp.set_nodelay(true)?;
 //! let ws = wsmachine_tokio::accept_with(tcp, Config::default(), |request| {
 //!     if request.path() != "/chat" {
 //!         return Err(Reject::new(404));
@@ -60,21 +68,24 @@
 //! })
 //! .await?;
 //! let (mut reader, writer) = ws.split();
-//! writer.send("welcome").await?;
-//! // Another task sends while this one reads.
-//! let (tx, mut rx) = tokio::sync::mpsc::channel(8);
-//! let sender = tokio::spawn(async move {
-//!     while let Some(text) = rx.recv().await {
-//!         writer.send(format!("you said: {text}")).await?;
+//!
+//! let pusher = writer.clone();
+//! let updates = tokio::spawn(async move {
+//!     for i in 0..3 {
+//!         pusher.send(format!("update {i}")).await?;
 //!     }
-//!     writer.close(1000, "bye").await
+//!     Ok::<_, wsmachine_tokio::Error>(())
 //! });
-//! if let Some(message) = reader.recv().await {
-//!     let message = message?;
-//!     tx.send(message.as_bytes().escape_ascii().to_string()).await.ok();
+//!
+//! while let Some(message) = reader.recv().await {
+//!     let text = String::from_utf8_lossy(message?.as_bytes()).into_owned();
+//!     writer.send(format!("you said: {text}")).await?;
+//!     if text == "bye" {
+//!         break;
+//!     }
 //! }
-//! drop(tx);
-//! let closed = sender.await.expect("sender task")?;
+//! updates.await.expect("the updates task")?;
+//! let closed = writer.close(1000, "see you").await?;
 //! assert!(closed.was_clean);
 //! # client.await.unwrap();
 //! # Ok(())
