@@ -89,17 +89,21 @@ async fn cancelled_recv_loses_no_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_send_is_not_sent_and_accepted_sends_all_arrive() {
     within(60, async {
-        // A small mark, so that sends wait and time out often.
+        // A small mark and small kernel buffers, so that sends wait and
+        // time out often.
         let config = Config::default().with_send_water_marks(Some(8 * 1024), 2 * 1024);
-        let (server, mut client) = pair(config, Config::default()).await;
+        let (server, client) = crate::common::small_buffer_pair().await;
+        let server = wsmachine_tokio::from_upgraded(server, Role::Server, config, Default::default()).unwrap();
+        let mut client =
+            wsmachine_tokio::from_upgraded(client, Role::Client, Config::default(), Default::default()).unwrap();
         let payload = |i: u32| Message::binary([i.to_be_bytes().as_slice(), &[0u8; 3000]].concat());
         let receiver = tokio::spawn(async move {
             let mut got = Vec::new();
             while let Some(message) = client.recv().await {
                 got.push(u32::from_be_bytes(message.unwrap().as_bytes()[..4].try_into().unwrap()));
-                if got.len() % 50 == 0 {
+                if got.len() % 20 == 0 {
                     // A slow reader now and then.
-                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
                 }
             }
             got
