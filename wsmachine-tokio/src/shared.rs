@@ -208,6 +208,8 @@ impl Shared {
         st.conn.handle_timeout_at(crate::now());
         st.conn.close(Some(code), reason)?;
         st.wake_driver = true;
+        // Senders waiting for room fail now rather than at the next write.
+        st.wake_waiters();
         Ok(())
     }
 
