@@ -1,0 +1,223 @@
+//! WebSockets on tokio, with the [`wsmachine`] sans-IO engine underneath.
+//!
+//! A client is [`connect`] and a [`WebSocket`] that is a
+//! [`Stream`](futures_core::Stream) of messages and a
+//! [`Sink`](futures_sink::Sink) of messages, with plain `send`, `recv`,
+//! `ping` and `close` methods too:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), wsmachine_tokio::Error> {
+//! # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! # let url = format!("ws://{}/", listener.local_addr()?);
+//! # tokio::spawn(async move {
+//! #     let (tcp, _) = listener.accept().await.unwrap();
+//! #     let mut ws = wsmachine_tokio::accept(tcp).await.unwrap();
+//! #     while let Some(Ok(message)) = ws.recv().await {
+//! #         let _ = ws.send(message).await;
+//! #     }
+//! # });
+//! use wsmachine_tokio::{CloseCode, Message};
+//!
+//! let (mut ws, _negotiated) = wsmachine_tokio::connect(&url).await?;
+//! ws.send("hello").await?;
+//! let echo = ws.recv().await.expect("a message")?;
+//! assert_eq!(echo, Message::text("hello"));
+//! let closed = ws.close(CloseCode::NORMAL, "done").await?;
+//! assert!(closed.was_clean);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A server is [`accept`] (or [`accept_with`], whose callback sees the
+//! request and picks a subprotocol, adds headers or rejects it) on each
+//! accepted stream. Here one task pushes updates while another answers what
+//! the client says, on the same connection:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), wsmachine_tokio::Error> {
+//! use wsmachine_tokio::handshake::Accept;
+//! use wsmachine_tokio::{Config, Reject};
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! # let url = format!("ws://{}/chat", listener.local_addr()?);
+//! # let client = tokio::spawn(async move {
+//! #     let request = wsmachine_tokio::handshake::ClientRequest::new(&url).unwrap().protocol("chat");
+//! #     let (mut ws, negotiated) = wsmachine_tokio::connect_with(request, Default::default()).await.unwrap();
+//! #     assert_eq!(negotiated.protocol.as_deref(), Some("chat"));
+//! #     ws.send("hi").await.unwrap();
+//! #     ws.send("bye").await.unwrap();
+//! #     let mut got = Vec::new();
+//! #     while let Some(message) = ws.recv().await {
+//! #         got.push(String::from_utf8(message.unwrap().as_bytes().to_vec()).unwrap());
+//! #     }
+//! #     let updates: Vec<&String> = got.iter().filter(|m| m.starts_with("update")).collect();
+//! #     assert_eq!(updates, ["update 0", "update 1", "update 2"]);
+//! #     let replies: Vec<&String> = got.iter().filter(|m| m.starts_with("you said")).collect();
+//! #     assert_eq!(replies, ["you said: hi", "you said: bye"]);
+//! #     assert_eq!(ws.closed().await.reason, "see you");
+//! # });
+//! let (tcp, _) = listener.accept().await?;
+//! tcp.set_nodelay(true)?;
+//! let ws = wsmachine_tokio::accept_with(tcp, Config::default(), |request| {
+//!     if request.path() != "/chat" {
+//!         return Err(Reject::new(404));
+//!     }
+//!     Ok(Accept::new().protocol("chat"))
+//! })
+//! .await?;
+//! let (mut reader, writer) = ws.split();
+//!
+//! let pusher = writer.clone();
+//! let updates = tokio::spawn(async move {
+//!     for i in 0..3 {
+//!         pusher.send(format!("update {i}")).await?;
+//!     }
+//!     Ok::<_, wsmachine_tokio::Error>(())
+//! });
+//!
+//! while let Some(message) = reader.recv().await {
+//!     let text = String::from_utf8_lossy(message?.as_bytes()).into_owned();
+//!     writer.send(format!("you said: {text}")).await?;
+//!     if text == "bye" {
+//!         break;
+//!     }
+//! }
+//! updates.await.expect("the updates task")?;
+//! let closed = writer.close(1000, "see you").await?;
+//! assert!(closed.was_clean);
+//! # client.await.unwrap();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Design
+//!
+//! Each connection runs in a task of its own, spawned when it opens, that
+//! owns the transport and the [`wsmachine::Connection`] (the shape of
+//! quinn's connection driver). The handles the application holds —
+//! [`WebSocket`], or its [`Reader`] and [`Writer`] halves — share a small
+//! state with that task behind one mutex that is held only for a command
+//! or a queue operation, never across an `.await` or a system call. Why a
+//! task, rather than a shared state polled by whichever half the
+//! application happens to poll (tokio-tungstenite's `split`):
+//!
+//! - **Time runs on its own.** The handshake, close and keepalive deadlines
+//!   of [`Config`] fire, and Pings are answered, while the application is
+//!   busy elsewhere and awaits nothing on the socket. With a shared state,
+//!   a connection whose application does not poll it is a dead peer.
+//! - **`close()` from any task is written at once**: the command wakes the
+//!   task, which writes the Close behind what was queued before it.
+//! - **Order.** Every command goes straight into the one
+//!   [`Connection`](wsmachine::Connection), whose output queue is the order
+//!   of the wire: an automatic Pong goes out behind the messages already
+//!   sent, never ahead of them, and nothing follows the Close.
+//! - **No channel between the application and the protocol**, so no second
+//!   queue to bound: `send` queues into the connection under the lock, and
+//!   it is done. That is also what makes it cancel-safe (below).
+//!
+//! The price is one task and one `Arc` per connection, a lock taken per
+//! command and a few times per round of the task, and a read buffer of at
+//! least 16 KiB that the task keeps lent for the next read, even while the
+//! connection is idle.
+//!
+//! **Backpressure.** The task drains the connection's output at once, so
+//! the backlog that matters is what it has not yet written to the
+//! transport: [`WebSocket::backlog`]. [`Config::send_high_water`] bounds
+//! it: `send`, `ping` and [`Sink::poll_ready`](futures_sink::Sink::poll_ready)
+//! wait while the backlog is over the mark, until it is back at
+//! [`Config::send_low_water`]; `None` turns it off. (A message larger than
+//! the mark still goes when nothing is queued; a `Sink` may overshoot by one
+//! message.) On the read side, the task reads only while less than
+//! [`MAX_UNREAD`] bytes of messages wait for the application. It goes on
+//! reading while its own writes are stuck (two congested ends must not wait
+//! on each other), but a peer that sends Pings while reading nothing gets
+//! at most 64 KiB of Pongs queued past the mark before reading stops. A
+//! peer that stops reading thus makes `send` wait, costs at most the mark,
+//! and is dropped by the keepalive deadline (no input after a Ping) or, once
+//! someone closes, by the close deadline. An application that stops reading
+//! for longer than the keepalive allows (interval plus time-out) likewise
+//! loses the connection: its peer's Pongs wait unread behind the messages.
+//!
+//! **Writes are coalesced**: everything queued goes out in one vectored
+//! write where the transport supports it (TCP and rustls do), else gathered
+//! into one buffer of up to 64 KiB; small frames are already joined by the
+//! connection. **Reads are zero-copy**: the task reads into
+//! [`Connection::read_buffer`](wsmachine::Connection::read_buffer) and hands
+//! it back with `handle_bytes_owned`, so a received message is a slice of
+//! the read.
+//!
+//! **Cancellation.** `recv` takes a message only when it returns it, and
+//! `send` queues its message only when it returns `Ok`: dropping either
+//! future (a `select!` branch, `tokio::time::timeout`) loses nothing that
+//! was accepted, and an unaccepted message is dropped with its future.
+//! Dropping every handle closes the connection with 1001 (Going Away); the
+//! task completes the closing handshake by itself.
+//!
+//! # TLS
+//!
+//! With feature `rustls`, `wss://` URLs connect through tokio-rustls
+//! ([`connect_with_tls`] takes your own `ClientConfig`), and a server runs
+//! TLS by accepting on a `tokio_rustls::server::TlsStream` (see
+//! [`server_config`]). Roots: feature `webpki-roots` (Mozilla's, compiled
+//! in) or `native-roots` (the system's).
+//!
+//! The crypto provider is *ring*: it builds with a C compiler alone and
+//! about two and a half times faster than aws-lc-rs, rustls' default.
+//! Clean builds of tokio-rustls and its tree on this project's 2-core
+//! machine (shared with other builds at the time, so the CPU seconds are the
+//! steadier figure):
+//!
+//! | provider | debug: CPU / wall | release: CPU / wall |
+//! |---|---:|---:|
+//! | ring | 12 s / 35 s | 29 s / 111 s |
+//! | aws-lc-rs | 31 s / 138 s | 66 s / 275 s |
+//!
+//! (aws-lc-sys built here without cmake, through its C-compiler path; on
+//! other targets it may want cmake, NASM or clang.) What ring lacks is
+//! post-quantum key exchange (X25519MLKEM768), which is why rustls 0.23.48
+//! deprecates `rustls::crypto::ring::default_provider`. A program that wants
+//! it enables tokio-rustls' `aws_lc_rs` feature itself and hands its own
+//! `ClientConfig` to [`connect_with_tls`] (and builds its own
+//! `ServerConfig`).
+//!
+//! # Features
+//!
+//! - `rustls`: TLS through tokio-rustls on ring.
+//! - `webpki-roots`, `native-roots`: the roots `connect` trusts.
+//! - `deflate`: permessage-deflate (the core's `deflate` feature).
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations)]
+
+mod driver;
+mod error;
+mod opening;
+mod shared;
+mod tls;
+mod websocket;
+
+pub use error::Error;
+pub use opening::{Reject, accept, accept_with, client, connect, connect_with, from_upgraded, is_upgrade};
+pub use shared::MAX_UNREAD;
+pub use tls::MaybeTlsStream;
+#[cfg(feature = "rustls")]
+pub use tls::{client_config, connect_with_tls, crypto_provider, server_config};
+pub use websocket::{Reader, WebSocket, Writer};
+#[cfg(feature = "rustls")]
+pub use {rustls_pki_types as pki_types, tokio_rustls, tokio_rustls::rustls};
+
+pub use wsmachine::{self, CloseCode, Closed, Config, Message, Negotiated, Role, Text};
+
+/// The opening handshake's types, from [`wsmachine::handshake`]:
+/// [`Accept`](handshake::Accept), [`Request`](handshake::Request),
+/// [`ClientRequest`](handshake::ClientRequest).
+pub mod handshake {
+    pub use wsmachine::handshake::{Accept, ClientRequest, ExtensionOffer, Request};
+}
+
+/// The time as the connection counts it: tokio's clock (so that tests with
+/// a paused clock see deadlines move with it).
+pub(crate) fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}

@@ -1,0 +1,10 @@
+//! The adapter's tests, one binary (one link of tokio, rustls and
+//! tokio-tungstenite instead of one per file: CI builds it once).
+
+mod common;
+mod concurrency;
+mod deadlines;
+mod interop;
+mod loopback;
+mod tls;
+mod writes;
