@@ -35,16 +35,22 @@ fn config() -> Config {
 
 fn serve(stream: TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
+    let config = config();
+    // A write that moves no byte for keepalive_timeout fails (the timeout is
+    // per write call: within twice that): a peer that stops reading is
+    // dropped instead of holding this thread and its bytes forever. (The fuzzing client always reads; this loop does not
+    // run the connection's deadlines, see echo_server for one that does.)
+    stream.set_write_timeout(Some(config.keepalive_timeout))?;
     let mut reader = stream.try_clone()?;
     let mut writer = BufWriter::with_capacity(64 * 1024, stream);
-    let mut conn = Connection::server(config());
+    let mut conn = Connection::server(config);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         while let Some(output) = conn.poll_output() {
             match output {
-                Output::Transmit(bytes) => writer.write_all(&bytes)?,
+                Output::Transmit(bytes) => writer.write_all(&bytes).map_err(not_reading)?,
                 Output::CloseTransport => {
-                    writer.flush()?;
+                    writer.flush().map_err(not_reading)?;
                     let _ = writer.get_ref().shutdown(Shutdown::Write);
                 }
                 Output::Event(Event::UpgradeRequest(_)) => {
@@ -60,12 +66,22 @@ fn serve(stream: TcpStream) -> io::Result<()> {
                 _ => {}
             }
         }
-        writer.flush()?;
+        writer.flush().map_err(not_reading)?;
         match reader.read(&mut buf) {
             Ok(0) => conn.handle_eof(),
             Ok(n) => conn.handle_bytes(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => conn.handle_eof(),
         }
+    }
+}
+
+/// A write that timed out: the peer took nothing for keepalive_timeout.
+fn not_reading(e: io::Error) -> io::Error {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            io::Error::new(io::ErrorKind::TimedOut, "the peer is not reading: no byte taken for keepalive_timeout")
+        }
+        _ => e,
     }
 }

@@ -9,15 +9,27 @@
 //!
 //! One thread reads the socket, one reads stdin; the main thread owns the
 //! `Connection` and is the only one to write, so the state machine needs no
-//! lock.
+//! lock. The main thread waits for them no longer than `poll_timeout_at()`,
+//! so the handshake and close timeouts and keepalive fire on time.
+//!
+//! Writes are bounded: what the connection gives us to send waits in
+//! `Unsent` and goes out as the server takes it (the deadlines keep running
+//! meanwhile). A server that takes none of it for `keepalive_timeout` is not
+//! reading: the connection ends (`handle_eof`, `Closed` with code 1006)
+//! instead of blocking forever.
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, Read};
 use std::net::{Shutdown, TcpStream};
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
+use std::time::Instant;
 
 use wsmachine::handshake::ClientRequest;
 use wsmachine::{CloseCode, Config, Connection, Event, OsEntropy, Output};
+
+#[path = "support/unsent.rs"]
+mod unsent;
+use unsent::Unsent;
 
 enum Input {
     Bytes(Vec<u8>),
@@ -38,8 +50,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut stream = TcpStream::connect((request.host(), request.port()))?;
     stream.set_nodelay(true)?;
-    let mut conn = Connection::client(request, Config::default(), OsEntropy)?;
+    let config = Config::default();
+    // How long the server may take none of our bytes: as long as keepalive
+    // gives a silent peer to answer its Ping.
+    let stall = config.keepalive_timeout;
+    // How long the last write may take once the connection has closed.
+    let last_write = config.close_timeout.unwrap_or(stall);
+    let mut conn = Connection::client(request, config, OsEntropy)?;
+    conn.handle_timeout_at(Instant::now());
+    let mut unsent = Unsent::new(stall);
+    // `CloseTransport` came: shut the socket once `unsent` is sent.
+    let mut shutdown = false;
 
+    // Unbounded, so the socket is read even while a write waits: a server
+    // that reads only once we have read what it sent (as `echo_server` does)
+    // would otherwise deadlock with us. What piles up meanwhile is what the
+    // server sends in the time a write may wait: until `stall` without
+    // progress, or until keepalive fails (the input waiting here does not
+    // count as input yet).
     let (tx, rx) = mpsc::channel();
     let mut reader = stream.try_clone()?;
     let socket_tx = tx.clone();
@@ -64,10 +92,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     loop {
         while let Some(output) = conn.poll_output() {
             match output {
-                Output::Transmit(bytes) => stream.write_all(&bytes)?,
-                Output::CloseTransport => {
-                    let _ = stream.shutdown(Shutdown::Write);
-                }
+                Output::Transmit(bytes) => unsent.push(bytes),
+                Output::CloseTransport => shutdown = true,
                 Output::Event(Event::Open(negotiated)) => {
                     println!("open (protocol {:?})", negotiated.protocol);
                     if !stdin_started {
@@ -89,26 +115,64 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         "closed: code {} reason {:?} was_clean {} error {:?}",
                         c.code, c.reason, c.was_clean, c.error
                     );
+                    // The last bytes (a Close frame) go out if the server
+                    // takes them in time.
+                    unsent.write_until(&mut stream, Some(Instant::now() + last_write))?;
+                    if !unsent.is_empty() {
+                        println!("the server is not reading: {} bytes left unsent", unsent.len());
+                    } else if shutdown {
+                        let _ = stream.shutdown(Shutdown::Write);
+                    }
                     return Ok(());
                 }
                 Output::Event(other) => println!("event: {other:?}"),
                 _ => {}
             }
         }
-        match rx.recv()? {
-            Input::Bytes(b) => conn.handle_bytes(&b),
-            Input::Eof => conn.handle_eof(),
-            Input::Line(line) => {
+        // Then write what the server takes, or wait for input; either way no
+        // longer than the next deadline.
+        let deadline = conn.poll_timeout_at();
+        let mut input = None;
+        if unsent.stalled() {
+            println!("the server is not reading: it took none of {} bytes in {stall:?}", unsent.len());
+            unsent.clear();
+            conn.handle_eof();
+            continue;
+        } else if !unsent.is_empty() {
+            if let Err(e) = unsent.write_until(&mut stream, deadline) {
+                println!("write failed: {e}");
+                unsent.clear();
+                conn.handle_eof();
+            }
+        } else if shutdown {
+            shutdown = false;
+            let _ = stream.shutdown(Shutdown::Write);
+        } else {
+            input = match deadline {
+                None => Some(rx.recv()?),
+                Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                    Ok(input) => Some(input),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(e @ RecvTimeoutError::Disconnected) => return Err(e.into()),
+                },
+            };
+        }
+        conn.handle_timeout_at(Instant::now());
+        match input {
+            Some(Input::Bytes(b)) => conn.handle_bytes(&b),
+            Some(Input::Eof) => conn.handle_eof(),
+            Some(Input::Line(line)) => {
                 if let Err(e) = conn.send_text(line) {
                     println!("not sent: {e}");
                 }
             }
-            Input::StdinDone => {
+            Some(Input::StdinDone) => {
                 if let Err(e) = conn.close(code, &reason) {
                     println!("close refused: {e}; closing with 1000");
                     let _ = conn.close(Some(CloseCode::NORMAL), "");
                 }
             }
+            None => {}
         }
     }
 }

@@ -3,6 +3,10 @@
 //! ```sh
 //! cargo run --release --example echo_server            # 127.0.0.1:9001
 //! cargo run --release --example echo_server 0.0.0.0:8080
+//! # Shorter deadlines (seconds, fractions allowed; 0 turns keepalive or the
+//! # close timeout off), e.g. to watch a peer that stops reading be dropped:
+//! cargo run --release --example echo_server -- 127.0.0.1:9001 \
+//!     --keepalive 1 --keepalive-timeout 1 --close-timeout 1
 //! ```
 //!
 //! Open `http://127.0.0.1:9001/` in a browser: the page opens a WebSocket to
@@ -12,11 +16,23 @@
 //! connection's `Closed` event is logged.
 //!
 //! Time is an input: each loop iteration tells the connection the time, and
-//! the socket's read timeout is set from `poll_timeout_at()`, so the opening
-//! and closing handshake timeouts and keepalive pings fire on time without a
-//! timer thread.
+//! the socket's read and write timeouts are set from `poll_timeout_at()`, so
+//! the opening and closing handshake timeouts and keepalive pings fire on
+//! time without a timer thread, even while a write waits for the peer.
+//!
+//! A peer that stops reading: what the connection gives us to send waits in
+//! `Unsent` and goes out as fast as the peer takes it. While it waits the
+//! server does not read (so it holds at most what one read produced, at most
+//! a 16 MiB message here). If the peer takes none of it for
+//! `keepalive_timeout`, the server reports it, ends the connection
+//! (`handle_eof`, so the application still sees `Closed`, code 1006) and
+//! drops the socket: the thread and the bytes are freed. Not reading also
+//! means no input, so keepalive fails a peer that takes a write by dribs for
+//! longer than `keepalive_interval + keepalive_timeout`; the close timeout
+//! bounds the last write after `Closed`.
+//! `.ci/stuck_reader.sh` checks all this with a client that never reads.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -24,10 +40,18 @@ use std::time::{Duration, Instant};
 use wsmachine::handshake::Accept;
 use wsmachine::{Config, Connection, Event, Output};
 
+#[path = "support/unsent.rs"]
+mod unsent;
+use unsent::Unsent;
+
 const PAGE: &str = include_str!("echo_page.html");
+const USAGE: &str = "usage: echo_server [ADDR] [--keepalive SECS] [--keepalive-timeout SECS] [--close-timeout SECS]";
 
 fn main() -> io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".to_owned());
+    let (addr, config) = parse_args().unwrap_or_else(|e| {
+        eprintln!("{e}\n{USAGE}");
+        std::process::exit(2)
+    });
     let listener = TcpListener::bind(&addr)?;
     let local = listener.local_addr()?;
     println!("wsmachine echo server: ws://{local}/  (open http://{local}/ in a browser)");
@@ -39,9 +63,10 @@ fn main() -> io::Result<()> {
                 continue;
             }
         };
+        let config = config.clone();
         thread::spawn(move || {
             let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
-            if let Err(e) = serve(stream, &peer) {
+            if let Err(e) = serve(stream, &peer, config) {
                 println!("[{peer}] transport error: {e}");
             }
         });
@@ -49,25 +74,58 @@ fn main() -> io::Result<()> {
     Ok(())
 }
 
+/// The address and the `Config`: messages up to 16 MiB, and the deadlines
+/// given on the command line.
+fn parse_args() -> Result<(String, Config), String> {
+    let mut addr = "127.0.0.1:9001".to_owned();
+    let mut config = Config::default().with_max_message_size(16 << 20).with_max_frame_size(16 << 20);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let flag = arg.as_str();
+        let mut secs = || {
+            let value = args.next().ok_or_else(|| format!("{flag} needs a number of seconds"))?;
+            value
+                .parse()
+                .ok()
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                .ok_or_else(|| format!("{flag}: {value:?} is not a number of seconds"))
+        };
+        let on = |d: Duration| Some(d).filter(|d| !d.is_zero());
+        match flag {
+            "--keepalive" => config.keepalive_interval = on(secs()?),
+            "--keepalive-timeout" => config.keepalive_timeout = on(secs()?).ok_or("--keepalive-timeout must be > 0")?,
+            "--close-timeout" => config.close_timeout = on(secs()?),
+            _ if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
+            _ => addr = arg.clone(),
+        }
+    }
+    Ok((addr, config))
+}
+
 /// Drives one connection until its `Closed` event.
-fn serve(mut stream: TcpStream, peer: &str) -> io::Result<()> {
+fn serve(mut stream: TcpStream, peer: &str, config: Config) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    let config = Config::default().with_max_message_size(16 << 20).with_max_frame_size(16 << 20);
+    // How long the peer may take none of our bytes: as long as keepalive
+    // gives a silent peer to answer its Ping.
+    let stall = config.keepalive_timeout;
+    // How long the last write may take once the connection has closed.
+    let last_write = config.close_timeout.unwrap_or(stall);
     let mut conn = Connection::server(config);
     conn.handle_timeout_at(Instant::now());
     // A plain HTTP request (the page) ends with `Closed` too; only
     // WebSocket connections are worth logging then.
     let mut websocket = false;
+    let mut unsent = Unsent::new(stall);
+    // `CloseTransport` came: shut the socket once `unsent` is sent.
+    let mut shutdown = false;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        // Do everything the connection asks for, in order.
+        // Do everything the connection asks for, in order; bytes to send
+        // join `unsent`, written below.
         while let Some(output) = conn.poll_output() {
             match output {
-                Output::Transmit(bytes) => stream.write_all(&bytes)?,
-                Output::CloseTransport => {
-                    stream.flush()?;
-                    let _ = stream.shutdown(Shutdown::Write);
-                }
+                Output::Transmit(bytes) => unsent.push(bytes),
+                Output::CloseTransport => shutdown = true,
                 Output::Event(event) => match event {
                     Event::UpgradeRequest(request) => {
                         println!("[{peer}] upgrade {} (protocols {:?})", request.path(), request.protocols());
@@ -94,20 +152,26 @@ fn serve(mut stream: TcpStream, peer: &str) -> io::Result<()> {
                     Event::Closing(frame) => {
                         println!("[{peer}] peer closing: code {} reason {:?}", frame.code, frame.reason)
                     }
-                    Event::Closed(closed) if !websocket => {
-                        if let Some(e) = closed.error {
+                    Event::Closed(closed) => {
+                        if websocket {
+                            println!(
+                                "[{peer}] closed: code {} reason {:?} was_clean {}{}",
+                                closed.code,
+                                closed.reason,
+                                closed.was_clean,
+                                closed.error.map(|e| format!(" error: {e}")).unwrap_or_default()
+                            );
+                        } else if let Some(e) = closed.error {
                             println!("[{peer}] ended before a WebSocket opened: {e}");
                         }
-                        return Ok(());
-                    }
-                    Event::Closed(closed) => {
-                        println!(
-                            "[{peer}] closed: code {} reason {:?} was_clean {}{}",
-                            closed.code,
-                            closed.reason,
-                            closed.was_clean,
-                            closed.error.map(|e| format!(" error: {e}")).unwrap_or_default()
-                        );
+                        // The last bytes (the page, a Close frame) go out if
+                        // the peer takes them in time; then the socket closes.
+                        unsent.write_until(&mut stream, Some(Instant::now() + last_write))?;
+                        if !unsent.is_empty() {
+                            println!("[{peer}] not reading: {} bytes left unsent", unsent.len());
+                        } else if shutdown {
+                            let _ = stream.shutdown(Shutdown::Write);
+                        }
                         return Ok(());
                     }
                     _ => {}
@@ -115,18 +179,41 @@ fn serve(mut stream: TcpStream, peer: &str) -> io::Result<()> {
                 _ => {}
             }
         }
-        // Wait for the peer, but no longer than the next deadline.
-        let wait =
-            conn.poll_timeout_at().map(|at| at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
-        stream.set_read_timeout(wait)?;
-        let result = stream.read(&mut buf);
+        // Then write what the peer takes, or wait for the peer; either way
+        // no longer than the next deadline.
+        let deadline = conn.poll_timeout_at();
+        let mut read = None;
+        if unsent.stalled() {
+            // Not a byte taken for `stall`: the peer is not reading. Waiting
+            // longer would only keep this thread and these bytes for it. The
+            // connection ends as if the peer had gone (`Closed`, code 1006,
+            // comes next) and the socket is dropped.
+            println!("[{peer}] not reading: took none of {} bytes in {stall:?}; dropping it", unsent.len());
+            unsent.clear();
+            conn.handle_eof();
+            continue;
+        } else if !unsent.is_empty() {
+            if let Err(e) = unsent.write_until(&mut stream, deadline) {
+                println!("[{peer}] write failed: {e}");
+                unsent.clear();
+                conn.handle_eof();
+            }
+        } else if shutdown {
+            shutdown = false;
+            let _ = stream.shutdown(Shutdown::Write);
+        } else {
+            let wait = deadline.map(|at| at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+            stream.set_read_timeout(wait)?;
+            read = Some(stream.read(&mut buf));
+        }
         conn.handle_timeout_at(Instant::now());
-        match result {
-            Ok(0) => conn.handle_eof(),
-            Ok(n) => conn.handle_bytes(&buf[..n]),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => conn.handle_eof(),
+        match read {
+            Some(Ok(0)) => conn.handle_eof(),
+            Some(Ok(n)) => conn.handle_bytes(&buf[..n]),
+            Some(Err(e)) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Some(Err(_)) => conn.handle_eof(),
+            None => {}
         }
     }
 }

@@ -14,7 +14,9 @@ fn drive(
     mut stream: TcpStream,
     mut on_event: impl FnMut(&mut Connection, Event),
 ) -> std::io::Result<()> {
+    // A peer that stops sending, or stops reading, fails a read or a write.
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut buf = [0u8; 16 * 1024];
     loop {
         // 1. Do everything the connection asks for, in order.

@@ -115,6 +115,14 @@ pub enum ConnectionError {
     /// The opening handshake failed.
     #[error(transparent)]
     Handshake(#[from] HandshakeError),
+    /// The server application answered the request with
+    /// [`reject`](crate::Connection::reject) (or the plain HTTP request it
+    /// was): the connection never opened.
+    #[error("the application answered the request with status {status} instead of accepting it")]
+    Rejected {
+        /// The status the application answered with.
+        status: u16,
+    },
     /// The application called `close()` before the connection was established
     /// (WHATWG: fail the WebSocket connection).
     #[error("closed by the application before the connection was established")]

@@ -43,6 +43,15 @@
 //! lands in place, and a message is a slice of it. `handle_bytes(&buf[..n])`
 //! is simpler and copies once more.
 //!
+//! Writes need a bound too. Bytes taken from `poll_output` count as sent,
+//! so a driver blocked writing to a peer that stops reading holds them and
+//! its thread or task, and fires no deadline, until the peer goes. Write
+//! with a timeout no later than [`poll_timeout`](Connection::poll_timeout),
+//! read only once everything is written, and when the peer has taken no
+//! byte for [`Config::keepalive_timeout`], call
+//! [`handle_eof`](Connection::handle_eof) and drop the socket, as
+//! `examples/echo_server.rs` does.
+//!
 //! # States
 //!
 //! [`ReadyState`] follows the browser's `readyState`:
@@ -106,6 +115,7 @@ mod deflate;
 mod entropy;
 mod error;
 mod event;
+mod extension;
 mod frame;
 pub mod handshake;
 mod mask;

@@ -3,14 +3,17 @@
 /// The four states of WHATWG's `WebSocket.readyState`.
 ///
 /// ```text
-///  CONNECTING ──handshake done──▶ OPEN ──close() / peer's Close──▶ CLOSING ──▶ CLOSED
-///       │                                                                       ▲
-///       └──────────── handshake failed / close() / EOF / protocol error ────────┘
+///  CONNECTING ──handshake done──▶ OPEN ──close() / peer's Close──▶ CLOSING ──Closed polled──▶ CLOSED
+///       │                                                            ▲
+///       └──── handshake failed / close() / EOF / protocol error ─────┘
 /// ```
 ///
 /// The state only moves forward. [`Connection::ready_state`](crate::Connection::ready_state)
 /// reports it as of the input processed so far; input is processed as
-/// outputs are polled.
+/// outputs are polled. A connection that ends (cleanly or not) is CLOSING
+/// until [`Event::Closed`](crate::Event::Closed) has been polled: WHATWG's
+/// "fail the WebSocket connection" sets CLOSING, and the state is CLOSED
+/// when the close event fires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ReadyState {
     /// 0: the opening handshake has not completed.
@@ -19,7 +22,7 @@ pub enum ReadyState {
     Open = 1,
     /// 2: a Close frame was sent or received; the closing handshake runs.
     Closing = 2,
-    /// 3: the connection is closed; [`Event::Closed`](crate::Event::Closed) was queued.
+    /// 3: the connection is closed; [`Event::Closed`](crate::Event::Closed) was polled.
     Closed = 3,
 }
 

@@ -1,58 +1,36 @@
 //! Close status codes (RFC 6455 §7.4), checked exhaustively against the
-//! close-code table of MDN's `CloseEvent` page (the seed
-//! `../shared/seeds/closeevent.html`, parsed at test time), and the rule that
-//! 1005, 1006 and 1015 never go on the wire (§7.4.1).
+//! close-code table of MDN's `CloseEvent` page (Japanese edition), kept in
+//! `tests/data/close_codes.tsv` (its header names the source), and the rule
+//! that 1005, 1006 and 1015 never go on the wire (§7.4.1).
 mod common;
 use common::*;
-use std::path::PathBuf;
 use wsmachine::{BrowserCloseError, CloseCode, CloseError, ConnectionError, Event, ProtocolError, Role};
 
 const ROLES: [Role; 2] = [Role::Server, Role::Client];
+
+/// The table, compiled in: the tests read nothing outside the repository.
+const TABLE: &str = include_str!("data/close_codes.tsv");
+const COLUMNS: [&str; 5] = ["code", "name", "reserved", "firefox_close", "meaning"];
 
 /// One row of the table: a code or a range of codes.
 #[derive(Debug, Clone)]
 struct Row {
     lo: u16,
     hi: u16,
-    name: String,
-    description: String,
+    /// The page's name, if it gives one.
+    name: Option<&'static str>,
+    /// The page marks the codes 予約 ("reserved"): 予約済 for 0–999, 1004,
+    /// 1005, 1006 and 1015, 予約されています for 1016–1999 and 2000–2999.
+    reserved: bool,
+    /// The page's note lists the codes as ones Firefox lets a script pass to
+    /// `close()`.
+    firefox_close: bool,
 }
 
-impl Row {
-    /// The table marks codes that must not be used with 予約 ("reserved"):
-    /// 予約済 for 0–999, 1004, 1005, 1006 and 1015, 予約されています for
-    /// 1016–1999 and 2000–2999.
-    fn reserved(&self) -> bool {
-        self.description.contains("予約")
-    }
-}
-
-/// The seed page, read from the path CI provides.
-fn seed_html() -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/seeds/closeevent.html");
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("the close-code table {} is missing or unreadable: {e}", path.display()))
-}
-
-/// Removes tags and trims.
-fn text_of(html: &str) -> String {
-    let mut out = String::new();
-    let mut in_tag = false;
-    for ch in html.chars() {
-        match ch {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out.trim().to_string()
-}
-
-/// Parses "1000" or "1016–1999" (an en dash).
-fn parse_range(cell: &str) -> (u16, u16) {
-    let parse = |s: &str| s.trim().parse::<u16>().unwrap_or_else(|e| panic!("bad code {s:?} in the table: {e}"));
-    match cell.split_once('–') {
+/// Parses "1000" or "1016-1999".
+fn parse_range(line: usize, cell: &str) -> (u16, u16) {
+    let parse = |s: &str| s.parse::<u16>().unwrap_or_else(|e| panic!("close_codes.tsv:{line}: bad code {s:?}: {e}"));
+    match cell.split_once('-') {
         Some((lo, hi)) => (parse(lo), parse(hi)),
         None => {
             let c = parse(cell);
@@ -61,29 +39,37 @@ fn parse_range(cell: &str) -> (u16, u16) {
     }
 }
 
-/// The rows of the `Status_codes` table, in order.
-fn table() -> Vec<Row> {
-    let html = seed_html();
-    let start = html.find("id=\"Status_codes\"").expect("no table with id=\"Status_codes\" in the seed");
-    let end = start + html[start..].find("</table>").expect("unterminated close-code table");
-    let mut rows = Vec::new();
-    for tr in html[start..end].split("<tr>").skip(1) {
-        let cells: Vec<String> = tr
-            .split("<td")
-            .skip(1)
-            .map(|td| {
-                let body = &td[td.find('>').expect("unterminated <td") + 1..];
-                text_of(&body[..body.find("</td>").expect("unterminated <td>")])
-            })
-            .collect();
-        assert_eq!(cells.len(), 3, "a row of the close-code table without 3 cells: {tr}");
-        if tr.contains("class=\"header\"") {
-            continue;
-        }
-        let (lo, hi) = parse_range(&cells[0]);
-        rows.push(Row { lo, hi, name: cells[1].clone(), description: cells[2].clone() });
+fn yes_no(line: usize, column: &str, cell: &str) -> bool {
+    match cell {
+        "yes" => true,
+        "no" => false,
+        _ => panic!("close_codes.tsv:{line}: {column} is {cell:?}, not yes or no"),
     }
-    rows
+}
+
+/// The rows of the table, in order.
+fn table() -> Vec<Row> {
+    let mut lines =
+        TABLE.lines().enumerate().map(|(i, l)| (i + 1, l)).filter(|(_, l)| !l.is_empty() && !l.starts_with('#'));
+    let (_, header) = lines.next().expect("close_codes.tsv has no header line");
+    assert_eq!(header.split('\t').collect::<Vec<_>>(), COLUMNS, "close_codes.tsv's header");
+    lines
+        .map(|(n, line)| {
+            let cells: Vec<&'static str> = line.split('\t').collect();
+            let [code, name, reserved, firefox_close, _meaning] = cells[..] else {
+                panic!("close_codes.tsv:{n}: {} cells, not 5 tab-separated ones: {line:?}", cells.len())
+            };
+            let (lo, hi) = parse_range(n, code);
+            assert!(lo <= hi, "close_codes.tsv:{n}: empty range {code}");
+            Row {
+                lo,
+                hi,
+                name: (name != "-").then_some(name),
+                reserved: yes_no(n, "reserved", reserved),
+                firefox_close: yes_no(n, "firefox_close", firefox_close),
+            }
+        })
+        .collect()
 }
 
 /// The row holding `code`, if the table lists it.
@@ -93,26 +79,14 @@ fn row_of(rows: &[Row], code: u16) -> Option<&Row> {
 
 /// The codes the page says Firefox lets a script pass to `close()`, from
 /// "Firefox で指定できるコードは 1000 と 3000〜4999 [...] のみです".
-fn firefox_allowed() -> Vec<(u16, u16)> {
-    let html = seed_html();
-    let marker = "Firefox で指定できるコードは";
-    let at = html.find(marker).expect("the Firefox note is missing from the seed") + marker.len();
-    let note = &html[at..at + html[at..].find('[').expect("unterminated Firefox note")];
-    note.split('と')
-        .map(|part| match part.trim().split_once('〜') {
-            Some((lo, hi)) => (lo.trim().parse().unwrap(), hi.trim().parse().unwrap()),
-            None => {
-                let c = part.trim().parse().unwrap();
-                (c, c)
-            }
-        })
-        .collect()
+fn firefox_allowed(rows: &[Row]) -> Vec<(u16, u16)> {
+    rows.iter().filter(|r| r.firefox_close).map(|r| (r.lo, r.hi)).collect()
 }
 
 /// Valid on the wire, per the table: listed and not reserved. Codes the
 /// table does not list (5000 and above) are not valid either.
 fn table_says_valid(rows: &[Row], code: u16) -> bool {
-    row_of(rows, code).is_some_and(|r| !r.reserved())
+    row_of(rows, code).is_some_and(|r| !r.reserved)
 }
 
 #[test]
@@ -129,11 +103,14 @@ fn the_table_covers_0_to_4999_in_contiguous_rows() {
         let r = row_of(&rows, code).unwrap();
         assert_eq!((r.lo, r.hi), (code, code));
     }
-    let reserved: Vec<(u16, u16)> = rows.iter().filter(|r| r.reserved()).map(|r| (r.lo, r.hi)).collect();
+    let reserved: Vec<(u16, u16)> = rows.iter().filter(|r| r.reserved).map(|r| (r.lo, r.hi)).collect();
     assert_eq!(
         reserved,
         [(0, 999), (1004, 1004), (1005, 1005), (1006, 1006), (1015, 1015), (1016, 1999), (2000, 2999)]
     );
+    // The page names 1000–1015 except 1004, and nothing else.
+    let named: Vec<u16> = rows.iter().filter(|r| r.name.is_some()).map(|r| r.lo).collect();
+    assert_eq!(named, (1000..=1015).filter(|&c| c != 1004).collect::<Vec<_>>());
 }
 
 #[test]
@@ -161,9 +138,9 @@ fn every_code_is_sendable_iff_the_table_lists_it_unreserved() {
 
 #[test]
 fn every_code_is_browser_allowed_iff_the_firefox_note_allows_it() {
-    let allowed = firefox_allowed();
-    assert_eq!(allowed, [(1000, 1000), (3000, 4999)]);
     let rows = table();
+    let allowed = firefox_allowed(&rows);
+    assert_eq!(allowed, [(1000, 1000), (3000, 3999), (4000, 4999)]);
     for code in 0..=u16::MAX {
         let c = CloseCode::new(code);
         let expected = allowed.iter().any(|&(lo, hi)| (lo..=hi).contains(&code));
@@ -183,10 +160,14 @@ fn named_codes_match_the_table() {
         let name = CloseCode::new(code).name().unwrap_or_else(|| panic!("{code} has no name"));
         match code {
             // The table leaves 1004 unnamed; the crate calls it "Reserved".
-            1004 => assert!(r.name.is_empty() && name == "Reserved"),
+            1004 => assert!(r.name.is_none() && name == "Reserved", "{code}: table {:?}, crate {name:?}", r.name),
             // MDN says "Missing Extension"; RFC 6455 §11.7 registers "Mandatory Ext.".
-            1010 => assert_eq!((r.name.as_str(), name), ("Missing Extension", "Mandatory Extension")),
-            _ => assert!(r.name.eq_ignore_ascii_case(name), "{code}: table {:?}, crate {name:?}", r.name),
+            1010 => assert_eq!((r.name, name), (Some("Missing Extension"), "Mandatory Extension")),
+            _ => assert!(
+                r.name.is_some_and(|n| n.eq_ignore_ascii_case(name)),
+                "{code}: table {:?}, crate {name:?}",
+                r.name
+            ),
         }
     }
     for code in (0..1000u16).chain(1016..=u16::MAX) {

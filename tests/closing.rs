@@ -7,7 +7,7 @@
 mod common;
 use common::*;
 use wsmachine::{
-    BrowserCloseError, CloseCode, CloseError, CloseFrame, Config, Connection, Event, Message, ReadyState, Role,
+    BrowserCloseError, CloseCode, CloseError, CloseFrame, Config, Connection, Event, Message, Output, ReadyState, Role,
     SendError,
 };
 
@@ -308,7 +308,7 @@ fn close_keeps_every_message_queued_before_it_in_order_and_nothing_after() {
         .concat();
         assert_eq!(drain(&mut c), vec![Out::Wire(expected)]);
         assert_eq!(drain(&mut c), vec![]);
-        assert_commands_refused(&mut c, ReadyState::Closing);
+        assert_commands_refused_keeping_queue(&mut c);
         assert_eq!(drain(&mut c), vec![]);
     }
 }
@@ -316,13 +316,15 @@ fn close_keeps_every_message_queued_before_it_in_order_and_nothing_after() {
 /// The refusals of [`assert_commands_refused`] while messages are still
 /// queued (so `buffered_amount` is not 0).
 #[track_caller]
+/// After our Close no data may follow it (§5.5.1); control frames may
+/// until the peer's Close comes (see
+/// `ping_and_pong_are_allowed_after_our_close_until_the_peers`).
 fn assert_commands_refused_keeping_queue(c: &mut Connection) {
-    let before = c.buffered_amount();
+    let (before, queued) = (c.buffered_amount(), c.queued_bytes());
     assert_eq!(c.send_text("late"), Err(SendError::NotOpen(ReadyState::Closing)));
     assert_eq!(c.send_binary(vec![9u8]), Err(SendError::NotOpen(ReadyState::Closing)));
-    assert_eq!(c.ping(&b"late"[..]), Err(SendError::NotOpen(ReadyState::Closing)));
-    assert_eq!(c.pong(&b"late"[..]), Err(SendError::NotOpen(ReadyState::Closing)));
-    assert_eq!(c.buffered_amount(), before);
+    assert_eq!(c.begin_message(wsmachine::MessageKind::Text), Err(SendError::NotOpen(ReadyState::Closing)));
+    assert_eq!((c.buffered_amount(), c.queued_bytes()), (before, queued));
 }
 
 #[test]
@@ -804,7 +806,8 @@ fn data_after_the_peer_close_in_later_reads_is_never_delivered() {
 #[test]
 fn data_after_our_close_before_theirs_is_still_delivered() {
     // The peer may finish what it was sending (§5.5.1); the engine delivers
-    // it, in both roles, without answering Pings.
+    // it, in both roles, and still answers its Pings (§5.5.2: a Pong is a
+    // control frame, allowed after our Close until the peer's).
     for role in ROLES {
         let mut c = conn(role);
         let mut h = History::new();
@@ -821,6 +824,7 @@ fn data_after_our_close_before_theirs_is_still_delivered() {
         let expected = vec![
             message("late"),
             Out::Event(Event::Message(Message::binary(vec![1u8, 2]))),
+            Out::Wire(own_frame(role, true, op::PONG, b"p")),
             Out::Event(Event::Ping(bytes(b"p"))),
             Out::Event(Event::Pong(bytes(b"q"))),
         ];
@@ -946,19 +950,37 @@ fn no_automatic_pong_when_auto_pong_is_off_and_pong_works_manually() {
     assert_eq!(drain(&mut s), vec![Out::Wire(vec![0x8a, 0x02, 0x68, 0x69])]);
 }
 
+/// Before this changed, a Ping that came after our Close went unanswered.
+/// §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong
+/// frame in response, unless it already received a Close frame"; a Pong is
+/// a control frame, which §5.5.1 allows after our Close.
 #[test]
-fn no_pong_after_our_close_was_sent() {
+fn pings_after_our_close_are_still_answered() {
     for role in ROLES {
         let mut c = conn(role);
         c.close(Some(CloseCode::NORMAL), "").unwrap();
         c.handle_bytes(&peer_frame(role, true, op::PING, b"hi"));
-        // Our Close, then the Ping reported without a Pong.
+        // Our Close, the Pong, then the Ping reported.
+        assert_eq!(
+            drain(&mut c),
+            vec![
+                Out::Wire([our_close(role, Some(1000), ""), own_frame(role, true, op::PONG, b"hi")].concat()),
+                Out::Event(Event::Ping(bytes(b"hi")))
+            ]
+        );
+        assert_eq!(c.ready_state(), ReadyState::Closing);
+    }
+    // With auto_pong off, the application answers it.
+    for role in ROLES {
+        let mut c = with_config(role, Config::default().with_auto_pong(false));
+        c.close(Some(CloseCode::NORMAL), "").unwrap();
+        c.handle_bytes(&peer_frame(role, true, op::PING, b"hi"));
         assert_eq!(
             drain(&mut c),
             vec![Out::Wire(our_close(role, Some(1000), "")), Out::Event(Event::Ping(bytes(b"hi")))]
         );
-        assert_eq!(c.pong(&b"hi"[..]), Err(SendError::NotOpen(ReadyState::Closing)));
-        assert_eq!(drain(&mut c), vec![]);
+        c.pong(&b"hi"[..]).unwrap();
+        assert_eq!(drain(&mut c), vec![Out::Wire(own_frame(role, true, op::PONG, b"hi"))]);
     }
 }
 
@@ -1020,22 +1042,45 @@ fn ping_and_pong_payload_of_125_is_sent_and_126_is_refused() {
     assert_eq!(w.len(), 127);
 }
 
+/// Before this changed, `ping` and `pong` were refused as soon as our Close
+/// was queued. A Ping is a control frame (§5.5.1 forbids only data after a
+/// Close), and the peer is still reading until its Close comes, so they are
+/// allowed until then; afterwards, and once the connection ended, they are
+/// refused.
 #[test]
-fn ping_and_pong_are_refused_once_closing_or_closed() {
+fn ping_and_pong_are_allowed_after_our_close_until_the_peers() {
     for role in ROLES {
         let mut c = conn(role);
         c.close(None, "").unwrap();
+        c.ping(&b"still there?"[..]).unwrap();
+        c.pong(&b""[..]).unwrap();
+        assert_eq!(
+            drain(&mut c),
+            vec![Out::Wire(
+                [
+                    our_close(role, None, ""),
+                    own_frame(role, true, op::PING, b"still there?"),
+                    own_frame(role, true, op::PONG, b"")
+                ]
+                .concat()
+            )]
+        );
+        c.handle_eof();
         assert_eq!(c.ping(&b""[..]), Err(SendError::NotOpen(ReadyState::Closing)));
         assert_eq!(c.pong(&b""[..]), Err(SendError::NotOpen(ReadyState::Closing)));
-        c.handle_eof();
-        assert_eq!(c.ping(&b""[..]), Err(SendError::NotOpen(ReadyState::Closed)));
-        assert_eq!(c.pong(&b""[..]), Err(SendError::NotOpen(ReadyState::Closed)));
         let got = drain(&mut c);
         assert_closed_once_last(&got);
-        assert_eq!(
-            got,
-            vec![Out::Wire(our_close(role, None, "")), Out::CloseTransport, closed_out(1006, "", false, None)]
-        );
+        assert_eq!(got, vec![Out::CloseTransport, closed_out(1006, "", false, None)]);
+        assert_eq!(c.ping(&b""[..]), Err(SendError::NotOpen(ReadyState::Closed)));
+    }
+    // The peer's Close ends it: nothing more may be sent.
+    for role in ROLES {
+        let mut c = conn(role);
+        c.close(None, "").unwrap();
+        c.handle_bytes(&peer_close(role, None, ""));
+        drain(&mut c);
+        assert!(matches!(c.ping(&b""[..]), Err(SendError::NotOpen(_))), "{role:?}");
+        assert!(matches!(c.pong(&b""[..]), Err(SendError::NotOpen(_))), "{role:?}");
     }
 }
 
@@ -1077,8 +1122,11 @@ fn close_while_connecting_fails_the_connection_without_a_close_frame() {
     assert_eq!(h.drain(&mut s), vec![]);
     assert_eq!(s.ready_state(), ReadyState::Connecting);
     s.close(Some(CloseCode::NORMAL), "bye").unwrap();
-    assert_eq!(s.ready_state(), ReadyState::Closed);
+    // Failing: CLOSING until `Closed` is polled (WHATWG "fail the WebSocket
+    // connection"; before this changed it was CLOSED at once).
+    assert_eq!(s.ready_state(), ReadyState::Closing);
     assert_eq!(h.drain(&mut s), vec![Out::CloseTransport, failed.clone()]);
+    assert_eq!(s.ready_state(), ReadyState::Closed);
     s.close(None, "").unwrap();
     s.handle_eof();
     assert_eq!(h.drain(&mut s), vec![]);
@@ -1092,8 +1140,9 @@ fn close_while_connecting_fails_the_connection_without_a_close_frame() {
     assert!(sent.starts_with(b"GET /chat HTTP/1.1\r\n"), "{}", String::from_utf8_lossy(&sent));
     assert_eq!(c.ready_state(), ReadyState::Connecting);
     c.browser_close(Some(1000), Some("never mind")).unwrap();
-    assert_eq!(c.ready_state(), ReadyState::Closed);
+    assert_eq!(c.ready_state(), ReadyState::Closing);
     assert_eq!(h.drain(&mut c), vec![Out::CloseTransport, failed]);
+    assert_eq!(c.ready_state(), ReadyState::Closed);
     h.assert_closed_once_last();
 }
 
@@ -1113,13 +1162,24 @@ fn server_awaiting_decision() -> (Connection, History) {
 
 #[test]
 fn close_while_the_upgrade_request_awaits_an_answer_fails_the_connection() {
+    // The request is answered (503) rather than left without a response:
+    // before this changed the transport was closed silently.
     let (mut s, mut h) = server_awaiting_decision();
     s.close(Some(CloseCode::NORMAL), "").unwrap();
-    assert_eq!(s.ready_state(), ReadyState::Closed);
+    assert_eq!(s.ready_state(), ReadyState::Closing);
+    let outs = h.drain(&mut s);
+    let response = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     assert_eq!(
-        h.drain(&mut s),
-        vec![Out::CloseTransport, closed_out(1006, "", false, Some(wsmachine::ConnectionError::ClosedWhileConnecting))]
+        outs,
+        vec![
+            Out::Wire(response.to_vec()),
+            Out::CloseTransport,
+            closed_out(1006, "", false, Some(wsmachine::ConnectionError::ClosedWhileConnecting))
+        ],
+        "{}",
+        String::from_utf8_lossy(&wire(&outs))
     );
+    assert_eq!(s.ready_state(), ReadyState::Closed);
     h.assert_closed_once_last();
 }
 
@@ -1152,5 +1212,79 @@ fn nothing_follows_closed_when_the_upgrade_is_answered_after_closing() {
             assert_eq!(s.ready_state(), ReadyState::Closed);
             h.assert_closed_once_last();
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// readyState is CLOSED only once `Closed` has been polled
+// ---------------------------------------------------------------------------
+
+/// WHATWG's "fail the WebSocket connection" makes readyState CLOSING, and
+/// RFC 6455 §7.1.4 calls the connection closed when the transport is: the
+/// state is CLOSING until `Event::Closed` comes out of `poll_output`, and
+/// CLOSED from then on. Before this changed, a connection that ended was
+/// CLOSED before its `Closed` had been delivered.
+#[test]
+fn ready_state_is_closing_until_closed_is_polled() {
+    /// Polls until `Closed`, checking the state before and after it.
+    fn poll_to_closed(c: &mut Connection) {
+        loop {
+            assert_eq!(c.ready_state(), ReadyState::Closing);
+            match c.poll_output() {
+                Some(Output::Event(Event::Closed(_))) => break,
+                Some(_) => {}
+                None => panic!("no Closed"),
+            }
+        }
+        assert_eq!(c.ready_state(), ReadyState::Closed);
+        assert!(c.poll_output().is_none());
+    }
+    // A server that received a Close: it echoes, closes the transport and
+    // reports Closed, in that order.
+    let mut s = server();
+    s.handle_bytes(&peer_close(Role::Server, Some(1000), "bye"));
+    assert_eq!(s.ready_state(), ReadyState::Open, "input is processed as outputs are polled");
+    assert!(matches!(s.poll_output(), Some(Output::Transmit(_))));
+    poll_to_closed(&mut s);
+    // A connection failed on a protocol error, in both roles.
+    for role in ROLES {
+        let mut c = conn(role);
+        c.handle_bytes(&peer_frame(role, true, 0x3, b""));
+        assert!(matches!(c.poll_output(), Some(Output::Transmit(_))));
+        poll_to_closed(&mut c);
+    }
+    // close() while CONNECTING.
+    let mut s = Connection::server(Config::default());
+    s.close(None, "").unwrap();
+    poll_to_closed(&mut s);
+    // EOF without a closing handshake.
+    for role in ROLES {
+        let mut c = conn(role);
+        c.handle_eof();
+        poll_to_closed(&mut c);
+    }
+}
+
+/// close() during a message sent in pieces discards nothing that was
+/// accepted: every piece goes out, then the Close (between two fragments,
+/// §5.4); the message stays unfinished. (With permessage-deflate, what the
+/// compressor held is flushed first: `tests/deflate.rs`.)
+#[test]
+fn close_during_a_streamed_message_sends_every_accepted_piece_first() {
+    for role in ROLES {
+        let mut c = conn(role);
+        c.begin_message(wsmachine::MessageKind::Binary).unwrap();
+        c.send_chunk(vec![1u8, 2]).unwrap();
+        c.send_chunk(vec![3u8]).unwrap();
+        c.close(Some(CloseCode::GOING_AWAY), "").unwrap();
+        assert_eq!(c.send_chunk(vec![4u8]), Err(SendError::NotOpen(ReadyState::Closing)));
+        assert_eq!(c.finish_message(vec![4u8]), Err(SendError::NotOpen(ReadyState::Closing)));
+        let expected = [
+            own_frame(role, false, op::BINARY, &[1, 2]),
+            own_frame(role, false, op::CONT, &[3]),
+            our_close(role, Some(1001), ""),
+        ]
+        .concat();
+        assert_eq!(drain(&mut c), vec![Out::Wire(expected)]);
     }
 }

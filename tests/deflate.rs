@@ -783,7 +783,7 @@ fn client_fails_the_handshake_on_a_bad_response() {
         (&plain, "permessage-deflate; x=1", "UnknownParameter"),
         (&plain, "permessage-deflate; mux", "UnknownParameter"),
         // The extension accepted twice.
-        (&plain, "permessage-deflate, permessage-deflate", "twice"),
+        (&plain, "permessage-deflate, permessage-deflate", "Repeated"),
         // What the offer requested is missing or exceeded (§7.1.1.1, §7.1.2.1).
         (&strict, "permessage-deflate; server_max_window_bits=10", "MissingRequested"),
         (&strict, "permessage-deflate; server_no_context_takeover", "MissingRequested"),
@@ -803,7 +803,7 @@ fn client_fails_the_handshake_on_a_bad_response() {
                     ..
                 })),
             ] if code.as_u16() == 1006 => {
-                assert!(msg.contains(why), "{answer:?}: {msg:?} does not say {why}");
+                assert!(format!("{msg:?}").contains(why), "{answer:?}: {msg:?} is not {why}");
             }
             other => panic!("{answer:?}: {other:?}"),
         }
@@ -2229,15 +2229,28 @@ fn buffered_amount_counts_uncompressed_bytes() {
         }
         assert_eq!(last, 0);
 
-        // A Close during a streamed message drops what was held back.
+        // A Close during a streamed message discards nothing that was
+        // accepted (before this changed, what the compressor held back was
+        // dropped): it is flushed as one more, unfinished, fragment, then
+        // the Close follows.
         s.begin_message(MessageKind::Text).unwrap();
         s.send_chunk("held back").unwrap();
         assert_eq!(s.buffered_amount(), 9);
         s.close(Some(wsmachine::CloseCode::new(1000)), "").unwrap();
-        assert_eq!(s.buffered_amount(), 0);
+        assert_eq!(s.buffered_amount(), 9);
         assert_eq!(s.send_chunk("more"), Err(SendError::NotOpen(ReadyState::Closing)));
         let frames = parse_frames(&wire(&drain(&mut s)));
-        assert_eq!(frames.iter().map(|f| f.opcode).collect::<Vec<_>>(), [op::CLOSE]);
+        assert_eq!(s.buffered_amount(), 0);
+        assert_eq!(
+            frames.iter().map(|f| (f.opcode, f.fin)).collect::<Vec<_>>(),
+            [(op::TEXT, false), (op::CLOSE, true)]
+        );
+        // The fragment inflates to exactly what was sent (a sync flush,
+        // its tail kept as for any non-final fragment).
+        let mut d = flate2::Decompress::new(false);
+        let mut text = Vec::with_capacity(64);
+        d.decompress_vec(&frames[0].payload, &mut text, flate2::FlushDecompress::Sync).unwrap();
+        assert_eq!(text, b"held back");
     }
 }
 

@@ -856,13 +856,16 @@ fn server_accept_errors_change_nothing() {
 fn server_rejects_with_exact_response() {
     let (mut s, _) = server_fed(Config::default(), RFC_REQUEST.as_bytes());
     s.reject(403, &[("X-Why", "no")], b"go away").unwrap();
-    assert_eq!(s.ready_state(), ReadyState::Closed);
+    // CLOSING until `Closed` is polled (before this changed: CLOSED at once);
+    // the report says the application rejected (before: no error, as if the
+    // peer had vanished).
+    assert_eq!(s.ready_state(), ReadyState::Closing);
     assert_outs(
         &drain(&mut s),
         &[
             wire_out("HTTP/1.1 403 Forbidden\r\nX-Why: no\r\nContent-Length: 7\r\nConnection: close\r\n\r\ngo away"),
             Out::CloseTransport,
-            closed_out(1006, "", false, None),
+            rejected_out(403),
         ],
     );
 }
@@ -888,11 +891,7 @@ fn server_reject_errors_change_nothing() {
     s.reject(204, &[], b"ignored").unwrap();
     assert_outs(
         &drain(&mut s),
-        &[
-            wire_out("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"),
-            Out::CloseTransport,
-            closed_out(1006, "", false, None),
-        ],
+        &[wire_out("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"), Out::CloseTransport, rejected_out(204)],
     );
 }
 
@@ -923,7 +922,7 @@ fn server_reports_plain_http_requests() {
                 std::str::from_utf8(page).unwrap()
             )),
             Out::CloseTransport,
-            closed_out(1006, "", false, None),
+            rejected_out(200),
         ],
     );
 }
@@ -949,7 +948,7 @@ fn server_reports_other_non_upgrade_requests_as_http() {
                      Content-Length: 0\r\nConnection: Upgrade, close\r\n\r\n",
                 ),
                 Out::CloseTransport,
-                closed_out(1006, "", false, None),
+                rejected_out(426),
             ],
         );
     }
@@ -1310,7 +1309,7 @@ fn server_rejecting_drops_pipelined_frames() {
         &[
             wire_out("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
             Out::CloseTransport,
-            closed_out(1006, "", false, None),
+            rejected_out(403),
         ],
     );
 }
@@ -1453,13 +1452,24 @@ fn closed_while_connecting() -> Vec<Out> {
     vec![Out::CloseTransport, closed_out(1006, "", false, Some(ConnectionError::ClosedWhileConnecting))]
 }
 
+/// What `reject(status, …)` ends with: the application's rejection, not
+/// the silence of a vanished peer.
+fn rejected_out(status: u16) -> Out {
+    closed_out(1006, "", false, Some(ConnectionError::Rejected { status }))
+}
+
+/// The answer to a request the application closed instead of answering.
+const CLOSED_PENDING_503: &str = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
 #[test]
 fn client_close_while_connecting_fails_the_connection() {
     // The request already taken.
     let mut c = new_client();
     c.close(Some(CloseCode::NORMAL), "bye").unwrap();
-    assert_eq!(c.ready_state(), ReadyState::Closed);
+    // Failing: CLOSING until `Closed` is polled (before this changed: CLOSED).
+    assert_eq!(c.ready_state(), ReadyState::Closing);
     assert_outs(&drain(&mut c), &closed_while_connecting());
+    assert_eq!(c.ready_state(), ReadyState::Closed);
     // A late response changes nothing.
     c.handle_bytes(ok_101("").as_bytes());
     assert_outs(&drain(&mut c), &[]);
@@ -1492,8 +1502,9 @@ fn client_close_while_connecting_fails_the_connection() {
 fn server_close_before_the_request_fails_the_connection() {
     let mut s = Connection::server(Config::default());
     s.close(Some(CloseCode::GOING_AWAY), "").unwrap();
-    assert_eq!(s.ready_state(), ReadyState::Closed);
+    assert_eq!(s.ready_state(), ReadyState::Closing);
     assert_outs(&drain(&mut s), &closed_while_connecting());
+    assert_eq!(s.ready_state(), ReadyState::Closed);
     s.handle_bytes(RFC_REQUEST.as_bytes());
     assert_outs(&drain(&mut s), &[]);
     assert_eq!(s.accept(Accept::new()), Err(HandshakeError::NoPendingRequest));
@@ -1504,8 +1515,13 @@ fn server_close_after_the_request_fails_the_connection() {
     let (mut s, outs) = server_fed(Config::default(), RFC_REQUEST.as_bytes());
     upgrade_of(&outs);
     s.close(None, "").unwrap();
+    // The pending request is answered (503) before the transport closes;
+    // before this changed, it was closed without a response.
+    assert_eq!(s.ready_state(), ReadyState::Closing);
+    let mut want = vec![wire_out(CLOSED_PENDING_503)];
+    want.extend(closed_while_connecting());
+    assert_outs(&drain(&mut s), &want);
     assert_eq!(s.ready_state(), ReadyState::Closed);
-    assert_outs(&drain(&mut s), &closed_while_connecting());
 }
 
 /// The ways a server can end while a request waits for the application's
@@ -1553,7 +1569,7 @@ fn server_ending_while_deciding_closes_once() {
         let closed = common::assert_closed_once_last(&outs);
         assert_eq!((closed.code, closed.was_clean), (CloseCode::ABNORMAL, false), "{name}");
         let want_error = match name {
-            "reject" | "plain+reject" => None,
+            "reject" | "plain+reject" => Some(ConnectionError::Rejected { status: 403 }),
             "close" | "plain+close" => Some(ConnectionError::ClosedWhileConnecting),
             "eof" | "plain+eof" => handshake_err(HandshakeError::Timeout),
             _ => handshake_err(HandshakeError::HeadTooLarge),
@@ -1797,7 +1813,12 @@ fn session_rejected_by_the_server_app() {
     assert_eq!(p.client_events, [Event::Closed(closed)]);
     assert_eq!(
         p.server_events,
-        [Event::Closed(Closed { code: CloseCode::ABNORMAL, reason: String::new(), was_clean: false, error: None })]
+        [Event::Closed(Closed {
+            code: CloseCode::ABNORMAL,
+            reason: String::new(),
+            was_clean: false,
+            error: Some(ConnectionError::Rejected { status: 401 })
+        })]
     );
     assert!(p.server_transport_closed && p.client_transport_closed);
 }

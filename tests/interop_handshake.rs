@@ -613,7 +613,7 @@ fn tungstenite_client_rejected_by_our_server() {
                 code: CloseCode::ABNORMAL,
                 reason: String::new(),
                 was_clean: false,
-                error: None
+                error: Some(ConnectionError::Rejected { status: 403 })
             }))
         );
     });

@@ -13,10 +13,11 @@ mod common;
 
 use common::alloc::{self, Counting};
 use common::*;
+#[cfg(feature = "deflate")]
+use wsmachine::DeflateConfig;
+#[cfg(feature = "deflate")]
 use wsmachine::handshake::parse_extensions;
-use wsmachine::{
-    Config, Connection, ConnectionError, DeflateConfig, Event, Message, Output, ProtocolError, Role, SendError,
-};
+use wsmachine::{Config, Connection, ConnectionError, Event, Message, Output, ProtocolError, Role, SendError};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -24,11 +25,13 @@ static GLOBAL: Counting = Counting;
 const ROLES: [Role; 2] = [Role::Server, Role::Client];
 const KIB: usize = 1024;
 
+#[cfg(feature = "deflate")]
 /// Text that compresses about 2:1, like prose.
 fn prose(seed: u64, len: usize) -> Vec<u8> {
     noise(seed, len).into_iter().map(|b| b"etaoin shrdlu cmfw"[usize::from(b) % 18]).collect()
 }
 
+#[cfg(feature = "deflate")]
 fn other(role: Role) -> Role {
     match role {
         Role::Server => Role::Client,
@@ -36,6 +39,7 @@ fn other(role: Role) -> Role {
     }
 }
 
+#[cfg(feature = "deflate")]
 /// A deflate-enabled open connection; `takeover` keeps the LZ77 window
 /// between messages in both directions.
 fn deflate_conn(role: Role, takeover: bool, base: Config) -> Connection {
@@ -53,6 +57,7 @@ fn deflate_conn(role: Role, takeover: bool, base: Config) -> Connection {
         .expect("agreed")
 }
 
+#[cfg(feature = "deflate")]
 /// Feeds `wire` to `conn` in reads of `read` bytes, draining after each;
 /// every message must equal `expect` and is dropped at once. Returns the
 /// messages seen and the peak heap above the level at entry.
@@ -76,11 +81,13 @@ fn feed_measuring(conn: &mut Connection, wire: &[u8], read: usize, expect: &[u8]
     (seen, alloc::peak() - base)
 }
 
+#[cfg(feature = "deflate")]
 /// The fixed cost of receiving a compressed message, beyond twice its
 /// inflated size: the inflater (zlib-rs allocates its 32 KiB window and
 /// state, about 47.5 KB), one output step (16 KiB) and the input held.
 const INFLATE_FIXED: i64 = 96 * KIB as i64;
 
+#[cfg(feature = "deflate")]
 /// A compressed message sent as 1-, 7- or 100-byte frames used to inflate
 /// each frame into a buffer of its own that grew to 16 KiB or more: 8 KiB in
 /// 7-byte frames cost hundreds of MiB. Now every frame inflates into the one

@@ -231,8 +231,9 @@ impl Model {
             Op::Ping(len) => Some(if *len > 125 {
                 format!("{:?}", SendError::ControlPayloadTooLong(*len))
             } else {
+                // A control frame: allowed after our Close until the peer's.
                 match self.state() {
-                    ReadyState::Open => {
+                    ReadyState::Open | ReadyState::Closing if self.close_received.is_none() && !self.closed => {
                         out.push(Out::Frame(9, payload(*len)));
                         "Ok".to_string()
                     }
@@ -318,9 +319,9 @@ impl Model {
         match p {
             Peer::Message { text } => out.push(Out::Message(*text, message_payload(*text))),
             Peer::Ping => {
-                if !self.close_sent {
-                    out.push(Out::Frame(10, b"p".to_vec()));
-                }
+                // Answered until the peer's Close, even after ours (§5.5.2);
+                // only read until then.
+                out.push(Out::Frame(10, b"p".to_vec()));
                 out.push(Out::Ping(b"p".to_vec()));
             }
             Peer::Pong => out.push(Out::Pong(b"q".to_vec())),

@@ -121,12 +121,17 @@ fn assert_sane_end(role: Role, outs: &[Out]) {
         assert_ne!(code, CloseCode::ABNORMAL);
     }
     // What we wrote parses as whole frames, masked iff we are a client, with
-    // at most one Close, last, carrying a sendable code or none.
+    // at most one Close, carrying a sendable code or none, and after it only
+    // control frames (§5.5.1: no data after a Close; Pings and Pongs may
+    // still go until the peer's Close).
     let frames = parse_frames(&wire(outs));
     for (i, f) in frames.iter().enumerate() {
         assert_eq!(f.mask.is_some(), role == Role::Client);
         if f.opcode == op::CLOSE {
-            assert_eq!(i, frames.len() - 1, "frames after our Close: {frames:?}");
+            assert!(
+                frames[i + 1..].iter().all(|g| g.opcode == op::PING || g.opcode == op::PONG),
+                "data or a second Close after our Close: {frames:?}"
+            );
             assert!(f.payload.len() != 1 && f.payload.len() <= 125);
             if f.payload.len() >= 2 {
                 assert!(CloseCode::new(u16::from_be_bytes([f.payload[0], f.payload[1]])).is_sendable());
@@ -635,7 +640,16 @@ proptest! {
                 }
                 Step::Ping(n) | Step::Pong(n) => {
                     let r = if matches!(s, Step::Ping(_)) { c.ping(vec![0u8; *n]) } else { c.pong(vec![0u8; *n]) };
-                    prop_assert_eq!(r.is_ok(), open && *n <= 125, "{:?} in {:?}: {:?}", s, state, r);
+                    if *n > 125 {
+                        prop_assert_eq!(r, Err(wsmachine::SendError::ControlPayloadTooLong(*n)));
+                    } else if open {
+                        prop_assert!(r.is_ok(), "{:?} in {:?}: {:?}", s, state, r);
+                    } else if state == ReadyState::Closing {
+                        // Allowed after our Close until the peer's.
+                        prop_assert!(r.is_ok() || r == Err(wsmachine::SendError::NotOpen(state)), "{:?}: {:?}", s, r);
+                    } else {
+                        prop_assert_eq!(r, Err(wsmachine::SendError::NotOpen(state)), "{:?}", s);
+                    }
                 }
                 Step::Close(code, n) => {
                     let reason = "r".repeat(*n);

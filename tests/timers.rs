@@ -1280,10 +1280,12 @@ fn no_timer_after_eof() {
                 h.drain(&mut c);
             }
             c.handle_eof();
-            // CLOSED at once, before the outputs are polled.
+            // Ended at once: no timer runs. CLOSING until `Closed` is polled
+            // (before this changed: CLOSED at once), then CLOSED.
             assert_eq!(c.poll_timeout(), None);
-            assert_eq!(c.ready_state(), ReadyState::Closed);
+            assert_eq!(c.ready_state(), ReadyState::Closing);
             h.drain(&mut c);
+            assert_eq!(c.ready_state(), ReadyState::Closed);
             let closed = h.assert_closed_once_last();
             assert_eq!((closed.code.as_u16(), closed.was_clean, closed.error), (1006, false, None));
             assert_no_timer_after_close(&mut c, &mut h);

@@ -1,68 +1,59 @@
 //! The [`Connection`] state machine.
 //!
-//! `mod.rs` holds the type, its constructors, inputs, commands and the
-//! output queue; `opening`, `recv`, `send` and `timers` hold the rest of
-//! its methods, one concern each.
+//! A connection is one [`State`] and three parts that own their fields:
+//!
+//! - [`receiver::Receiver`]: input buffer, frame in progress, message
+//!   assembly, UTF-8 state, inflater. [`Receiver::next`](receiver::Receiver::next)
+//!   turns bytes into [`Incoming`] items.
+//! - [`sender::Sender`]: the ordered output queue, the output buffer,
+//!   backpressure, a message sent in pieces, masking keys, compressor.
+//! - [`timers::Timers`]: every timestamp and timeout.
+//!
+//! `Connection` holds the state, the parts, the role and the config, and is
+//! the only place that matches on the state: every transition is decided
+//! here (this file for input, closing and the end; `commands.rs` for the
+//! application's commands; `opening.rs` for the opening handshake), and the
+//! connection ends in one place, [`end`](Connection::end).
+//!
+//! ```text
+//!                  handshake done
+//! Connecting ─────────────────────────▶ Open
+//!     │                                  │ close() / the peer's Close
+//!     │                                  ▼
+//!     │                        Closing { received }
+//!     │ failure / close() / EOF          │ both Closes / EOF / timeout / failure
+//!     ▼                                  │
+//!   Ended ◀──────────────────────────────┘ (and from Open: EOF / failure)
+//!
+//! Ended: CloseTransport and Closed are queued; ready_state() is CLOSING
+//! until Closed has been polled, CLOSED from then on.
+//! ```
 
+mod commands;
 mod opening;
-mod recv;
+mod receiver;
 mod retain;
-mod send;
+mod sender;
 mod timers;
 
-use alloc::boxed::Box;
-use alloc::collections::VecDeque;
-use alloc::string::String;
-use alloc::vec::Vec;
-use bytes::{Buf, Bytes, BytesMut};
+pub use sender::QUEUE_SLOT;
 
-use crate::close::{CloseCode, MAX_REASON_LEN};
+use alloc::boxed::Box;
+use alloc::string::String;
+use bytes::BytesMut;
+
+use crate::close::CloseCode;
 use crate::config::{Config, Role};
-#[cfg(feature = "deflate")]
-use crate::deflate;
 use crate::entropy::Entropy;
-use crate::error::{BrowserCloseError, CloseError, ConnectionError, HandshakeError, ProtocolError, SendError};
-use crate::event::{CloseFrame, Closed, Event, Message, MessageKind, Negotiated, Output, Text};
-use crate::frame::{self, Header, Rules};
-use crate::handshake::{
-    self, Accept, Accepted, ClientRequest, ExtensionOffer, Limits, Request, RequestParse, ResponseParse,
-};
-use crate::mask::{apply_mask, extend_masked, extend_masked_at};
+use crate::error::{ConnectionError, ProtocolError};
+use crate::event::{CloseFrame, Closed, Event, Output};
+use crate::frame;
+use crate::handshake::{ClientRequest, Request};
 use crate::state::ReadyState;
 use crate::time::Timestamp;
-use crate::utf8::{self, Utf8Validator};
-
-/// Payloads up to this size are copied next to their header so that one
-/// `Transmit` carries many small frames; larger ones go out as their own
-/// `Transmit` without a copy.
-const COALESCE_MAX: usize = 1024;
-
-/// The output buffer grows by at least this much (1 KiB: a busy connection
-/// holds little more) when small frames are
-/// copied into it.
-const TX_RESERVE: usize = 1024;
-
-/// Masking keys are drawn from the entropy source this many bytes (256
-/// keys) at a time: one OS call per 256 frames instead of one per frame. An
-/// idle connection gives the pool back (see `handle_timeout`).
-const MASK_BATCH: usize = 1024;
-
-/// The RSV1 bit (`0bRSV1_RSV2_RSV3`): permessage-deflate's "compressed"
-/// flag (RFC 7692 §6).
-const RSV1: u8 = 0b100;
-
-/// What one entry of the output queue is counted as, in bytes, beyond the
-/// bytes it carries (see [`Connection::queued_bytes`]): its slot in the
-/// queue. Runs of small frames share one entry.
-pub const QUEUE_SLOT: usize = size_of::<Pending>();
-
-/// Input buffers grow by at least this much (up to what a frame in
-/// progress still needs) beyond what they hold.
-const RX_GROWTH: usize = 64 * 1024;
-
-/// Input buffers larger than this are released once empty, so an idle
-/// connection does not keep a large message's worth of memory.
-const RX_KEEP_CAPACITY: usize = 64 * 1024;
+use receiver::{Incoming, Receiver};
+use sender::Sender;
+use timers::{Due, Phase, Timers};
 
 /// A WebSocket connection as a pure state machine: bytes and commands in,
 /// bytes, events and deadlines out. It performs no I/O.
@@ -71,10 +62,11 @@ const RX_KEEP_CAPACITY: usize = 64 * 1024;
 ///
 /// 1. **Getters**: [`ready_state`](Self::ready_state), [`role`](Self::role),
 ///    [`buffered_amount`](Self::buffered_amount).
-/// 2. **Inputs** from the transport, named `handle_*`:
+/// 2. **Inputs** from the transport and the clock, named `handle_*`:
 ///    [`handle_bytes`](Self::handle_bytes), [`handle_bytes_owned`](Self::handle_bytes_owned),
-///    [`handle_eof`](Self::handle_eof). They never fail: the peer's mistakes
-///    fail the connection (RFC 6455 §7.1.7) and come out as events.
+///    [`handle_eof`](Self::handle_eof), [`handle_timeout`](Self::handle_timeout).
+///    They never fail: the peer's mistakes fail the connection (RFC 6455
+///    §7.1.7) and come out as events.
 /// 3. **Commands** from the application: [`send`](Self::send),
 ///    [`ping`](Self::ping), [`pong`](Self::pong), [`close`](Self::close).
 ///    They only queue work. The caller's mistakes come back as `Err`, and
@@ -84,97 +76,56 @@ const RX_KEEP_CAPACITY: usize = 64 * 1024;
 ///
 /// After any call of kind 2 or 3, drain `poll_output` until it returns
 /// `None`, doing each [`Output`] in order.
+///
+/// The states, as [`ready_state`](Self::ready_state) reports them:
+///
+/// ```text
+///  CONNECTING ──handshake done──▶ OPEN ──close() / peer's Close──▶ CLOSING ──Closed polled──▶ CLOSED
+///       │                                                            ▲
+///       └──── handshake failed / close() / EOF / protocol error ─────┘
+/// ```
+///
+/// A connection that ends is CLOSING until [`Event::Closed`] has come out
+/// of `poll_output`, and CLOSED from then on (WHATWG: the state is CLOSED
+/// when the close event fires).
 pub struct Connection {
     role: Role,
-    phase: Phase,
     config: Config,
-    entropy: Box<dyn Entropy + Send>,
-    /// Masking keys fetched from `entropy` in batches.
-    /// Empty until a client first masks; then `MASK_BATCH` bytes.
-    masks: Vec<u8>,
-    masks_used: usize,
-
-    // ---- receiving ----
-    rx: BytesMut,
-    /// The size of the allocation `rx` was last given (0: none or unknown),
-    /// to tell at reuse whether something still holds it.
-    rx_alloc: usize,
-    /// Whether payloads handed out are slices of `rx` or copies.
-    retention: retain::Retention,
-    /// The frame whose header has been decoded and whose payload is arriving.
-    frame: Option<FrameProgress>,
-    /// The message in progress (started by its first frame's header).
-    assembly: Option<Assembly>,
-    /// UTF-8 state of the text message in progress.
-    utf8: Utf8Validator,
-    /// Streaming receive: the start of a code point split by the network.
-    stream_tail: [u8; 4],
-    stream_tail_len: u8,
-    /// False once input is no longer processed: after the peer's Close, after
-    /// failing the connection, after closing.
-    reading: bool,
-    /// Input arrived (or the phase changed) since processing last stalled.
+    state: State,
+    rx: Receiver,
+    tx: Sender,
+    timers: Timers,
+    /// Input arrived (or the state changed) since processing last stalled.
     dirty: bool,
-    /// The transport's read side ended; acted on once `rx` is processed.
+    /// The transport's read side ended; acted on once the input is processed.
     eof: bool,
-    /// RSV bits a negotiated extension defines.
-    rsv_allowed: u8,
-    /// The negotiated permessage-deflate codec.
-    #[cfg(feature = "deflate")]
-    deflate: Option<deflate::Deflate>,
+}
 
-    // ---- closing ----
-    close_sent: bool,
-    close_received: Option<CloseFrame>,
-    closed: bool,
-
-    // ---- output ----
-    out: VecDeque<Pending>,
-    /// Bytes of queued small frames; `Pending::Tx` entries own prefixes of it.
-    tx: BytesMut,
-    buffered: usize,
-    /// What queued output costs beyond `buffered`: frame headers, control
-    /// frames, handshake heads and [`QUEUE_SLOT`] per queue entry. With
-    /// `buffered` it is what [`Config::send_high_water`] bounds.
-    overhead: usize,
-    /// `send` failed with `Full`; `Event::Writable` is owed.
-    send_blocked: bool,
-    /// A message being sent in pieces.
-    tx_stream: Option<TxStream>,
-    /// Bytes of `tx_stream` the compressor holds back: counted in `buffered`
-    /// but in no queued frame yet.
-    held_back: usize,
-
-    // ---- time ----
-    /// The latest time the driver gave.
-    now: Option<Timestamp>,
-    /// When the opening handshake started (the first known time).
-    handshake_started: Option<Timestamp>,
-    /// When the closing handshake started.
-    closing_started: Option<Timestamp>,
-    /// When bytes last arrived.
-    last_rx: Option<Timestamp>,
-    /// When the unanswered keepalive Ping went out.
-    ping_sent: Option<Timestamp>,
-    /// Bytes arrived since the previous `handle_timeout`: not idle.
-    input_since_tick: bool,
-    /// The origin of `handle_timeout_at`/`poll_timeout_at`.
-    #[cfg(feature = "std")]
-    std_origin: Option<std::time::Instant>,
+/// Where the connection is, with what each phase needs.
+#[derive(Debug)]
+enum State {
+    /// The opening handshake runs.
+    Connecting(Handshake),
+    /// Messages flow both ways.
+    Open,
+    /// The closing handshake runs: our Close is queued (we started it, or
+    /// echoed the peer's), and the peer's Close was `received` or is awaited.
+    Closing { received: Option<CloseFrame> },
+    /// The end is queued (`CloseTransport`, then `Closed`): CLOSING until
+    /// the sender has handed out `Closed`, CLOSED from then on.
+    Ended,
 }
 
 /// Where the opening handshake stands.
 #[derive(Debug)]
-enum Phase {
+enum Handshake {
     /// Client: the request is queued; waiting for the server's response.
-    ClientHandshake(Box<ClientHandshake>),
+    Client(Box<ClientHandshake>),
     /// Server: waiting for the request head.
     AwaitRequest,
     /// Server: the request was reported; waiting for `accept` or `reject`
     /// (or, for a plain HTTP request, `reject`, which answers it).
     AwaitDecision { request: Box<Request>, upgrade: bool },
-    /// The handshake is done (or was done elsewhere).
-    Open,
 }
 
 #[derive(Debug)]
@@ -183,70 +134,14 @@ struct ClientHandshake {
     key: String,
 }
 
-/// A frame whose header is decoded.
-#[derive(Clone, Copy, Debug)]
-struct FrameProgress {
-    header: Header,
-    /// Payload length (fits: it is at most `max_frame_size`).
-    len: usize,
-    /// Payload bytes at the front of `rx` already unmasked and validated.
-    done: usize,
-    /// Payload bytes already handed over (streaming), for the mask's phase.
-    offset: usize,
-    /// Validate as UTF-8 text while it arrives.
-    text: bool,
-    /// Part of a compressed message (permessage-deflate): inflate it.
-    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
-    compressed: bool,
-    /// Streaming a compressed message: the final frame's inflation ended.
-    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
-    inflate_done: bool,
-}
-
-/// A message being sent in pieces.
-#[derive(Debug)]
-struct TxStream {
-    text: bool,
-    /// Its first frame is queued; the rest are continuations.
-    started: bool,
-    /// Text must be UTF-8 as a whole; chunks may split code points.
-    utf8: Utf8Validator,
-}
-
-/// The message being received.
-#[derive(Debug)]
-struct Assembly {
-    text: bool,
-    /// The message so far (assembled mode): an uncompressed fragment's
-    /// bytes are unmasked into it as they arrive, in one pass; a compressed
-    /// message's frames are inflated into it.
-    data: BytesMut,
-    /// Its size on the wire so far, counted at each frame header.
-    size: usize,
-    /// Its frames so far (bounded by `Config::max_fragments`).
-    frames: usize,
-    /// Compressed (RSV1 on its first frame, RFC 7692 §6).
-    compressed: bool,
-}
-
-/// A queued output. `app` is what it counts in `buffered` (message
-/// payload), `extra` what it counts in `overhead`.
-#[derive(Debug)]
-enum Pending {
-    /// The next `len` bytes of `tx`.
-    Tx {
-        len: usize,
-        app: usize,
-        extra: usize,
-    },
-    /// A payload sent without copying.
-    Payload {
-        bytes: Bytes,
-        app: usize,
-        extra: usize,
-    },
-    Event(Event),
-    CloseTransport,
+/// Why the connection ends (see [`Connection::end`]).
+enum End {
+    /// The transport closes (EOF; the server's close after the closing
+    /// handshake; the close timeout): clean with the peer's code when both
+    /// Close frames passed, else 1006 with `error`.
+    Transport(Option<ConnectionError>),
+    /// The connection failed (or was rejected): 1006 with the error.
+    Failed(ConnectionError),
 }
 
 impl core::fmt::Debug for Connection {
@@ -254,8 +149,8 @@ impl core::fmt::Debug for Connection {
         f.debug_struct("Connection")
             .field("role", &self.role)
             .field("ready_state", &self.ready_state())
-            .field("buffered_amount", &self.buffered)
-            .field("pending_outputs", &self.out.len())
+            .field("buffered_amount", &self.tx.buffered())
+            .field("pending_outputs", &self.tx.pending_outputs())
             .finish_non_exhaustive()
     }
 }
@@ -264,113 +159,62 @@ impl Connection {
     /// A connection whose opening handshake was done elsewhere (a hyper
     /// upgrade, HTTP/2 extended CONNECT per RFC 8441): it starts OPEN.
     ///
-    /// `entropy` supplies masking keys; only a client uses it (§5.3).
+    /// `entropy` supplies masking keys; only a client uses it (§5.3), so a
+    /// server can use [`open_server`](Self::open_server) instead.
     pub fn new_open(role: Role, config: Config, entropy: impl Entropy + Send + 'static) -> Self {
-        Self::with_phase(role, Phase::Open, config, Box::new(entropy))
-    }
-
-    /// A client in CONNECTING: the upgrade request for `request` (RFC 6455
-    /// §4.1) is queued as the first [`Output::Transmit`], with a
-    /// `Sec-WebSocket-Key` of 16 bytes from `entropy`. The server's response
-    /// then opens the connection ([`Event::Open`]) or fails it
-    /// ([`Event::Closed`] with a [`HandshakeError`]).
-    ///
-    /// Fails, queueing nothing, when the request carries an extra header the
-    /// handshake owns or one that is not valid HTTP.
-    pub fn client(
-        request: ClientRequest,
-        config: Config,
-        entropy: impl Entropy + Send + 'static,
-    ) -> Result<Self, HandshakeError> {
-        request.validate()?;
-        // With `Config::deflate` the permessage-deflate offer is the
-        // configured one (it replaces any in the request), so the response
-        // is checked against what was actually offered.
-        #[cfg(feature = "deflate")]
-        let request = match &config.deflate {
-            Some(cfg) => request.without_extension(deflate::EXTENSION_NAME).extension(deflate::client_offer(cfg)),
-            None => request,
+        let entropy: Option<Box<dyn Entropy + Send>> = match role {
+            Role::Client => Some(Box::new(entropy)),
+            Role::Server => None,
         };
-        let mut entropy: Box<dyn Entropy + Send> = Box::new(entropy);
-        let mut nonce = [0u8; 16];
-        entropy.fill(&mut nonce);
-        let key = handshake::key_from_nonce(nonce);
-        let mut head = Vec::new();
-        handshake::write_request(&request, &key, &mut head);
-        let phase = Phase::ClientHandshake(Box::new(ClientHandshake { request, key }));
-        let mut conn = Self::with_phase(Role::Client, phase, config, entropy);
-        conn.append_tx(&head, 0);
-        Ok(conn)
+        Self::with_state(role, State::Open, config, entropy)
     }
 
-    /// A server in CONNECTING, waiting for the client's upgrade request
-    /// (RFC 6455 §4.2). A valid request is reported as
-    /// [`Event::UpgradeRequest`]; answer it with [`accept`](Self::accept) or
-    /// [`reject`](Self::reject). A well-formed HTTP request that is not an
-    /// upgrade is reported as [`Event::HttpRequest`]: answer it with
-    /// [`reject`](Self::reject) (any status, e.g. 200 with a page). A
-    /// malformed request is answered with its error status (400, 405, 426,
-    /// 431) and the connection ends.
-    pub fn server(config: Config) -> Self {
-        Self::with_phase(Role::Server, Phase::AwaitRequest, config, Box::new(NoEntropy))
+    /// A server connection whose opening handshake was done elsewhere: it
+    /// starts OPEN. A server never masks, so it needs no entropy.
+    pub fn open_server(config: Config) -> Self {
+        Self::with_state(Role::Server, State::Open, config, None)
     }
 
-    fn with_phase(role: Role, phase: Phase, config: Config, entropy: Box<dyn Entropy + Send>) -> Self {
+    /// A client connection whose opening handshake was done elsewhere: it
+    /// starts OPEN and masks every frame with keys from `entropy` (§5.3).
+    pub fn open_client(config: Config, entropy: impl Entropy + Send + 'static) -> Self {
+        Self::with_state(Role::Client, State::Open, config, Some(Box::new(entropy)))
+    }
+
+    fn with_state(role: Role, state: State, config: Config, entropy: Option<Box<dyn Entropy + Send>>) -> Self {
+        let mut tx = Sender::new(role, &config, entropy);
+        if matches!(state, State::Open) {
+            tx.open();
+        }
         Self {
             role,
-            phase,
+            rx: Receiver::new(role, &config),
+            tx,
+            timers: Timers::new(),
+            state,
             config,
-            entropy,
-            masks: Vec::new(),
-            masks_used: 0,
-            rx: BytesMut::new(),
-            rx_alloc: 0,
-            retention: retain::Retention::default(),
-            frame: None,
-            assembly: None,
-            utf8: Utf8Validator::default(),
-            stream_tail: [0; 4],
-            stream_tail_len: 0,
-            reading: true,
             dirty: false,
             eof: false,
-            rsv_allowed: 0,
-            #[cfg(feature = "deflate")]
-            deflate: None,
-            close_sent: false,
-            close_received: None,
-            input_since_tick: false,
-            closed: false,
-            out: VecDeque::new(),
-            tx: BytesMut::new(),
-            buffered: 0,
-            overhead: 0,
-            send_blocked: false,
-            tx_stream: None,
-            held_back: 0,
-            now: None,
-            handshake_started: None,
-            closing_started: None,
-            last_rx: None,
-            ping_sent: None,
-            #[cfg(feature = "std")]
-            std_origin: None,
         }
     }
+
+    // ------------------------------------------------------------------
+    // Getters
+    // ------------------------------------------------------------------
 
     /// The state, as WHATWG's `readyState` would report it, as of the input
     /// processed so far. Input is processed as [`poll_output`](Self::poll_output)
     /// is called (and at once by [`handle_eof`](Self::handle_eof)), so bytes
-    /// just fed with `handle_bytes` count only once outputs are polled.
+    /// just fed with `handle_bytes` count only once outputs are polled. A
+    /// connection that has ended is CLOSING until [`Event::Closed`] has been
+    /// polled.
     pub fn ready_state(&self) -> ReadyState {
-        if self.closed {
-            ReadyState::Closed
-        } else if !matches!(self.phase, Phase::Open) {
-            ReadyState::Connecting
-        } else if self.close_sent || self.close_received.is_some() {
-            ReadyState::Closing
-        } else {
-            ReadyState::Open
+        match self.state {
+            State::Connecting(_) => ReadyState::Connecting,
+            State::Open => ReadyState::Open,
+            State::Closing { .. } => ReadyState::Closing,
+            State::Ended if self.tx.end_taken() => ReadyState::Closed,
+            State::Ended => ReadyState::Closing,
         }
     }
 
@@ -388,7 +232,7 @@ impl Connection {
     /// taken through [`poll_output`](Self::poll_output), like WHATWG's
     /// `bufferedAmount`: framing and control frames are not counted.
     pub fn buffered_amount(&self) -> usize {
-        self.buffered
+        self.tx.buffered()
     }
 
     /// What the output queue costs, as [`Config::send_high_water`] and
@@ -400,21 +244,52 @@ impl Connection {
     /// or `ping(b"")` in a loop is refused with `Full` like any other
     /// flood, and the queue's memory stays within about twice the mark.
     pub fn queued_bytes(&self) -> usize {
-        self.buffered + self.overhead
+        self.tx.queued_bytes()
     }
+
+    /// Over: the end is queued or delivered.
+    fn ended(&self) -> bool {
+        matches!(self.state, State::Ended)
+    }
+
+    /// Whether frames are read: the peer's Close has not come and the
+    /// connection has not ended.
+    fn reading(&self) -> bool {
+        matches!(self.state, State::Connecting(_) | State::Open | State::Closing { received: None })
+    }
+
+    /// Whether our Close was queued.
+    fn close_sent(&self) -> bool {
+        matches!(self.state, State::Closing { .. })
+    }
+
+    /// Whether control frames may still be sent: open, or closing with the
+    /// peer's Close still to come (§5.5.2: a Ping is answered until then).
+    fn control_allowed(&self) -> bool {
+        matches!(self.state, State::Open | State::Closing { received: None })
+    }
+
+    fn timer_phase(&self) -> Phase {
+        match self.state {
+            State::Connecting(_) => Phase::Connecting,
+            State::Open => Phase::Open,
+            State::Closing { .. } => Phase::Closing,
+            State::Ended => Phase::Ended,
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Inputs
+    // ------------------------------------------------------------------
 
     /// Feeds bytes read from the transport. Any split is fine: a frame may
     /// arrive a byte at a time. Bytes that arrive after the peer's Close or
     /// after the connection failed are ignored.
     pub fn handle_bytes(&mut self, data: &[u8]) {
-        if !self.reading || self.eof || data.is_empty() {
+        if !self.reading() || self.eof || data.is_empty() {
             return;
         }
-        // Room for (more of) the rest of a large frame at once, fewer
-        // copies from growing a step at a time; see `frame_room`.
-        let room = self.frame_room();
-        self.rx_reserve(data.len().max(room));
-        self.rx.extend_from_slice(data);
+        self.rx.push(data);
         self.note_input();
     }
 
@@ -429,15 +304,17 @@ impl Connection {
     /// as has arrived (the buffer doubles as a large frame comes in, so a
     /// header declaring a huge frame costs nothing until its bytes do).
     /// Near the end of a large frame it may be just that frame's rest, so
-    /// the frame is never moved to make room. Read into its spare capacity (tokio's `read_buf`, or `resize`
-    /// and `truncate` around `Read::read`) without growing it. Growing it,
-    /// or handing over another buffer, is allowed and costs a copy. In
-    /// steady state, with the previous messages dropped, the same
-    /// allocation is reused.
+    /// the frame is never moved to make room. Read into its spare capacity
+    /// (tokio's `read_buf`, or `resize` and `truncate` around `Read::read`)
+    /// without growing it. Growing it, or handing over another buffer, is
+    /// allowed and costs a copy. In steady state, with the previous
+    /// messages dropped, the same allocation is reused; an application
+    /// that keeps small messages gets copies of them instead, so they do
+    /// not keep the whole buffer alive.
     ///
     /// ```
-    /// # use wsmachine::{Config, Connection, Role, OsEntropy, Output};
-    /// # let mut conn = Connection::new_open(Role::Server, Config::default(), OsEntropy);
+    /// # use wsmachine::{Config, Connection, Output};
+    /// # let mut conn = Connection::open_server(Config::default());
     /// # let wire = [0x81, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2];
     /// let mut buf = conn.read_buffer(64 * 1024);
     /// buf.extend_from_slice(&wire); // a read: `stream.read_buf(&mut buf).await?`
@@ -446,103 +323,21 @@ impl Connection {
     /// ```
     pub fn read_buffer(&mut self, min: usize) -> BytesMut {
         let min = min.max(1);
-        if !self.reading || self.eof {
+        if !self.reading() || self.eof {
             // The bytes will be ignored; the caller still needs room to read.
             return BytesMut::with_capacity(min);
         }
-        let want = match self.frame_rest() {
-            0 => min,
-            // The end of a large frame: room for just its rest, rather than
-            // moving the partial frame to make room behind it.
-            rest if rest < min && self.rx.len() > min => rest,
-            _ => self.frame_room().max(min),
-        };
-        self.rx_reserve(want);
-        self.rx.split_off(self.rx.len())
-    }
-
-    /// Makes room for `want` more bytes in `rx`. When `rx` is empty and a
-    /// new allocation would be needed although the previous one is large
-    /// enough, that one is reused if nothing holds it any more; if
-    /// something does (the application kept a payload sliced out of it),
-    /// [`retain::Retention`] learns of it and small payloads are copied out
-    /// from then on.
-    #[inline]
-    fn rx_reserve(&mut self, want: usize) {
-        if self.rx.capacity() - self.rx.len() >= want {
-            return;
-        }
-        let empty = self.rx.is_empty();
-        if empty && self.rx_alloc >= want {
-            let reused = self.rx.try_reclaim(want);
-            self.retention.checked(!reused);
-            if reused {
-                return;
-            }
-        }
-        self.rx.reserve(want);
-        if empty {
-            self.rx_alloc = self.rx.capacity();
-        }
-    }
-
-    /// Drops the input buffer (empty or no longer needed).
-    fn release_rx(&mut self) {
-        self.rx = BytesMut::new();
-        self.rx_alloc = 0;
-    }
-
-    /// A payload taken off `rx`, as handed to the application: the slice
-    /// itself, or, when [`retain::Retention`] found slices kept, a copy of
-    /// a small one, so that it does not keep the whole buffer alive.
-    #[inline(always)]
-    fn detach(&self, payload: Bytes) -> Bytes {
-        if self.retention.copies() && payload.len() < self.rx_alloc / 2 {
-            Bytes::copy_from_slice(&payload)
-        } else {
-            payload
-        }
-    }
-
-    /// How much room to make in `rx` for the frame in progress: its rest,
-    /// but no more than the input already held (or [`RX_GROWTH`]). Memory
-    /// follows what the peer actually sent, at most about twice over: a
-    /// header declaring a huge frame costs nothing until its bytes come. A
-    /// buffer reused in steady state is already big enough: then the whole
-    /// rest.
-    fn frame_room(&mut self) -> usize {
-        let rest = self.frame_rest();
-        // The whole rest if the buffer's allocation already has room for it
-        // (moving the partial frame to its front if need be): no
-        // allocation, and the frame then lands without moving again.
-        if rest > 0 && self.rx.try_reclaim(rest) {
-            return rest;
-        }
-        rest.min(self.rx.len().max(RX_GROWTH))
-    }
-
-    /// Bytes still to come of the frame whose payload is arriving, when
-    /// they are kept in `rx` until it completes (not when streaming or
-    /// assembling a fragmented message, where they are taken as they come).
-    fn frame_rest(&self) -> usize {
-        match &self.frame {
-            Some(p) if !self.streams(p) && !self.assembles(p) => p.len.saturating_sub(self.rx.len()),
-            _ => 0,
-        }
+        self.rx.lend(min)
     }
 
     /// Feeds bytes read from the transport into a buffer the caller hands
     /// over. When nothing is pending from an earlier read, the buffer becomes
     /// the input buffer and received payloads are slices of it: no copy.
     pub fn handle_bytes_owned(&mut self, data: BytesMut) {
-        if !self.reading || self.eof || data.is_empty() {
+        if !self.reading() || self.eof || data.is_empty() {
             return;
         }
-        if self.rx.is_empty() {
-            self.rx = data;
-        } else {
-            self.rx.unsplit(data);
-        }
+        self.rx.push_owned(data);
         self.note_input();
     }
 
@@ -553,11 +348,11 @@ impl Connection {
     /// `Closed { code: 1006, was_clean: false }` (§7.1.5, §7.2). Bytes fed
     /// after it are ignored.
     pub fn handle_eof(&mut self) {
-        if !self.closed {
+        if !self.ended() {
             self.eof = true;
             self.dirty = true;
             // Nothing can be answered any more: process what is buffered
-            // and close now, so `ready_state` is CLOSED on return.
+            // and end now.
             self.pump(false);
         }
     }
@@ -565,11 +360,7 @@ impl Connection {
     /// Bytes arrived: the peer is alive.
     fn note_input(&mut self) {
         self.dirty = true;
-        self.input_since_tick = true;
-        if self.now.is_some() {
-            self.last_rx = self.now;
-        }
-        self.ping_sent = None;
+        self.timers.input();
     }
 
     /// True when everything fed so far has been processed and every output
@@ -579,152 +370,78 @@ impl Connection {
     /// consumes events.
     ///
     /// False while a server's upgrade request waits for `accept` or `reject`
-    /// (input behind it cannot be processed yet), after EOF and once closed.
+    /// (input behind it cannot be processed yet), after EOF and once ended.
     /// True while a client waits for the server to close TCP (§7.1.1): only
     /// a read can see that EOF.
     pub fn wants_read(&self) -> bool {
-        !self.closed
+        !self.ended()
             && !self.eof
             && !self.dirty
-            && self.out.is_empty()
-            && !matches!(self.phase, Phase::AwaitDecision { .. })
+            && self.tx.is_empty()
+            && !matches!(self.state, State::Connecting(Handshake::AwaitDecision { .. }))
     }
 
-    fn on_eof(&mut self) {
-        if let Phase::ClientHandshake(hs) = &self.phase {
-            // A non-101 response without a length ends at EOF.
-            let result = handshake::parse_response(&self.rx, true, &hs.request, &hs.key, self.limits());
-            let error = match result {
-                Ok(ResponseParse::Rejected(rejection, _)) => HandshakeError::from(rejection),
-                Err(e) => e,
-                Ok(_) => HandshakeError::Truncated,
-            };
-            return self.fail_handshake(error);
+    /// Tells the connection the time and fires every deadline that is due
+    /// (RFC 6455 §7.1.1's close timeout, the opening handshake timeout,
+    /// keepalive). Call it once when the connection is created and on every
+    /// wake-up, before feeding the bytes that woke you: bytes are stamped with
+    /// the latest time given. Time never goes back: an earlier `now` counts
+    /// as the latest one. What a deadline does comes out of
+    /// [`poll_output`](Self::poll_output), after anything already queued.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        let idle = self.timers.tick(now, self.timer_phase());
+        if self.ended() {
+            return;
         }
-        match self.phase {
-            // The request is complete: the answer can still go out (a client
-            // may half-close after its request); the handshake timeout
-            // bounds the wait. An accepted connection then ends with 1006.
-            Phase::AwaitDecision { .. } => return,
-            Phase::Open => {}
-            _ => return self.fail_handshake(HandshakeError::Truncated),
-        }
-        match (&self.close_received, self.close_sent) {
-            (Some(frame), true) => {
-                let (code, reason) = (frame.code, frame.reason.clone());
-                self.finish(code, reason, true, None);
-            }
-            _ => self.finish(CloseCode::ABNORMAL, String::new(), false, None),
+        // Checked once the input before it is processed (see `pump`).
+        self.dirty = true;
+        // Idle since the previous wake-up (no input in between) and nothing
+        // buffered: give the buffers back, so an idle connection holds
+        // little more than itself. A busy connection, whose driver calls
+        // this on every wake-up, keeps reusing them.
+        if idle {
+            self.rx.release_idle();
+            self.tx.release_idle();
         }
     }
 
-    /// Queues a message. Allowed only while OPEN; nothing is queued on error.
-    ///
-    /// With [`Config::send_high_water`] set, a message that would take
-    /// [`queued_bytes`](Self::queued_bytes) past the mark fails with
-    /// [`SendError::Full`] (unless nothing is queued); [`Event::Writable`]
-    /// follows once the queue drains to [`Config::send_low_water`].
-    pub fn send(&mut self, message: impl Into<Message>) -> Result<(), SendError> {
-        self.check_open()?;
-        if self.tx_stream.is_some() {
-            return Err(SendError::StreamInProgress);
-        }
-        let message = message.into();
-        self.check_room(message.len())?;
-        let opcode = if message.is_text() { frame::TEXT } else { frame::BINARY };
-        let payload = message.into_bytes();
-        #[cfg(feature = "deflate")]
-        if let Some(codec) = self.deflate.as_mut().filter(|c| c.should_compress(payload.len())) {
-            let mut out = BytesMut::new();
-            codec.compress(&payload, &mut out);
-            self.queue_data(opcode, out.freeze(), true, RSV1, Some(payload.len()));
-            return Ok(());
-        }
-        self.queue_data(opcode, payload, true, 0, None);
-        Ok(())
+    /// The next deadline: call [`handle_timeout`](Self::handle_timeout) at
+    /// that time if nothing else happens first. `None` when no timer runs:
+    /// before the first `handle_timeout`, with every timeout turned off, and
+    /// always once the connection has ended.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.timers.next_deadline(self.timer_phase(), &self.config)
     }
 
-    /// Queues a text message.
-    pub fn send_text(&mut self, text: impl Into<Text>) -> Result<(), SendError> {
-        self.send(Message::Text(text.into()))
+    /// [`handle_timeout`](Self::handle_timeout) with a `std::time::Instant`.
+    /// The first `Instant` given becomes the origin of this connection's
+    /// [`Timestamp`]s; do not mix with `handle_timeout`.
+    #[cfg(feature = "std")]
+    pub fn handle_timeout_at(&mut self, now: std::time::Instant) {
+        let now = self.timers.timestamp(now);
+        self.handle_timeout(now);
     }
 
-    /// Queues a binary message.
-    pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
-        self.send(Message::Binary(data.into()))
+    /// [`poll_timeout`](Self::poll_timeout) as a `std::time::Instant`; `None`
+    /// also before the first [`handle_timeout_at`](Self::handle_timeout_at).
+    #[cfg(feature = "std")]
+    #[must_use]
+    pub fn poll_timeout_at(&self) -> Option<std::time::Instant> {
+        self.timers.instant(self.poll_timeout()?)
     }
 
-    /// Queues a Ping with up to 125 bytes of payload (§5.5.2).
-    ///
-    /// Like [`send`](Self::send), fails with [`SendError::Full`] when the
-    /// queue is at [`Config::send_high_water`]: a Ping costs its header and
-    /// payload.
-    pub fn ping(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError> {
-        self.queue_control_checked(frame::PING, payload.into())
-    }
-
-    /// Queues a Pong with up to 125 bytes of payload (§5.5.3): an answer to a
-    /// Ping when [`Config::auto_pong`] is off, or an unsolicited heartbeat.
-    /// Fails with [`SendError::Full`] as [`ping`](Self::ping) does (the
-    /// automatic Pongs are never refused).
-    pub fn pong(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError> {
-        self.queue_control_checked(frame::PONG, payload.into())
-    }
-
-    /// Starts the closing handshake (§7.1.2), with the rules of WHATWG's
-    /// `close()` extended to the codes a server needs.
-    ///
-    /// - `code` must be [sendable](CloseCode::is_sendable) (never 1004, 1005,
-    ///   1006, 1015 or an unassigned code), else [`CloseError::InvalidCode`];
-    ///   `reason` at most 123 UTF-8 bytes, else [`CloseError::ReasonTooLong`].
-    ///   The arguments are checked first, in that order, whatever the state.
-    /// - CONNECTING: fails the connection (WHATWG): `CloseTransport`, then
-    ///   `Closed { code: 1006, was_clean: false }`.
-    /// - OPEN: queues the Close frame after every message queued before it
-    ///   (close() discards nothing) and moves to CLOSING; nothing can be
-    ///   queued after it.
-    /// - CLOSING or CLOSED: does nothing.
-    /// - With no code the Close frame has no body. WHATWG sends the reason
-    ///   only after a code, so a reason without a code is checked and then
-    ///   not sent.
-    pub fn close(&mut self, code: Option<CloseCode>, reason: &str) -> Result<(), CloseError> {
-        if let Some(c) = code {
-            if !c.is_sendable() {
-                return Err(CloseError::InvalidCode(c.as_u16()));
-            }
-        }
-        if reason.len() > MAX_REASON_LEN {
-            return Err(CloseError::ReasonTooLong(reason.len()));
-        }
-        self.start_close(code, reason);
-        Ok(())
-    }
-
-    /// `close(code, reason)` exactly as the browser's `WebSocket.close()`
-    /// defines it: a code must be 1000 or in 3000–4999, else
-    /// `InvalidAccessError`; a reason must be at most 123 UTF-8 bytes, else
-    /// `SyntaxError`. Otherwise it behaves as [`close`](Self::close).
-    pub fn browser_close(&mut self, code: Option<u16>, reason: Option<&str>) -> Result<(), BrowserCloseError> {
-        if let Some(c) = code {
-            if !CloseCode::new(c).is_browser_allowed() {
-                return Err(BrowserCloseError::InvalidAccessError(c));
-            }
-        }
-        let reason = reason.unwrap_or("");
-        if reason.len() > MAX_REASON_LEN {
-            return Err(BrowserCloseError::SyntaxError(reason.len()));
-        }
-        self.start_close(code.map(CloseCode::new), reason);
-        Ok(())
-    }
+    // ------------------------------------------------------------------
+    // Output
+    // ------------------------------------------------------------------
 
     /// The next thing to do, in order; `None` when there is nothing until the
     /// next input or command.
     #[must_use]
     #[inline]
     pub fn poll_output(&mut self) -> Option<Output> {
-        if !self.out.is_empty() {
-            return self.pop_output();
+        if let Some(output) = self.tx.pop() {
+            return Some(output);
         }
         if !self.dirty {
             // Nothing fed since processing last stalled.
@@ -737,43 +454,17 @@ impl Connection {
     /// until something is queued.
     #[inline(never)]
     fn poll_input(&mut self) -> Option<Output> {
-        if self.fast_path_ready() {
-            if let Some(message) = self.next_whole_message() {
-                return Some(Output::Event(Event::Message(message)));
+        // The common case without the output queue: a whole, unfragmented,
+        // uncompressed data frame at the front of the input.
+        if matches!(self.state, State::Open | State::Closing { received: None }) && self.rx.between_messages() {
+            match self.rx.next_whole_message() {
+                Ok(Some(message)) => return Some(Output::Event(Event::Message(message))),
+                Ok(None) => {}
+                Err(e) => self.fail(e),
             }
         }
         self.pump(true);
-        self.pop_output()
-    }
-
-    #[inline(always)]
-    fn pop_output(&mut self) -> Option<Output> {
-        Some(match self.out.pop_front()? {
-            Pending::Tx { len, app, extra } => {
-                self.drained(app, extra);
-                Output::Transmit(self.tx.split_to(len).freeze())
-            }
-            Pending::Payload { bytes, app, extra } => {
-                self.drained(app, extra);
-                Output::Transmit(bytes)
-            }
-            Pending::Event(e) => Output::Event(e),
-            Pending::CloseTransport => Output::CloseTransport,
-        })
-    }
-
-    /// `app` bytes of message payload (and `extra` of overhead) left
-    /// through `poll_output`.
-    fn drained(&mut self, app: usize, extra: usize) {
-        self.buffered -= app;
-        self.overhead -= extra;
-        if self.send_blocked && self.queued_bytes() <= self.config.send_low_water {
-            self.send_blocked = false;
-            // Only worth saying while messages can still be sent.
-            if self.ready_state() == ReadyState::Open {
-                self.push(Pending::Event(Event::Writable));
-            }
-        }
+        self.tx.pop()
     }
 
     /// Processes buffered input until an output is queued (when
@@ -782,40 +473,43 @@ impl Connection {
     /// input behind it is looked at: it can answer a message before a Close
     /// that came in the same read.
     fn pump(&mut self, stop_at_output: bool) {
-        while (!stop_at_output || self.out.is_empty()) && self.dirty && !self.closed {
-            let more = match self.phase {
-                Phase::Open => self.reading && self.step_or_fail(),
-                Phase::ClientHandshake(_) => self.client_handshake(),
-                Phase::AwaitRequest => self.server_handshake(),
-                Phase::AwaitDecision { .. } => {
-                    // Frames pipelined behind the request wait for the
-                    // answer; bound them as one message's worth.
-                    let bound = self.config.max_head_size.saturating_add(self.config.max_message_size);
-                    if self.rx.len() > bound {
-                        self.fail_handshake(HandshakeError::HeadTooLarge);
-                    }
+        if self.ended() {
+            self.dirty = false;
+            return;
+        }
+        while (!stop_at_output || self.tx.is_empty()) && self.dirty && !self.ended() {
+            let more = match &self.state {
+                State::Open | State::Closing { received: None } => self.read_frame(),
+                State::Connecting(Handshake::Client(_)) => self.client_handshake(),
+                State::Connecting(Handshake::AwaitRequest) => self.server_handshake(),
+                State::Connecting(Handshake::AwaitDecision { .. }) => {
+                    self.bound_pipelined();
                     false
                 }
+                State::Closing { received: Some(_) } | State::Ended => false,
             };
             if !more {
                 self.dirty = false;
-                if self.eof && !self.closed {
+                if self.eof && !self.ended() {
                     self.on_eof();
                 }
                 self.fire_timers();
                 // Release a large, empty input buffer unless a frame's
                 // payload is about to land in it.
-                if self.rx.is_empty() && self.frame.is_none() && self.rx.capacity() > RX_KEEP_CAPACITY {
-                    self.release_rx();
-                }
+                self.rx.release_large();
             }
         }
     }
 
-    /// One frame step; a protocol error fails the connection.
-    fn step_or_fail(&mut self) -> bool {
-        match self.step() {
-            Ok(more) => more,
+    /// The next frame's worth of input; false when more bytes are needed
+    /// (or the connection failed).
+    fn read_frame(&mut self) -> bool {
+        match self.rx.next() {
+            Ok(Some(item)) => {
+                self.on_incoming(item);
+                true
+            }
+            Ok(None) => false,
             Err(e) => {
                 self.fail(e);
                 false
@@ -823,33 +517,110 @@ impl Connection {
         }
     }
 
-    /// The connection is closed: `CloseTransport` (once), then `Closed`, last.
-    fn finish(&mut self, code: CloseCode, reason: String, was_clean: bool, error: Option<ConnectionError>) {
-        if self.closed {
+    /// Acts on what the receiver found.
+    fn on_incoming(&mut self, item: Incoming) {
+        let event = match item {
+            Incoming::Message(m) => Event::Message(m),
+            Incoming::Start(kind) => Event::MessageStart(kind),
+            Incoming::Chunk(m) => Event::MessageChunk(m),
+            Incoming::End => Event::MessageEnd,
+            Incoming::Ping(payload) => {
+                // Answered until the peer's Close, even after ours (§5.5.2).
+                if self.config.auto_pong && self.control_allowed() {
+                    self.tx.queue_control(frame::PONG, &payload);
+                }
+                Event::Ping(payload)
+            }
+            Incoming::Pong(payload) => Event::Pong(payload),
+            Incoming::Close(frame) => return self.on_close(frame),
+        };
+        self.tx.push_event(event);
+    }
+
+    /// The peer's Close frame (§5.5.1, §7.1.5).
+    fn on_close(&mut self, frame: CloseFrame) {
+        // Nothing after the peer's Close is processed or delivered.
+        self.rx.stop();
+        let sent = self.close_sent();
+        if !sent {
+            // Echo the code and reason (§5.5.1); none if the peer sent none.
+            let code = (frame.code != CloseCode::NO_STATUS_RCVD).then_some(frame.code);
+            self.tx.queue_close(code, &frame.reason);
+            self.tx.push_event(Event::Closing(frame.clone()));
+        }
+        self.state = State::Closing { received: Some(frame) };
+        self.timers.closing();
+        // §7.1.1: the server closes the TCP connection first; the client
+        // waits for it.
+        if self.role == Role::Server {
+            self.end(End::Transport(None));
+        }
+    }
+
+    /// The transport's read side ended and the input before it is processed.
+    fn on_eof(&mut self) {
+        match &self.state {
+            State::Connecting(Handshake::Client(_)) => self.client_eof(),
+            // The request is complete: the answer can still go out (a client
+            // may half-close after its request); the handshake timeout
+            // bounds the wait. An accepted connection then ends with 1006.
+            State::Connecting(Handshake::AwaitDecision { .. }) => {}
+            State::Connecting(Handshake::AwaitRequest) => {
+                self.fail_handshake(crate::HandshakeError::Truncated);
+            }
+            State::Open | State::Closing { .. } => self.end(End::Transport(None)),
+            State::Ended => {}
+        }
+    }
+
+    /// Fires the deadline due at the latest known time.
+    fn fire_timers(&mut self) {
+        match self.timers.due(self.timer_phase(), &self.config) {
+            None => {}
+            Some(Due::Handshake) => self.fail_handshake(crate::HandshakeError::Timeout),
+            Some(Due::Close) => self.end(End::Transport(Some(ConnectionError::CloseTimeout))),
+            Some(Due::KeepalivePing) => {
+                self.tx.queue_control(frame::PING, &[]);
+                self.timers.pinged();
+            }
+            // The peer is gone: no Close is sent.
+            Some(Due::KeepaliveFailed) => self.end(End::Failed(ConnectionError::KeepaliveTimeout)),
+        }
+    }
+
+    /// Fails the connection (§7.1.7): a Close with the error's code if ours
+    /// was not sent, no more input, close the transport, report 1006.
+    fn fail(&mut self, error: ProtocolError) {
+        if self.ended() {
             return;
         }
-        self.stop_reading();
-        // `closed` is set just below, so this runs once: CloseTransport once.
-        self.out.push_back(Pending::CloseTransport);
-        self.out.push_back(Pending::Event(Event::Closed(Closed { code, reason, was_clean, error })));
-        self.closed = true;
-    }
-
-    fn push(&mut self, p: Pending) {
-        if !self.closed {
-            self.out.push_back(p);
+        if !self.close_sent() {
+            self.tx.queue_close(Some(error.close_code()), "");
         }
+        self.end(End::Failed(ConnectionError::Protocol(error)));
     }
-}
 
-/// The entropy of a server, which never masks.
-#[derive(Debug)]
-struct NoEntropy;
-
-impl Entropy for NoEntropy {
-    fn fill(&mut self, dest: &mut [u8]) {
-        // Unreachable in practice: only a client draws masks and nonces, and
-        // a server is built with this source. Zeroes keep it panic-free.
-        dest.fill(0);
+    /// The one place the connection ends: no more input, `CloseTransport`
+    /// (once), then `Closed`, last; CLOSING until `Closed` is polled.
+    fn end(&mut self, why: End) {
+        if self.ended() {
+            return;
+        }
+        let clean = match &self.state {
+            State::Closing { received: Some(frame) } => Some((frame.code, frame.reason.clone())),
+            _ => None,
+        };
+        let closed = match (why, clean) {
+            (End::Transport(_), Some((code, reason))) => Closed { code, reason, was_clean: true, error: None },
+            (End::Transport(error), None) => {
+                Closed { code: CloseCode::ABNORMAL, reason: String::new(), was_clean: false, error }
+            }
+            (End::Failed(error), _) => {
+                Closed { code: CloseCode::ABNORMAL, reason: String::new(), was_clean: false, error: Some(error) }
+            }
+        };
+        self.rx.stop();
+        self.tx.push_end(closed);
+        self.state = State::Ended;
     }
 }

@@ -1,8 +1,61 @@
-//! The opening handshake (RFC 6455 §4) as the connection runs it.
+//! The opening handshake (RFC 6455 §4) as the connection runs it: the
+//! constructors that start in CONNECTING, the server's answers, and the
+//! steps that parse the peer's HTTP head.
 
-use super::*;
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::{ClientHandshake, Connection, End, Handshake, State};
+use crate::config::{Config, Role};
+use crate::entropy::Entropy;
+use crate::error::{ConnectionError, HandshakeError};
+use crate::event::{Event, Negotiated};
+use crate::extension::{self, Agreed};
+use crate::handshake::{self, Accept, Accepted, ClientRequest, ExtensionOffer, Limits, RequestParse, ResponseParse};
 
 impl Connection {
+    /// A client in CONNECTING: the upgrade request for `request` (RFC 6455
+    /// §4.1) is queued as the first [`Output::Transmit`](crate::Output::Transmit),
+    /// with a `Sec-WebSocket-Key` of 16 bytes from `entropy`. The server's
+    /// response then opens the connection ([`Event::Open`]) or fails it
+    /// ([`Event::Closed`] with a [`HandshakeError`]).
+    ///
+    /// Fails, queueing nothing, when the request carries an extra header the
+    /// handshake owns or one that is not valid HTTP.
+    pub fn client(
+        request: ClientRequest,
+        config: Config,
+        entropy: impl Entropy + Send + 'static,
+    ) -> Result<Self, HandshakeError> {
+        request.validate()?;
+        let request = extension::client_offer(&config, request);
+        let handshake = Handshake::Client(Box::new(ClientHandshake { request, key: String::new() }));
+        let mut conn = Self::with_state(Role::Client, State::Connecting(handshake), config, Some(Box::new(entropy)));
+        let mut nonce = [0u8; 16];
+        conn.tx.fill_random(&mut nonce);
+        let key = handshake::key_from_nonce(nonce);
+        let mut head = Vec::new();
+        if let State::Connecting(Handshake::Client(hs)) = &mut conn.state {
+            handshake::write_request(&hs.request, &key, &mut head);
+            hs.key = key;
+        }
+        conn.tx.append(&head);
+        Ok(conn)
+    }
+
+    /// A server in CONNECTING, waiting for the client's upgrade request
+    /// (RFC 6455 §4.2). A valid request is reported as
+    /// [`Event::UpgradeRequest`]; answer it with [`accept`](Self::accept) or
+    /// [`reject`](Self::reject). A well-formed HTTP request that is not an
+    /// upgrade is reported as [`Event::HttpRequest`]: answer it with
+    /// [`reject`](Self::reject) (any status, e.g. 200 with a page). A
+    /// malformed request is answered with its error status (400, 405, 426,
+    /// 431) and the connection ends.
+    pub fn server(config: Config) -> Self {
+        Self::with_state(Role::Server, State::Connecting(Handshake::AwaitRequest), config, None)
+    }
+
     /// (Server) Accepts the pending upgrade request with `101 Switching
     /// Protocols` (RFC 6455 §4.2.2): CONNECTING → OPEN, and
     /// [`Event::Open`] follows. Frames the client sent right behind its
@@ -13,30 +66,21 @@ impl Connection {
     /// changing nothing, when no upgrade request is waiting
     /// ([`HandshakeError::NoPendingRequest`]), when the subprotocol was not
     /// offered, or when an extra header is invalid or owned by the handshake.
-    pub fn accept(&mut self, mut accept: Accept) -> Result<(), HandshakeError> {
-        let Phase::AwaitDecision { request, upgrade: true } = &self.phase else {
+    pub fn accept(&mut self, accept: Accept) -> Result<(), HandshakeError> {
+        let State::Connecting(Handshake::AwaitDecision { request, upgrade: true }) = &self.state else {
             return Err(HandshakeError::NoPendingRequest);
         };
-        if self.closed {
-            return Err(HandshakeError::NoPendingRequest);
-        }
-        if accept.selected_protocol().is_none() {
-            if let Some(p) = self.config.protocols.iter().find(|p| request.protocols().contains(p)) {
-                accept = accept.protocol(p.clone());
-            }
-        }
-        let agreed = self.negotiate_server_extensions(request.extensions());
-        let extensions: Vec<ExtensionOffer> = agreed.iter().map(|a| a.response.clone()).collect();
-        accept.set_extensions(extensions.clone());
+        // The same negotiation a server whose HTTP layer answers runs
+        // (`Accept::negotiate`), then the agreed elements start the
+        // extensions, as for a handshake done elsewhere.
+        let accept = accept.negotiate(request, &self.config);
         handshake::validate_accept(request, &accept)?;
+        let agreed = extension::agreed_elsewhere(&self.config, Role::Server, accept.extensions())?;
         let mut head = Vec::new();
         handshake::write_accept(request, &accept, &mut head);
-        self.append_tx(&head, 0);
-        for a in agreed {
-            self.run_extension(a);
-        }
+        self.tx.append(&head);
         let protocol = accept.selected_protocol().map(String::from);
-        self.open(Negotiated { protocol, extensions });
+        self.open(protocol, agreed);
         Ok(())
     }
 
@@ -44,14 +88,15 @@ impl Connection {
     /// a rejection of an upgrade request (e.g. 403), or the answer to a plain
     /// HTTP request ([`Event::HttpRequest`], e.g. 200 with a page). The
     /// response carries `Content-Length` and `Connection: close`;
-    /// `CloseTransport` and `Closed { code: 1006, was_clean: false }` follow.
+    /// `CloseTransport` and `Closed { code: 1006, was_clean: false, error:
+    /// Rejected { status } }` follow.
     ///
     /// Fails, changing nothing, when no request is waiting, when `status` is
     /// not a final status (200–999), or when a header is invalid or one the
     /// response writes itself (`Connection`, `Content-Length`,
     /// `Transfer-Encoding`).
     pub fn reject(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]) -> Result<(), HandshakeError> {
-        if self.closed || !matches!(self.phase, Phase::AwaitDecision { .. }) {
+        if !matches!(self.state, State::Connecting(Handshake::AwaitDecision { .. })) {
             return Err(HandshakeError::NoPendingRequest);
         }
         let headers: Vec<(String, String)> =
@@ -59,26 +104,44 @@ impl Connection {
         handshake::validate_reject(status, &headers)?;
         let mut head = Vec::new();
         handshake::write_response(status, &headers, body, &mut head);
-        self.append_tx(&head, 0);
-        self.finish(CloseCode::ABNORMAL, String::new(), false, None);
+        self.tx.append(&head);
+        self.end(End::Failed(ConnectionError::Rejected { status }));
         Ok(())
     }
 
-    pub(super) fn limits(&self) -> Limits {
+    /// For a connection whose handshake was done elsewhere
+    /// ([`new_open`](Self::new_open), [`open_server`](Self::open_server),
+    /// [`open_client`](Self::open_client)): runs the extensions that
+    /// handshake agreed on, given as the elements of the
+    /// `Sec-WebSocket-Extensions` response header
+    /// ([`parse_extensions`](crate::handshake::parse_extensions) reads one).
+    /// permessage-deflate runs with the agreed parameters and the
+    /// compression settings of `Config::deflate` (or the defaults); any
+    /// other extension fails with [`HandshakeError::UnsupportedExtension`],
+    /// and a response element with invalid parameters with
+    /// [`HandshakeError::InvalidDeflateResponse`]. Call it before any input.
+    pub fn with_extensions(mut self, agreed: &[ExtensionOffer]) -> Result<Self, HandshakeError> {
+        let Agreed { tx, rx, .. } = extension::agreed_elsewhere(&self.config, self.role, agreed)?;
+        self.rx.set_extensions(rx);
+        self.tx.set_extensions(tx);
+        Ok(self)
+    }
+
+    fn limits(&self) -> Limits {
         Limits { max_head_size: self.config.max_head_size, max_headers: self.config.max_headers }
     }
 
-    /// Parses the server's response; true when the connection opened.
+    /// Parses the server's response; true when it was acted on.
     pub(super) fn client_handshake(&mut self) -> bool {
-        let Phase::ClientHandshake(hs) = &self.phase else { return false };
-        match handshake::parse_response(&self.rx, false, &hs.request, &hs.key, self.limits()) {
+        let State::Connecting(Handshake::Client(hs)) = &self.state else { return false };
+        match handshake::parse_response(self.rx.buffered(), false, &hs.request, &hs.key, self.limits()) {
             Ok(ResponseParse::Partial) => return false,
             Ok(ResponseParse::Accepted(accepted, head_len)) => {
-                self.rx.advance(head_len);
-                match self.accept_client_extensions(&accepted) {
-                    Ok(()) => {
-                        let Accepted { protocol, extensions, .. } = accepted;
-                        self.open(Negotiated { protocol, extensions });
+                self.rx.consume(head_len);
+                match extension::client_accept(&self.config, &accepted.extensions) {
+                    Ok(agreed) => {
+                        let Accepted { protocol, .. } = accepted;
+                        self.open(protocol, agreed);
                     }
                     Err(e) => self.fail_handshake(e),
                 }
@@ -89,137 +152,69 @@ impl Connection {
         true
     }
 
+    /// EOF before the server's response was taken: a non-101 response
+    /// without a length ends at EOF; anything else is truncated.
+    pub(super) fn client_eof(&mut self) {
+        let State::Connecting(Handshake::Client(hs)) = &self.state else { return };
+        let result = handshake::parse_response(self.rx.buffered(), true, &hs.request, &hs.key, self.limits());
+        let error = match result {
+            Ok(ResponseParse::Rejected(rejection, _)) => HandshakeError::from(rejection),
+            Err(e) => e,
+            Ok(_) => HandshakeError::Truncated,
+        };
+        self.fail_handshake(error);
+    }
+
     /// Parses the client's request; true when it was reported or answered.
     pub(super) fn server_handshake(&mut self) -> bool {
-        match handshake::parse_request(&self.rx, self.limits()) {
+        match handshake::parse_request(self.rx.buffered(), self.limits()) {
             Ok(RequestParse::Partial) => return false,
             Ok(RequestParse::Complete(request, head_len)) => {
-                self.rx.advance(head_len);
+                self.rx.consume(head_len);
                 let request = Box::new(request);
-                self.phase = Phase::AwaitDecision { request: request.clone(), upgrade: true };
-                self.push(Pending::Event(Event::UpgradeRequest(request)));
+                self.state = State::Connecting(Handshake::AwaitDecision { request: request.clone(), upgrade: true });
+                self.tx.push_event(Event::UpgradeRequest(request));
             }
             Err(HandshakeError::NotUpgrade(request)) => {
                 // Nothing after a plain request is read: it is answered and
                 // the connection closes.
-                self.rx = BytesMut::new();
-                self.phase = Phase::AwaitDecision { request: request.clone(), upgrade: false };
-                self.push(Pending::Event(Event::HttpRequest(request)));
+                self.rx.stop();
+                self.state = State::Connecting(Handshake::AwaitDecision { request: request.clone(), upgrade: false });
+                self.tx.push_event(Event::HttpRequest(request));
             }
             Err(e) => {
                 let mut response = Vec::new();
                 handshake::write_error_response(&e, &mut response);
-                self.append_tx(&response, 0);
+                self.tx.append(&response);
                 self.fail_handshake(e);
             }
         }
         true
     }
 
-    /// CONNECTING → OPEN; input that came with the handshake is processed.
-    pub(super) fn open(&mut self, negotiated: Negotiated) {
-        self.phase = Phase::Open;
-        // Keepalive counts idleness from the moment the connection opens,
-        // not from the request (the application may have taken its time).
-        if self.now.is_some() {
-            self.last_rx = self.now;
+    /// While a request awaits its answer, frames pipelined behind it wait
+    /// too; they are bounded as one message's worth.
+    pub(super) fn bound_pipelined(&mut self) {
+        let bound = self.config.max_head_size.saturating_add(self.config.max_message_size);
+        if self.rx.buffered().len() > bound {
+            self.fail_handshake(HandshakeError::HeadTooLarge);
         }
-        self.push(Pending::Event(Event::Open(negotiated)));
+    }
+
+    /// CONNECTING → OPEN; input that came with the handshake is processed.
+    fn open(&mut self, protocol: Option<String>, agreed: Agreed) {
+        let Agreed { responses: extensions, tx, rx } = agreed;
+        self.rx.set_extensions(rx);
+        self.tx.set_extensions(tx);
+        self.state = State::Open;
+        self.tx.open();
+        self.timers.opened();
+        self.tx.push_event(Event::Open(Negotiated { protocol, extensions }));
         self.dirty = true;
     }
 
     /// The opening handshake failed: close the transport, report 1006.
     pub(super) fn fail_handshake(&mut self, error: HandshakeError) {
-        self.finish(CloseCode::ABNORMAL, String::new(), false, Some(ConnectionError::Handshake(error)));
+        self.end(End::Failed(ConnectionError::Handshake(error)));
     }
-
-    /// The extension hook, client side (RFC 6455 §9.1): every extension the
-    /// server accepted must be one this endpoint offered and runs, accepted
-    /// with parameters it allows (RFC 7692 §7.1 for permessage-deflate).
-    #[cfg_attr(not(feature = "deflate"), allow(clippy::never_loop))]
-    pub(super) fn accept_client_extensions(&mut self, accepted: &Accepted) -> Result<(), HandshakeError> {
-        #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
-        let mut agreed = Vec::new();
-        for e in &accepted.extensions {
-            #[cfg(feature = "deflate")]
-            if let Some(cfg) = &self.config.deflate {
-                if e.name.eq_ignore_ascii_case(deflate::EXTENSION_NAME) {
-                    if !agreed.is_empty() {
-                        return Err(HandshakeError::InvalidDeflateResponse("accepted twice".into()));
-                    }
-                    let params = deflate::client_accept(cfg, e)
-                        .map_err(|err| HandshakeError::InvalidDeflateResponse(alloc::format!("{err:?}")))?;
-                    agreed.push(Agreed { response: e.clone(), codec: deflate::Deflate::new(true, &params, cfg) });
-                    continue;
-                }
-            }
-            return Err(HandshakeError::UnsupportedExtension(e.name.clone()));
-        }
-        for a in agreed {
-            self.run_extension(a);
-        }
-        Ok(())
-    }
-
-    /// The extension hook, server side: the responses to the client's offers
-    /// for the extensions this endpoint runs (RFC 6455 §9.1); offers it
-    /// cannot honour are declined by omission.
-    pub(super) fn negotiate_server_extensions(&self, offers: &[ExtensionOffer]) -> Vec<Agreed> {
-        #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
-        let mut agreed = Vec::new();
-        #[cfg(feature = "deflate")]
-        if let Some(cfg) = &self.config.deflate {
-            if let Some((response, params)) = deflate::server_negotiate(cfg, offers) {
-                agreed.push(Agreed { response, codec: deflate::Deflate::new(false, &params, cfg) });
-            }
-        }
-        #[cfg(not(feature = "deflate"))]
-        let _ = offers;
-        agreed
-    }
-
-    /// For a connection whose handshake was done elsewhere
-    /// ([`new_open`](Self::new_open)): runs the extensions that handshake
-    /// agreed on, given as the elements of the `Sec-WebSocket-Extensions`
-    /// response header ([`parse_extensions`](crate::handshake::parse_extensions)
-    /// reads one). permessage-deflate runs with the agreed parameters and the
-    /// compression settings of [`Config::deflate`] (or the defaults); any other
-    /// extension fails with [`HandshakeError::UnsupportedExtension`], and a
-    /// response element with invalid parameters with
-    /// [`HandshakeError::InvalidDeflateResponse`]. Call it before any input.
-    #[cfg_attr(not(feature = "deflate"), allow(unused_mut, clippy::never_loop))]
-    pub fn with_extensions(mut self, agreed: &[ExtensionOffer]) -> Result<Self, HandshakeError> {
-        for e in agreed {
-            #[cfg(feature = "deflate")]
-            if e.name.eq_ignore_ascii_case(deflate::EXTENSION_NAME) && self.deflate.is_none() {
-                let params = deflate::agreed_params(e)
-                    .map_err(|err| HandshakeError::InvalidDeflateResponse(alloc::format!("{err:?}")))?;
-                let cfg = self.config.deflate.clone().unwrap_or_default();
-                let codec = deflate::Deflate::new(self.role == Role::Client, &params, &cfg);
-                self.run_extension(Agreed { response: e.clone(), codec });
-                continue;
-            }
-            return Err(HandshakeError::UnsupportedExtension(e.name.clone()));
-        }
-        Ok(self)
-    }
-
-    /// Puts a negotiated extension to work on the frames.
-    pub(super) fn run_extension(&mut self, agreed: Agreed) {
-        #[cfg(feature = "deflate")]
-        {
-            self.deflate = Some(agreed.codec);
-            self.rsv_allowed |= RSV1;
-        }
-        #[cfg(not(feature = "deflate"))]
-        let _ = agreed;
-    }
-}
-
-/// An extension both ends agreed on: the response element naming it and the
-/// state that runs it.
-pub(super) struct Agreed {
-    pub(super) response: ExtensionOffer,
-    #[cfg(feature = "deflate")]
-    pub(super) codec: deflate::Deflate,
 }

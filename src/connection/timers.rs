@@ -1,123 +1,181 @@
-//! Time as an input: deadlines and keepalive.
+//! Time as an input: the deadlines of the opening and closing handshakes
+//! and keepalive.
+//!
+//! [`Timers`] owns every timestamp the connection keeps; the timeouts are
+//! the [`Config`]'s. It answers two questions for the phase the connection
+//! is in (which [`Connection`](super::Connection) tells it): when is the
+//! next deadline, and which one is due now. What a due deadline does is the
+//! connection's decision.
 
-use super::*;
+use crate::config::Config;
+use crate::time::Timestamp;
 
-impl Connection {
-    /// Tells the connection the time and fires every deadline that is due
-    /// (RFC 6455 §7.1.1's close timeout, the opening handshake timeout,
-    /// keepalive). Call it once when the connection is created and on every
-    /// wake-up, before feeding the bytes that woke you: bytes are stamped with
-    /// the latest time given. Time never goes back: an earlier `now` counts
-    /// as the latest one. What a deadline does comes out of
-    /// [`poll_output`](Self::poll_output), after anything already queued.
-    pub fn handle_timeout(&mut self, now: Timestamp) {
+/// The phases whose deadlines differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// The opening handshake: its timeout runs.
+    Connecting,
+    /// Open: keepalive runs.
+    Open,
+    /// The closing handshake: its timeout runs.
+    Closing,
+    /// Over: nothing runs.
+    Ended,
+}
+
+/// A deadline that is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Due {
+    /// The opening handshake took too long.
+    Handshake,
+    /// The closing handshake took too long.
+    Close,
+    /// Nothing arrived for a keepalive interval: send a Ping.
+    KeepalivePing,
+    /// Nothing arrived within the keepalive timeout of that Ping.
+    KeepaliveFailed,
+}
+
+/// The connection's clock readings and timeouts.
+#[derive(Debug)]
+pub(super) struct Timers {
+    /// The latest time the driver gave.
+    now: Option<Timestamp>,
+    /// When the opening handshake started (the first known time).
+    handshake_started: Option<Timestamp>,
+    /// When the closing handshake started.
+    closing_started: Option<Timestamp>,
+    /// When bytes last arrived.
+    last_rx: Option<Timestamp>,
+    /// When the unanswered keepalive Ping went out.
+    ping_sent: Option<Timestamp>,
+    /// Bytes arrived since the previous tick: not idle.
+    input_since_tick: bool,
+    /// The origin of `handle_timeout_at`/`poll_timeout_at`.
+    #[cfg(feature = "std")]
+    std_origin: Option<std::time::Instant>,
+}
+
+impl Timers {
+    pub(super) fn new() -> Self {
+        Self {
+            now: None,
+            handshake_started: None,
+            closing_started: None,
+            last_rx: None,
+            ping_sent: None,
+            input_since_tick: false,
+            #[cfg(feature = "std")]
+            std_origin: None,
+        }
+    }
+
+    /// The time is `now` (never earlier than before). Returns true when no
+    /// input came since the previous tick: the connection is idle.
+    pub(super) fn tick(&mut self, now: Timestamp, phase: Phase) -> bool {
         let now = self.now.map_or(now, |prev| prev.max(now));
         self.now = Some(now);
-        if self.closed {
-            return;
-        }
         self.handshake_started.get_or_insert(now);
         self.last_rx.get_or_insert(now);
-        if self.close_sent || self.close_received.is_some() {
+        if phase == Phase::Closing {
             self.closing_started.get_or_insert(now);
         }
-        // Checked once the input before it is processed (see `pump`).
-        self.dirty = true;
-        // Idle since the previous wake-up (no input in between) and nothing
-        // buffered: give the buffers back, so an idle connection holds
-        // little more than itself. A busy connection, whose driver calls
-        // this on every wake-up, keeps reusing them.
-        if !core::mem::take(&mut self.input_since_tick) {
-            if self.rx.is_empty() && self.frame.is_none() {
-                self.release_rx();
-            }
-            if self.out.is_empty() {
-                self.tx = BytesMut::new();
-                self.out = VecDeque::new();
-                // Unused masking keys are just random bytes: drop them.
-                self.masks = Vec::new();
-                self.masks_used = 0;
-            }
-        }
+        !core::mem::take(&mut self.input_since_tick)
     }
 
-    /// The next deadline: call [`handle_timeout`](Self::handle_timeout) at
-    /// that time if nothing else happens first. `None` when no timer runs:
-    /// before the first `handle_timeout`, with every timeout turned off, and
-    /// always once the connection is CLOSED.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Timestamp> {
-        if self.closed {
-            return None;
-        }
-        [self.handshake_deadline(), self.close_deadline(), self.keepalive_deadline()].into_iter().flatten().min()
-    }
-
-    /// [`handle_timeout`](Self::handle_timeout) with a `std::time::Instant`.
-    /// The first `Instant` given becomes the origin of this connection's
-    /// [`Timestamp`]s; do not mix with `handle_timeout`.
+    /// The `Instant` of `handle_timeout_at`, as a [`Timestamp`] from the
+    /// first one given.
     #[cfg(feature = "std")]
-    pub fn handle_timeout_at(&mut self, now: std::time::Instant) {
+    pub(super) fn timestamp(&mut self, now: std::time::Instant) -> Timestamp {
         let origin = *self.std_origin.get_or_insert(now);
-        self.handle_timeout(Timestamp::from_duration(now.saturating_duration_since(origin)));
+        Timestamp::from_duration(now.saturating_duration_since(origin))
     }
 
-    /// [`poll_timeout`](Self::poll_timeout) as a `std::time::Instant`; `None`
-    /// also before the first [`handle_timeout_at`](Self::handle_timeout_at).
+    /// A [`Timestamp`] as an `Instant` (after the first `handle_timeout_at`).
     #[cfg(feature = "std")]
-    #[must_use]
-    pub fn poll_timeout_at(&self) -> Option<std::time::Instant> {
-        self.std_origin?.checked_add(self.poll_timeout()?.as_duration())
+    pub(super) fn instant(&self, at: Timestamp) -> Option<std::time::Instant> {
+        self.std_origin?.checked_add(at.as_duration())
     }
 
-    pub(super) fn handshake_deadline(&self) -> Option<Timestamp> {
-        if matches!(self.phase, Phase::Open) {
+    /// Bytes arrived: the peer is alive.
+    pub(super) fn input(&mut self) {
+        self.input_since_tick = true;
+        if self.now.is_some() {
+            self.last_rx = self.now;
+        }
+        self.ping_sent = None;
+    }
+
+    /// The connection opened: keepalive counts idleness from now, not from
+    /// the request (the application may have taken its time).
+    pub(super) fn opened(&mut self) {
+        if self.now.is_some() {
+            self.last_rx = self.now;
+        }
+    }
+
+    /// The closing handshake started (our Close queued or the peer's
+    /// received).
+    pub(super) fn closing(&mut self) {
+        if self.closing_started.is_none() {
+            self.closing_started = self.now;
+        }
+    }
+
+    /// The keepalive Ping went out.
+    pub(super) fn pinged(&mut self) {
+        self.ping_sent = self.now;
+    }
+
+    fn handshake_deadline(&self, phase: Phase, config: &Config) -> Option<Timestamp> {
+        if phase != Phase::Connecting {
             return None;
         }
-        Some(self.handshake_started?.saturating_add(self.config.handshake_timeout?))
+        Some(self.handshake_started?.saturating_add(config.handshake_timeout?))
     }
 
-    pub(super) fn close_deadline(&self) -> Option<Timestamp> {
-        Some(self.closing_started?.saturating_add(self.config.close_timeout?))
-    }
-
-    pub(super) fn keepalive_deadline(&self) -> Option<Timestamp> {
-        if self.ready_state() != ReadyState::Open {
+    fn close_deadline(&self, phase: Phase, config: &Config) -> Option<Timestamp> {
+        if phase == Phase::Ended {
             return None;
         }
-        let interval = self.config.keepalive_interval?;
+        Some(self.closing_started?.saturating_add(config.close_timeout?))
+    }
+
+    fn keepalive_deadline(&self, phase: Phase, config: &Config) -> Option<Timestamp> {
+        if phase != Phase::Open {
+            return None;
+        }
+        let interval = config.keepalive_interval?;
         match self.ping_sent {
-            Some(sent) => Some(sent.saturating_add(self.config.keepalive_timeout)),
+            Some(sent) => Some(sent.saturating_add(config.keepalive_timeout)),
             None => Some(self.last_rx?.saturating_add(interval)),
         }
     }
 
-    /// Fires the deadlines due at the latest known time.
-    pub(super) fn fire_timers(&mut self) {
-        let Some(now) = self.now else { return };
-        if self.closed {
-            return;
+    /// The next deadline in `phase`, if any runs.
+    pub(super) fn next_deadline(&self, phase: Phase, config: &Config) -> Option<Timestamp> {
+        [
+            self.handshake_deadline(phase, config),
+            self.close_deadline(phase, config),
+            self.keepalive_deadline(phase, config),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The deadline due at the latest known time, the most pressing first.
+    pub(super) fn due(&self, phase: Phase, config: &Config) -> Option<Due> {
+        let now = self.now?;
+        if self.handshake_deadline(phase, config).is_some_and(|d| now >= d) {
+            return Some(Due::Handshake);
         }
-        if self.handshake_deadline().is_some_and(|d| now >= d) {
-            return self.fail_handshake(HandshakeError::Timeout);
+        if self.close_deadline(phase, config).is_some_and(|d| now >= d) {
+            return Some(Due::Close);
         }
-        if self.close_deadline().is_some_and(|d| now >= d) {
-            return match (&self.close_received, self.close_sent) {
-                // Both Close frames passed; the server did not close TCP.
-                (Some(frame), true) => {
-                    let (code, reason) = (frame.code, frame.reason.clone());
-                    self.finish(code, reason, true, None)
-                }
-                _ => self.finish(CloseCode::ABNORMAL, String::new(), false, Some(ConnectionError::CloseTimeout)),
-            };
+        if self.keepalive_deadline(phase, config).is_some_and(|d| now >= d) {
+            return Some(if self.ping_sent.is_some() { Due::KeepaliveFailed } else { Due::KeepalivePing });
         }
-        if self.keepalive_deadline().is_some_and(|d| now >= d) {
-            if self.ping_sent.is_some() {
-                self.finish(CloseCode::ABNORMAL, String::new(), false, Some(ConnectionError::KeepaliveTimeout));
-            } else {
-                self.queue_control(frame::PING, &[]);
-                self.ping_sent = Some(now);
-            }
-        }
+        None
     }
 }

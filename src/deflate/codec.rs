@@ -42,7 +42,9 @@ pub(crate) struct InflateStep {
 
 /// The `permessage-deflate` codec of one connection (RFC 7692 §7.2), for
 /// one role: it compresses what this endpoint sends with this endpoint's
-/// parameters and inflates what it receives with the peer's.
+/// parameters ([`Deflater`]) and inflates what it receives with the peer's
+/// ([`Inflater`]). The connection's sender owns the one half, its receiver
+/// the other ([`split`](Self::split)).
 ///
 /// The zlib states are allocated on the first compressed message in each
 /// direction. A direction without context takeover resets its state after
@@ -50,7 +52,13 @@ pub(crate) struct InflateStep {
 /// [`DeflateConfig::release_idle`] is set.
 #[derive(Debug)]
 pub(crate) struct Deflate {
-    // ---- sending ----
+    tx: Deflater,
+    rx: Inflater,
+}
+
+/// The sending half of [`Deflate`] (RFC 7692 §7.2.1).
+#[derive(Debug)]
+pub(crate) struct Deflater {
     level: u32,
     /// zlib's memLevel (1..=9).
     memory_level: u8,
@@ -61,8 +69,12 @@ pub(crate) struct Deflate {
     tx_no_context_takeover: bool,
     compressor: Option<Compressor>,
     threshold: usize,
+    release_idle: bool,
+}
 
-    // ---- receiving ----
+/// The receiving half of [`Deflate`] (RFC 7692 §7.2.2).
+#[derive(Debug)]
+pub(crate) struct Inflater {
     /// The peer starts each message with an empty window.
     rx_no_context_takeover: bool,
     decompressor: Option<Decompress>,
@@ -99,32 +111,89 @@ impl Deflate {
                 params.client_no_context_takeover,
             )
         };
-        Self {
+        let tx = Deflater {
             level: cfg.level(),
             memory_level: cfg.mem_level(),
             tx_window_bits: tx_bits.clamp(MIN_ZLIB_WINDOW_BITS, MAX_WINDOW_BITS),
             tx_no_context_takeover: tx_nct,
             compressor: None,
             threshold: cfg.threshold,
+            release_idle: cfg.release_idle,
+        };
+        let rx = Inflater {
             rx_no_context_takeover: rx_nct,
             decompressor: None,
             rx_total: 0,
             rx_tail: 0,
             rx_input: false,
             release_idle: cfg.release_idle,
-        }
+        };
+        Self { tx, rx }
     }
 
+    /// The two halves: the sender's and the receiver's.
+    pub(crate) fn split(self) -> (Deflater, Inflater) {
+        (self.tx, self.rx)
+    }
+
+    /// See [`Deflater::compress`].
+    #[cfg(test)]
+    pub(crate) fn compress(&mut self, payload: &[u8], out: &mut BytesMut) {
+        self.tx.compress(payload, out);
+    }
+
+    /// See [`Deflater::compress_chunk`].
+    #[cfg(test)]
+    pub(crate) fn compress_chunk(&mut self, chunk: &[u8], fin: bool, out: &mut BytesMut) {
+        self.tx.compress_chunk(chunk, fin, out);
+    }
+
+    /// See [`Inflater::decompress`].
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn decompress(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        out: &mut BytesMut,
+        max_total: usize,
+    ) -> Result<(), InflateError> {
+        self.rx.decompress(input, fin, out, max_total)
+    }
+
+    /// See [`Inflater::decompress_into`].
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn decompress_into(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        out: &mut BytesMut,
+        out_limit: usize,
+        max_total: usize,
+    ) -> Result<InflateStep, InflateError> {
+        self.rx.decompress_into(input, fin, out, out_limit, max_total)
+    }
+
+    /// Which zlib states are held, `(compressor, decompressor)` (test hook
+    /// for `release_idle`).
+    #[cfg(test)]
+    fn holds_state(&self) -> (bool, bool) {
+        (self.tx.compressor.is_some(), self.rx.decompressor.is_some())
+    }
+
+    /// See [`Deflater::should_compress`].
+    #[cfg(test)]
+    pub(crate) fn should_compress(&self, len: usize) -> bool {
+        self.tx.should_compress(len)
+    }
+}
+
+impl Deflater {
     /// Whether a message of `len` bytes should be sent compressed: not when
     /// it is shorter than [`DeflateConfig::threshold`] (RFC 7692 §6.1 lets
     /// any message go uncompressed, RSV1 unset).
     pub(crate) fn should_compress(&self, len: usize) -> bool {
         len >= self.threshold
     }
-
-    // ------------------------------------------------------------------
-    // Sending (§7.2.1)
-    // ------------------------------------------------------------------
 
     /// Compresses one whole message and appends the payload to send to
     /// `out` (RFC 7692 §7.2.1): raw DEFLATE ending in a sync flush, with
@@ -180,11 +249,22 @@ impl Deflate {
             }
         }
     }
+}
 
-    // ------------------------------------------------------------------
-    // Receiving (§7.2.2)
-    // ------------------------------------------------------------------
+impl Deflater {
+    /// Flushes what the compressor holds of the message in progress (a
+    /// sync flush, its `00 00 ff ff` kept: the message is not finished,
+    /// RFC 7692 §7.2.1), when it will not be continued.
+    pub(crate) fn flush(&mut self, out: &mut BytesMut) {
+        if let Some(c) = &mut self.compressor {
+            if !run_deflate(&mut c.0, &[], DeflateFlush::SyncFlush, out) {
+                self.compressor = None;
+            }
+        }
+    }
+}
 
+impl Inflater {
     /// Inflates the payload of one frame of a compressed message and
     /// appends the result to `out` (RFC 7692 §6.2, §7.2.2). Call it for
     /// every frame of the message in order, `fin` on the last one (which
@@ -339,13 +419,6 @@ impl Deflate {
                 d.reset(false);
             }
         }
-    }
-
-    /// Which zlib states are held, `(compressor, decompressor)` (test hook
-    /// for `release_idle`).
-    #[cfg(test)]
-    fn holds_state(&self) -> (bool, bool) {
-        (self.compressor.is_some(), self.decompressor.is_some())
     }
 }
 

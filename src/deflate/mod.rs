@@ -51,9 +51,8 @@ mod negotiate;
 #[cfg(test)]
 mod testutil;
 
-use alloc::string::String;
-
-pub(crate) use codec::Deflate;
+pub(crate) use crate::handshake::DeflateNegotiationError;
+pub(crate) use codec::{Deflate, Deflater, Inflater};
 pub(crate) use negotiate::{Params, agreed_params, client_accept, client_offer, server_negotiate};
 
 /// The registered extension name (RFC 7692 §7, §9.1).
@@ -286,43 +285,6 @@ fn clamp_bits(bits: u8) -> u8 {
 
 fn clamp_memory_level(level: u8) -> u8 {
     level.clamp(MIN_MEMORY_LEVEL, MAX_MEMORY_LEVEL)
-}
-
-/// Why a client rejects the server's `permessage-deflate` response
-/// (RFC 7692 §7.1: the client MUST _Fail the WebSocket Connection_).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum DeflateNegotiationError {
-    /// The element passed is not `permessage-deflate` at all.
-    #[error("extension {0:?} is not permessage-deflate")]
-    NotDeflate(String),
-    /// A parameter RFC 7692 does not define for a response (§7.1).
-    #[error("unknown parameter {0:?} (RFC 7692 §7.1)")]
-    UnknownParameter(String),
-    /// A parameter given more than once (§7.1).
-    #[error("parameter {0} appears more than once (RFC 7692 §7.1)")]
-    DuplicateParameter(&'static str),
-    /// A value where none is allowed, a missing value, or a number that is
-    /// not 8..=15 written without leading zeroes (§7.1.1, §7.1.2).
-    #[error("parameter {0} has an invalid value (RFC 7692 §7.1)")]
-    InvalidValue(&'static str),
-    /// `client_max_window_bits` in a response to an offer without it
-    /// (§7.1.2.2: the response MUST NOT include it).
-    #[error("client_max_window_bits in the response, but the offer did not include it (RFC 7692 §7.1.2.2)")]
-    UnofferedClientMaxWindowBits,
-    /// `server_max_window_bits` above the value the offer asked for
-    /// (§7.1.2.1: "the same or smaller value").
-    #[error("server_max_window_bits={got} exceeds the {asked} asked for (RFC 7692 §7.1.2.1)")]
-    ServerWindowTooLarge {
-        /// The value offered.
-        asked: u8,
-        /// The value in the response.
-        got: u8,
-    },
-    /// The offer requested `server_no_context_takeover` or
-    /// `server_max_window_bits` and the response lacks it, so it accepts an
-    /// offer that was not made (§5, §7.1.1.1, §7.1.2.1).
-    #[error("the response lacks {0}, which the offer requested (RFC 7692 §7.1.1.1, §7.1.2.1)")]
-    MissingRequested(&'static str),
 }
 
 /// Why a received compressed message could not be inflated (RFC 7692

@@ -65,7 +65,7 @@ pub enum HandshakeError {
     /// must reject (RFC 7692 §7.1: an unknown, duplicated or invalid
     /// parameter, or one the client did not allow).
     #[error("invalid permessage-deflate response: {0} (RFC 7692 §7.1, RFC 6455 §9.1)")]
-    InvalidDeflateResponse(String),
+    InvalidDeflateResponse(DeflateNegotiationError),
 
     // ----- client side: checks on the server's response (§4.1) -----
     /// The server answered with a status other than 101; the response is
@@ -275,4 +275,46 @@ mod tests {
             assert_eq!(err.clone(), err);
         }
     }
+}
+
+/// Why a client rejects the server's `permessage-deflate` response
+/// (RFC 7692 §7.1: the client MUST _Fail the WebSocket Connection_).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeflateNegotiationError {
+    /// The server accepted permessage-deflate twice (RFC 6455 §9.1: an
+    /// extension the client offered once can be accepted once).
+    #[error("permessage-deflate accepted more than once")]
+    Repeated,
+    /// The element passed is not `permessage-deflate` at all.
+    #[error("extension {0:?} is not permessage-deflate")]
+    NotDeflate(String),
+    /// A parameter RFC 7692 does not define for a response (§7.1).
+    #[error("unknown parameter {0:?} (RFC 7692 §7.1)")]
+    UnknownParameter(String),
+    /// A parameter given more than once (§7.1).
+    #[error("parameter {0} appears more than once (RFC 7692 §7.1)")]
+    DuplicateParameter(&'static str),
+    /// A value where none is allowed, a missing value, or a number that is
+    /// not 8..=15 written without leading zeroes (§7.1.1, §7.1.2).
+    #[error("parameter {0} has an invalid value (RFC 7692 §7.1)")]
+    InvalidValue(&'static str),
+    /// `client_max_window_bits` in a response to an offer without it
+    /// (§7.1.2.2: the response MUST NOT include it).
+    #[error("client_max_window_bits in the response, but the offer did not include it (RFC 7692 §7.1.2.2)")]
+    UnofferedClientMaxWindowBits,
+    /// `server_max_window_bits` above the value the offer asked for
+    /// (§7.1.2.1: "the same or smaller value").
+    #[error("server_max_window_bits={got} exceeds the {asked} asked for (RFC 7692 §7.1.2.1)")]
+    ServerWindowTooLarge {
+        /// The value offered.
+        asked: u8,
+        /// The value in the response.
+        got: u8,
+    },
+    /// The offer requested `server_no_context_takeover` or
+    /// `server_max_window_bits` and the response lacks it, so it accepts an
+    /// offer that was not made (§5, §7.1.1.1, §7.1.2.1).
+    #[error("the response lacks {0}, which the offer requested (RFC 7692 §7.1.1.1, §7.1.2.1)")]
+    MissingRequested(&'static str),
 }

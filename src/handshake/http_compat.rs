@@ -88,6 +88,11 @@ impl Request {
 /// writes it. The acceptance is checked first, as for a 101 written by the
 /// connection: an unoffered
 /// subprotocol is [`HandshakeError::UnofferedProtocol`], and so on.
+///
+/// Pass an `Accept` that went through [`Accept::negotiate`] to choose the
+/// subprotocol and answer permessage-deflate as the connection would, and
+/// start the connection with
+/// `Connection::open_server(config).with_extensions(accept.extensions())`.
 pub fn accept_response(req: &Request, accept: &Accept) -> Result<http::Response<()>, HandshakeError> {
     validate_accept(req, accept)?;
     let mut out = http::Response::new(());
@@ -203,7 +208,7 @@ mod tests {
 
         // Accept, and let the client check the answer.
         let mut accept = Accept::new().protocol("chat");
-        accept.set_extensions(vec![ExtensionOffer::new("permessage-deflate")]);
+        accept.extensions = vec![ExtensionOffer::new("permessage-deflate")];
         let resp = accept_response(&sreq, &accept).unwrap();
         assert_eq!(resp.status(), 101);
         assert_eq!(resp.headers()["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");

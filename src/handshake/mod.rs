@@ -29,11 +29,12 @@ mod error;
 mod extensions;
 #[cfg(feature = "http")]
 mod http_compat;
+mod negotiate;
 mod server;
 
 pub use client::{Accepted, ClientRequest, Rejection};
 pub(crate) use client::{ResponseParse, parse_response, write_request};
-pub use error::HandshakeError;
+pub use error::{DeflateNegotiationError, HandshakeError};
 pub use extensions::{ExtensionOffer, parse_extensions};
 #[cfg(feature = "http")]
 pub use http_compat::{accept_response, validate_response};

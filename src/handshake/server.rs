@@ -333,11 +333,6 @@ impl Accept {
     pub fn headers(&self) -> &[(String, String)] {
         &self.headers
     }
-
-    /// Sets the agreed extensions (RFC 6455 §4.2.2 /extensions/, §9.1).
-    pub(crate) fn set_extensions(&mut self, extensions: Vec<ExtensionOffer>) {
-        self.extensions = extensions;
-    }
 }
 
 /// Checks an acceptance against the request (RFC 6455 §4.2.2 step 4): the
@@ -782,9 +777,9 @@ mod tests {
             Err(HandshakeError::InvalidHeader("X".into()))
         );
         let mut a = Accept::new();
-        a.set_extensions(vec![ExtensionOffer::new("x-other")]);
+        a.extensions = vec![ExtensionOffer::new("x-other")];
         assert_eq!(validate_accept(&r, &a), Err(HandshakeError::UnofferedExtension("x-other".into())));
-        a.set_extensions(vec![ExtensionOffer::new("permessage-deflate").param("a b", None)]);
+        a.extensions = vec![ExtensionOffer::new("permessage-deflate").param("a b", None)];
         assert_eq!(validate_accept(&r, &a), Err(HandshakeError::InvalidExtension("permessage-deflate".into())));
         for e in [
             HandshakeError::UnofferedProtocol("x".into()),
@@ -803,7 +798,7 @@ mod tests {
         assert!(!name_in("Set-Cookie", ACCEPT_RESERVED));
 
         let mut a = Accept::new().protocol("superchat").header("Set-Cookie", "a=b");
-        a.set_extensions(vec![ExtensionOffer::new("permessage-deflate").param("server_no_context_takeover", None)]);
+        a.extensions = vec![ExtensionOffer::new("permessage-deflate").param("server_no_context_takeover", None)];
         assert_eq!(validate_accept(&r, &a), Ok(()));
         assert_eq!(a.selected_protocol(), Some("superchat"));
         assert_eq!(a.headers().len(), 1);
@@ -822,7 +817,7 @@ mod tests {
         );
         // Defensive writing: invalid parts never reach the wire.
         let mut bad = Accept::new().protocol("a\r\nb").header("Connection", "close").header("X", "1\r\nEvil: 1");
-        bad.set_extensions(vec![ExtensionOffer::new("bad ext")]);
+        bad.extensions = vec![ExtensionOffer::new("bad ext")];
         let mut out = Vec::new();
         write_accept(&r, &bad, &mut out);
         assert_eq!(

@@ -304,7 +304,7 @@ fn round_trip_every_memory_level() {
                 let p = params(nct, nct, bits, 15);
                 let c = cfg().with_memory_level(mem).with_release_idle(mem % 2 == 0);
                 let mut tx = Deflate::new(SERVER, &p, &c);
-                assert_eq!(tx.memory_level, mem);
+                assert_eq!(tx.tx.memory_level, mem);
                 let mut rx = Deflate::new(CLIENT, &p, &c);
                 let mut reference = RefInflater::default();
                 for i in 0..4 {
@@ -356,7 +356,7 @@ fn memory_level_is_clamped() {
         c.memory_level = field;
         assert_eq!(c.mem_level(), used);
         let mut d = Deflate::new(CLIENT, &takeover(), &c);
-        assert_eq!(d.memory_level, used);
+        assert_eq!(d.tx.memory_level, used);
         // And zlib accepts it.
         let payload = compress(&mut d, b"Hello");
         assert_eq!(payload, HELLO_BLOCK);
@@ -603,12 +603,12 @@ fn effective_parameters() {
     // agreed to more.
     let c = cfg().with_client_max_window_bits(10).with_client_no_context_takeover(true);
     let d = Deflate::new(CLIENT, &takeover(), &c);
-    assert_eq!((d.tx_window_bits, d.tx_no_context_takeover, d.rx_no_context_takeover), (10, true, false));
+    assert_eq!((d.tx.tx_window_bits, d.tx.tx_no_context_takeover, d.rx.rx_no_context_takeover), (10, true, false));
     // The server's parameters for a server.
     let d = Deflate::new(SERVER, &params(true, false, 8, 12), &cfg());
-    assert_eq!((d.tx_window_bits, d.tx_no_context_takeover, d.rx_no_context_takeover), (9, true, false));
+    assert_eq!((d.tx.tx_window_bits, d.tx.tx_no_context_takeover, d.rx.rx_no_context_takeover), (9, true, false));
     let d = Deflate::new(CLIENT, &params(true, false, 8, 12), &cfg());
-    assert_eq!((d.tx_window_bits, d.tx_no_context_takeover, d.rx_no_context_takeover), (12, false, true));
+    assert_eq!((d.tx.tx_window_bits, d.tx.tx_no_context_takeover, d.rx.rx_no_context_takeover), (12, false, true));
     // Threshold.
     let d = Deflate::new(CLIENT, &takeover(), &cfg().with_threshold(10));
     assert!(!d.should_compress(9) && d.should_compress(10));

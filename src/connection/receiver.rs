@@ -1,0 +1,777 @@
+//! The receiving part: bytes in, frames decoded, messages out (RFC 6455
+//! §5, §7).
+//!
+//! [`Receiver`] owns everything about input: the input buffer, the frame
+//! whose payload is arriving, the message being assembled, the one UTF-8
+//! state, the split code point of streaming receive, and the receiving
+//! side of the extensions (the inflater). Its one entry,
+//! [`next`](Receiver::next), turns buffered input into the next
+//! [`Incoming`] item or asks for more bytes; it never decides what the
+//! connection does with them (answering a Ping, echoing a Close, failing):
+//! that is [`Connection`](super::Connection)'s.
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::retain::Retention;
+use crate::close::CloseCode;
+use crate::config::{Config, Role};
+use crate::error::ProtocolError;
+use crate::event::{CloseFrame, Message, MessageKind, Text};
+use crate::extension::{RSV1, RxExtensions};
+use crate::frame::{self, Header, Rules};
+use crate::mask::{apply_mask, extend_masked_at};
+use crate::utf8::{self, Utf8Validator};
+
+/// Input buffers grow by at least this much (up to what a frame in
+/// progress still needs) beyond what they hold.
+pub(super) const RX_GROWTH: usize = 64 * 1024;
+
+/// Input buffers larger than this are released once empty, so an idle
+/// connection does not keep a large message's worth of memory.
+const RX_KEEP_CAPACITY: usize = 64 * 1024;
+
+/// The most inflated bytes handed over at once in streaming mode.
+const INFLATE_CHUNK: usize = 64 * 1024;
+
+/// What the input held next, in order.
+#[derive(Debug)]
+pub(super) enum Incoming {
+    /// A whole message (assembled receive).
+    Message(Message),
+    /// Streaming receive: a message starts.
+    Start(MessageKind),
+    /// Streaming receive: more of it (text never split inside a code point).
+    Chunk(Message),
+    /// Streaming receive: the message ended.
+    End,
+    /// A Ping and its payload.
+    Ping(Bytes),
+    /// A Pong and its payload.
+    Pong(Bytes),
+    /// The peer's Close, valid (§5.5.1, §7.4). Nothing after it is read.
+    Close(CloseFrame),
+}
+
+/// The receive limits and modes, from [`Config`].
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    max_frame_size: usize,
+    max_message_size: usize,
+    max_fragments: usize,
+    streaming: bool,
+}
+
+/// The receiving part of a connection.
+#[derive(Debug)]
+pub(super) struct Receiver {
+    /// Which end receives (a server expects masked frames, §5.1).
+    role: Role,
+    limits: Limits,
+    /// Bytes fed and not yet taken.
+    buf: BytesMut,
+    /// The size of the allocation `buf` was last given (0: none or
+    /// unknown), to tell at reuse whether something still holds it.
+    alloc: usize,
+    /// Whether payloads handed out are slices of `buf` or copies.
+    retention: Retention,
+    /// The frame whose header is decoded and whose payload is arriving.
+    frame: Option<FrameProgress>,
+    /// The message in progress (started by its first frame's header).
+    assembly: Option<Assembly>,
+    /// UTF-8 state of the text message in progress.
+    utf8: Utf8Validator,
+    /// Streaming receive: the start of a code point split by the network.
+    tail: [u8; 4],
+    tail_len: u8,
+    /// Items found but not yet returned (streaming produces up to two at
+    /// once).
+    pending: VecDeque<Incoming>,
+    /// An error found behind `pending` items: reported once they are taken.
+    failed: Option<ProtocolError>,
+    /// The receiving side of the agreed extensions.
+    ext: RxExtensions,
+}
+
+/// A frame whose header is decoded.
+#[derive(Clone, Copy, Debug)]
+struct FrameProgress {
+    header: Header,
+    /// Payload length (fits: it is at most `max_frame_size`).
+    len: usize,
+    /// Payload bytes at the front of `buf` already unmasked and validated.
+    done: usize,
+    /// Payload bytes already handed over (streaming), for the mask's phase.
+    offset: usize,
+    /// Validate as UTF-8 text while it arrives.
+    text: bool,
+    /// Part of a compressed message (permessage-deflate): inflate it.
+    compressed: bool,
+    /// Streaming a compressed message: the final frame's inflation ended.
+    inflate_done: bool,
+}
+
+/// The message being received.
+#[derive(Debug)]
+struct Assembly {
+    text: bool,
+    /// The message so far (assembled mode): an uncompressed fragment's
+    /// bytes are unmasked into it as they arrive, in one pass; a compressed
+    /// message's frames are inflated into it.
+    data: BytesMut,
+    /// Its size on the wire so far, counted at each frame header.
+    size: usize,
+    /// Its frames so far (bounded by `Config::max_fragments`).
+    frames: usize,
+    /// Compressed (RSV1 on its first frame, RFC 7692 §6).
+    compressed: bool,
+}
+
+/// What one step of [`Receiver::step`] did.
+enum Step {
+    /// An item to return.
+    Item(Incoming),
+    /// Progress without an item (a fragment taken, a header decoded).
+    Progress,
+    /// More bytes are needed.
+    NeedMore,
+}
+
+impl Receiver {
+    pub(super) fn new(role: Role, config: &Config) -> Self {
+        Self {
+            role,
+            limits: Limits {
+                max_frame_size: config.max_frame_size,
+                max_message_size: config.max_message_size,
+                max_fragments: config.max_fragments,
+                streaming: config.streaming_receive,
+            },
+            buf: BytesMut::new(),
+            alloc: 0,
+            retention: Retention::default(),
+            frame: None,
+            assembly: None,
+            utf8: Utf8Validator::default(),
+            tail: [0; 4],
+            tail_len: 0,
+            pending: VecDeque::new(),
+            failed: None,
+            ext: RxExtensions::default(),
+        }
+    }
+
+    /// Runs the receiving side of the agreed extensions.
+    pub(super) fn set_extensions(&mut self, ext: RxExtensions) {
+        self.ext = ext;
+    }
+
+    /// The bytes fed and not yet taken (the handshake parsers read them).
+    pub(super) fn buffered(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Drops the first `n` buffered bytes (a parsed HTTP head).
+    pub(super) fn consume(&mut self, n: usize) {
+        self.buf.advance(n);
+    }
+
+    fn rules(&self) -> Rules {
+        Rules { receiver: self.role, rsv_allowed: self.ext.rsv_allowed(), max_frame_size: self.limits.max_frame_size }
+    }
+
+    // ------------------------------------------------------------------
+    // Input
+    // ------------------------------------------------------------------
+
+    /// Appends bytes read from the transport.
+    pub(super) fn push(&mut self, data: &[u8]) {
+        // Room for (more of) the rest of a large frame at once, fewer
+        // copies from growing a step at a time; see `frame_room`.
+        let room = self.frame_room();
+        self.reserve(data.len().max(room));
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Appends a buffer the caller read into (zero-copy when it follows
+    /// the buffered input, as [`lend`](Self::lend)'s buffers do).
+    pub(super) fn push_owned(&mut self, data: BytesMut) {
+        if self.buf.is_empty() {
+            self.buf = data;
+        } else {
+            self.buf.unsplit(data);
+        }
+    }
+
+    /// The spare capacity right behind the buffered input, at least `min`
+    /// bytes (see `Connection::read_buffer`).
+    pub(super) fn lend(&mut self, min: usize) -> BytesMut {
+        let want = match self.frame_rest() {
+            0 => min,
+            // The end of a large frame: room for just its rest, rather than
+            // moving the partial frame to make room behind it.
+            rest if rest < min && self.buf.len() > min => rest,
+            _ => self.frame_room().max(min),
+        };
+        self.reserve(want);
+        self.buf.split_off(self.buf.len())
+    }
+
+    /// Makes room for `want` more bytes. When the buffer is empty and a
+    /// new allocation would be needed although the previous one is large
+    /// enough, that one is reused if nothing holds it any more; if
+    /// something does (the application kept a payload sliced out of it),
+    /// [`Retention`] learns of it and small payloads are copied out from
+    /// then on.
+    #[inline]
+    fn reserve(&mut self, want: usize) {
+        if self.buf.capacity() - self.buf.len() >= want {
+            return;
+        }
+        let empty = self.buf.is_empty();
+        if empty && self.alloc >= want {
+            let reused = self.buf.try_reclaim(want);
+            self.retention.checked(!reused);
+            if reused {
+                return;
+            }
+        }
+        self.buf.reserve(want);
+        if empty {
+            self.alloc = self.buf.capacity();
+        }
+    }
+
+    /// How much room to make for the frame in progress: its rest, but no
+    /// more than the input already held (or [`RX_GROWTH`]). Memory follows
+    /// what the peer actually sent, at most about twice over: a header
+    /// declaring a huge frame costs nothing until its bytes come. A buffer
+    /// reused in steady state is already big enough: then the whole rest.
+    fn frame_room(&mut self) -> usize {
+        let rest = self.frame_rest();
+        // The whole rest if the buffer's allocation already has room for it
+        // (moving the partial frame to its front if need be): no
+        // allocation, and the frame then lands without moving again.
+        if rest > 0 && self.buf.try_reclaim(rest) {
+            return rest;
+        }
+        rest.min(self.buf.len().max(RX_GROWTH))
+    }
+
+    /// Bytes still to come of the frame whose payload is arriving, when
+    /// they are kept in the buffer until it completes (not when streaming
+    /// or assembling a fragmented message, where they are taken as they
+    /// come).
+    fn frame_rest(&self) -> usize {
+        match &self.frame {
+            Some(p) if !self.streams(p) && !self.assembles(p) => p.len.saturating_sub(self.buf.len()),
+            _ => 0,
+        }
+    }
+
+    /// Between frames with nothing buffered: a large buffer is given back.
+    pub(super) fn release_large(&mut self) {
+        if self.buf.is_empty() && self.frame.is_none() && self.buf.capacity() > RX_KEEP_CAPACITY {
+            self.release();
+        }
+    }
+
+    /// Between frames with nothing buffered: the buffer is given back
+    /// (an idle connection).
+    pub(super) fn release_idle(&mut self) {
+        if self.buf.is_empty() && self.frame.is_none() {
+            self.release();
+        }
+    }
+
+    fn release(&mut self) {
+        self.buf = BytesMut::new();
+        self.alloc = 0;
+    }
+
+    /// Nothing more is read (the peer's Close, a failure, a plain HTTP
+    /// request): everything held is dropped.
+    pub(super) fn stop(&mut self) {
+        self.release();
+        self.frame = None;
+        self.assembly = None;
+        self.pending = VecDeque::new();
+        self.failed = None;
+    }
+
+    /// A payload taken off the buffer, as handed to the application: the
+    /// slice itself, or, when [`Retention`] found slices kept, a copy of a
+    /// small one, so that it does not keep the whole buffer alive.
+    #[inline(always)]
+    fn detach(&self, payload: Bytes) -> Bytes {
+        if self.retention.copies() && payload.len() < self.alloc / 2 {
+            Bytes::copy_from_slice(&payload)
+        } else {
+            payload
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Frames
+    // ------------------------------------------------------------------
+
+    /// The next item the buffered input holds, `None` when more bytes are
+    /// needed. The partial payload seen so far is unmasked and, for text,
+    /// validated, so invalid UTF-8 fails at once, mid-frame.
+    pub(super) fn next(&mut self) -> Result<Option<Incoming>, ProtocolError> {
+        if let Some(item) = self.pending.pop_front() {
+            return Ok(Some(item));
+        }
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        loop {
+            let step = match self.step() {
+                Ok(step) => step,
+                // What came before the error is delivered first.
+                Err(e) if !self.pending.is_empty() => {
+                    self.failed = Some(e);
+                    return Ok(self.pending.pop_front());
+                }
+                Err(e) => return Err(e),
+            };
+            match step {
+                Step::Item(item) => return Ok(Some(item)),
+                Step::Progress => {
+                    if let Some(item) = self.pending.pop_front() {
+                        return Ok(Some(item));
+                    }
+                }
+                Step::NeedMore => return Ok(self.pending.pop_front()),
+            }
+        }
+    }
+
+    /// Whether [`next_whole_message`](Self::next_whole_message) may run:
+    /// between messages, assembled delivery.
+    #[inline]
+    pub(super) fn between_messages(&self) -> bool {
+        self.frame.is_none() && self.assembly.is_none() && !self.limits.streaming && self.pending.is_empty()
+    }
+
+    /// The common case in one call: when the input starts with a whole,
+    /// unfragmented, uncompressed data frame, takes it and returns its
+    /// message. `Ok(None)` when that is not the case ([`next`](Self::next)
+    /// then runs). The caller checks
+    /// [`between_messages`](Self::between_messages).
+    #[inline]
+    pub(super) fn next_whole_message(&mut self) -> Result<Option<Message>, ProtocolError> {
+        let Ok(Some((header, header_len))) = frame::decode_header(&self.buf, &self.rules()) else {
+            // Incomplete, or an error the general path reports.
+            return Ok(None);
+        };
+        let len = header.len as usize;
+        let Some(end) = header_len.checked_add(len) else { return Ok(None) };
+        if !header.fin
+            || header.rsv != 0
+            || !matches!(header.opcode, frame::TEXT | frame::BINARY)
+            || len == 0
+            || self.buf.len() < end
+            || len > self.limits.max_message_size
+        {
+            return Ok(None);
+        }
+        let text = header.opcode == frame::TEXT;
+        self.utf8.reset();
+        let frame = self.take_whole_frame(&header, header_len, end, text)?;
+        if !text {
+            return Ok(Some(Message::Binary(frame)));
+        }
+        if !self.utf8.is_complete() {
+            return Err(ProtocolError::InvalidUtf8);
+        }
+        Ok(Some(Message::Text(Text::from_validated(frame))))
+    }
+
+    /// One unit of progress.
+    fn step(&mut self) -> Result<Step, ProtocolError> {
+        let mut progress = match self.frame {
+            Some(p) => p,
+            None => {
+                let Some((header, header_len)) = frame::decode_header(&self.buf, &self.rules())? else {
+                    return Ok(Step::NeedMore);
+                };
+                let progress = self.accept_header(header)?;
+                // Saturates only on 32-bit targets with limits near 4 GiB.
+                let end = header_len.saturating_add(progress.len);
+                if progress.len > 0
+                    && self.buf.len() >= end
+                    && !progress.compressed
+                    && !self.streams(&progress)
+                    && !self.assembles(&progress)
+                {
+                    // The whole frame is here (the common case for small
+                    // messages).
+                    let frame = self.take_whole_frame(&progress.header, header_len, end, progress.text)?;
+                    return self.on_frame(progress.header, frame);
+                }
+                self.buf.advance(header_len);
+                progress
+            }
+        };
+        if self.assembles(&progress) {
+            return self.step_assemble(progress);
+        }
+        let avail = self.buf.len().min(progress.len);
+        if avail > progress.done {
+            let fresh = &mut self.buf[progress.done..avail];
+            if let Some(key) = progress.header.mask {
+                apply_mask(fresh, key, progress.offset + progress.done);
+            }
+            if progress.text && self.utf8.feed(fresh).is_err() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            progress.done = avail;
+        }
+        let streaming = self.streams(&progress);
+        if streaming && progress.compressed {
+            return self.step_inflate_stream(progress);
+        }
+        let mut handed_over = false;
+        if streaming && progress.done > 0 {
+            // Hand over what arrived; only the undelivered rest stays.
+            let chunk = self.buf.split_to(progress.done).freeze();
+            let chunk = self.detach(chunk);
+            progress.offset += progress.done;
+            progress.len -= progress.done;
+            progress.done = 0;
+            self.stream_chunk(progress.text, chunk);
+            handed_over = true;
+        }
+        if progress.done < progress.len {
+            self.frame = Some(progress);
+            // Progress only if data was handed over in this call.
+            return Ok(if handed_over { Step::Progress } else { Step::NeedMore });
+        }
+        self.frame = None;
+        if streaming {
+            if progress.header.fin {
+                if !self.utf8.is_complete() {
+                    return Err(ProtocolError::InvalidUtf8);
+                }
+                self.assembly = None;
+                self.pending.push_back(Incoming::End);
+            }
+            return Ok(Step::Progress);
+        }
+        let payload = match progress.len {
+            0 => Bytes::new(),
+            len => {
+                let payload = self.buf.split_to(len).freeze();
+                self.detach(payload)
+            }
+        };
+        self.on_frame(progress.header, payload)
+    }
+
+    /// Takes the frame in `buf[..end]` (header of `header_len` bytes) off
+    /// the input in one piece: its payload unmasked and, for `text`, fed to
+    /// the UTF-8 validator, in place.
+    #[inline(always)]
+    fn take_whole_frame(
+        &mut self,
+        header: &Header,
+        header_len: usize,
+        end: usize,
+        text: bool,
+    ) -> Result<Bytes, ProtocolError> {
+        let payload = &mut self.buf[header_len..end];
+        if let Some(key) = header.mask {
+            apply_mask(payload, key, 0);
+        }
+        if text && self.utf8.feed(payload).is_err() {
+            return Err(ProtocolError::InvalidUtf8);
+        }
+        let mut frame = self.buf.split_to(end).freeze();
+        frame.advance(header_len);
+        Ok(self.detach(frame))
+    }
+
+    /// Whether the frame is a fragment of an uncompressed message being
+    /// assembled (its bytes are moved into the assembly as they arrive).
+    #[inline]
+    fn assembles(&self, progress: &FrameProgress) -> bool {
+        !progress.compressed
+            && !frame::is_control(progress.header.opcode)
+            && !self.limits.streaming
+            && self.assembly.is_some()
+    }
+
+    /// Whether the frame's payload is handed over as it arrives.
+    #[inline]
+    fn streams(&self, progress: &FrameProgress) -> bool {
+        self.limits.streaming && !frame::is_control(progress.header.opcode)
+    }
+
+    /// Assembled mode, a fragment of an uncompressed message: unmasks what
+    /// arrived of it into the assembly (copy and XOR in one pass, instead of
+    /// unmasking in place and joining the fragments at the end), validates
+    /// text as it comes, and delivers the message after its final fragment.
+    fn step_assemble(&mut self, mut p: FrameProgress) -> Result<Step, ProtocolError> {
+        let Some(a) = self.assembly.as_mut() else {
+            // `assembles` checked it.
+            return Ok(Step::NeedMore);
+        };
+        let take = self.buf.len().min(p.len);
+        if take > 0 {
+            let start = a.data.len();
+            // Room for more of this frame at once, but no more than the
+            // message so far: memory follows the bytes that came.
+            a.data.reserve(take.max(p.len.min(start.max(RX_GROWTH))));
+            match p.header.mask {
+                Some(key) => extend_masked_at(&mut a.data, &self.buf[..take], key, p.offset),
+                None => a.data.extend_from_slice(&self.buf[..take]),
+            }
+            if a.text && self.utf8.feed(&a.data[start..]).is_err() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            self.buf.advance(take);
+            p.offset += take;
+            p.len -= take;
+        }
+        if p.len > 0 {
+            // All the input was taken; the rest of the frame is to come.
+            self.frame = Some(p);
+            return Ok(Step::NeedMore);
+        }
+        self.frame = None;
+        if p.header.fin {
+            if let Some(a) = self.assembly.take() {
+                return self.deliver(a.text, a.data.freeze());
+            }
+        }
+        Ok(Step::Progress)
+    }
+
+    /// Checks a decoded header against the message state (§5.4), the
+    /// message size limit (§10.4) and the fragment limit.
+    fn accept_header(&mut self, header: Header) -> Result<FrameProgress, ProtocolError> {
+        // Fits: `decode_header` checked it against `max_frame_size`.
+        let len = header.len as usize;
+        // RSV1 (permessage-deflate, when negotiated) marks the first frame of
+        // a compressed message, never a continuation or control frame
+        // (RFC 7692 §6.1).
+        let compressed = header.rsv & RSV1 != 0;
+        if compressed && !matches!(header.opcode, frame::TEXT | frame::BINARY) {
+            return Err(ProtocolError::ReservedBits(header.rsv));
+        }
+        let limits = self.limits;
+        let text = match header.opcode {
+            frame::TEXT | frame::BINARY => {
+                if self.assembly.is_some() {
+                    return Err(ProtocolError::ExpectedContinuation);
+                }
+                check_message_size(len, limits.max_message_size)?;
+                self.utf8.reset();
+                self.tail_len = 0;
+                let text = header.opcode == frame::TEXT;
+                // A whole message in one frame, delivered as it completes,
+                // needs no assembly (`on_frame` delivers it directly).
+                if !header.fin || compressed || limits.streaming {
+                    self.assembly = Some(Assembly { text, data: BytesMut::new(), size: len, frames: 1, compressed });
+                }
+                if limits.streaming {
+                    let kind = if text { MessageKind::Text } else { MessageKind::Binary };
+                    self.pending.push_back(Incoming::Start(kind));
+                }
+                text
+            }
+            frame::CONTINUATION => {
+                let Some(a) = &mut self.assembly else {
+                    return Err(ProtocolError::UnexpectedContinuation);
+                };
+                let size = a.size.saturating_add(len);
+                check_message_size(size, limits.max_message_size)?;
+                if a.frames >= limits.max_fragments {
+                    return Err(ProtocolError::TooManyFragments { max: limits.max_fragments });
+                }
+                a.size = size;
+                a.frames += 1;
+                a.text
+            }
+            _ => false,
+        };
+        // A compressed message is validated after inflating, not on the wire.
+        let compressed = self.assembly.as_ref().is_some_and(|a| a.compressed) && !frame::is_control(header.opcode);
+        Ok(FrameProgress {
+            header,
+            len,
+            done: 0,
+            offset: 0,
+            text: text && !compressed,
+            compressed,
+            inflate_done: false,
+        })
+    }
+
+    /// Streaming receive: queues validated message data. A text chunk never
+    /// ends inside a code point: an incomplete tail waits (at most 3 bytes)
+    /// for the bytes that complete it.
+    fn stream_chunk(&mut self, text: bool, mut bytes: Bytes) {
+        if !text {
+            if !bytes.is_empty() {
+                self.pending.push_back(Incoming::Chunk(Message::Binary(bytes)));
+            }
+            return;
+        }
+        if self.tail_len > 0 {
+            let have = usize::from(self.tail_len);
+            let width = utf8::width(self.tail[0]);
+            let take = (width - have).min(bytes.len());
+            self.tail[have..have + take].copy_from_slice(&bytes[..take]);
+            bytes.advance(take);
+            if have + take < width {
+                self.tail_len = (have + take) as u8;
+                return;
+            }
+            self.tail_len = 0;
+            let code_point = Bytes::copy_from_slice(&self.tail[..width]);
+            self.pending.push_back(Incoming::Chunk(Message::Text(Text::from_validated(code_point))));
+        }
+        let keep = utf8::incomplete_suffix(&bytes);
+        let complete = bytes.len() - keep;
+        self.tail[..keep].copy_from_slice(&bytes[complete..]);
+        self.tail_len = keep as u8;
+        if complete > 0 {
+            bytes.truncate(complete);
+            self.pending.push_back(Incoming::Chunk(Message::Text(Text::from_validated(bytes))));
+        }
+    }
+
+    /// Acts on a complete, unmasked frame (assembled mode).
+    fn on_frame(&mut self, header: Header, payload: Bytes) -> Result<Step, ProtocolError> {
+        Ok(match header.opcode {
+            frame::TEXT | frame::BINARY | frame::CONTINUATION
+                if self.assembly.as_ref().is_some_and(|a| a.compressed) =>
+            {
+                return self.inflate_frame(&payload, header.fin);
+            }
+            // A whole message in one frame (`accept_header` started no
+            // assembly; fragments go through `step_assemble`).
+            frame::TEXT | frame::BINARY => return self.deliver(header.opcode == frame::TEXT, payload),
+            // Not reached: a continuation is part of an assembly.
+            frame::CONTINUATION => return Err(ProtocolError::UnexpectedContinuation),
+            frame::PING => Step::Item(Incoming::Ping(payload)),
+            frame::PONG => Step::Item(Incoming::Pong(payload)),
+            frame::CLOSE => Step::Item(Incoming::Close(close_frame(&payload)?)),
+            // `decode_header` rejects every other opcode.
+            op => return Err(ProtocolError::ReservedOpcode(op)),
+        })
+    }
+
+    /// Assembled mode: inflates a complete frame of a compressed message
+    /// into the message buffer, validating text as it comes out; the
+    /// message is delivered at its end.
+    ///
+    /// Every frame inflates into the one buffer of the message, which grows
+    /// geometrically with what came out: however the peer frames the
+    /// message (a 1-byte frame costs no more than its output), the message
+    /// holds at most about twice its inflated size.
+    fn inflate_frame(&mut self, payload: &[u8], fin: bool) -> Result<Step, ProtocolError> {
+        let max = self.limits.max_message_size;
+        let Some(a) = self.assembly.as_mut() else {
+            return Err(ProtocolError::UnexpectedContinuation);
+        };
+        let start = a.data.len();
+        self.ext.inflate(payload, fin, &mut a.data, max)?;
+        if a.text && self.utf8.feed(&a.data[start..]).is_err() {
+            return Err(ProtocolError::InvalidUtf8);
+        }
+        if fin {
+            if let Some(a) = self.assembly.take() {
+                return self.deliver(a.text, a.data.freeze());
+            }
+        }
+        Ok(Step::Progress)
+    }
+
+    /// Streaming mode: inflates what arrived of a compressed message's frame,
+    /// at most [`INFLATE_CHUNK`] bytes per call, so memory stays bounded by
+    /// the chunk size however far the data inflates.
+    fn step_inflate_stream(&mut self, mut p: FrameProgress) -> Result<Step, ProtocolError> {
+        let max = self.limits.max_message_size;
+        let text = self.assembly.as_ref().is_some_and(|a| a.text);
+        let fin_piece = p.header.fin && p.done == p.len;
+        let mut progressed = false;
+        if p.done > 0 || (fin_piece && !p.inflate_done) {
+            let mut chunk = BytesMut::new();
+            let step = self.ext.inflate_step(&self.buf[..p.done], fin_piece, &mut chunk, INFLATE_CHUNK, max)?;
+            if step.consumed > 0 {
+                self.buf.advance(step.consumed);
+                p.offset += step.consumed;
+                p.len -= step.consumed;
+                p.done -= step.consumed;
+                progressed = true;
+            }
+            p.inflate_done = fin_piece && step.finished;
+            if !chunk.is_empty() {
+                if text && self.utf8.feed(&chunk).is_err() {
+                    return Err(ProtocolError::InvalidUtf8);
+                }
+                self.stream_chunk(text, chunk.freeze());
+                progressed = true;
+            }
+            if !step.finished {
+                // Output is waiting: continue once this chunk is taken.
+                self.frame = Some(p);
+                return Ok(Step::Progress);
+            }
+        }
+        if p.len > 0 || (p.header.fin && !p.inflate_done) {
+            self.frame = Some(p);
+            return Ok(if progressed { Step::Progress } else { Step::NeedMore });
+        }
+        self.frame = None;
+        if p.header.fin {
+            if !self.utf8.is_complete() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            self.assembly = None;
+            self.pending.push_back(Incoming::End);
+        }
+        Ok(Step::Progress)
+    }
+
+    fn deliver(&mut self, text: bool, payload: Bytes) -> Result<Step, ProtocolError> {
+        let message = if text {
+            if !self.utf8.is_complete() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            Message::Text(Text::from_validated(payload))
+        } else {
+            Message::Binary(payload)
+        };
+        Ok(Step::Item(Incoming::Message(message)))
+    }
+}
+
+fn check_message_size(size: usize, max: usize) -> Result<(), ProtocolError> {
+    if size > max {
+        return Err(ProtocolError::MessageTooLarge { size: size as u64, max });
+    }
+    Ok(())
+}
+
+/// The peer's Close frame payload (§5.5.1, §7.4).
+fn close_frame(payload: &[u8]) -> Result<CloseFrame, ProtocolError> {
+    Ok(match payload {
+        [] => CloseFrame { code: CloseCode::NO_STATUS_RCVD, reason: String::new() },
+        [_] => return Err(ProtocolError::InvalidClosePayload),
+        [hi, lo, reason @ ..] => {
+            let code = CloseCode::new(u16::from_be_bytes([*hi, *lo]));
+            if !code.is_valid_received() {
+                return Err(ProtocolError::InvalidCloseCode(code.as_u16()));
+            }
+            let Ok(reason) = core::str::from_utf8(reason) else {
+                return Err(ProtocolError::InvalidCloseReason);
+            };
+            CloseFrame { code, reason: String::from(reason) }
+        }
+    })
+}

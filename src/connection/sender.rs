@@ -1,0 +1,526 @@
+//! The sending part: messages and control frames in, one ordered output
+//! queue out.
+//!
+//! [`Sender`] owns the output: the queue of [`Output`]s in order, the buffer
+//! small frames are written into, what is buffered toward the high-water
+//! mark, a message being sent in pieces, the masking keys and the sending
+//! side of the extensions (the compressor). It frames and queues; whether a
+//! command is allowed in the connection's state is
+//! [`Connection`](super::Connection)'s decision, made before it calls here.
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use bytes::{Bytes, BytesMut};
+
+use crate::close::{CloseCode, MAX_REASON_LEN};
+use crate::config::{Config, Role};
+use crate::entropy::Entropy;
+use crate::error::SendError;
+use crate::event::{Event, Message, MessageKind, Output};
+use crate::extension::{RSV1, TxExtensions};
+use crate::frame;
+use crate::mask::extend_masked;
+use crate::utf8::Utf8Validator;
+
+/// Payloads up to this size are copied next to their header so that one
+/// `Transmit` carries many small frames; larger ones go out as their own
+/// `Transmit` without a copy.
+const COALESCE_MAX: usize = 1024;
+
+/// The output buffer grows by at least this much (1 KiB: a busy connection
+/// holds little more) when small frames are copied into it.
+const TX_RESERVE: usize = 1024;
+
+/// Masking keys are drawn from the entropy source this many bytes (256
+/// keys) at a time: one OS call per 256 frames instead of one per frame. An
+/// idle connection gives the pool back (see [`Sender::release_idle`]).
+const MASK_BATCH: usize = 1024;
+
+/// What one entry of the output queue is counted as, in bytes, beyond the
+/// bytes it carries (see [`Connection::queued_bytes`](crate::Connection::queued_bytes)):
+/// its slot in the queue. Runs of small frames share one entry.
+pub const QUEUE_SLOT: usize = size_of::<Pending>();
+
+/// A queued output. `app` is what it counts in `buffered` (message
+/// payload), `extra` what it counts in `overhead`.
+#[derive(Debug)]
+enum Pending {
+    /// The next `len` bytes of `buf`.
+    Tx {
+        len: usize,
+        app: usize,
+        extra: usize,
+    },
+    /// A payload sent without copying.
+    Payload {
+        bytes: Bytes,
+        app: usize,
+        extra: usize,
+    },
+    Event(Event),
+    CloseTransport,
+    /// The last output: `Event::Closed`.
+    End(crate::event::Closed),
+}
+
+/// A message being sent in pieces.
+#[derive(Debug)]
+struct TxStream {
+    text: bool,
+    /// Its first frame is queued; the rest are continuations.
+    started: bool,
+    /// Text must be UTF-8 as a whole; chunks may split code points.
+    utf8: Utf8Validator,
+}
+
+/// The sending part of a connection.
+pub(super) struct Sender {
+    role: Role,
+    out: VecDeque<Pending>,
+    /// Bytes of queued small frames; `Pending::Tx` entries own prefixes of it.
+    buf: BytesMut,
+    /// Message payload queued and not yet polled (`bufferedAmount`).
+    buffered: usize,
+    /// What queued output costs beyond `buffered`: frame headers, control
+    /// frames, handshake heads and [`QUEUE_SLOT`] per queue entry.
+    overhead: usize,
+    /// A command failed with `Full`; `Event::Writable` is owed.
+    blocked: bool,
+    /// Messages may still be sent (no Close queued, not ended): only then
+    /// is `Writable` worth saying.
+    open: bool,
+    /// `Event::Closed` was taken: the connection is CLOSED.
+    end_taken: bool,
+    /// A message being sent in pieces.
+    stream: Option<TxStream>,
+    /// Bytes of `stream` the compressor holds back: counted in `buffered`
+    /// but in no queued frame yet.
+    held_back: usize,
+    /// Where a client's masking keys come from; a server has none.
+    entropy: Option<Box<dyn Entropy + Send>>,
+    /// Masking keys fetched from `entropy` in batches: empty until a client
+    /// first masks, then `MASK_BATCH` bytes.
+    masks: Vec<u8>,
+    masks_used: usize,
+    fragment_size: usize,
+    high_water: Option<usize>,
+    low_water: usize,
+    /// The sending side of the agreed extensions.
+    ext: TxExtensions,
+}
+
+impl core::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Sender")
+            .field("buffered", &self.buffered)
+            .field("overhead", &self.overhead)
+            .field("pending", &self.out.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sender {
+    pub(super) fn new(role: Role, config: &Config, entropy: Option<Box<dyn Entropy + Send>>) -> Self {
+        Self {
+            role,
+            out: VecDeque::new(),
+            buf: BytesMut::new(),
+            buffered: 0,
+            overhead: 0,
+            blocked: false,
+            open: false,
+            end_taken: false,
+            stream: None,
+            held_back: 0,
+            entropy,
+            masks: Vec::new(),
+            masks_used: 0,
+            fragment_size: config.fragment_size.unwrap_or(usize::MAX).max(1),
+            high_water: config.send_high_water,
+            low_water: config.send_low_water,
+            ext: TxExtensions::default(),
+        }
+    }
+
+    /// Runs the sending side of the agreed extensions.
+    pub(super) fn set_extensions(&mut self, ext: TxExtensions) {
+        self.ext = ext;
+    }
+
+    /// Draws bytes from the entropy source (a client's handshake nonce).
+    pub(super) fn fill_random(&mut self, dest: &mut [u8]) {
+        if let Some(e) = &mut self.entropy {
+            e.fill(dest);
+        }
+    }
+
+    /// Messages may be sent from now on (the connection opened).
+    pub(super) fn open(&mut self) {
+        self.open = true;
+    }
+
+    pub(super) fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    pub(super) fn queued_bytes(&self) -> usize {
+        self.buffered + self.overhead
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+
+    pub(super) fn pending_outputs(&self) -> usize {
+        self.out.len()
+    }
+
+    // ------------------------------------------------------------------
+    // The queue
+    // ------------------------------------------------------------------
+
+    pub(super) fn push_event(&mut self, event: Event) {
+        self.out.push_back(Pending::Event(event));
+    }
+
+    /// The end: `CloseTransport`, then `Closed`, after everything queued.
+    /// Nothing is queued after it; a message still being sent is dropped.
+    pub(super) fn push_end(&mut self, closed: crate::event::Closed) {
+        self.open = false;
+        self.stream = None;
+        self.buffered -= core::mem::take(&mut self.held_back);
+        self.out.push_back(Pending::CloseTransport);
+        self.out.push_back(Pending::End(closed));
+    }
+
+    /// Whether `Event::Closed` was taken.
+    pub(super) fn end_taken(&self) -> bool {
+        self.end_taken
+    }
+
+    /// The next output, in order.
+    #[inline(always)]
+    pub(super) fn pop(&mut self) -> Option<Output> {
+        Some(match self.out.pop_front()? {
+            Pending::Tx { len, app, extra } => {
+                self.drained(app, extra);
+                Output::Transmit(self.buf.split_to(len).freeze())
+            }
+            Pending::Payload { bytes, app, extra } => {
+                self.drained(app, extra);
+                Output::Transmit(bytes)
+            }
+            Pending::Event(e) => Output::Event(e),
+            Pending::CloseTransport => Output::CloseTransport,
+            Pending::End(closed) => {
+                self.end_taken = true;
+                Output::Event(Event::Closed(closed))
+            }
+        })
+    }
+
+    /// `app` bytes of message payload (and `extra` of overhead) left
+    /// through `pop`.
+    #[inline(always)]
+    fn drained(&mut self, app: usize, extra: usize) {
+        self.buffered -= app;
+        self.overhead -= extra;
+        if self.blocked && self.queued_bytes() <= self.low_water {
+            self.blocked = false;
+            // Only worth saying while messages can still be sent.
+            if self.open {
+                self.out.push_back(Pending::Event(Event::Writable));
+            }
+        }
+    }
+
+    /// An idle connection with nothing queued gives its buffers back.
+    pub(super) fn release_idle(&mut self) {
+        if self.out.is_empty() {
+            self.buf = BytesMut::new();
+            self.out = VecDeque::new();
+            // Unused masking keys are just random bytes: drop them.
+            self.masks = Vec::new();
+            self.masks_used = 0;
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Messages
+    // ------------------------------------------------------------------
+
+    /// Queues a whole message.
+    #[inline]
+    pub(super) fn send(&mut self, message: Message) -> Result<(), SendError> {
+        if self.stream.is_some() {
+            return Err(SendError::StreamInProgress);
+        }
+        self.check_room(message.len())?;
+        let opcode = if message.is_text() { frame::TEXT } else { frame::BINARY };
+        let payload = message.into_bytes();
+        if self.ext.compresses(payload.len()) {
+            let mut out = BytesMut::new();
+            self.ext.compress(&payload, &mut out);
+            self.queue_data(opcode, out.freeze(), true, RSV1, Some(payload.len()));
+            return Ok(());
+        }
+        self.queue_data(opcode, payload, true, 0, None);
+        Ok(())
+    }
+
+    /// Starts a message sent in pieces.
+    pub(super) fn begin(&mut self, kind: MessageKind) -> Result<(), SendError> {
+        if self.stream.is_some() {
+            return Err(SendError::StreamInProgress);
+        }
+        let text = kind == MessageKind::Text;
+        self.stream = Some(TxStream { text, started: false, utf8: Utf8Validator::default() });
+        Ok(())
+    }
+
+    /// Queues the next piece of the message sent in pieces; `fin` ends it.
+    pub(super) fn piece(&mut self, data: Bytes, fin: bool) -> Result<(), SendError> {
+        let Some(stream) = &self.stream else {
+            return Err(SendError::NoStreamInProgress);
+        };
+        let (text, started) = (stream.text, stream.started);
+        let mut utf8 = stream.utf8.clone();
+        if text && (utf8.feed(&data).is_err() || (fin && !utf8.is_complete())) {
+            return Err(SendError::InvalidUtf8);
+        }
+        if data.is_empty() && !fin {
+            return Ok(());
+        }
+        self.check_room(data.len())?;
+        let opcode = match (started, text) {
+            (true, _) => frame::CONTINUATION,
+            (false, true) => frame::TEXT,
+            (false, false) => frame::BINARY,
+        };
+        // With permessage-deflate, a streamed message is compressed (its
+        // size is unknown, so the threshold cannot apply); the compressor may
+        // hold a piece back, and the first frame that goes out carries RSV1.
+        if self.ext.compresses_streams() {
+            let app = data.len();
+            let mut out = BytesMut::new();
+            self.ext.compress_chunk(&data, fin, &mut out);
+            let mut started = started;
+            if !out.is_empty() || fin {
+                let rsv = if started { 0 } else { RSV1 };
+                // Pieces the compressor held back go out with this frame.
+                let app = app + core::mem::take(&mut self.held_back);
+                self.buffered -= app - data.len();
+                self.queue_data(opcode, out.freeze(), fin, rsv, Some(app));
+                started = true;
+            } else {
+                // Nothing went out, but the bytes are queued all the same.
+                self.buffered += app;
+                self.held_back += app;
+            }
+            self.stream = if fin { None } else { Some(TxStream { text, started, utf8 }) };
+            return Ok(());
+        }
+        self.queue_data(opcode, data, fin, 0, None);
+        self.stream = if fin { None } else { Some(TxStream { text, started: true, utf8 }) };
+        Ok(())
+    }
+
+    /// A message being sent in pieces is cut short by our Close: what was
+    /// accepted of it goes out first (what the compressor holds, flushed
+    /// as one more unfinished fragment); the peer discards the unfinished
+    /// message when the Close comes (§5.4 lets a Close come between
+    /// fragments).
+    fn cut_stream(&mut self) {
+        let Some(stream) = self.stream.take() else { return };
+        if !self.ext.compresses_streams() {
+            // Every accepted piece is queued already.
+            return;
+        }
+        let mut out = BytesMut::new();
+        self.ext.flush(&mut out);
+        let app = core::mem::take(&mut self.held_back);
+        if out.is_empty() {
+            self.buffered -= app;
+            return;
+        }
+        let (opcode, rsv) = match (stream.started, stream.text) {
+            (true, _) => (frame::CONTINUATION, 0),
+            (false, true) => (frame::TEXT, RSV1),
+            (false, false) => (frame::BINARY, RSV1),
+        };
+        // `app` is in `buffered` already.
+        self.buffered -= app;
+        self.queue_data(opcode, out.freeze(), false, rsv, Some(app));
+    }
+
+    /// Whether `len` more bytes may be queued under the high-water mark:
+    /// the queue's whole cost (`queued_bytes`) counts, and anything fits an
+    /// empty queue.
+    #[inline]
+    pub(super) fn check_room(&mut self, len: usize) -> Result<(), SendError> {
+        if let Some(high_water) = self.high_water {
+            let queued = self.queued_bytes();
+            if queued > 0 && queued.saturating_add(len) > high_water {
+                self.blocked = true;
+                return Err(SendError::Full { queued, len, high_water });
+            }
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------
+    // Control frames
+    // ------------------------------------------------------------------
+
+    /// Queues a Ping or Pong the application asked for, subject to the mark.
+    pub(super) fn control(&mut self, opcode: u8, payload: &[u8]) -> Result<(), SendError> {
+        self.check_room(payload.len())?;
+        self.queue_control(opcode, payload);
+        Ok(())
+    }
+
+    /// Queues a control frame (never refused: an automatic Pong, a
+    /// keepalive Ping).
+    pub(super) fn queue_control(&mut self, opcode: u8, payload: &[u8]) {
+        self.queue_frame_copied(true, 0, opcode, payload, 0);
+    }
+
+    /// Queues our Close frame, after everything queued before it (close()
+    /// discards nothing, including what a streamed message's compressor
+    /// holds); nothing but control frames may follow it.
+    pub(super) fn queue_close(&mut self, code: Option<CloseCode>, reason: &str) {
+        self.cut_stream();
+        self.open = false;
+        let mut body = [0u8; frame::MAX_CONTROL_PAYLOAD];
+        let len = match code {
+            Some(c) => {
+                // Callers checked `reason.len() <= 123`; a peer's reason came
+                // in a control frame of at most 125 bytes.
+                let reason = &reason.as_bytes()[..reason.len().min(MAX_REASON_LEN)];
+                body[..2].copy_from_slice(&c.as_u16().to_be_bytes());
+                body[2..2 + reason.len()].copy_from_slice(reason);
+                2 + reason.len()
+            }
+            None => 0,
+        };
+        self.queue_control(frame::CLOSE, &body[..len]);
+    }
+
+    // ------------------------------------------------------------------
+    // Framing
+    // ------------------------------------------------------------------
+
+    /// Queues message data as frames of at most `Config::fragment_size`;
+    /// the first carries `rsv`, the last `fin`. `app` is the application
+    /// bytes the data stands for (`buffered_amount`): `None` when it is the
+    /// data itself (each frame counts its payload), `Some(n)` for compressed
+    /// data (all `n` count until the last frame is polled).
+    #[inline]
+    fn queue_data(&mut self, opcode: u8, payload: Bytes, fin: bool, rsv: u8, app: Option<usize>) {
+        let total = payload.len();
+        let size = self.fragment_size;
+        if total <= size {
+            // One frame: no slicing (a reference count up and down).
+            self.buffered += app.unwrap_or(total);
+            self.queue_frame(fin, rsv, opcode, payload, app.unwrap_or(total));
+            return;
+        }
+        let mut start: usize = 0;
+        let (mut op, mut rsv) = (opcode, rsv);
+        loop {
+            let end = total.min(start.saturating_add(size));
+            let last = end == total;
+            let frame_app = match app {
+                None => end - start,
+                Some(n) if last => n,
+                Some(_) => 0,
+            };
+            self.queue_frame(fin && last, rsv, op, payload.slice(start..end), frame_app);
+            if last {
+                break;
+            }
+            (op, rsv, start) = (frame::CONTINUATION, 0, end);
+        }
+        self.buffered += app.unwrap_or(total);
+    }
+
+    /// Queues one data frame carrying `payload`, of which `app` bytes count
+    /// in `buffered_amount`.
+    #[inline(always)]
+    fn queue_frame(&mut self, fin: bool, rsv: u8, opcode: u8, payload: Bytes, app: usize) {
+        if self.role == Role::Client || payload.len() <= COALESCE_MAX {
+            self.queue_frame_copied(fin, rsv, opcode, &payload, app);
+        } else {
+            let mut head = [0u8; frame::MAX_HEADER_LEN];
+            let n = frame::encode_header(&mut head, fin, rsv, opcode, None, payload.len());
+            self.append(&head[..n]);
+            self.overhead += QUEUE_SLOT;
+            self.out.push_back(Pending::Payload { bytes: payload, app, extra: QUEUE_SLOT });
+        }
+    }
+
+    /// Writes header and (masked, for a client) payload into `buf`.
+    #[inline(always)]
+    fn queue_frame_copied(&mut self, fin: bool, rsv: u8, opcode: u8, payload: &[u8], app: usize) {
+        let mask = match self.role {
+            Role::Client => Some(self.next_mask()),
+            Role::Server => None,
+        };
+        let mut head = [0u8; frame::MAX_HEADER_LEN];
+        let n = frame::encode_header(&mut head, fin, rsv, opcode, mask, payload.len());
+        let start = self.buf.len();
+        // Room for a run of small frames at once: the buffer is reclaimed
+        // (or grown) once per run, not per frame.
+        let need = frame::header_len(payload.len(), mask.is_some()) + payload.len();
+        if self.buf.capacity() - start < need {
+            self.buf.reserve(need.max(TX_RESERVE));
+        }
+        self.buf.extend_from_slice(&head[..n]);
+        match mask {
+            Some(key) => extend_masked(&mut self.buf, payload, key),
+            None => self.buf.extend_from_slice(payload),
+        }
+        // Control payloads are not message payload: they count as overhead,
+        // like every header. (Compressed data counts its uncompressed size
+        // in `buffered` instead, see `queue_data`.)
+        let extra = if frame::is_control(opcode) { n + payload.len() } else { n };
+        self.note(n + payload.len(), app, extra);
+    }
+
+    /// Queues raw bytes (an HTTP head); all of them count as overhead.
+    pub(super) fn append(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+        self.note(bytes.len(), 0, bytes.len());
+    }
+
+    /// Records that `len` more bytes of `buf` are queued, `app` of them
+    /// counted in `buffered` and `extra` in `overhead`.
+    #[inline(always)]
+    fn note(&mut self, len: usize, app: usize, extra: usize) {
+        if let Some(Pending::Tx { len: l, app: a, extra: e }) = self.out.back_mut() {
+            *l += len;
+            *a += app;
+            *e += extra;
+            self.overhead += extra;
+        } else {
+            let extra = extra + QUEUE_SLOT;
+            self.overhead += extra;
+            self.out.push_back(Pending::Tx { len, app, extra });
+        }
+    }
+
+    #[inline]
+    fn next_mask(&mut self) -> [u8; 4] {
+        if self.masks_used + 4 > self.masks.len() {
+            self.masks.resize(MASK_BATCH, 0);
+            if let Some(e) = &mut self.entropy {
+                e.fill(&mut self.masks);
+            }
+            self.masks_used = 0;
+        }
+        let m = &self.masks[self.masks_used..self.masks_used + 4];
+        self.masks_used += 4;
+        [m[0], m[1], m[2], m[3]]
+    }
+}
