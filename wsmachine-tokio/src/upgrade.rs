@@ -53,7 +53,9 @@ fn has_token(headers: &http::HeaderMap, name: HeaderName, token: &str) -> bool {
 ///
 /// A request that is no valid upgrade is [`Error::Handshake`], whose
 /// [`HandshakeError::status`] is the answer it deserves;
-/// [`error_response`] builds it.
+/// [`error_response`] builds it. Only HTTP/1.0 and HTTP/1.1 requests are
+/// upgrades: an HTTP/2 request (RFC 8441's extended CONNECT) is
+/// [`HandshakeError::HttpVersion`], answered 400.
 pub fn upgrade<B>(
     request: &mut http::Request<B>,
     config: Config,
