@@ -182,11 +182,77 @@
 //! `ClientConfig` to [`connect_with_tls`] (and builds its own
 //! `ServerConfig`).
 //!
+//! # hyper and axum
+//!
+//! With feature `hyper`, a server on hyper 1.x (or axum 0.8, which runs on
+//! it) upgrades the requests its router hands it: [`upgrade`] checks the
+//! request, chooses the subprotocol and answers permessage-deflate as
+//! [`accept`] does ([`Accept::negotiate`](wsmachine::handshake::Accept::negotiate)
+//! in the core), and returns the 101 response for the service to return
+//! with an [`UpgradeFut`] to spawn, which becomes the [`WebSocket`] once
+//! hyper has switched the connection over. [`upgrade_with`] lets a callback
+//! choose the subprotocol or add headers; [`error_response`] answers a
+//! refused request with the status its error deserves. In an axum handler,
+//! take the whole `axum::extract::Request` and pass it the same way
+//! (`examples/axum_server.rs`).
+//!
+//! ```no_run
+//! # #[cfg(feature = "hyper")]
+//! # mod hyper_example {
+//! use std::convert::Infallible;
+//!
+//! use bytes::Bytes;
+//! use http_body_util::Empty;
+//! use hyper::server::conn::http1;
+//! use hyper::service::service_fn;
+//! use hyper_util::rt::TokioIo;
+//! use wsmachine_tokio::Config;
+//!
+//! async fn serve(mut request: hyper::Request<hyper::body::Incoming>) -> Result<hyper::Response<Empty<Bytes>>, Infallible> {
+//!     if !wsmachine_tokio::is_upgrade_request(&request) {
+//!         let mut response = hyper::Response::new(Empty::new());
+//!         *response.status_mut() = hyper::StatusCode::NOT_FOUND;
+//!         return Ok(response);
+//!     }
+//!     let config = Config::default().with_protocol("chat");
+//!     match wsmachine_tokio::upgrade(&mut request, config) {
+//!         Ok((response, websocket)) => {
+//!             tokio::spawn(async move {
+//!                 let Ok(mut ws) = websocket.await else { return };
+//!                 while let Some(Ok(message)) = ws.recv().await {
+//!                     if ws.send(message).await.is_err() {
+//!                         break;
+//!                     }
+//!                 }
+//!             });
+//!             Ok(response)
+//!         }
+//!         Err(error) => Ok(wsmachine_tokio::error_response(&error)),
+//!     }
+//! }
+//!
+//! pub async fn run() -> std::io::Result<()> {
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//!     loop {
+//!         let (tcp, _) = listener.accept().await?;
+//!         tcp.set_nodelay(true)?;
+//!         tokio::spawn(async move {
+//!             let connection = http1::Builder::new().serve_connection(TokioIo::new(tcp), service_fn(serve));
+//!             let _ = connection.with_upgrades().await;
+//!         });
+//!     }
+//! }
+//! # }
+//! # fn main() {}
+//! ```
+//!
 //! # Features
 //!
 //! - `rustls`: TLS through tokio-rustls on ring.
 //! - `webpki-roots`, `native-roots`: the roots `connect` trusts.
 //! - `deflate`: permessage-deflate (the core's `deflate` feature).
+//! - `hyper`: [`upgrade`] for servers on hyper 1.x and axum (the core's
+//!   `http` feature).
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
@@ -195,6 +261,8 @@ mod error;
 mod opening;
 mod shared;
 mod tls;
+#[cfg(feature = "hyper")]
+mod upgrade;
 mod websocket;
 
 pub use error::Error;
@@ -203,6 +271,8 @@ pub use shared::MAX_UNREAD;
 pub use tls::MaybeTlsStream;
 #[cfg(feature = "rustls")]
 pub use tls::{client_config, connect_with_tls, crypto_provider, server_config};
+#[cfg(feature = "hyper")]
+pub use upgrade::{UpgradeFut, error_response, is_upgrade_request, upgrade, upgrade_with};
 pub use websocket::{Reader, WebSocket, Writer};
 #[cfg(feature = "rustls")]
 pub use {rustls_pki_types as pki_types, tokio_rustls, tokio_rustls::rustls};

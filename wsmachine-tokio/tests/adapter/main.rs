@@ -4,6 +4,8 @@
 mod common;
 mod concurrency;
 mod deadlines;
+#[cfg(feature = "hyper")]
+mod hyper_upgrade;
 mod interop;
 mod loopback;
 mod tls;
