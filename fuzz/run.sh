@@ -33,14 +33,20 @@ else
 fi
 
 mkdir -p target/logs
-failed=()
-summary=()
-for t in "${targets[@]}"; do
+# Targets run FUZZ_JOBS at a time (default: the number of cores): each
+# libFuzzer process is single-threaded, so on 2 cores two targets take the
+# wall time of one.
+: "${FUZZ_JOBS:=$(nproc 2>/dev/null || echo 1)}"
+
+# Runs one target; writes its summary line to target/logs/<t>.result and
+# exits with the fuzzer's status.
+run_one() {
+    local t=$1 log="target/logs/$1.log" rc execs rate
+    local -a limit
     mkdir -p "corpus/$t"
     if [ -d "seeds/$t" ]; then
         cp -f seeds/"$t"/* "corpus/$t/"
     fi
-    log="target/logs/$t.log"
     if [ "$secs" -eq 0 ]; then
         limit=(-runs=0)
     else
@@ -56,15 +62,34 @@ for t in "${targets[@]}"; do
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n1)
     if [ "$rc" -ne 0 ]; then
-        failed+=("$t")
-        summary+=("$(printf '%-14s FAILED (exit %s), log: fuzz/%s' "$t" "$rc" "$log")")
-        echo "-- $t failed; the end of its log:"
-        tail -n 40 "$log"
-        ls -1 "artifacts/$t" 2>/dev/null | sed 's/^/   artifact: /' || true
+        printf '%-14s FAILED (exit %s), log: fuzz/%s\n' "$t" "$rc" "$log" >"target/logs/$t.result"
+        {
+            echo "-- $t failed; the end of its log:"
+            tail -n 40 "$log"
+            ls -1 "artifacts/$t" 2>/dev/null | sed 's/^/   artifact: /' || true
+        } >&2
     else
-        summary+=("$(printf '%-14s %12s execs %8s execs/s  corpus %s files' \
-            "$t" "${execs:-?}" "${rate:-?}" "$(find "corpus/$t" -type f | wc -l)")")
+        printf '%-14s %12s execs %8s execs/s  corpus %s files\n' \
+            "$t" "${execs:-?}" "${rate:-?}" "$(find "corpus/$t" -type f | wc -l)" >"target/logs/$t.result"
     fi
+    return "$rc"
+}
+
+failed=()
+summary=()
+for t in "${targets[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$FUZZ_JOBS" ]; do
+        wait -n || true
+    done
+    rm -f "target/logs/$t.result"
+    run_one "$t" &
+done
+wait || true
+# A target failed if its run said so or left no result.
+for t in "${targets[@]}"; do
+    result=$(cat "target/logs/$t.result" 2>/dev/null || echo "$t FAILED (no result)")
+    summary+=("$result")
+    case "$result" in *FAILED*) failed+=("$t") ;; esac
 done
 
 echo
