@@ -24,7 +24,8 @@ use crate::error::{BrowserCloseError, CloseError, ConnectionError, HandshakeErro
 use crate::event::{CloseFrame, Closed, Event, Message, MessageKind, Negotiated, Output, Text};
 use crate::frame::{self, Header, Rules};
 use crate::handshake::{
-    self, Accept, Accepted, ClientRequest, ExtensionOffer, Limits, Request, RequestParse, ResponseParse,
+    self, Accept, Accepted, ClientRequest, ExtensionOffer, Limits, Request, RequestParse, RequestReader, ResponseParse,
+    ResponseReader,
 };
 use crate::mask::{apply_mask, extend_masked, extend_masked_at};
 use crate::state::ReadyState;
@@ -153,8 +154,8 @@ pub struct Connection {
 enum Phase {
     /// Client: the request is queued; waiting for the server's response.
     ClientHandshake(Box<ClientHandshake>),
-    /// Server: waiting for the request head.
-    AwaitRequest,
+    /// Server: waiting for the request head (read as it arrives).
+    AwaitRequest(RequestReader),
     /// Server: the request was reported; waiting for `accept` or `reject`
     /// (or, for a plain HTTP request, `reject`, which answers it).
     AwaitDecision { request: Box<Request>, upgrade: bool },
@@ -166,6 +167,8 @@ enum Phase {
 struct ClientHandshake {
     request: ClientRequest,
     key: String,
+    /// The server's response, read as it arrives.
+    reader: ResponseReader,
 }
 
 /// A frame whose header is decoded.
@@ -279,7 +282,8 @@ impl Connection {
         let key = handshake::key_from_nonce(nonce);
         let mut head = Vec::new();
         handshake::write_request(&request, &key, &mut head);
-        let phase = Phase::ClientHandshake(Box::new(ClientHandshake { request, key }));
+        let phase =
+            Phase::ClientHandshake(Box::new(ClientHandshake { request, key, reader: ResponseReader::default() }));
         let mut conn = Self::with_phase(Role::Client, phase, config, entropy);
         conn.append_tx(&head, 0);
         Ok(conn)
@@ -294,7 +298,7 @@ impl Connection {
     /// malformed request is answered with its error status (400, 405, 426,
     /// 431) and the connection ends.
     pub fn server(config: Config) -> Self {
-        Self::with_phase(Role::Server, Phase::AwaitRequest, config, Box::new(NoEntropy))
+        Self::with_phase(Role::Server, Phase::AwaitRequest(RequestReader::default()), config, Box::new(NoEntropy))
     }
 
     fn with_phase(role: Role, phase: Phase, config: Config, entropy: Box<dyn Entropy + Send>) -> Self {
@@ -515,15 +519,9 @@ impl Connection {
     }
 
     fn on_eof(&mut self) {
-        if let Phase::ClientHandshake(hs) = &self.phase {
-            // A non-101 response without a length ends at EOF.
-            let result = handshake::parse_response(&self.rx, true, &hs.request, &hs.key, self.limits());
-            let error = match result {
-                Ok(ResponseParse::Rejected(rejection, _)) => HandshakeError::from(rejection),
-                Err(e) => e,
-                Ok(_) => HandshakeError::Truncated,
-            };
-            return self.fail_handshake(error);
+        if matches!(self.phase, Phase::ClientHandshake(_) | Phase::AwaitRequest(_)) {
+            // The head (or a rejection's body) ends here: see `handshake_eof`.
+            return self.handshake_eof();
         }
         match self.phase {
             // The request is complete: the answer can still go out (a client
@@ -702,7 +700,7 @@ impl Connection {
             let more = match self.phase {
                 Phase::Open => self.reading && self.step_or_fail(),
                 Phase::ClientHandshake(_) => self.client_handshake(),
-                Phase::AwaitRequest => self.server_handshake(),
+                Phase::AwaitRequest(_) => self.server_handshake(),
                 Phase::AwaitDecision { .. } => {
                     // Frames pipelined behind the request wait for the
                     // answer; bound them as one message's worth.

@@ -68,10 +68,12 @@ impl Connection {
         Limits { max_head_size: self.config.max_head_size, max_headers: self.config.max_headers }
     }
 
-    /// Parses the server's response; true when the connection opened.
+    /// Reads the server's response so far; true when it was decided (the
+    /// connection opened or failed).
     pub(super) fn client_handshake(&mut self) -> bool {
-        let Phase::ClientHandshake(hs) = &self.phase else { return false };
-        match handshake::parse_response(&self.rx, false, &hs.request, &hs.key, self.limits()) {
+        let limits = self.limits();
+        let Phase::ClientHandshake(hs) = &mut self.phase else { return false };
+        match hs.reader.poll(&self.rx, false, &hs.request, &hs.key, limits) {
             Ok(ResponseParse::Partial) => return false,
             Ok(ResponseParse::Accepted(accepted, head_len)) => {
                 self.rx.advance(head_len);
@@ -89,9 +91,12 @@ impl Connection {
         true
     }
 
-    /// Parses the client's request; true when it was reported or answered.
+    /// Reads the client's request so far; true when it was reported or
+    /// answered.
     pub(super) fn server_handshake(&mut self) -> bool {
-        match handshake::parse_request(&self.rx, self.limits()) {
+        let limits = self.limits();
+        let Phase::AwaitRequest(reader) = &mut self.phase else { return false };
+        match reader.poll(&self.rx, false, limits) {
             Ok(RequestParse::Partial) => return false,
             Ok(RequestParse::Complete(request, head_len)) => {
                 self.rx.advance(head_len);
@@ -106,14 +111,45 @@ impl Connection {
                 self.phase = Phase::AwaitDecision { request: request.clone(), upgrade: false };
                 self.push(Pending::Event(Event::HttpRequest(request)));
             }
-            Err(e) => {
-                let mut response = Vec::new();
-                handshake::write_error_response(&e, &mut response);
-                self.append_tx(&response, 0);
-                self.fail_handshake(e);
-            }
+            Err(e) => self.refuse_request(e),
         }
         true
+    }
+
+    /// Answers a bad request with its error status (none for an error
+    /// without one) and fails the connection.
+    fn refuse_request(&mut self, error: HandshakeError) {
+        let mut response = Vec::new();
+        handshake::write_error_response(&error, &mut response);
+        if !response.is_empty() {
+            self.append_tx(&response, 0);
+        }
+        self.fail_handshake(error);
+    }
+
+    /// The transport's read side ended while the head (or a rejection's
+    /// body) was still incomplete: what was received is read whole. A
+    /// rejection whose body runs to the close is complete; an error the
+    /// received bytes hold (one a checkpoint had not reached yet, see
+    /// `handshake::scan`) fails the connection as it would have once more
+    /// bytes came, a server answering it; anything else is `Truncated`.
+    pub(super) fn handshake_eof(&mut self) {
+        let limits = self.limits();
+        match &mut self.phase {
+            Phase::ClientHandshake(hs) => {
+                let error = match hs.reader.poll(&self.rx, true, &hs.request, &hs.key, limits) {
+                    Ok(ResponseParse::Rejected(rejection, _)) => HandshakeError::from(rejection),
+                    Err(e) => e,
+                    Ok(_) => HandshakeError::Truncated,
+                };
+                self.fail_handshake(error);
+            }
+            Phase::AwaitRequest(reader) => match reader.poll(&self.rx, true, limits) {
+                Err(e) if !matches!(e, HandshakeError::NotUpgrade(_)) => self.refuse_request(e),
+                _ => self.fail_handshake(HandshakeError::Truncated),
+            },
+            _ => {}
+        }
     }
 
     /// CONNECTING → OPEN; input that came with the handshake is processed.
@@ -222,4 +258,64 @@ pub(super) struct Agreed {
     pub(super) response: ExtensionOffer,
     #[cfg(feature = "deflate")]
     pub(super) codec: deflate::Deflate,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handshake::{scan_tests, scan_work};
+
+    /// The nonce whose key is `dGhlIHNhbXBsZSBub25jZQ==` (RFC 6455 §1.3).
+    struct SampleNonce;
+
+    impl Entropy for SampleNonce {
+        fn fill(&mut self, dest: &mut [u8]) {
+            for (d, s) in dest.iter_mut().zip(b"the sample nonce".iter().cycle()) {
+                *d = *s;
+            }
+        }
+    }
+
+    /// Feeds `input` a byte at a time, draining after each; returns the
+    /// outputs other than transmits and the bytes looked at while reading
+    /// the head (see `handshake::scan`).
+    fn bytewise(conn: &mut Connection, input: &[u8]) -> (Vec<Output>, usize) {
+        let before = scan_work();
+        let mut outs = Vec::new();
+        for b in input {
+            conn.handle_bytes(core::slice::from_ref(b));
+            outs.extend(core::iter::from_fn(|| conn.poll_output()).filter(|o| !matches!(o, Output::Transmit(_))));
+        }
+        (outs, scan_work() - before)
+    }
+
+    /// A 64 KiB head fed a byte at a time costs a few times its length, not
+    /// its length squared: the connection keeps the reader's state between
+    /// reads. Re-parsing from the start on each read (the old code) looked
+    /// at about 2^31 bytes here.
+    #[test]
+    fn a_head_fed_a_byte_at_a_time_is_read_in_linear_time() {
+        const LEN: usize = 64 * 1024;
+        let config = Config::default().with_max_head_size(LEN).with_max_headers(LEN / 32);
+
+        let mut server = Connection::server(config.clone());
+        let (outs, work) = bytewise(&mut server, &scan_tests::big_request(LEN));
+        assert!(matches!(outs.as_slice(), [Output::Event(Event::UpgradeRequest(_))]), "{outs:?}");
+        assert!(work <= 4 * LEN, "server: {work} bytes looked at for a head of {LEN}");
+
+        for (response, accepted) in [(scan_tests::big_response(LEN), true), (scan_tests::big_rejection(LEN), false)] {
+            let request = ClientRequest::new("ws://h/").unwrap();
+            let mut client = Connection::client(request, config.clone(), SampleNonce).unwrap();
+            while client.poll_output().is_some() {}
+            let (outs, work) = bytewise(&mut client, &response);
+            match outs.as_slice() {
+                [Output::Event(Event::Open(_))] if accepted => {}
+                [Output::CloseTransport, Output::Event(Event::Closed(c))] if !accepted => {
+                    assert!(matches!(&c.error, Some(ConnectionError::Handshake(HandshakeError::Rejected(_)))));
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(work <= 4 * response.len(), "client: {work} bytes looked at for {}", response.len());
+        }
+    }
 }
