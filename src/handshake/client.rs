@@ -712,7 +712,8 @@ impl BodyReader {
     /// Reads the body from `rest` (every byte received after the head,
     /// extending those of the previous call). `Ok(None)`: more bytes needed.
     /// `Ok(Some(used))`: done, the body is the first `used` bytes of
-    /// `rest`. A body, like a head, is at most `max` bytes.
+    /// `rest`. A body, like a head, is at most `max` bytes, and bytes past
+    /// them are not looked at.
     fn read(&mut self, rest: &[u8], eof: bool, max: usize) -> Result<Option<usize>, HandshakeError> {
         let incomplete = || {
             if rest.len() > max {
@@ -742,7 +743,10 @@ impl BodyReader {
                 Ok(Some(rest.len()))
             }
             Framing::UntilClose => Ok(None),
-            Framing::Chunked => match self.chunked.read(rest, max, body)? {
+            // Only the first `max` bytes are looked at: a body longer than
+            // that is `HeadTooLarge` whatever follows, so an error after
+            // them cannot depend on how the bytes were split into reads.
+            Framing::Chunked => match self.chunked.read(rest.get(..max).unwrap_or(rest), max, body)? {
                 Some(used) => Ok(Some(used)),
                 None => incomplete(),
             },
