@@ -65,16 +65,27 @@ impl HeadScan {
     /// received so far). Looks only at bytes it has not looked at before.
     pub(super) fn next(&mut self, head: &[u8], max_head_size: usize) -> Next {
         let window = head.get(..max_head_size).unwrap_or(head);
+        let checkpoint = head.len().checked_ilog2().map_or(0, |log| 1usize << log);
+        if self.checked == 0 && self.searched == 0 && ends_with_empty_line(window) {
+            // The first bytes end with an empty line: most often a whole
+            // head came in one read, and the parser, which must read it
+            // anyway, finds its end. If the parser is not done, the empty
+            // lines were leading ones and so was everything before them
+            // (anything else leaves the search at an end the parser reaches
+            // too): then the prefix to the checkpoint is clean, and the
+            // search starts on the next call.
+            self.checked = checkpoint;
+            return Next::Parse;
+        }
         self.search(window);
         if self.search == Search::Found || head.len() >= max_head_size {
             return Next::Parse;
         }
-        match head.len().checked_ilog2() {
-            Some(log) if 1usize << log > self.checked => {
-                self.checked = 1usize << log;
-                Next::Check(self.checked)
-            }
-            _ => Next::Wait,
+        if checkpoint > self.checked {
+            self.checked = checkpoint;
+            Next::Check(checkpoint)
+        } else {
+            Next::Wait
         }
     }
 
@@ -88,12 +99,15 @@ impl HeadScan {
     /// Runs the search over the bytes of `window` it has not seen.
     fn search(&mut self, window: &[u8]) {
         let new = window.get(self.searched..).unwrap_or(&[]);
-        if self.search == Search::Found || new.is_empty() {
-            return;
-        }
         let mut state = self.search;
         let mut seen = 0;
-        for &b in new {
+        while state != Search::Found {
+            if state == Search::Line {
+                // Most bytes are inside lines: skip to the line's end.
+                let rest = new.get(seen..).unwrap_or(&[]);
+                seen += find_lf(rest).unwrap_or(rest.len());
+            }
+            let Some(&b) = new.get(seen) else { break };
             seen += 1;
             state = match (state, b) {
                 (Search::Leading | Search::LeadingCr, b'\n') => Search::Leading,
@@ -103,14 +117,38 @@ impl HeadScan {
                 (_, b'\n') => Search::LineStart,
                 _ => Search::Line,
             };
-            if state == Search::Found {
-                break;
-            }
         }
         count_work(seen);
         self.search = state;
         self.searched += seen;
     }
+}
+
+/// Whether `bytes` ends with an empty line after a line end (LF LF or
+/// LF CR LF).
+fn ends_with_empty_line(bytes: &[u8]) -> bool {
+    bytes.ends_with(b"\n\n") || bytes.ends_with(b"\n\r\n")
+}
+
+/// The index of the first LF in `bytes`, eight bytes at a time.
+fn find_lf(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const LFS: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let Ok(word) = <[u8; 8]>::try_from(word) else { break };
+        // Zero bytes of `x` are LFs of the word; the lowest flagged byte is
+        // the first zero byte (a borrow only flags bytes above it).
+        let x = u64::from_le_bytes(word) ^ LFS;
+        let zeros = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zeros != 0 {
+            return Some(at + (zeros.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    words.remainder().iter().position(|b| *b == b'\n').map(|i| at + i)
 }
 
 /// Counts bytes looked at (searched, parsed, or read as a body) while
@@ -206,6 +244,10 @@ pub(crate) mod tests {
                 if is_found {
                     // The parser decides (completes or fails) on a found head.
                     assert_ne!(r, Ok(false), "{:?}", alloc::string::String::from_utf8_lossy(&input));
+                }
+                if ends_with_empty_line(&input) && r != Ok(false) {
+                    // What `next` relies on to parse a first read whole.
+                    assert!(is_found, "{:?}", alloc::string::String::from_utf8_lossy(&input));
                 }
             }
             // Searched in two pieces: the same.
@@ -357,6 +399,17 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn find_lf_finds_the_first_lf() {
+        let mut rng = Rng(7);
+        for _ in 0..20_000 {
+            let len = rng.below(40);
+            let v: Vec<u8> =
+                (0..len).map(|_| [b'\n', b'\x0b', b'\x09', b'\x8a', b'a', 0, 0xff][rng.below(7)]).collect();
+            assert_eq!(find_lf(&v), v.iter().position(|b| *b == b'\n'), "{v:?}");
+        }
+    }
+
+    #[test]
     fn checkpoints_are_powers_of_two_of_the_length() {
         let mut s = HeadScan::default();
         let head = [b'a'; 100];
@@ -377,9 +430,12 @@ pub(crate) mod tests {
         let mut s = HeadScan::default();
         assert_eq!(s.next(b"GET / HTTP/1.1\r\n\r", 1000), Next::Check(16));
         assert_eq!(s.next(b"GET / HTTP/1.1\r\n\r\n", 1000), Next::Parse);
-        // Leading empty lines are not the end.
+        // A first read ending with an empty line is parsed whole; leading
+        // empty lines are not the end, so the search goes on.
         let mut s = HeadScan::default();
-        assert_eq!(s.next(b"\r\n\r\n\n\n", 1000), Next::Check(4));
+        assert_eq!(s.next(b"\r\n\r\n\n\n", 1000), Next::Parse);
+        assert_eq!(s.next(b"\r\n\r\n\n\n\r\n", 1000), Next::Check(8));
+        assert_eq!(s.next(b"\r\n\r\n\n\n\r\n\n", 1000), Next::Wait);
         assert_eq!(s.search, Search::Leading);
     }
 }
