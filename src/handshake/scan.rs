@@ -5,16 +5,18 @@
 //! of its length when it comes a byte at a time; instead [`HeadScan`]
 //! remembers how far its search for the head's end got, and the parser
 //! runs on the whole head only once that end is there (or the size limit
-//! is reached, or the input ended).
+//! is reached, or the input ended). A first read that ends with an empty
+//! line, most often a whole head, goes to the parser at once.
 //!
 //! Garbage is still refused before the head is complete (a TLS ClientHello
 //! on a plain port should not wait for 8 KiB): the head received so far is
 //! also parsed at *checkpoints*, whenever its length reaches a power of two,
 //! and only the prefix of exactly that length is parsed. An error found
 //! there is the error the complete parse would give (the parser reads left
-//! to right and fails at the first bad byte). The cost is at most twice the
-//! head's length, and what is decided after each byte depends on the bytes
-//! only, never on how they were split into reads.
+//! to right and fails at the first bad byte). The checkpoints cost less
+//! than twice the head's length (the search once, the final parse once:
+//! under four times in all), and what is decided after each byte depends on
+//! the bytes only, never on how they were split into reads.
 
 /// How far the search for the end of a head (its empty line) has got.
 ///
@@ -52,7 +54,8 @@ pub(super) struct HeadScan {
 /// What to do with the head received so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Next {
-    /// Parse it whole: its end is in, or it reached the size limit.
+    /// Parse it whole: its end is in, it reached the size limit, or it is
+    /// a first read ending with an empty line.
     Parse,
     /// Parse its first this many bytes: an error there is final.
     Check(usize),
