@@ -59,6 +59,13 @@ pub struct Config {
     pub fragment_size: Option<usize>,
     /// The largest HTTP head (request or response line plus headers) accepted
     /// during the opening handshake. Default: 8 KiB.
+    ///
+    /// A head is read in time linear in its length, however it is split into
+    /// reads: the search for its end resumes where it stopped, and it is
+    /// parsed whole once complete. A syntax error before the end is found
+    /// when the head's length reaches the next power of two past the bad
+    /// byte (a TLS ClientHello on a plain port is refused at its first
+    /// byte), or at the end, the limit or EOF, whichever comes first.
     pub max_head_size: usize,
     /// The most header fields accepted in an HTTP head. Default: 64.
     pub max_headers: usize,

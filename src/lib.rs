@@ -104,7 +104,7 @@
 #![warn(missing_debug_implementations)]
 
 extern crate alloc;
-#[cfg(feature = "std")]
+#[cfg(any(feature = "std", test))]
 extern crate std;
 
 mod close;
@@ -256,17 +256,43 @@ pub mod fuzzing {
         Complete(crate::handshake::Request, usize),
     }
 
-    /// The server's incremental head parser (RFC 6455 §4.2.1), as the
-    /// connection calls it, with these limits.
+    /// The server's incremental head parser (RFC 6455 §4.2.1), with these
+    /// limits: what the connection decides having received `buf` (in any
+    /// pieces), and, with `eof`, at the end of the input.
     pub fn parse_request(
         buf: &[u8],
+        eof: bool,
         max_head_size: usize,
         max_headers: usize,
     ) -> Result<RequestHead, crate::HandshakeError> {
+        parse_request_stepwise(buf, eof, usize::MAX, max_head_size, max_headers)
+    }
+
+    /// [`parse_request`] fed as a connection is, in reads of `step` bytes
+    /// (at least 1) until it decides, then EOF if `eof`: it must decide
+    /// the same.
+    pub fn parse_request_stepwise(
+        buf: &[u8],
+        eof: bool,
+        step: usize,
+        max_head_size: usize,
+        max_headers: usize,
+    ) -> Result<RequestHead, crate::HandshakeError> {
+        use crate::handshake::RequestParse;
         let limits = crate::handshake::Limits { max_head_size, max_headers };
-        Ok(match crate::handshake::parse_request(buf, limits)? {
-            crate::handshake::RequestParse::Partial => RequestHead::Partial,
-            crate::handshake::RequestParse::Complete(r, n) => RequestHead::Complete(r, n),
+        let mut reader = crate::handshake::RequestReader::default();
+        let mut result = Ok(RequestParse::Partial);
+        let mut end = 0;
+        while end < buf.len() && result == Ok(RequestParse::Partial) {
+            end = end.saturating_add(step.max(1)).min(buf.len());
+            result = reader.poll(&buf[..end], false, limits);
+        }
+        if eof && result == Ok(RequestParse::Partial) {
+            result = reader.poll(buf, true, limits);
+        }
+        Ok(match result? {
+            RequestParse::Partial => RequestHead::Partial,
+            RequestParse::Complete(r, n) => RequestHead::Complete(r, n),
         })
     }
 
@@ -283,7 +309,9 @@ pub mod fuzzing {
     }
 
     /// The client's incremental response parser (RFC 6455 §4.1) for the
-    /// request `req` sent with `key`, as the connection calls it.
+    /// request `req` sent with `key`: what the connection decides having
+    /// received `buf` (in any pieces), and, with `eof`, at the end of the
+    /// input.
     pub fn parse_response(
         buf: &[u8],
         eof: bool,
@@ -292,11 +320,37 @@ pub mod fuzzing {
         max_head_size: usize,
         max_headers: usize,
     ) -> Result<ResponseHead, crate::HandshakeError> {
+        parse_response_stepwise(buf, eof, usize::MAX, req, key, max_head_size, max_headers)
+    }
+
+    /// [`parse_response`] fed as a connection is, in reads of `step` bytes
+    /// (at least 1) until it decides, then EOF if `eof`: it must decide
+    /// the same.
+    pub fn parse_response_stepwise(
+        buf: &[u8],
+        eof: bool,
+        step: usize,
+        req: &crate::handshake::ClientRequest,
+        key: &str,
+        max_head_size: usize,
+        max_headers: usize,
+    ) -> Result<ResponseHead, crate::HandshakeError> {
+        use crate::handshake::ResponseParse;
         let limits = crate::handshake::Limits { max_head_size, max_headers };
-        Ok(match crate::handshake::parse_response(buf, eof, req, key, limits)? {
-            crate::handshake::ResponseParse::Partial => ResponseHead::Partial,
-            crate::handshake::ResponseParse::Accepted(a, n) => ResponseHead::Accepted(a, n),
-            crate::handshake::ResponseParse::Rejected(r, n) => ResponseHead::Rejected(r, n),
+        let mut reader = crate::handshake::ResponseReader::default();
+        let mut result = Ok(ResponseParse::Partial);
+        let mut end = 0;
+        while end < buf.len() && result == Ok(ResponseParse::Partial) {
+            end = end.saturating_add(step.max(1)).min(buf.len());
+            result = reader.poll(&buf[..end], false, req, key, limits);
+        }
+        if eof && result == Ok(ResponseParse::Partial) {
+            result = reader.poll(buf, true, req, key, limits);
+        }
+        Ok(match result? {
+            ResponseParse::Partial => ResponseHead::Partial,
+            ResponseParse::Accepted(a, n) => ResponseHead::Accepted(a, n),
+            ResponseParse::Rejected(r, n) => ResponseHead::Rejected(r, n),
         })
     }
 }

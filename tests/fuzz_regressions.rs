@@ -73,3 +73,42 @@ fn an_extension_answered_in_another_case_is_the_offered_one() {
     }
     assert_eq!(error, Some(ConnectionError::Handshake(HandshakeError::UnsupportedExtension("x-eXt".into()))));
 }
+
+/// handshake_response (stepwise check): a rejection's chunked body whose
+/// size line (its extension) runs past `max_head_size` and then turns bad
+/// (`\r` not followed by `\n`). Fed a byte at a time, the body outgrew the
+/// limit first: `HeadTooLarge`; fed whole, the de-chunker read on past the
+/// limit to the bad byte: `Malformed("invalid chunk size")`. Bytes past the
+/// limit are no longer looked at: `HeadTooLarge` however it is split.
+#[test]
+fn a_chunked_body_over_the_limit_does_not_depend_on_the_split() {
+    struct Zero;
+    impl wsmachine::Entropy for Zero {
+        fn fill(&mut self, dest: &mut [u8]) {
+            dest.fill(0);
+        }
+    }
+    let mut response = b"HTTP/1.1 400 Bad\r\nTransfer-Encoding: chunked\r\n\r\n1;".to_vec();
+    response.extend_from_slice(&[b'x'; 70]);
+    response.extend_from_slice(b"\rU");
+    let run = |pieces: &[&[u8]]| {
+        let request = wsmachine::handshake::ClientRequest::new("ws://h/").unwrap();
+        let config = Config::default().with_max_head_size(64);
+        let mut c = Connection::client(request, config, Zero).unwrap();
+        while c.poll_output().is_some() {}
+        let mut error = None;
+        for piece in pieces {
+            c.handle_bytes(piece);
+            while let Some(o) = c.poll_output() {
+                if let Output::Event(Event::Closed(closed)) = o {
+                    error = closed.error;
+                }
+            }
+        }
+        error
+    };
+    let whole = run(&[&response]);
+    let bytewise = run(&response.chunks(1).collect::<Vec<_>>());
+    assert_eq!(whole, Some(ConnectionError::Handshake(HandshakeError::HeadTooLarge)));
+    assert_eq!(bytewise, whole);
+}

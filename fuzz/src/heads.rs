@@ -9,7 +9,7 @@
 //! byte 0   bits 0-1  max_head_size [8192, 64, 256, 1024]
 //!          bits 2-3  max_headers   [64, 1, 4, 16]
 //!          bit  4    (response) the request offered `chat, superchat` and `x-ext`
-//!          bit  5    (response) the peer has closed (eof)
+//!          bit  5    the peer has closed (eof)
 //! rest     the bytes received
 //! ```
 //!
@@ -18,10 +18,15 @@
 //! `Partial`; the complete part alone, or followed by anything, parses the
 //! same (the parser never looks past what it consumed); an error stays the
 //! same error when more bytes arrive (the connection acts on it at once);
+//! fed in reads of 1, 7 or 100 bytes, as a connection feeds it, the parser
+//! decides the same as on the whole input, with and without EOF; with EOF
+//! nothing is `Partial`, and what was decided without EOF stays;
 //! what a complete parse returns satisfies RFC 6455 §4.1 / §4.2.1.
 
 use wsmachine::HandshakeError;
-use wsmachine::fuzzing::{RequestHead, ResponseHead, parse_request, parse_response};
+use wsmachine::fuzzing::{
+    RequestHead, ResponseHead, parse_request, parse_request_stepwise, parse_response, parse_response_stepwise,
+};
 use wsmachine::handshake::ClientRequest;
 
 /// The §1.2 sample key, so the §1.3 accept value `s3pPLMBiTxaQ9kYGzzhZRbK+xOo=` is valid.
@@ -37,6 +42,9 @@ fn prefixes(n: usize) -> impl Iterator<Item = usize> {
     (0..n).filter(move |&i| n <= 1024 || i < 256 || i + 256 >= n || i % 61 == 0)
 }
 
+/// The read sizes the stepwise checks feed.
+const STEPS: [usize; 3] = [1, 7, 100];
+
 /// Bytes that would complete almost any head: anything after a finished
 /// parse must not matter, and an error must stay.
 const MORE: &[u8] = b"\r\n\r\n\x81\x80\0\0\0\0GET / HTTP/1.1\r\n\r\n";
@@ -44,8 +52,19 @@ const MORE: &[u8] = b"\r\n\r\n\x81\x80\0\0\0\0GET / HTTP/1.1\r\n\r\n";
 pub fn request(data: &[u8]) {
     let Some((&b0, buf)) = data.split_first() else { return };
     let (max_head, max_headers) = limits(b0);
-    let parse = |b: &[u8]| parse_request(b, max_head, max_headers);
+    let parse = |b: &[u8]| parse_request(b, false, max_head, max_headers);
     let result = parse(buf);
+    let eof = b0 & 0x20 != 0;
+    let at_eof = parse_request(buf, true, max_head, max_headers);
+    assert_ne!(at_eof, Ok(RequestHead::Partial), "Partial at EOF");
+    if result != Ok(RequestHead::Partial) {
+        assert_eq!(at_eof, result, "EOF changed a decided request");
+    }
+    for step in STEPS {
+        let whole = if eof { &at_eof } else { &result };
+        let stepwise = parse_request_stepwise(buf, eof, step, max_head, max_headers);
+        assert_eq!(&stepwise, whole, "fed in reads of {step} bytes (eof: {eof})");
+    }
     let mut more = buf.to_vec();
     more.extend_from_slice(MORE);
     match &result {
@@ -97,6 +116,10 @@ pub fn response(data: &[u8]) {
     let eof = b0 & 0x20 != 0;
     let parse = |b: &[u8], eof: bool| parse_response(b, eof, &req, RFC_KEY, max_head, max_headers);
     let result = parse(buf, eof);
+    for step in STEPS {
+        let stepwise = parse_response_stepwise(buf, eof, step, &req, RFC_KEY, max_head, max_headers);
+        assert_eq!(stepwise, result, "fed in reads of {step} bytes (eof: {eof})");
+    }
     let mut more = buf.to_vec();
     more.extend_from_slice(MORE);
     let used = match &result {

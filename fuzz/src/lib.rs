@@ -730,7 +730,7 @@ impl Harness {
                     }
                     Role::Client => {
                         // The request is complete and valid for a server.
-                        match wsmachine::fuzzing::parse_request(&side.http_out, 1 << 16, 100) {
+                        match wsmachine::fuzzing::parse_request(&side.http_out, false, 1 << 16, 100) {
                             Ok(RequestHead::Complete(req, len)) => {
                                 assert_eq!(len, side.http_out.len(), "{head:?}");
                                 assert_eq!(req.key(), side.key);
@@ -1191,8 +1191,9 @@ pub fn run_stream(role: Role, data: &[u8]) {
                 return;
             }
             Opening::Partial => {
-                // The EOF decides, as for a client (a response body that
-                // runs to the close).
+                // The EOF decides: a response body that runs to the close,
+                // or an error in the bytes received that no checkpoint had
+                // reached yet (see `handshake::scan` in wsmachine).
                 let error = match head_outcome(role, &input, stream, true) {
                     Opening::Closed(_, Some(e)) => e,
                     _ => ConnectionError::Handshake(HandshakeError::Truncated),
@@ -1248,7 +1249,7 @@ enum Opening {
 fn head_outcome(role: Role, input: &Input<'_>, stream: &[u8], eof: bool) -> Opening {
     let hs = |e: HandshakeError| Opening::Closed(Vec::new(), Some(ConnectionError::Handshake(e)));
     match role {
-        Role::Server => match wsmachine::fuzzing::parse_request(stream, HEAD_LIMIT, HEADERS_LIMIT) {
+        Role::Server => match wsmachine::fuzzing::parse_request(stream, eof, HEAD_LIMIT, HEADERS_LIMIT) {
             Ok(RequestHead::Partial) => Opening::Partial,
             Ok(RequestHead::Complete(req, n)) => {
                 let chat = req.protocols().iter().any(|p| p == "chat");
@@ -1291,7 +1292,7 @@ fn check_refusal(role: Role, h: &Harness, input: &Input<'_>, error: Option<&Conn
     match role {
         Role::Client => {
             // Only the request.
-            let n = match wsmachine::fuzzing::parse_request(&side.http_out, 1 << 16, 100) {
+            let n = match wsmachine::fuzzing::parse_request(&side.http_out, false, 1 << 16, 100) {
                 Ok(RequestHead::Complete(_, n)) => n,
                 other => panic!("our request does not parse: {other:?}"),
             };

@@ -48,7 +48,7 @@ use crate::entropy::Entropy;
 use crate::error::{ConnectionError, ProtocolError};
 use crate::event::{CloseFrame, Closed, Event, Output};
 use crate::frame;
-use crate::handshake::{ClientRequest, Request};
+use crate::handshake::{ClientRequest, Request, RequestReader, ResponseReader};
 use crate::state::ReadyState;
 use crate::time::Timestamp;
 use receiver::{Incoming, Receiver};
@@ -121,8 +121,8 @@ enum State {
 enum Handshake {
     /// Client: the request is queued; waiting for the server's response.
     Client(Box<ClientHandshake>),
-    /// Server: waiting for the request head.
-    AwaitRequest,
+    /// Server: waiting for the request head (read as it arrives).
+    AwaitRequest(RequestReader),
     /// Server: the request was reported; waiting for `accept` or `reject`
     /// (or, for a plain HTTP request, `reject`, which answers it).
     AwaitDecision { request: Box<Request>, upgrade: bool },
@@ -132,6 +132,8 @@ enum Handshake {
 struct ClientHandshake {
     request: ClientRequest,
     key: String,
+    /// The server's response, read as it arrives.
+    reader: ResponseReader,
 }
 
 /// Why the connection ends (see [`Connection::end`]).
@@ -481,7 +483,7 @@ impl Connection {
             let more = match &self.state {
                 State::Open | State::Closing { received: None } => self.read_frame(),
                 State::Connecting(Handshake::Client(_)) => self.client_handshake(),
-                State::Connecting(Handshake::AwaitRequest) => self.server_handshake(),
+                State::Connecting(Handshake::AwaitRequest(_)) => self.server_handshake(),
                 State::Connecting(Handshake::AwaitDecision { .. }) => {
                     self.bound_pipelined();
                     false
@@ -560,14 +562,12 @@ impl Connection {
     /// The transport's read side ended and the input before it is processed.
     fn on_eof(&mut self) {
         match &self.state {
-            State::Connecting(Handshake::Client(_)) => self.client_eof(),
+            // The head (or a rejection's body) ends here.
+            State::Connecting(Handshake::Client(_) | Handshake::AwaitRequest(_)) => self.handshake_eof(),
             // The request is complete: the answer can still go out (a client
             // may half-close after its request); the handshake timeout
             // bounds the wait. An accepted connection then ends with 1006.
             State::Connecting(Handshake::AwaitDecision { .. }) => {}
-            State::Connecting(Handshake::AwaitRequest) => {
-                self.fail_handshake(crate::HandshakeError::Truncated);
-            }
             State::Open | State::Closing { .. } => self.end(End::Transport(None)),
             State::Ended => {}
         }

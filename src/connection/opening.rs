@@ -12,7 +12,10 @@ use crate::entropy::Entropy;
 use crate::error::{ConnectionError, HandshakeError};
 use crate::event::{Event, Negotiated};
 use crate::extension::{self, Agreed};
-use crate::handshake::{self, Accept, Accepted, ClientRequest, ExtensionOffer, Limits, RequestParse, ResponseParse};
+use crate::handshake::{
+    self, Accept, Accepted, ClientRequest, ExtensionOffer, Limits, RequestParse, RequestReader, ResponseParse,
+    ResponseReader,
+};
 
 impl Connection {
     /// A client in CONNECTING: the upgrade request for `request` (RFC 6455
@@ -30,7 +33,11 @@ impl Connection {
     ) -> Result<Self, HandshakeError> {
         request.validate()?;
         let request = extension::client_offer(&config, request);
-        let handshake = Handshake::Client(Box::new(ClientHandshake { request, key: String::new() }));
+        let handshake = Handshake::Client(Box::new(ClientHandshake {
+            request,
+            key: String::new(),
+            reader: ResponseReader::default(),
+        }));
         let mut conn = Self::with_state(Role::Client, State::Connecting(handshake), config, Some(Box::new(entropy)));
         let mut nonce = [0u8; 16];
         conn.tx.fill_random(&mut nonce);
@@ -53,7 +60,12 @@ impl Connection {
     /// malformed request is answered with its error status (400, 405, 426,
     /// 431) and the connection ends.
     pub fn server(config: Config) -> Self {
-        Self::with_state(Role::Server, State::Connecting(Handshake::AwaitRequest), config, None)
+        Self::with_state(
+            Role::Server,
+            State::Connecting(Handshake::AwaitRequest(RequestReader::default())),
+            config,
+            None,
+        )
     }
 
     /// (Server) Accepts the pending upgrade request with `101 Switching
@@ -131,10 +143,12 @@ impl Connection {
         Limits { max_head_size: self.config.max_head_size, max_headers: self.config.max_headers }
     }
 
-    /// Parses the server's response; true when it was acted on.
+    /// Reads the server's response so far; true when it was decided (the
+    /// connection opened or failed).
     pub(super) fn client_handshake(&mut self) -> bool {
-        let State::Connecting(Handshake::Client(hs)) = &self.state else { return false };
-        match handshake::parse_response(self.rx.buffered(), false, &hs.request, &hs.key, self.limits()) {
+        let limits = self.limits();
+        let State::Connecting(Handshake::Client(hs)) = &mut self.state else { return false };
+        match hs.reader.poll(self.rx.buffered(), false, &hs.request, &hs.key, limits) {
             Ok(ResponseParse::Partial) => return false,
             Ok(ResponseParse::Accepted(accepted, head_len)) => {
                 self.rx.consume(head_len);
@@ -152,22 +166,37 @@ impl Connection {
         true
     }
 
-    /// EOF before the server's response was taken: a non-101 response
-    /// without a length ends at EOF; anything else is truncated.
-    pub(super) fn client_eof(&mut self) {
-        let State::Connecting(Handshake::Client(hs)) = &self.state else { return };
-        let result = handshake::parse_response(self.rx.buffered(), true, &hs.request, &hs.key, self.limits());
-        let error = match result {
-            Ok(ResponseParse::Rejected(rejection, _)) => HandshakeError::from(rejection),
-            Err(e) => e,
-            Ok(_) => HandshakeError::Truncated,
-        };
-        self.fail_handshake(error);
+    /// The transport's read side ended while the head (or a rejection's
+    /// body) was still incomplete: what was received is read whole. A
+    /// rejection whose body runs to the close is complete; an error the
+    /// received bytes hold (one a checkpoint had not reached yet, see
+    /// `handshake::scan`) fails the connection as it would have once more
+    /// bytes came, a server answering it; anything else is `Truncated`.
+    pub(super) fn handshake_eof(&mut self) {
+        let limits = self.limits();
+        match &mut self.state {
+            State::Connecting(Handshake::Client(hs)) => {
+                let error = match hs.reader.poll(self.rx.buffered(), true, &hs.request, &hs.key, limits) {
+                    Ok(ResponseParse::Rejected(rejection, _)) => HandshakeError::from(rejection),
+                    Err(e) => e,
+                    Ok(_) => HandshakeError::Truncated,
+                };
+                self.fail_handshake(error);
+            }
+            State::Connecting(Handshake::AwaitRequest(reader)) => match reader.poll(self.rx.buffered(), true, limits) {
+                Err(e) if !matches!(e, HandshakeError::NotUpgrade(_)) => self.refuse_request(e),
+                _ => self.fail_handshake(HandshakeError::Truncated),
+            },
+            _ => {}
+        }
     }
 
-    /// Parses the client's request; true when it was reported or answered.
+    /// Reads the client's request so far; true when it was reported or
+    /// answered.
     pub(super) fn server_handshake(&mut self) -> bool {
-        match handshake::parse_request(self.rx.buffered(), self.limits()) {
+        let limits = self.limits();
+        let State::Connecting(Handshake::AwaitRequest(reader)) = &mut self.state else { return false };
+        match reader.poll(self.rx.buffered(), false, limits) {
             Ok(RequestParse::Partial) => return false,
             Ok(RequestParse::Complete(request, head_len)) => {
                 self.rx.consume(head_len);
@@ -182,14 +211,20 @@ impl Connection {
                 self.state = State::Connecting(Handshake::AwaitDecision { request: request.clone(), upgrade: false });
                 self.tx.push_event(Event::HttpRequest(request));
             }
-            Err(e) => {
-                let mut response = Vec::new();
-                handshake::write_error_response(&e, &mut response);
-                self.tx.append(&response);
-                self.fail_handshake(e);
-            }
+            Err(e) => self.refuse_request(e),
         }
         true
+    }
+
+    /// Answers a bad request with its error status (none for an error
+    /// without one) and fails the connection.
+    fn refuse_request(&mut self, error: HandshakeError) {
+        let mut response = Vec::new();
+        handshake::write_error_response(&error, &mut response);
+        if !response.is_empty() {
+            self.tx.append(&response);
+        }
+        self.fail_handshake(error);
     }
 
     /// While a request awaits its answer, frames pipelined behind it wait
@@ -216,5 +251,66 @@ impl Connection {
     /// The opening handshake failed: close the transport, report 1006.
     pub(super) fn fail_handshake(&mut self, error: HandshakeError) {
         self.end(End::Failed(ConnectionError::Handshake(error)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Output;
+    use crate::handshake::{scan_tests, scan_work};
+
+    /// The nonce whose key is `dGhlIHNhbXBsZSBub25jZQ==` (RFC 6455 §1.3).
+    struct SampleNonce;
+
+    impl Entropy for SampleNonce {
+        fn fill(&mut self, dest: &mut [u8]) {
+            for (d, s) in dest.iter_mut().zip(b"the sample nonce".iter().cycle()) {
+                *d = *s;
+            }
+        }
+    }
+
+    /// Feeds `input` a byte at a time, draining after each; returns the
+    /// outputs other than transmits and the bytes looked at while reading
+    /// the head (see `handshake::scan`).
+    fn bytewise(conn: &mut Connection, input: &[u8]) -> (Vec<Output>, usize) {
+        let before = scan_work();
+        let mut outs = Vec::new();
+        for b in input {
+            conn.handle_bytes(core::slice::from_ref(b));
+            outs.extend(core::iter::from_fn(|| conn.poll_output()).filter(|o| !matches!(o, Output::Transmit(_))));
+        }
+        (outs, scan_work() - before)
+    }
+
+    /// A 64 KiB head fed a byte at a time costs a few times its length, not
+    /// its length squared: the connection keeps the reader's state between
+    /// reads. Re-parsing from the start on each read (the old code) looked
+    /// at about 2^31 bytes here.
+    #[test]
+    fn a_head_fed_a_byte_at_a_time_is_read_in_linear_time() {
+        const LEN: usize = 64 * 1024;
+        let config = Config::default().with_max_head_size(LEN).with_max_headers(LEN / 32);
+
+        let mut server = Connection::server(config.clone());
+        let (outs, work) = bytewise(&mut server, &scan_tests::big_request(LEN));
+        assert!(matches!(outs.as_slice(), [Output::Event(Event::UpgradeRequest(_))]), "{outs:?}");
+        assert!(work <= 4 * LEN, "server: {work} bytes looked at for a head of {LEN}");
+
+        for (response, accepted) in [(scan_tests::big_response(LEN), true), (scan_tests::big_rejection(LEN), false)] {
+            let request = ClientRequest::new("ws://h/").unwrap();
+            let mut client = Connection::client(request, config.clone(), SampleNonce).unwrap();
+            while client.poll_output().is_some() {}
+            let (outs, work) = bytewise(&mut client, &response);
+            match outs.as_slice() {
+                [Output::Event(Event::Open(_))] if accepted => {}
+                [Output::CloseTransport, Output::Event(Event::Closed(c))] if !accepted => {
+                    assert!(matches!(&c.error, Some(ConnectionError::Handshake(HandshakeError::Rejected(_)))));
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(work <= 4 * response.len(), "client: {work} bytes looked at for {}", response.len());
+        }
     }
 }

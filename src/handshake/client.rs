@@ -1,10 +1,12 @@
 //! The client side of the opening handshake (RFC 6455 §3, §4.1).
 
+use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::str::FromStr;
 
 use super::extensions::join_extensions;
+use super::scan::{HeadScan, Next, count_work};
 use super::{
     ExtensionOffer, HandshakeError, Headers, Limits, VERSION, accept_key, head_window, header_slots, header_values,
     is_field_value, is_token, list_contains, list_elements, map_parse_error, owned_headers, parse_extensions,
@@ -434,11 +436,10 @@ pub(crate) enum ResponseParse {
     Rejected(Rejection, usize),
 }
 
-/// Parses and checks the server's response (RFC 6455 §4.1), incrementally.
-///
-/// `buf` is everything received so far (from the start of the response);
-/// call again with more bytes while it returns `Partial`. `eof` says the
-/// peer has closed its side: a head still incomplete then is
+/// Parses and checks the server's response (RFC 6455 §4.1) from `buf`,
+/// everything received so far (from the start of the response): what a
+/// [`ResponseReader`] fed the same bytes, in any pieces, decides. `eof`
+/// says the peer has closed its side: a head still incomplete then is
 /// [`HandshakeError::Truncated`], and a non-101 body without
 /// `Content-Length` (which runs to the close, RFC 7230 §3.3.3) is complete.
 ///
@@ -458,6 +459,14 @@ pub(crate) enum ResponseParse {
 ///    headers are one list (§4.2.2 step 5.6);
 /// 8. `Sec-WebSocket-Protocol` is absent, or one header whose value is one
 ///    of the offered subprotocols, compared exactly (`UnofferedProtocol`).
+///
+/// A syntax error in a head not yet complete (step 1) is reported once the
+/// head's length reaches a power of two past it (see `scan`), its end, the
+/// limit or EOF, so garbage is refused early.
+///
+/// The connection keeps a [`ResponseReader`]; this one-shot form is for the
+/// tests.
+#[cfg(test)]
 pub(crate) fn parse_response(
     buf: &[u8],
     eof: bool,
@@ -465,43 +474,121 @@ pub(crate) fn parse_response(
     key_b64: &str,
     limits: Limits,
 ) -> Result<ResponseParse, HandshakeError> {
-    // Interim 1xx responses other than 101 come before the final one and
-    // are skipped (RFC 7231 §6.2: a client MUST be able to parse them).
-    let mut skipped = 0;
-    loop {
-        let rest = buf.get(skipped..).unwrap_or(&[]);
-        return Ok(match parse_one_response(rest, eof, req, key_b64, limits)? {
-            OneResponse::Interim(n) => {
-                skipped += n;
-                if skipped >= limits.max_head_size {
-                    return Err(HandshakeError::HeadTooLarge);
-                }
-                continue;
+    ResponseReader::default().poll(buf, eof, req, key_b64, limits)
+}
+
+/// Reads the server's response as it arrives (RFC 6455 §4.1): fed
+/// everything received so far after each read, it looks at each byte a
+/// bounded number of times — heads through a [`HeadScan`], a rejection's
+/// body from where it stopped — and decides after each byte what
+/// `parse_response` decides on the bytes up to it.
+#[derive(Debug, Default)]
+pub(crate) struct ResponseReader {
+    /// Bytes of the interim (1xx) heads before the head being read.
+    skipped: usize,
+    /// The head being read.
+    scan: HeadScan,
+    /// A complete head other than 101 whose body is being read.
+    body: Option<Box<BodyReader>>,
+}
+
+impl ResponseReader {
+    /// What `buf` (everything received, from the response's first byte)
+    /// says, as `parse_response` checks it. `buf` must extend the bytes
+    /// of the previous call.
+    pub(crate) fn poll(
+        &mut self,
+        buf: &[u8],
+        eof: bool,
+        req: &ClientRequest,
+        key_b64: &str,
+        limits: Limits,
+    ) -> Result<ResponseParse, HandshakeError> {
+        // Interim 1xx responses other than 101 come before the final one and
+        // are skipped (RFC 7231 §6.2: a client MUST be able to parse them).
+        loop {
+            if let Some(reader) = self.body.as_mut() {
+                let start = reader.start;
+                let read = reader.read(buf.get(start..).unwrap_or(&[]), eof, limits.max_head_size)?;
+                return Ok(match (read, self.body.take()) {
+                    (Some(used), Some(done)) => ResponseParse::Rejected(done.rejection, start.saturating_add(used)),
+                    (_, body) => {
+                        self.body = body;
+                        ResponseParse::Partial
+                    }
+                });
             }
-            OneResponse::Final(ResponseParse::Accepted(a, n)) => ResponseParse::Accepted(a, skipped + n),
-            OneResponse::Final(ResponseParse::Rejected(r, n)) => ResponseParse::Rejected(r, skipped + n),
-            OneResponse::Final(ResponseParse::Partial) => ResponseParse::Partial,
-        });
+            let rest = buf.get(self.skipped..).unwrap_or(&[]);
+            let next = if eof { Next::Parse } else { self.scan.next(rest, limits.max_head_size) };
+            let head = match next {
+                Next::Wait => return Ok(ResponseParse::Partial),
+                Next::Check(n) => {
+                    let prefix = rest.get(..n).unwrap_or(rest);
+                    count_work(prefix.len());
+                    let mut slots = header_slots(limits);
+                    match httparse::Response::new(&mut slots).parse(prefix) {
+                        Ok(httparse::Status::Partial) => return Ok(ResponseParse::Partial),
+                        Err(e) => return Err(map_parse_error(e, starts_like_http(prefix))),
+                        Ok(httparse::Status::Complete(_)) => {
+                            self.scan.found();
+                            parse_head(rest, eof, limits)?
+                        }
+                    }
+                }
+                Next::Parse => parse_head(rest, eof, limits)?,
+            };
+            match head {
+                Head::Partial => return Ok(ResponseParse::Partial),
+                Head::Interim(n) => {
+                    self.skipped = self.skipped.saturating_add(n);
+                    if self.skipped >= limits.max_head_size {
+                        return Err(HandshakeError::HeadTooLarge);
+                    }
+                    self.scan = HeadScan::default();
+                }
+                Head::Final { minor, status: 101, headers, len, .. } => {
+                    if minor < 1 {
+                        return Err(HandshakeError::HttpVersion);
+                    }
+                    let accepted = check_switching(headers, req, key_b64)?;
+                    return Ok(ResponseParse::Accepted(accepted, self.skipped.saturating_add(len)));
+                }
+                Head::Final { status, reason, headers, len, .. } => {
+                    let framing = body_framing(status, &headers)?;
+                    self.body = Some(Box::new(BodyReader {
+                        rejection: Rejection { status, reason, headers, body: Vec::new() },
+                        start: self.skipped.saturating_add(len),
+                        framing,
+                        chunked: Chunked::default(),
+                    }));
+                }
+            }
+        }
     }
 }
 
-enum OneResponse {
+/// A response head parsed whole.
+enum Head {
+    /// More bytes are needed.
+    Partial,
     /// An interim (1xx, not 101) head of this many bytes.
     Interim(usize),
-    Final(ResponseParse),
+    /// A final head of `len` bytes.
+    Final { minor: u8, status: u16, reason: String, headers: Headers, len: usize },
 }
 
-fn parse_one_response(
-    buf: &[u8],
-    eof: bool,
-    req: &ClientRequest,
-    key_b64: &str,
-    limits: Limits,
-) -> Result<OneResponse, HandshakeError> {
+/// Parses one response head at the start of `buf` whole.
+fn parse_head(buf: &[u8], eof: bool, limits: Limits) -> Result<Head, HandshakeError> {
     let window = head_window(buf, limits);
     let mut slots = header_slots(limits);
     let mut resp = httparse::Response::new(&mut slots);
-    let head_len = match resp.parse(window) {
+    let parsed = resp.parse(window);
+    // The parser looks at the head only, or at everything when incomplete.
+    count_work(match parsed {
+        Ok(httparse::Status::Complete(n)) => n,
+        _ => window.len(),
+    });
+    let len = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
             return if buf.len() >= limits.max_head_size {
@@ -509,14 +596,10 @@ fn parse_one_response(
             } else if eof {
                 Err(HandshakeError::Truncated)
             } else {
-                Ok(OneResponse::Final(ResponseParse::Partial))
+                Ok(Head::Partial)
             };
         }
-        Err(e) => {
-            let looks_http =
-                window.iter().copied().skip_while(|b| *b == b'\r' || *b == b'\n').take(5).eq(b"HTTP/".iter().copied());
-            return Err(map_parse_error(e, looks_http));
-        }
+        Err(e) => return Err(map_parse_error(e, starts_like_http(window))),
     };
     let headers = owned_headers(resp.headers)?;
     // Both are set by httparse once the head is complete.
@@ -524,25 +607,16 @@ fn parse_one_response(
     let status = resp.code.unwrap_or(0);
     let reason = String::from(resp.reason.unwrap_or(""));
     if (100..200).contains(&status) && status != 101 {
-        return Ok(OneResponse::Interim(head_len));
+        return Ok(Head::Interim(len));
     }
-    if status != 101 {
-        let rest = buf.get(head_len..).unwrap_or(&[]);
-        let framing = body_framing(status, &headers)?;
-        return Ok(OneResponse::Final(match read_body(rest, framing, eof, limits.max_head_size)? {
-            None => ResponseParse::Partial,
-            Some((body, used)) => ResponseParse::Rejected(
-                Rejection { status, reason, headers, body },
-                // Both count bytes of `buf`: no overflow.
-                head_len.saturating_add(used),
-            ),
-        }));
-    }
-    if minor < 1 {
-        return Err(HandshakeError::HttpVersion);
-    }
-    let accepted = check_switching(headers, req, key_b64)?;
-    Ok(OneResponse::Final(ResponseParse::Accepted(accepted, head_len)))
+    Ok(Head::Final { minor, status, reason, headers, len })
+}
+
+/// Whether a response starts (after empty lines) with `HTTP/`, so a version
+/// error means an unsupported version, not garbage. The bytes looked at
+/// precede the one that failed.
+fn starts_like_http(head: &[u8]) -> bool {
+    head.iter().copied().skip_while(|b| *b == b'\r' || *b == b'\n').take(5).eq(b"HTTP/".iter().copied())
 }
 
 /// §4.1 response steps 2–6 on the headers of a 101 response.
@@ -623,81 +697,219 @@ fn body_framing(status: u16, headers: &[(String, String)]) -> Result<Framing, Ha
     Ok(length.map_or(Framing::UntilClose, Framing::Length))
 }
 
-/// Reads a body from `rest` (the bytes after the head). `Ok(None)`: more
-/// bytes needed. `Ok(Some((body, used)))`: done, `used` bytes of `rest`.
-fn read_body(rest: &[u8], framing: Framing, eof: bool, max: usize) -> Result<Option<(Vec<u8>, usize)>, HandshakeError> {
-    let incomplete = || {
-        if rest.len() > max {
-            Err(HandshakeError::HeadTooLarge)
-        } else if eof {
-            Err(HandshakeError::Truncated)
-        } else {
-            Ok(None)
+/// The body of a response other than 101, read as it arrives.
+#[derive(Debug)]
+struct BodyReader {
+    /// The response; its body is filled in as it is read.
+    rejection: Rejection,
+    /// Where the body starts in the bytes received.
+    start: usize,
+    framing: Framing,
+    chunked: Chunked,
+}
+
+impl BodyReader {
+    /// Reads the body from `rest` (every byte received after the head,
+    /// extending those of the previous call). `Ok(None)`: more bytes needed.
+    /// `Ok(Some(used))`: done, the body is the first `used` bytes of
+    /// `rest`. A body, like a head, is at most `max` bytes, and bytes past
+    /// them are not looked at.
+    fn read(&mut self, rest: &[u8], eof: bool, max: usize) -> Result<Option<usize>, HandshakeError> {
+        let incomplete = || {
+            if rest.len() > max {
+                Err(HandshakeError::HeadTooLarge)
+            } else if eof {
+                Err(HandshakeError::Truncated)
+            } else {
+                Ok(None)
+            }
+        };
+        let body = &mut self.rejection.body;
+        match self.framing {
+            Framing::None => Ok(Some(0)),
+            Framing::Length(n) if n > max => Err(HandshakeError::HeadTooLarge),
+            Framing::Length(n) => match rest.get(..n) {
+                Some(whole) => {
+                    count_work(n);
+                    body.extend_from_slice(whole);
+                    Ok(Some(n))
+                }
+                None => incomplete(),
+            },
+            Framing::UntilClose if rest.len() > max => Err(HandshakeError::HeadTooLarge),
+            Framing::UntilClose if eof => {
+                count_work(rest.len());
+                body.extend_from_slice(rest);
+                Ok(Some(rest.len()))
+            }
+            Framing::UntilClose => Ok(None),
+            // Only the first `max` bytes are looked at: a body longer than
+            // that is `HeadTooLarge` whatever follows, so an error after
+            // them cannot depend on how the bytes were split into reads.
+            Framing::Chunked => match self.chunked.read(rest.get(..max).unwrap_or(rest), max, body)? {
+                Some(used) => Ok(Some(used)),
+                None => incomplete(),
+            },
         }
-    };
-    match framing {
-        Framing::None => Ok(Some((Vec::new(), 0))),
-        Framing::Length(n) if n > max => Err(HandshakeError::HeadTooLarge),
-        Framing::Length(n) => match rest.get(..n) {
-            Some(body) => Ok(Some((body.to_vec(), n))),
-            None => incomplete(),
-        },
-        Framing::UntilClose if rest.len() > max => Err(HandshakeError::HeadTooLarge),
-        Framing::UntilClose if eof => Ok(Some((rest.to_vec(), rest.len()))),
-        Framing::UntilClose => Ok(None),
-        Framing::Chunked => match read_chunked(rest, max)? {
-            Some(done) => Ok(Some(done)),
-            None => incomplete(),
-        },
     }
 }
 
-/// De-chunks a chunked body (RFC 7230 §4.1); trailers are skipped.
+/// A chunked body (RFC 7230 §4.1) being de-chunked as it arrives; trailers
+/// are skipped. Each byte is looked at once, however the body is split.
 ///
 /// `pos` only ever advances over bytes found in `rest`, so it stays
 /// `<= rest.len()`; the one sum with a peer-chosen size is checked.
-fn read_chunked(rest: &[u8], max: usize) -> Result<Option<(Vec<u8>, usize)>, HandshakeError> {
-    let mut body = Vec::new();
-    let mut pos = 0usize;
-    loop {
-        let here = rest.get(pos..).unwrap_or(&[]);
-        let (n, size) = match httparse::parse_chunk_size(here) {
-            Ok(httparse::Status::Complete(v)) => v,
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(_) => return Err(HandshakeError::Malformed("invalid chunk size")),
-        };
-        pos = pos.saturating_add(n);
-        if size == 0 {
-            // Trailer fields, then the empty line.
-            loop {
-                let here = rest.get(pos..).unwrap_or(&[]);
-                let Some(nl) = here.iter().position(|b| *b == b'\n') else {
-                    return Ok(None);
-                };
-                let line = here.get(..nl).unwrap_or(&[]);
-                pos = pos.saturating_add(nl).saturating_add(1);
-                if line.is_empty() || line == b"\r" {
-                    if pos > max {
-                        return Err(HandshakeError::HeadTooLarge);
+#[derive(Debug, Default)]
+struct Chunked {
+    /// Bytes consumed: whole chunks (size line, data, CRLF) and trailer
+    /// lines.
+    pos: usize,
+    part: ChunkPart,
+}
+
+#[derive(Debug)]
+enum ChunkPart {
+    /// A chunk-size line, from `pos`.
+    Size(SizeLine),
+    /// Chunk data from `pos` up to `end`, then CRLF.
+    Data { end: usize },
+    /// Trailer lines after the last chunk; the first `seen` bytes from
+    /// `pos` hold no LF.
+    Trailers { seen: usize },
+}
+
+impl Default for ChunkPart {
+    fn default() -> Self {
+        Self::Size(SizeLine::default())
+    }
+}
+
+impl Chunked {
+    /// Reads on from where the previous call stopped. `rest` is every byte
+    /// of the body received, extending those of the previous call.
+    /// `Ok(Some(used))`: the body ended after `used` bytes of `rest`.
+    fn read(&mut self, rest: &[u8], max: usize, body: &mut Vec<u8>) -> Result<Option<usize>, HandshakeError> {
+        loop {
+            let here = rest.get(self.pos..).unwrap_or(&[]);
+            match &mut self.part {
+                ChunkPart::Size(line) => {
+                    let Some((n, size)) = line.read(here)? else {
+                        return Ok(None);
+                    };
+                    self.pos = self.pos.saturating_add(n);
+                    if size == 0 {
+                        // Trailer fields, then the empty line.
+                        self.part = ChunkPart::Trailers { seen: 0 };
+                        continue;
                     }
-                    return Ok(Some((body, pos)));
+                    let end = usize::try_from(size)
+                        .ok()
+                        .and_then(|s| self.pos.checked_add(s))
+                        .filter(|end| *end <= max)
+                        .ok_or(HandshakeError::HeadTooLarge)?;
+                    self.part = ChunkPart::Data { end };
+                }
+                ChunkPart::Data { end } => {
+                    let (end, after) = (*end, end.saturating_add(2));
+                    let (Some(data), Some(crlf)) = (rest.get(self.pos..end), rest.get(end..after)) else {
+                        return Ok(None);
+                    };
+                    if crlf != b"\r\n" {
+                        return Err(HandshakeError::Malformed("chunk not followed by CRLF"));
+                    }
+                    count_work(data.len() + 2);
+                    body.extend_from_slice(data);
+                    self.pos = after;
+                    self.part = ChunkPart::default();
+                }
+                ChunkPart::Trailers { seen } => {
+                    let new = here.get(*seen..).unwrap_or(&[]);
+                    let Some(at) = new.iter().position(|b| *b == b'\n') else {
+                        count_work(new.len());
+                        *seen = here.len();
+                        return Ok(None);
+                    };
+                    count_work(at + 1);
+                    let nl = *seen + at;
+                    let line = here.get(..nl).unwrap_or(&[]);
+                    let empty = line.is_empty() || line == b"\r";
+                    *seen = 0;
+                    self.pos = self.pos.saturating_add(nl).saturating_add(1);
+                    if empty {
+                        if self.pos > max {
+                            return Err(HandshakeError::HeadTooLarge);
+                        }
+                        return Ok(Some(self.pos));
+                    }
                 }
             }
         }
-        let end = usize::try_from(size)
-            .ok()
-            .and_then(|s| pos.checked_add(s))
-            .filter(|end| *end <= max)
-            .ok_or(HandshakeError::HeadTooLarge)?;
-        let after = end.saturating_add(2);
-        let (Some(data), Some(crlf)) = (rest.get(pos..end), rest.get(end..after)) else {
-            return Ok(None);
-        };
-        if crlf != b"\r\n" {
-            return Err(HandshakeError::Malformed("chunk not followed by CRLF"));
+    }
+}
+
+/// A chunk-size line (`chunk-size [ chunk-ext ] CRLF`, RFC 7230 §4.1.1)
+/// read as it arrives, with httparse's `parse_chunk_size` grammar: up to 16
+/// hex digits, optional spaces or tabs, then an extension after `;` whose
+/// bytes are ignored (but for CR), then CRLF.
+#[derive(Debug, Default)]
+struct SizeLine {
+    /// Bytes of the line looked at.
+    seen: usize,
+    size: u64,
+    digits: u8,
+    /// The digits are over (a space, a tab or the extension came).
+    after_digits: bool,
+    in_ext: bool,
+    /// The last byte looked at was a CR.
+    cr: bool,
+}
+
+impl SizeLine {
+    /// Reads the bytes of `line` (from the line's first byte) not seen yet.
+    /// `Ok(Some((length, size)))` once the line is complete, its CRLF
+    /// included.
+    fn read(&mut self, line: &[u8]) -> Result<Option<(usize, u64)>, HandshakeError> {
+        let start = self.seen;
+        let new = line.get(start..).unwrap_or(&[]);
+        let result = self.read_bytes(new);
+        count_work(self.seen - start);
+        result
+    }
+
+    /// [`read`](Self::read) on the bytes not seen yet.
+    fn read_bytes(&mut self, new: &[u8]) -> Result<Option<(usize, u64)>, HandshakeError> {
+        let bad = || HandshakeError::Malformed("invalid chunk size");
+        for &b in new {
+            self.seen += 1;
+            if self.cr {
+                return if b == b'\n' { Ok(Some((self.seen, self.size))) } else { Err(bad()) };
+            }
+            let digit = match b {
+                b'0'..=b'9' => Some(b - b'0'),
+                b'a'..=b'f' => Some(b - b'a' + 10),
+                b'A'..=b'F' => Some(b - b'A' + 10),
+                _ => None,
+            };
+            match (digit, b) {
+                (Some(d), _) if !self.after_digits => {
+                    if self.digits >= 16 {
+                        return Err(bad());
+                    }
+                    self.digits += 1;
+                    // At most 16 hex digits: no bit is shifted out.
+                    self.size = (self.size << 4) | u64::from(d);
+                }
+                (_, b'\r') => self.cr = true,
+                (_, b';') if !self.in_ext => {
+                    self.in_ext = true;
+                    self.after_digits = true;
+                }
+                (_, b' ' | b'\t') if !self.in_ext => self.after_digits = true,
+                _ if self.in_ext => {}
+                _ => return Err(bad()),
+            }
         }
-        body.extend_from_slice(data);
-        pos = after;
+        Ok(None)
     }
 }
 
@@ -1180,5 +1392,172 @@ mod tests {
         // Four header fields: a limit of three is exceeded.
         assert_eq!(run(bytes, lim(4096, 3)), Err(HandshakeError::TooManyHeaders));
         assert_eq!(run(bytes, lim(4096, 0)), Err(HandshakeError::TooManyHeaders));
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % (n as u64).max(1)) as usize
+        }
+    }
+
+    /// Chunk-size lines and chunked bodies made of pieces that matter to
+    /// the grammar.
+    fn random_chunked(rng: &mut Rng) -> Vec<u8> {
+        const PIECES: &[&[u8]] = &[
+            b"0",
+            b"1",
+            b"2",
+            b"a",
+            b"F",
+            b"g",
+            b"fffffffffffffffff",
+            b"ffffffffffffffff",
+            b" ",
+            b"\t",
+            b";",
+            b";x=y",
+            b"\r\n",
+            b"\r",
+            b"\n",
+            b"ab",
+            b"abc",
+            b"T: 1",
+            b"\x00",
+        ];
+        let n = rng.below(14);
+        (0..n).flat_map(|_| PIECES[rng.below(PIECES.len())].iter().copied()).collect()
+    }
+
+    /// The size line follows httparse's `parse_chunk_size` at every prefix,
+    /// read whole or a byte at a time.
+    #[test]
+    fn size_line_follows_httparse() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for _ in 0..100_000 {
+            let line = random_chunked(&mut rng);
+            let mut bytewise = SizeLine::default();
+            let mut decided: Option<Result<Option<(usize, u64)>, HandshakeError>> = None;
+            for n in 0..=line.len() {
+                let want = match httparse::parse_chunk_size(&line[..n]) {
+                    Ok(httparse::Status::Complete(v)) => Ok(Some(v)),
+                    Ok(httparse::Status::Partial) => Ok(None),
+                    Err(_) => Err(HandshakeError::Malformed("invalid chunk size")),
+                };
+                assert_eq!(SizeLine::default().read(&line[..n]), want, "{:?}", &line[..n]);
+                let got = decided.clone().unwrap_or_else(|| bytewise.read(&line[..n]));
+                assert_eq!(got, want, "a byte at a time: {:?}", &line[..n]);
+                if got != Ok(None) {
+                    decided = Some(got);
+                }
+            }
+        }
+    }
+
+    /// What a de-chunker decides: more bytes needed, or the body and the
+    /// bytes it took, or an error.
+    type Dechunked = Result<Option<(Vec<u8>, usize)>, HandshakeError>;
+
+    /// The de-chunker before it was made resumable (it read the body from
+    /// its start on every call): the reference for [`Chunked`].
+    fn dechunk_from_the_start(rest: &[u8], max: usize) -> Dechunked {
+        let mut body = Vec::new();
+        let mut pos = 0usize;
+        loop {
+            let here = rest.get(pos..).unwrap_or(&[]);
+            let (n, size) = match httparse::parse_chunk_size(here) {
+                Ok(httparse::Status::Complete(v)) => v,
+                Ok(httparse::Status::Partial) => return Ok(None),
+                Err(_) => return Err(HandshakeError::Malformed("invalid chunk size")),
+            };
+            pos = pos.saturating_add(n);
+            if size == 0 {
+                loop {
+                    let here = rest.get(pos..).unwrap_or(&[]);
+                    let Some(nl) = here.iter().position(|b| *b == b'\n') else {
+                        return Ok(None);
+                    };
+                    let line = here.get(..nl).unwrap_or(&[]);
+                    pos = pos.saturating_add(nl).saturating_add(1);
+                    if line.is_empty() || line == b"\r" {
+                        if pos > max {
+                            return Err(HandshakeError::HeadTooLarge);
+                        }
+                        return Ok(Some((body, pos)));
+                    }
+                }
+            }
+            let end = usize::try_from(size)
+                .ok()
+                .and_then(|s| pos.checked_add(s))
+                .filter(|end| *end <= max)
+                .ok_or(HandshakeError::HeadTooLarge)?;
+            let after = end.saturating_add(2);
+            let (Some(data), Some(crlf)) = (rest.get(pos..end), rest.get(end..after)) else {
+                return Ok(None);
+            };
+            if crlf != b"\r\n" {
+                return Err(HandshakeError::Malformed("chunk not followed by CRLF"));
+            }
+            body.extend_from_slice(data);
+            pos = after;
+        }
+    }
+
+    /// The resumable de-chunker decides at every prefix what reading the
+    /// body from its start decides, fed whole or in random pieces.
+    #[test]
+    fn chunked_reader_resumes_where_it_stopped() {
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let chunk = |rng: &mut Rng| -> Vec<u8> {
+            let mut v = Vec::new();
+            for _ in 0..rng.below(4) {
+                let n = rng.below(20);
+                v.extend_from_slice(alloc::format!("{n:x}").as_bytes());
+                if rng.below(3) == 0 {
+                    v.extend_from_slice(b" ;ext=1");
+                }
+                v.extend_from_slice(b"\r\n");
+                v.extend((0..n).map(|i| b'a' + (i % 26) as u8));
+                v.extend_from_slice(b"\r\n");
+            }
+            v.extend_from_slice(if rng.below(2) == 0 { b"0\r\n\r\n" } else { b"0\r\nT: 1\r\nU: 2\n\r\n" });
+            v
+        };
+        for round in 0..20_000 {
+            let mut input = if round % 2 == 0 { chunk(&mut rng) } else { random_chunked(&mut rng) };
+            // A byte changed, sometimes.
+            if rng.below(3) == 0 && !input.is_empty() {
+                let at = rng.below(input.len());
+                input[at] = b"\r\n0a; "[rng.below(6)];
+            }
+            input.extend_from_slice(b"after");
+            let max = [16, 64, 1024][rng.below(3)];
+            let mut reader = Chunked::default();
+            let mut body = Vec::new();
+            let mut decided: Option<Dechunked> = None;
+            let mut n = 0;
+            loop {
+                let want = dechunk_from_the_start(&input[..n], max);
+                let got = match &decided {
+                    Some(d) => d.clone(),
+                    None => reader.read(&input[..n], max, &mut body).map(|d| d.map(|used| (body.clone(), used))),
+                };
+                assert_eq!(got, want, "{:?} at {n}", String::from_utf8_lossy(&input));
+                if got != Ok(None) {
+                    decided = Some(got);
+                }
+                if n == input.len() {
+                    break;
+                }
+                n = (n + 1 + rng.below(4)).min(input.len());
+            }
+        }
     }
 }

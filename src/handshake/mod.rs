@@ -30,17 +30,24 @@ mod extensions;
 #[cfg(feature = "http")]
 mod http_compat;
 mod negotiate;
+mod scan;
 mod server;
 
+#[cfg(test)]
+pub(crate) use client::parse_response;
 pub use client::{Accepted, ClientRequest, Rejection};
-pub(crate) use client::{ResponseParse, parse_response, write_request};
+pub(crate) use client::{ResponseParse, ResponseReader, write_request};
 pub use error::{DeflateNegotiationError, HandshakeError};
 pub use extensions::{ExtensionOffer, parse_extensions};
 #[cfg(feature = "http")]
 pub use http_compat::{accept_response, validate_response};
+#[cfg(test)]
+pub(crate) use scan::{tests as scan_tests, work as scan_work};
+#[cfg(test)]
+pub(crate) use server::parse_request;
 pub use server::{Accept, Request};
 pub(crate) use server::{
-    RequestParse, parse_request, validate_accept, validate_reject, write_accept, write_error_response, write_response,
+    RequestParse, RequestReader, validate_accept, validate_reject, write_accept, write_error_response, write_response,
 };
 
 /// The GUID a server appends to the client's key before hashing

@@ -8,6 +8,7 @@ use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 use super::extensions::join_extensions;
+use super::scan::{HeadScan, Next, count_work};
 use super::{
     ExtensionOffer, HandshakeError, Headers, Limits, VERSION, accept_key, check_extra_headers, first_header,
     head_window, header_slots, header_values, is_token, list_contains, list_elements, map_parse_error, owned_headers,
@@ -133,9 +134,9 @@ pub(crate) enum RequestParse {
     Complete(Request, usize),
 }
 
-/// Parses and checks a client's opening handshake (RFC 6455 §4.2.1),
-/// incrementally: `Partial` until the head is complete. `buf` is everything
-/// received so far.
+/// Parses and checks a client's opening handshake (RFC 6455 §4.2.1) from
+/// `buf`, everything received so far: what a [`RequestReader`] fed the same
+/// bytes, in any pieces, decides. `Partial` until the head is complete.
 ///
 /// Checks, in order (status answered in brackets, see
 /// [`HandshakeError::status`]):
@@ -161,11 +162,71 @@ pub(crate) enum RequestParse {
 ///     `InvalidProtocolHeader` (400);
 /// 11. `Sec-WebSocket-Extensions` headers follow §9.1:
 ///     `InvalidExtensionHeader` (400).
+///
+/// A syntax error in a head not yet complete (step 1) is reported once the
+/// head's length reaches a power of two past it (see `scan`), its end, the
+/// limit or EOF ([`RequestReader::poll`]), so garbage is refused early.
+///
+/// The connection keeps a [`RequestReader`]; this one-shot form is for the
+/// tests.
+#[cfg(test)]
 pub(crate) fn parse_request(buf: &[u8], limits: Limits) -> Result<RequestParse, HandshakeError> {
+    RequestReader::default().poll(buf, false, limits)
+}
+
+/// Reads a client's opening handshake as it arrives (RFC 6455 §4.2.1): fed
+/// everything received so far after each read, it looks at each byte a
+/// bounded number of times, and decides after each byte what
+/// `parse_request` decides on the bytes up to it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RequestReader {
+    scan: HeadScan,
+}
+
+impl RequestReader {
+    /// What `buf` (everything received, from the request's first byte)
+    /// says, as `parse_request` checks it. `buf` must extend the bytes of
+    /// the previous call. With `eof` (no more bytes will come) the head is
+    /// parsed whole and a head still incomplete is `Truncated`.
+    pub(crate) fn poll(&mut self, buf: &[u8], eof: bool, limits: Limits) -> Result<RequestParse, HandshakeError> {
+        let next = if eof { Next::Parse } else { self.scan.next(buf, limits.max_head_size) };
+        let result = match next {
+            Next::Wait => return Ok(RequestParse::Partial),
+            Next::Check(n) => {
+                let prefix = buf.get(..n).unwrap_or(buf);
+                count_work(prefix.len());
+                let mut slots = header_slots(limits);
+                match httparse::Request::new(&mut slots).parse(prefix) {
+                    Ok(httparse::Status::Partial) => return Ok(RequestParse::Partial),
+                    Err(e) => return Err(map_parse_error(e, request_line_has_http(prefix))),
+                    Ok(httparse::Status::Complete(_)) => {
+                        self.scan.found();
+                        parse_whole(buf, limits)
+                    }
+                }
+            }
+            Next::Parse => parse_whole(buf, limits),
+        };
+        match result {
+            Ok(RequestParse::Partial) if eof => Err(HandshakeError::Truncated),
+            other => other,
+        }
+    }
+}
+
+/// Parses the head in `buf` whole: `Partial` while it is incomplete and
+/// below the limit.
+fn parse_whole(buf: &[u8], limits: Limits) -> Result<RequestParse, HandshakeError> {
     let window = head_window(buf, limits);
     let mut slots = header_slots(limits);
     let mut req = httparse::Request::new(&mut slots);
-    let head_len = match req.parse(window) {
+    let parsed = req.parse(window);
+    // The parser looks at the head only, or at everything when incomplete.
+    count_work(match parsed {
+        Ok(httparse::Status::Complete(n)) => n,
+        _ => window.len(),
+    });
+    let head_len = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
             return if buf.len() >= limits.max_head_size {
