@@ -254,6 +254,8 @@ pub mod fuzzing {
         Partial,
         /// A valid upgrade request and the length of its head.
         Complete(crate::handshake::Request, usize),
+        /// A plain HTTP request (not an upgrade) and the length of its head.
+        NotUpgrade(alloc::boxed::Box<crate::handshake::Request>, usize),
     }
 
     /// The server's incremental head parser (RFC 6455 §4.2.1), with these
@@ -293,6 +295,7 @@ pub mod fuzzing {
         Ok(match result? {
             RequestParse::Partial => RequestHead::Partial,
             RequestParse::Complete(r, n) => RequestHead::Complete(r, n),
+            RequestParse::NotUpgrade(r, n) => RequestHead::NotUpgrade(r, n),
         })
     }
 

@@ -23,7 +23,6 @@
 //! nothing is `Partial`, and what was decided without EOF stays;
 //! what a complete parse returns satisfies RFC 6455 §4.1 / §4.2.1.
 
-use wsmachine::HandshakeError;
 use wsmachine::fuzzing::{
     RequestHead, ResponseHead, parse_request, parse_request_stepwise, parse_response, parse_response_stepwise,
 };
@@ -84,6 +83,11 @@ pub fn request(data: &[u8]) {
             assert!(req.protocols().iter().all(|p| !p.is_empty() && !p.contains([',', ' '])));
             assert!(req.headers().len() <= max_headers);
         }
+        Ok(RequestHead::NotUpgrade(req, n)) => {
+            // A complete head, just not an upgrade: a plain HTTP request.
+            assert!(!req.method().is_empty());
+            assert!(*n <= buf.len() && *n <= max_head);
+        }
         Ok(RequestHead::Partial) => {
             assert!(buf.len() < max_head, "Partial at {} bytes with a limit of {max_head}", buf.len());
             for i in prefixes(buf.len()).step_by(7) {
@@ -95,10 +99,6 @@ pub fn request(data: &[u8]) {
             // A server answers every error in a request with a status.
             let status = e.status().expect("a request error has a status");
             assert!(matches!(status, 400 | 405 | 426 | 431), "{e:?}: {status}");
-            if let HandshakeError::NotUpgrade(req) = e {
-                // A complete head, just not an upgrade.
-                assert!(!req.method().is_empty());
-            }
             assert_eq!(parse(&more), result, "an error changed with more bytes");
         }
     }

@@ -1261,7 +1261,7 @@ fn head_outcome(role: Role, input: &Input<'_>, stream: &[u8], eof: bool) -> Open
                     Opening::Open(vec![request, open], n)
                 }
             }
-            Err(HandshakeError::NotUpgrade(req)) => Opening::Closed(vec![Event::HttpRequest(req)], None),
+            Ok(RequestHead::NotUpgrade(req, _)) => Opening::Closed(vec![Event::HttpRequest(req)], None),
             Err(e) => hs(e),
         },
         Role::Client => {

@@ -184,8 +184,8 @@ impl Connection {
                 self.fail_handshake(error);
             }
             State::Connecting(Handshake::AwaitRequest(reader)) => match reader.poll(self.rx.buffered(), true, limits) {
-                Err(e) if !matches!(e, HandshakeError::NotUpgrade(_)) => self.refuse_request(e),
-                _ => self.fail_handshake(HandshakeError::Truncated),
+                Err(e) => self.refuse_request(e),
+                Ok(_) => self.fail_handshake(HandshakeError::Truncated),
             },
             _ => {}
         }
@@ -204,7 +204,7 @@ impl Connection {
                 self.state = State::Connecting(Handshake::AwaitDecision { request: request.clone(), upgrade: true });
                 self.tx.push_event(Event::UpgradeRequest(request));
             }
-            Err(HandshakeError::NotUpgrade(request)) => {
+            Ok(RequestParse::NotUpgrade(request, _)) => {
                 // Nothing after a plain request is read: it is answered and
                 // the connection closes.
                 self.rx.stop();

@@ -4,7 +4,6 @@ use alloc::boxed::Box;
 use alloc::string::String;
 
 use super::client::Rejection;
-use super::server::Request;
 
 /// Why an opening handshake (RFC 6455 §4) failed or could not be built.
 ///
@@ -100,13 +99,13 @@ pub enum HandshakeError {
     InvalidExtensionHeader,
 
     // ----- server side: checks on the client's request (§4.2.1) -----
-    /// The request is not a WebSocket upgrade at all: its `Upgrade` header is
-    /// absent or does not list `websocket` (RFC 6455 §4.2.1 item 3). The
-    /// plain HTTP request is carried so the application can answer it; in it
-    /// [`key`](Request::key) is empty and the protocol and extension lists
-    /// are empty.
+    /// An API that needs an upgrade request (`Request::from_http`) was
+    /// given a plain HTTP request: its `Upgrade` header is absent or does
+    /// not list `websocket` (RFC 6455 §4.2.1 item 3). The connection itself
+    /// reports such a request as
+    /// [`Event::HttpRequest`](crate::Event::HttpRequest), not as an error.
     #[error("not a WebSocket upgrade request (RFC 6455 §4.2.1)")]
-    NotUpgrade(Box<Request>),
+    NotUpgrade,
     /// The upgrade request's method is not `GET` (RFC 6455 §4.2.1 item 1).
     #[error("upgrade request method is {0:?}, not GET (RFC 6455 §4.2.1)")]
     MethodNotGet(String),
@@ -185,7 +184,7 @@ impl HandshakeError {
             | Self::InvalidProtocolHeader
             | Self::InvalidExtensionHeader => Some(400),
             Self::MethodNotGet(_) => Some(405),
-            Self::NotUpgrade(_) | Self::UnsupportedVersion(_) => Some(426),
+            Self::NotUpgrade | Self::UnsupportedVersion(_) => Some(426),
             Self::HeadTooLarge | Self::TooManyHeaders => Some(431),
             Self::InvalidUrl(_)
             | Self::Truncated
@@ -218,7 +217,7 @@ impl HandshakeError {
             Self::InvalidProtocolHeader => "Invalid Sec-WebSocket-Protocol.\n",
             Self::InvalidExtensionHeader => "Invalid Sec-WebSocket-Extensions.\n",
             Self::MethodNotGet(_) => "A WebSocket handshake must use GET.\n",
-            Self::NotUpgrade(_) => "This endpoint only speaks WebSocket.\n",
+            Self::NotUpgrade => "This endpoint only speaks WebSocket.\n",
             Self::UnsupportedVersion(_) => "Only Sec-WebSocket-Version 13 is supported.\n",
             Self::HeadTooLarge => "Request head too large.\n",
             Self::TooManyHeaders => "Too many header fields.\n",
@@ -230,16 +229,17 @@ impl HandshakeError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handshake::{Limits, parse_request};
+    use crate::handshake::{Limits, RequestParse, parse_request};
     use alloc::string::ToString;
     use alloc::vec;
 
     #[test]
     fn every_variant_status_and_message() {
         let limits = Limits { max_head_size: 1024, max_headers: 8 };
-        let Err(not_upgrade) = parse_request(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", limits) else {
+        let Ok(RequestParse::NotUpgrade(..)) = parse_request(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", limits) else {
             panic!("plain GET must be NotUpgrade");
         };
+        let not_upgrade = HandshakeError::NotUpgrade;
         let rejection = Rejection { status: 401, reason: "Unauthorized".into(), headers: vec![], body: vec![] };
         let table: [(HandshakeError, Option<u16>); 24] = [
             (HandshakeError::InvalidUrl("x"), None),

@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use http::header::{HeaderName, HeaderValue};
 
 use super::client::{ClientRequest, Rejection, check_switching};
-use super::server::{Accept, Request, accept_headers, validate_accept, validate_request};
+use super::server::{Accept, Checked, Request, accept_headers, validate_accept, validate_request};
 use super::{HandshakeError, Headers};
 
 /// Copies an `http` header map into owned pairs; a non-UTF-8 value is
@@ -53,7 +53,10 @@ impl<B> TryFrom<&http::Request<B>> for Request {
         if target.is_empty() {
             target.push('/');
         }
-        validate_request(req.method().as_str().into(), target, version, headers)
+        match validate_request(req.method().as_str().into(), target, version, headers)? {
+            Checked::Upgrade(request) => Ok(request),
+            Checked::Plain(_) => Err(HandshakeError::NotUpgrade),
+        }
     }
 }
 
@@ -235,7 +238,7 @@ mod tests {
         assert_eq!(Request::try_from(&h), Err(HandshakeError::Malformed("header value is not UTF-8")));
         let mut h = client().to_http(KEY);
         h.headers_mut().remove("upgrade");
-        assert!(matches!(Request::try_from(&h), Err(HandshakeError::NotUpgrade(_))));
+        assert_eq!(Request::try_from(&h), Err(HandshakeError::NotUpgrade));
 
         let mut resp = http::Response::new(());
         *resp.status_mut() = http::StatusCode::FORBIDDEN;

@@ -90,8 +90,8 @@ impl Request {
     }
 
     /// The `Host` header's value, the server's authority (RFC 6455 §4.2.1
-    /// item 2). Empty only in the request carried by
-    /// [`HandshakeError::NotUpgrade`].
+    /// item 2). Empty only in a plain HTTP request
+    /// ([`Event::HttpRequest`](crate::Event::HttpRequest)) without one.
     pub fn host(&self) -> &str {
         &self.host
     }
@@ -104,7 +104,7 @@ impl Request {
 
     /// The `Sec-WebSocket-Key` as sent, trimmed: the base64 text of a
     /// 16-byte nonce (RFC 6455 §4.2.1 item 5, §4.2.2 /key/). Empty only in
-    /// the request carried by [`HandshakeError::NotUpgrade`].
+    /// a plain HTTP request ([`Event::HttpRequest`](crate::Event::HttpRequest)).
     pub fn key(&self) -> &str {
         &self.key
     }
@@ -132,6 +132,20 @@ pub(crate) enum RequestParse {
     Partial,
     /// A valid upgrade request; the `usize` is the length of its head.
     Complete(Request, usize),
+    /// A well-formed HTTP request that is not an upgrade (its `Upgrade`
+    /// header does not list `websocket`, RFC 6455 §4.2.1 item 3): a plain
+    /// HTTP request for the application to answer, not an error. Its
+    /// [`key`](Request::key) is empty, and so are its protocol and
+    /// extension lists.
+    NotUpgrade(Box<Request>, usize),
+}
+
+/// What the §4.2.1 checks made of a parsed request head.
+pub(super) enum Checked {
+    /// A valid upgrade request.
+    Upgrade(Request),
+    /// A plain HTTP request (no `Upgrade: websocket`).
+    Plain(Request),
 }
 
 /// Parses and checks a client's opening handshake (RFC 6455 §4.2.1) from
@@ -144,8 +158,9 @@ pub(crate) enum RequestParse {
 ///    not completed within `limits.max_head_size` bytes, `TooManyHeaders`
 ///    (431), `HttpVersion` (400) for an unknown version, and every value is
 ///    UTF-8 (`Malformed`);
-/// 2. `Upgrade` lists `websocket`, else the request is plain HTTP:
-///    `NotUpgrade` (426), carrying the request;
+/// 2. `Upgrade` lists `websocket`, else the request is plain HTTP: the
+///    outcome `NotUpgrade`, carrying the request, for the application to
+///    answer;
 /// 3. the method is `GET`: `MethodNotGet` (405);
 /// 4. HTTP/1.1: `HttpVersion` (400);
 /// 5. exactly one non-empty `Host`: `MissingHost` (400), a repeated one is
@@ -242,8 +257,10 @@ fn parse_whole(buf: &[u8], limits: Limits) -> Result<RequestParse, HandshakeErro
     let method = String::from(req.method.unwrap_or(""));
     let path = String::from(req.path.unwrap_or(""));
     let version = req.version.unwrap_or(0);
-    let request = validate_request(method, path, version, headers)?;
-    Ok(RequestParse::Complete(request, head_len))
+    Ok(match validate_request(method, path, version, headers)? {
+        Checked::Upgrade(request) => RequestParse::Complete(request, head_len),
+        Checked::Plain(request) => RequestParse::NotUpgrade(Box::new(request), head_len),
+    })
 }
 
 /// Whether the request line's version field (its third element) starts with
@@ -264,7 +281,7 @@ pub(super) fn validate_request(
     path: String,
     version: u8,
     headers: Headers,
-) -> Result<Request, HandshakeError> {
+) -> Result<Checked, HandshakeError> {
     let mut req = Request {
         host: first_header(&headers, "host").map(trim_ows).unwrap_or("").into(),
         origin: first_header(&headers, "origin").map(|o| trim_ows(o).into()),
@@ -278,7 +295,7 @@ pub(super) fn validate_request(
     };
     let h = &req.headers;
     if !list_contains(h, "upgrade", "websocket") {
-        return Err(HandshakeError::NotUpgrade(Box::new(req)));
+        return Ok(Checked::Plain(req));
     }
     if req.method != "GET" {
         return Err(HandshakeError::MethodNotGet(req.method));
@@ -334,7 +351,7 @@ pub(super) fn validate_request(
     req.key = key;
     req.protocols = protocols;
     req.extensions = extensions;
-    Ok(req)
+    Ok(Checked::Upgrade(req))
 }
 
 /// base64 of exactly 16 bytes (RFC 6455 §4.2.1 item 5): 24 characters.
