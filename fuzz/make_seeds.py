@@ -17,7 +17,9 @@ section 5.7, wrapped in each target's input format:
   written by the small encoder `Arb` below: sessions of sends, pings,
   closes, peer frames, EOF and timeouts, and operations on buffers lent by
   `read_buffer` (`lends`, after the operations);
-- differential: a settings byte, then the peer's byte stream.
+- differential: a settings byte, then the peer's byte stream;
+- memory:       `arbitrary`'s encoding of `MemoryInput` (fuzz/src/memory.rs),
+  written by `memory_input` below: messages, reads and hostile frames.
 
 Run it from anywhere: python3 fuzz/make_seeds.py
 """
@@ -394,6 +396,106 @@ def differential_seeds():
     return out
 
 
+# The `memory` target's input (`MemoryInput` in fuzz/src/memory.rs), in
+# `arbitrary`'s encoding.
+DEFLATE_MODES = ["Off", "NoTakeover", "Takeover"]
+CONTENTS = ["Prose", "Repeats", "Random"]
+HOWS = ["Slice", "Owned", "Lent", "LentFull", "LentShort", "LentGrow"]
+RAW_PAYLOADS = ["Bytes", "Filler", "Compressed", "Declared"]
+
+
+def memory_input(messages, reads, client=False, deflate="Off", threshold=0, fragment=None, keep=False,
+                 hostile=()):
+    """messages: (len, text, content, seed, repeat, hand) with hand None or
+    (pieces, empty_last), pieces [(len, ping or None)]; reads: (size, big,
+    how[, n]); hostile: (fin, rsv, opcode, wrong_mask, payload, repeat) with
+    payload ("Bytes", b"..") / ("Filler", n, byte) / ("Compressed", n,
+    content) / ("Declared", n)."""
+    a = Arb().bool(client).variant(DEFLATE_MODES.index(deflate), 3).u16(threshold).opt_u16(fragment).bool(keep)
+    for length, text, content, seed, repeat, hand in messages:
+        assert length < 1 << 16
+        a.bool(True).u16(length).bool(length >= 4096).bool(text).variant(CONTENTS.index(content), 3)
+        a.u8(seed).u8(repeat)
+        a.bool(hand is not None)
+        if hand is not None:
+            pieces, empty_last = hand
+            for n, ping in pieces:
+                a.bool(True).u16(n).opt_u8(ping)
+            a.bool(False).bool(empty_last)
+    a.bool(False)
+    for size, big, how, *n in reads:
+        a.bool(True).u16(size).bool(big).variant(HOWS.index(how), len(HOWS))
+        if how in ("LentShort", "LentGrow"):
+            a.u16(n[0])
+    a.bool(False)
+    for fin, rsv, opcode, wrong_mask, payload, repeat in hostile:
+        a.bool(True).bool(fin).u8(rsv).u8(opcode).bool(wrong_mask)
+        kind, *args = payload
+        a.variant(RAW_PAYLOADS.index(kind), len(RAW_PAYLOADS))
+        if kind == "Bytes":
+            a.bytes(args[0])
+        elif kind == "Filler":
+            a.u16(args[0]).u8(args[1])
+        elif kind == "Compressed":
+            a.u16(args[0]).variant(CONTENTS.index(args[1]), 3)
+        else:
+            a.out += struct.pack("<I", args[0])
+        a.u8(repeat)
+    a.bool(False)
+    return bytes(a.out)
+
+
+def memory_seeds():
+    prose_64k = (65535, True, "Prose", 1, 0, None)
+    mixed = [(1000, True, "Prose", 1, 0, None), (5000, False, "Random", 2, 0, None), (0, False, "Repeats", 3, 0, None)]
+    hand = ([(0, 7), (1, None), (100, 125), (0, None), (3000, None)], True)
+    one_byte = (1, False, "Random", 4, 255, None)
+    return {
+        "plain-fragments": memory_input(mixed, [(4096, False, "Slice")], fragment=100),
+        "plain-whole-lent": memory_input(mixed, [(65535, False, "Lent"), (7, False, "LentFull")], client=True),
+        "deflate-7-byte-frames": memory_input([prose_64k, prose_64k], [(4096, False, "Lent")], client=True,
+                                              deflate="NoTakeover", fragment=7),
+        "deflate-takeover-hand": memory_input(
+            [(20000, False, "Prose", 5, 1, hand), (300, True, "Random", 6, 0, hand)],
+            [(1, False, "Slice"), (3000, False, "LentShort", 100), (100, False, "Owned")], deflate="Takeover"),
+        "deflate-one-frame": memory_input([(65535, False, "Random", 7, 0, None)], [(1, False, "Slice")],
+                                          deflate="NoTakeover"),
+        "keep-small": memory_input([one_byte, one_byte, (16, True, "Prose", 8, 255, None)],
+                                   [(65535, False, "LentFull")], keep=True),
+        "keep-between-pings": memory_input([(1, False, "Random", 9, 200, ([(1, 125)], False))],
+                                           [(16384, True, "LentFull")], keep=True),
+        "keep-deflate-short": memory_input([(1000, False, "Random", 10, 100, None)],
+                                           [(65535, False, "LentShort", 10)], keep=True, deflate="NoTakeover"),
+        # The two retention failures (fuzz/src/memory.rs, STRICT_RETENTION):
+        # 7-byte reads into read_buffer(4096) that always end inside a frame
+        # header (the first frame is 10 bytes, the others 7: a read ends 4
+        # bytes into one), and retained 5,000-byte compressed messages.
+        "keep-short-reads": memory_input(
+            [(4, False, "Random", 14, 0, None)] + [(1, False, "Random", 15, 255, None)] * 7,
+            [(4096, False, "LentShort", 6)], keep=True),
+        "keep-deflate-5000": memory_input([(5000, False, "Random", 16, 24, None)], [(4096, False, "Slice")],
+                                          keep=True, deflate="NoTakeover"),
+        "grow-reads": memory_input(mixed, [(10, False, "LentGrow", 5000), (1, False, "Lent")], client=True),
+        # Found by the fuzzer: a 327,419-byte read written past a lent buffer's
+        # room is copied into the input buffer, which grows for it while the
+        # read is still alive (the bound counts such a read a third time).
+        "grown-read-copied": memory_input(
+            [(20000, False, "Prose", 5, 1, ([(0, 1), (1, None), (0, 125)], False))],
+            [(1, False, "LentGrow", 65533), (65535, True, "LentGrow", 65279), (254, False, "Slice")]),
+        "hostile-inflate-bomb": memory_input(
+            [(10, True, "Prose", 11, 0, None)], [(4096, False, "Slice")], deflate="Takeover",
+            hostile=[(False, 4, 2, False, ("Compressed", 65535, "Repeats"), 0),
+                     (False, 0, 0, False, ("Compressed", 65535, "Repeats"), 10)]),
+        "hostile-declared": memory_input([(100, False, "Prose", 12, 0, None)], [(1000, False, "LentFull")],
+                                         hostile=[(True, 0, 2, False, ("Declared", 200000), 0),
+                                                  (True, 0, 9, False, ("Filler", 20000, 0x41), 0)]),
+        "hostile-empty-fragments": memory_input(
+            [(100, False, "Prose", 13, 0, None)], [(7, False, "Slice")], client=True,
+            hostile=[(False, 0, 1, False, ("Bytes", b"a"), 0), (False, 0, 0, False, ("Bytes", b""), 255),
+                     (True, 0, 9, False, ("Bytes", b"p"), 3), (True, 0, 0, True, ("Filler", 300, 0), 0)]),
+    }
+
+
 def write(target, name, data):
     d = os.path.join(SEEDS, target)
     os.makedirs(d, exist_ok=True)
@@ -515,6 +617,8 @@ def main():
         write("api_sequence", name, data)
     for name, data in differential_seeds().items():
         write("differential", name, data)
+    for name, data in memory_seeds().items():
+        write("memory", name, data)
 
 
 if __name__ == "__main__":

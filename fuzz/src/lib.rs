@@ -18,9 +18,14 @@
 //! - [`api`]: arbitrary sequences of commands and inputs;
 //! - [`differential`]: wsmachine against tungstenite.
 
+// The counting allocator of the crate's memory tests, shared: the `memory`
+// target registers it as its global allocator (and the tests below do).
+#[path = "../../tests/common/alloc.rs"]
+pub mod alloc;
 pub mod api;
 pub mod differential;
 pub mod heads;
+pub mod memory;
 
 use std::str;
 
@@ -1355,6 +1360,12 @@ pub fn check_lent(buf: &BytesMut, min: usize, fed: usize) {
     );
 }
 
+/// The lib's tests count heap as the `memory` target does, so that its
+/// seeds are checked against the bounds when replayed.
+#[cfg(test)]
+#[global_allocator]
+static COUNTING: alloc::Counting = alloc::Counting;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1561,7 +1572,7 @@ mod tests {
     fn seeds_replay() {
         use arbitrary::{Arbitrary, Unstructured};
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
-        let targets: [(&str, fn(&[u8])); 8] = [
+        let targets: [(&str, fn(&[u8])); 9] = [
             ("server_stream", |d| run_stream(Role::Server, d)),
             ("client_stream", |d| run_stream(Role::Client, d)),
             ("streaming", |d| {
@@ -1572,6 +1583,11 @@ mod tests {
             ("handshake_response", heads::response),
             ("differential", differential::run),
             ("frame_decode", |_| {}),
+            ("memory", |d| {
+                let input = memory::MemoryInput::arbitrary_take_rest(Unstructured::new(d)).expect("decodes");
+                assert!(!input.messages.is_empty() && !input.reads.is_empty(), "{input:?}");
+                memory::run(input);
+            }),
             ("api_sequence", |d| {
                 let input = api::ApiInput::arbitrary_take_rest(Unstructured::new(d)).expect("decodes");
                 assert!(input.ops.len() >= 3, "{input:?}");
