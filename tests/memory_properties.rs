@@ -18,10 +18,9 @@
 //! - (b) with each message dropped once checked, the receiver's peak heap
 //!   stays within [`receive_bound`];
 //! - (c) with every message kept, the heap they hold stays within
-//!   [`retention_bound`]. That fails today in two ways (the ignored tests
-//!   at the end, each with where the memory goes); what holds, and is
-//!   checked, is that bound plus twice the bytes received, for plain
-//!   messages read into the room they were lent.
+//!   [`retention_bound`]. The examples at the end are the two ways it
+//!   failed before the receiver was fixed (each with where the memory
+//!   went); a weaker bound (plus twice the bytes received) is checked too.
 //!
 //! Heap is measured with the counting allocator (`common::alloc`, live
 //! bytes of this thread) from just before the first read, so it includes
@@ -681,12 +680,10 @@ fn check_retention(s: &Scenario, received: bool) -> Result<(), TestCaseError> {
 proptest! {
     #![proptest_config(config(128))]
 
-    /// What holds today: plain messages kept by the application hold at
+    /// The weaker bound: plain messages kept by the application hold at
     /// most [`retention_bound`] plus twice the bytes received, whichever
     /// input path delivered them, as long as each read fills the room it
-    /// was lent (the pinned buffers are then full of received bytes). The
-    /// `2 × received` is the part of the bound the two ignored tests below
-    /// show to be missing from the design's N × (2s + 256).
+    /// was lent. (The two tests below assert the design's bound itself.)
     #[test]
     fn retained_messages_hold_at_most_twice_what_was_received(
         s in scenario(Just(Deflate::Off), retained_messages(), reads(false))
@@ -694,36 +691,33 @@ proptest! {
         check_retention(&s, true)?;
     }
 
-    /// Fails today, though not in every run (3 cases in 2,000 without short
-    /// reads, more with them; the examples at the end fail always): the
-    /// design's bound, N × (2s + 256) plus one read buffer per probe. The connection learns that the application keeps
-    /// payloads only when it finds its input buffer held at the moment it
-    /// would reuse it *empty* (`rx_reserve` in `connection/mod.rs` calls
-    /// `Retention::checked` only then). When a read ends inside a frame (a
-    /// partial header, or part of a payload: anywhere but right after a
-    /// header, which is taken off the buffer), as reads do in a stream, the
-    /// buffer is not empty when it is replaced: `BytesMut::reserve`
-    /// allocates a new one (the old one is shared with the slices) and no
-    /// check runs, so every buffer a kept payload was sliced out of stays
-    /// pinned, in share mode and during every probe.
+    /// The design's bound, N × (2s + 256) plus one read buffer per probe.
+    /// It failed (3 cases in 2,000 without short reads, more with them; the
+    /// examples at the end always) while the connection learned that the
+    /// application keeps payloads only when it found its input buffer held
+    /// at the moment it would reuse it *empty*: a read that ends inside a
+    /// frame leaves the buffer non-empty, `BytesMut::reserve` then allocated
+    /// a new one (the old one shared with the slices) and no check ran, so
+    /// every buffer a kept payload was sliced out of stayed pinned. The
+    /// receiver now checks whenever the previous allocation would hold what
+    /// the buffer keeps plus the room asked.
     /// Found with 80 messages (157-byte single frames and 652-byte ones in
     /// 1- and 6-byte fragments with a 121-byte Ping before each, a server,
     /// `read_buffer(60,790)` filled to capacity, 10 reads): 651,996 B held,
     /// bound 647,490 B. See `retained_messages_between_pings` and
     /// `retained_messages_after_short_reads` for the large cases.
     #[test]
-    #[ignore = "retention is checked only when the input buffer is empty (issue 13, item 6 findings)"]
     fn retained_messages_hold_about_twice_their_size(
         s in scenario(Just(Deflate::Off), retained_messages(), reads(true))
     ) {
         check_retention(&s, false)?;
     }
 
-    /// Fails today: an inflated message is delivered in the buffer it was
+    /// An inflated message used to be delivered in the buffer it was
     /// inflated into, with the room of the inflater's last output steps
-    /// still allocated. See `retained_compressed_message_sizes`.
+    /// still allocated; it is now shrunk to fit when that room is more than
+    /// its size plus 256 bytes. See `retained_compressed_message_sizes`.
     #[test]
-    #[ignore = "compressed messages keep their inflate buffer's spare room (issue 13, item 6 findings)"]
     fn retained_compressed_messages_hold_about_twice_their_size(
         s in scenario(deflate_on(), retained_messages(), reads(false))
     ) {
@@ -750,7 +744,7 @@ fn retained_compressed(content: Content, len: usize, n: usize) -> i64 {
     receive(&s, &build(&s), true).held
 }
 
-/// Retained compressed messages hold up to 8 times their size: 1 byte
+/// Before the fix, retained compressed messages held up to 8 times their size: 1 byte
 /// holds 545 bytes, 100 bytes 891, 1,000 bytes 8,072, 5,000 bytes 32,792
 /// (random content; 5,000 bytes of prose: 21,355).
 ///
@@ -762,7 +756,6 @@ fn retained_compressed(content: Content, len: usize, n: usize) -> i64 {
 /// (`connection/recv.rs`) delivers `a.data.freeze()` with all of it (plus
 /// the 24-byte shared header `Bytes` adds when length and capacity differ).
 #[test]
-#[ignore = "compressed messages keep their inflate buffer's spare room (issue 13, item 6 findings)"]
 fn retained_compressed_message_sizes() {
     let mut failed = Vec::new();
     for (content, len) in [
@@ -812,13 +805,12 @@ fn retained_after(wire: &[u8], fill: Option<usize>, n: usize) -> (i64, usize) {
     (alloc::live() - base, reads)
 }
 
-/// 2,000 1-byte messages, each followed by 512 Pings of 125 bytes, read
+/// Before the fix: 2,000 1-byte messages, each followed by 512 Pings of 125 bytes, read
 /// through `read_buffer(64 KiB)` filled to capacity (1,096 reads): 9.7 MB
 /// held, 4,858 B per message, where the bound is 1.9 MB. Reads rarely end
 /// between frames, so the retention is rarely checked: most read buffers
 /// stay pinned by the one message sliced out of them.
 #[test]
-#[ignore = "retention is checked only when the input buffer is empty (issue 13, item 6 findings)"]
 fn retained_messages_between_pings() {
     let mut unit = cframe(true, op::BINARY, b"x");
     for _ in 0..512 {
@@ -832,7 +824,7 @@ fn retained_messages_between_pings() {
     assert!(held <= bound, "{held} > {bound}");
 }
 
-/// 12,000 1-byte messages (7-byte masked frames) read through
+/// Before the fix: 12,000 1-byte messages (7-byte masked frames) read through
 /// `read_buffer(64 KiB)` with reads of 7 bytes that start 3 bytes into the
 /// stream, so that every read ends inside a frame header (with reads ending
 /// right after a header the retention works: the header is taken off and
@@ -841,7 +833,6 @@ fn retained_messages_between_pings() {
 /// allocates a new 64 KiB buffer and the message read into it pins all of
 /// it: 173 MB held, where the bound is 5.1 MB.
 #[test]
-#[ignore = "retention is checked only when the input buffer is empty (issue 13, item 6 findings)"]
 fn retained_messages_after_short_reads() {
     let frame = cframe(true, op::BINARY, b"x");
     let n = 12_000;

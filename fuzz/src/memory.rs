@@ -19,11 +19,9 @@
 //! - dropping each message: the peak heap while receiving is within
 //!   [`receive_bound`];
 //! - keeping every message (the input's `keep`): the heap held at the end
-//!   is within [`retention_bound`] plus twice the bytes received, when the
-//!   messages are plain and every lent buffer was filled with at least the
-//!   room asked. That is what holds today; [`STRICT_RETENTION`] asks for the
-//!   design's bound on every input instead (see the ignored tests in
-//!   `tests/memory_properties.rs` for why it fails).
+//!   is within [`retention_bound`] on every input ([`STRICT_RETENTION`]);
+//!   with it off, only the weaker bound plus twice the bytes received, for
+//!   plain messages and lent buffers filled to the room asked.
 //!
 //! The bounds are those of `tests/memory_properties.rs` (keep the two in
 //! step), with the hostile frames counted as held whole and assembled in
@@ -53,11 +51,11 @@ pub const RECEIVE_FIXED: usize = INFLATER + 2 * 16 * KIB + 64 * KIB + 4 * KIB;
 const FIRST_PROBE: usize = 64;
 
 /// Assert the design's retention bound (N × (2s + 256) plus a read buffer
-/// per probe) on every input. False until the two failures that
-/// `tests/memory_properties.rs` ignores are fixed: retained compressed
-/// messages keep their inflate buffer's spare room, and the retention check
-/// runs only when the input buffer is empty.
-pub const STRICT_RETENTION: bool = false;
+/// per probe) on every input. It holds since the two failures this target
+/// and `tests/memory_properties.rs` found were fixed: retained compressed
+/// messages kept their inflate buffer's spare room, and the retention check
+/// ran only when the input buffer was empty.
+pub const STRICT_RETENTION: bool = true;
 
 /// The receiver's limits: every generated message fits.
 const MAX_MESSAGE: usize = 256 * KIB;

@@ -12,6 +12,7 @@
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
+use alloc::vec::Vec;
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::retain::Retention;
@@ -218,19 +219,19 @@ impl Receiver {
         self.buf.split_off(self.buf.len())
     }
 
-    /// Makes room for `want` more bytes. When the buffer is empty and a
-    /// new allocation would be needed although the previous one is large
-    /// enough, that one is reused if nothing holds it any more; if
-    /// something does (the application kept a payload sliced out of it),
-    /// [`Retention`] learns of it and small payloads are copied out from
-    /// then on.
+    /// Makes room for `want` more bytes. When a new allocation would be
+    /// needed although the previous one is large enough for what the buffer
+    /// holds (a partial frame, or nothing) and `want` more, that one is
+    /// reused (moving the partial frame to its front) if nothing holds it
+    /// any more; if something does (the application kept a payload sliced
+    /// out of it), [`Retention`] learns of it and small payloads are copied
+    /// out from then on.
     #[inline]
     fn reserve(&mut self, want: usize) {
         if self.buf.capacity() - self.buf.len() >= want {
             return;
         }
-        let empty = self.buf.is_empty();
-        if empty && self.alloc >= want {
+        if self.alloc >= self.buf.len().saturating_add(want) {
             let reused = self.buf.try_reclaim(want);
             self.retention.checked(!reused);
             if reused {
@@ -238,9 +239,7 @@ impl Receiver {
             }
         }
         self.buf.reserve(want);
-        if empty {
-            self.alloc = self.buf.capacity();
-        }
+        self.alloc = self.buf.capacity();
     }
 
     /// How much room to make for the frame in progress: its rest, but no
@@ -543,7 +542,7 @@ impl Receiver {
         self.frame = None;
         if p.header.fin {
             if let Some(a) = self.assembly.take() {
-                return self.deliver(a.text, a.data.freeze());
+                return self.deliver(a.text, fitted(a.data));
             }
         }
         Ok(Step::Progress)
@@ -685,7 +684,7 @@ impl Receiver {
         }
         if fin {
             if let Some(a) = self.assembly.take() {
-                return self.deliver(a.text, a.data.freeze());
+                return self.deliver(a.text, fitted(a.data));
             }
         }
         Ok(Step::Progress)
@@ -748,6 +747,22 @@ impl Receiver {
             Message::Binary(payload)
         };
         Ok(Step::Item(Incoming::Message(message)))
+    }
+}
+
+/// An assembled message as handed over: its buffer, shrunk to fit when
+/// its spare room (from doubling as the message grew, or an inflate step
+/// that came back unused) would make it hold more than twice its size plus
+/// 256 bytes for as long as the application keeps it. Shrinking reallocates
+/// (in place where the allocator can), so it never holds two copies at
+/// once.
+fn fitted(data: BytesMut) -> Bytes {
+    if data.capacity() > data.len().saturating_mul(2).saturating_add(256) {
+        let mut data: Vec<u8> = data.into();
+        data.shrink_to_fit();
+        Bytes::from(data)
+    } else {
+        data.freeze()
     }
 }
 
