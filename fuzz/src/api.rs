@@ -494,8 +494,16 @@ impl Api {
         } else {
             self.expect_room(payload.len())
         };
+        let len = payload.len();
         let got = if pong { self.conn.pong(payload) } else { self.conn.ping(payload) };
-        assert_eq!(got, want);
+        if state == ReadyState::Closing && len <= 125 {
+            // Allowed after our Close until the peer's (§5.5.2), which this
+            // harness does not track: refused, or queued within the mark.
+            let ok = got.is_ok() || got == Err(SendError::NotOpen(state)) || matches!(got, Err(SendError::Full { .. }));
+            assert!(ok, "{got:?} in CLOSING");
+        } else {
+            assert_eq!(got, want);
+        }
         if matches!(got, Err(SendError::Full { .. })) {
             self.fulls += 1;
             self.full = true;
@@ -524,8 +532,9 @@ impl Api {
         let after = self.conn.ready_state();
         let expected = match before {
             _ if !ok => before,
-            // WHATWG: close() while CONNECTING fails the connection.
-            ReadyState::Connecting => ReadyState::Closed,
+            // WHATWG: close() while CONNECTING fails the connection: CLOSING
+            // until `Closed` is polled.
+            ReadyState::Connecting => ReadyState::Closing,
             ReadyState::Open => ReadyState::Closing,
             _ => before,
         };
@@ -742,14 +751,16 @@ impl Api {
             },
             Op::Eof => {
                 self.conn.handle_eof();
-                if self.conn.ready_state() != ReadyState::Closed {
+                if self.conn.ready_state() == ReadyState::Connecting {
                     // Only a server whose request is reported but not yet
                     // answered waits: the answer can still go out.
-                    assert_eq!(self.conn.ready_state(), ReadyState::Connecting);
                     assert_eq!(self.role, Role::Server);
                     self.drain();
                 }
-                assert_eq!(self.conn.ready_state(), ReadyState::Closed, "EOF must close the connection");
+                // Ended: CLOSING until `Closed` is polled, CLOSED after.
+                let s = self.conn.ready_state();
+                assert!(matches!(s, ReadyState::Closing | ReadyState::Closed), "EOF must end the connection: {s:?}");
+                assert_eq!(self.conn.poll_timeout(), None, "a deadline after EOF");
             }
             Op::Timeout { advance_ms, back } => self.timeout(advance_ms, back),
             Op::Poll(n) => {

@@ -372,7 +372,6 @@ impl WireChecker {
         self.buf.extend_from_slice(data);
         let mut pos = 0;
         while pos < self.buf.len() {
-            assert!(!self.close_sent, "bytes after our Close frame: {:x?}", &self.buf[pos..]);
             let Some(h) = read_header(&self.buf[pos..]) else { break };
             let end = pos + h.header_len + usize::try_from(h.len).expect("length fits");
             if self.buf.len() < end {
@@ -387,6 +386,9 @@ impl WireChecker {
     }
 
     fn check(&mut self, h: &RawHeader, payload: &[u8]) {
+        // §5.5.1: no data after our Close; Pings and Pongs may still go
+        // until the peer's Close.
+        assert!(!self.close_sent || matches!(h.opcode, 9 | 10), "data or a second Close after our Close frame: {h:?}");
         assert_eq!(h.rsv, 0, "RSV bits without an extension: {h:?}");
         assert!(matches!(h.opcode, 0 | 1 | 2 | 8 | 9 | 10), "reserved opcode: {h:?}");
         assert_eq!(h.mask.is_some(), self.masked, "mask bit wrong for the writer's role: {h:?}");
@@ -713,7 +715,8 @@ impl Harness {
                 };
                 result.expect("answering the pending request");
                 if !upgrade || !side.accept {
-                    assert_eq!(self.conn.ready_state(), ReadyState::Closed, "a rejection closes");
+                    // Ending: CLOSING until `Closed` is polled.
+                    assert_eq!(self.conn.ready_state(), ReadyState::Closing, "a rejection ends the connection");
                 }
             }
             Event::Open(n) => {
@@ -876,8 +879,10 @@ impl Harness {
             Event::Ping(p) => {
                 assert!(self.closing.is_none(), "Ping after Closing");
                 assert!(p.len() <= 125);
-                if self.auto_pong && !self.wire.close_sent {
-                    // The Pong was queued just before the event (§5.5.2).
+                if self.auto_pong {
+                    // The Pong was queued just before the event (§5.5.2),
+                    // after our Close too: Pings are answered until the
+                    // peer's Close.
                     let pongs: Vec<&WireFrame> = self.wire.frames.iter().filter(|f| f.opcode == 0xA).collect();
                     assert_eq!(pongs.len(), self.pongs_matched + 1, "no Pong for Ping {p:?}");
                     assert_eq!(&pongs[self.pongs_matched].payload[..], &p[..], "Pong payload differs");
@@ -954,6 +959,10 @@ impl Harness {
             Some(ConnectionError::ClosedWhileConnecting) => {
                 assert!(self.in_http(), "ClosedWhileConnecting after Open");
                 assert_eq!(self.step, StepKind::Command);
+            }
+            Some(ConnectionError::Rejected { .. }) => {
+                assert!(self.in_http(), "Rejected after Open");
+                assert_eq!(self.conn.role(), Role::Server, "a client rejected");
             }
             Some(other) => panic!("unexpected error {other:?}"),
             None => {}
@@ -1082,7 +1091,15 @@ fn mid_command(h: &mut Harness, which: u8) {
         let open = c.ready_state() == ReadyState::Open;
         match which {
             1 => c.close(Some(CloseCode::new(4000)), "mid").expect("valid close arguments"),
-            2 => assert_eq!(c.ping(Bytes::from_static(b"p")).is_ok(), open),
+            2 => {
+                let state = c.ready_state();
+                let r = c.ping(Bytes::from_static(b"p"));
+                // Allowed after our Close until the peer's (§5.5.2).
+                assert!(
+                    open && r.is_ok() || !open && (state == ReadyState::Closing || r.is_err()),
+                    "{r:?} in {state:?}"
+                );
+            }
             3 => assert_eq!(c.send_binary(Bytes::from_static(&[1, 2, 3])).is_ok(), open),
             _ => {}
         }
@@ -1260,13 +1277,15 @@ fn head_outcome(role: Role, input: &Input<'_>, stream: &[u8], eof: bool) -> Open
                 let chat = req.protocols().iter().any(|p| p == "chat");
                 let request = Event::UpgradeRequest(Box::new(req));
                 if input.alt {
-                    Opening::Closed(vec![request], None)
+                    Opening::Closed(vec![request], Some(ConnectionError::Rejected { status: 403 }))
                 } else {
                     let open = Event::Open(Negotiated { protocol: chat.then(|| "chat".into()), extensions: vec![] });
                     Opening::Open(vec![request, open], n)
                 }
             }
-            Ok(RequestHead::NotUpgrade(req, _)) => Opening::Closed(vec![Event::HttpRequest(req)], None),
+            Ok(RequestHead::NotUpgrade(req, _)) => {
+                Opening::Closed(vec![Event::HttpRequest(req)], Some(ConnectionError::Rejected { status: 200 }))
+            }
             Err(e) => hs(e),
         },
         Role::Client => {
@@ -1305,12 +1324,14 @@ fn check_refusal(role: Role, h: &Harness, input: &Input<'_>, error: Option<&Conn
         }
         Role::Server => {
             let want = match (&side.request, error) {
-                (Some((_, false)), None) => Some((200, "page")),
-                (Some((_, true)), None) => {
+                (Some((_, false)), Some(ConnectionError::Rejected { status: 200 })) => Some((200, "page")),
+                (Some((_, true)), Some(ConnectionError::Rejected { status: 403 })) => {
                     assert!(input.alt);
                     Some((403, "no"))
                 }
                 (None, Some(ConnectionError::Handshake(e))) => e.status().map(|s| (s, "")),
+                // close() while a request awaits its answer answers it 503.
+                (Some(_), Some(ConnectionError::ClosedWhileConnecting)) => Some((503, "")),
                 (None, Some(ConnectionError::ClosedWhileConnecting)) => None,
                 other => panic!("unexpected refusal {other:?}"),
             };
@@ -1618,9 +1639,11 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "bytes after our Close frame")]
-    fn wire_checker_rejects_bytes_after_close() {
+    #[should_panic(expected = "after our Close frame")]
+    fn wire_checker_rejects_data_after_close() {
         let mut w = WireChecker::new(Role::Server);
-        w.feed(&[0x88, 0x00, 0x81, 0x00]);
+        // A Pong after our Close is allowed, a text frame is not.
+        w.feed(&[0x88, 0x00, 0x8a, 0x00]);
+        w.feed(&[0x81, 0x00]);
     }
 }
