@@ -1,9 +1,9 @@
 //! A client and a server over loopback TCP, each driven by the same dozen-line
 //! blocking loop: the crate docs' first example (`cargo run --example loopback`).
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wsmachine::handshake::{Accept, ClientRequest};
 use wsmachine::{CloseCode, Config, Connection, Event, OsEntropy, Output};
@@ -14,10 +14,11 @@ fn drive(
     mut stream: TcpStream,
     mut on_event: impl FnMut(&mut Connection, Event),
 ) -> std::io::Result<()> {
-    // A peer that stops sending, or stops reading, fails a read or a write.
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    // A peer that stops reading fails a write.
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut buf = [0u8; 16 * 1024];
+    // The time starts the deadlines (handshake, keepalive, close).
+    conn.handle_timeout_at(Instant::now());
     loop {
         // 1. Do everything the connection asks for, in order.
         while let Some(output) = conn.poll_output() {
@@ -34,10 +35,17 @@ fn drive(
                 _ => {}
             }
         }
-        // 2. Then wait for the peer.
-        match stream.read(&mut buf)? {
-            0 => conn.handle_eof(),
-            n => conn.handle_bytes(&buf[..n]),
+        // 2. Then wait for the peer, until the next deadline at most.
+        let wait = conn.poll_timeout_at().map(|at| at.saturating_duration_since(Instant::now()));
+        stream.set_read_timeout(wait.map(|w| w.max(Duration::from_millis(1))))?;
+        let read = stream.read(&mut buf);
+        conn.handle_timeout_at(Instant::now());
+        match read {
+            Ok(0) => conn.handle_eof(),
+            Ok(n) => conn.handle_bytes(&buf[..n]),
+            // The deadline came first: `handle_timeout_at` acted on it.
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => return Err(e),
         }
     }
 }
