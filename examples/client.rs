@@ -29,7 +29,7 @@ use wsmachine::{CloseCode, Config, Connection, Event, OsEntropy, Output};
 
 #[path = "support/unsent.rs"]
 mod unsent;
-use unsent::Unsent;
+use unsent::{Drive, Unsent};
 
 enum Input {
     Bytes(Vec<u8>),
@@ -133,29 +133,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // longer than the next deadline.
         let deadline = conn.poll_timeout_at();
         let mut input = None;
-        if unsent.stalled() {
-            println!("the server is not reading: it took none of {} bytes in {stall:?}", unsent.len());
-            unsent.clear();
-            conn.handle_eof();
-            continue;
-        } else if !unsent.is_empty() {
-            if let Err(e) = unsent.write_until(&mut stream, deadline) {
-                println!("write failed: {e}");
-                unsent.clear();
-                conn.handle_eof();
+        match unsent.drive(&mut conn, &mut stream, deadline, &mut shutdown, "the server") {
+            Drive::Stalled => continue,
+            Drive::Wrote => {}
+            Drive::Idle => {
+                input = match deadline {
+                    None => Some(rx.recv()?),
+                    Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                        Ok(input) => Some(input),
+                        Err(RecvTimeoutError::Timeout) => None,
+                        Err(e @ RecvTimeoutError::Disconnected) => return Err(e.into()),
+                    },
+                };
             }
-        } else if shutdown {
-            shutdown = false;
-            let _ = stream.shutdown(Shutdown::Write);
-        } else {
-            input = match deadline {
-                None => Some(rx.recv()?),
-                Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
-                    Ok(input) => Some(input),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(e @ RecvTimeoutError::Disconnected) => return Err(e.into()),
-                },
-            };
         }
         conn.handle_timeout_at(Instant::now());
         match input {

@@ -42,7 +42,7 @@ use wsmachine::{Config, Connection, Event, Output};
 
 #[path = "support/unsent.rs"]
 mod unsent;
-use unsent::Unsent;
+use unsent::{Drive, Unsent};
 
 const PAGE: &str = include_str!("echo_page.html");
 const USAGE: &str = "usage: echo_server [ADDR] [--keepalive SECS] [--keepalive-timeout SECS] [--close-timeout SECS]";
@@ -183,28 +183,15 @@ fn serve(mut stream: TcpStream, peer: &str, config: Config) -> io::Result<()> {
         // no longer than the next deadline.
         let deadline = conn.poll_timeout_at();
         let mut read = None;
-        if unsent.stalled() {
-            // Not a byte taken for `stall`: the peer is not reading. Waiting
-            // longer would only keep this thread and these bytes for it. The
-            // connection ends as if the peer had gone (`Closed`, code 1006,
-            // comes next) and the socket is dropped.
-            println!("[{peer}] not reading: took none of {} bytes in {stall:?}; dropping it", unsent.len());
-            unsent.clear();
-            conn.handle_eof();
-            continue;
-        } else if !unsent.is_empty() {
-            if let Err(e) = unsent.write_until(&mut stream, deadline) {
-                println!("[{peer}] write failed: {e}");
-                unsent.clear();
-                conn.handle_eof();
+        match unsent.drive(&mut conn, &mut stream, deadline, &mut shutdown, &format!("[{peer}]")) {
+            Drive::Stalled => continue,
+            Drive::Wrote => {}
+            Drive::Idle => {
+                let wait =
+                    deadline.map(|at| at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+                stream.set_read_timeout(wait)?;
+                read = Some(stream.read(&mut buf));
             }
-        } else if shutdown {
-            shutdown = false;
-            let _ = stream.shutdown(Shutdown::Write);
-        } else {
-            let wait = deadline.map(|at| at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
-            stream.set_read_timeout(wait)?;
-            read = Some(stream.read(&mut buf));
         }
         conn.handle_timeout_at(Instant::now());
         match read {

@@ -120,6 +120,8 @@ mod frame;
 pub mod handshake;
 mod mask;
 mod state;
+#[cfg(test)]
+mod testing;
 mod time;
 mod utf8;
 

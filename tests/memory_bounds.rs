@@ -15,8 +15,6 @@ use common::alloc::{self, Counting};
 use common::*;
 #[cfg(feature = "deflate")]
 use wsmachine::DeflateConfig;
-#[cfg(feature = "deflate")]
-use wsmachine::handshake::parse_extensions;
 use wsmachine::{Config, Connection, ConnectionError, Event, Message, Output, ProtocolError, Role, SendError};
 
 #[global_allocator]
@@ -26,35 +24,10 @@ const ROLES: [Role; 2] = [Role::Server, Role::Client];
 const KIB: usize = 1024;
 
 #[cfg(feature = "deflate")]
-/// Text that compresses about 2:1, like prose.
-fn prose(seed: u64, len: usize) -> Vec<u8> {
-    noise(seed, len).into_iter().map(|b| b"etaoin shrdlu cmfw"[usize::from(b) % 18]).collect()
-}
-
-#[cfg(feature = "deflate")]
-fn other(role: Role) -> Role {
-    match role {
-        Role::Server => Role::Client,
-        Role::Client => Role::Server,
-    }
-}
-
-#[cfg(feature = "deflate")]
 /// A deflate-enabled open connection; `takeover` keeps the LZ77 window
 /// between messages in both directions.
 fn deflate_conn(role: Role, takeover: bool, base: Config) -> Connection {
-    let cfg = DeflateConfig::default()
-        .with_threshold(0)
-        .with_server_no_context_takeover(!takeover)
-        .with_client_no_context_takeover(!takeover);
-    let agreed = if takeover {
-        "permessage-deflate"
-    } else {
-        "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
-    };
-    with_config(role, base.with_deflate(Some(cfg)))
-        .with_extensions(&parse_extensions(agreed).expect("valid"))
-        .expect("agreed")
+    open_deflate(role, takeover, DeflateConfig::default().with_threshold(0), base, FixedMask(RFC_KEY))
 }
 
 #[cfg(feature = "deflate")]

@@ -26,13 +26,15 @@
 //! bytes of this thread) from just before the first read, so it includes
 //! everything the receiving connection allocates (the sender's wire is
 //! built before). `PROPTEST_CASES` overrides the case counts.
+// Compressed messages are half the cases: the file needs permessage-deflate.
+#![cfg(feature = "deflate")]
+
 mod common;
 
 use common::alloc::{self, Counting};
 use common::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
-use wsmachine::handshake::parse_extensions;
 use wsmachine::{Config, Connection, DeflateConfig, Event, Message, Output, Role};
 
 #[global_allocator]
@@ -336,13 +338,6 @@ fn retained_messages() -> impl Strategy<Value = Vec<Msg>> {
 // Building the wire
 // ---------------------------------------------------------------------------
 
-fn other(role: Role) -> Role {
-    match role {
-        Role::Server => Role::Client,
-        Role::Client => Role::Server,
-    }
-}
-
 /// An open connection with permessage-deflate as `deflate` says.
 fn open(role: Role, deflate: Deflate, threshold: usize, base: Config) -> Connection {
     let takeover = match deflate {
@@ -350,49 +345,7 @@ fn open(role: Role, deflate: Deflate, threshold: usize, base: Config) -> Connect
         Deflate::NoTakeover => false,
         Deflate::Takeover => true,
     };
-    let cfg = DeflateConfig::default()
-        .with_threshold(threshold)
-        .with_server_no_context_takeover(!takeover)
-        .with_client_no_context_takeover(!takeover);
-    let agreed = if takeover {
-        "permessage-deflate"
-    } else {
-        "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
-    };
-    with_config(role, base.with_deflate(Some(cfg)))
-        .with_extensions(&parse_extensions(agreed).expect("valid"))
-        .expect("agreed")
-}
-
-/// Text that compresses about 2:1, like prose.
-fn prose(seed: u64, len: usize) -> Vec<u8> {
-    noise(seed, len).into_iter().map(|b| b"etaoin shrdlu cmfw"[usize::from(b) % 18]).collect()
-}
-
-/// Random UTF-8 of exactly `len` bytes: characters of every width.
-fn random_text(seed: u64, len: usize) -> Vec<u8> {
-    let raw = noise(seed, len + 4);
-    let mut out = Vec::with_capacity(len);
-    let mut k = 0;
-    while out.len() < len {
-        let r = u32::from_le_bytes([raw[k], raw[k + 1], raw[k + 2], 0]);
-        k = (k + 1) % (raw.len() - 3);
-        let c = match r % 4 {
-            0 => char::from_u32(0x20 + (r >> 2) % 0x5f),
-            1 => char::from_u32(0x80 + (r >> 2) % 0x780),
-            2 => char::from_u32(0x800 + (r >> 2) % 0xf800),
-            _ => char::from_u32(0x10000 + (r >> 2) % 0x10_0000),
-        }
-        .unwrap_or('?');
-        let mut buf = [0; 4];
-        let s = c.encode_utf8(&mut buf).as_bytes();
-        if out.len() + s.len() <= len {
-            out.extend_from_slice(s);
-        } else {
-            out.push(b'x');
-        }
-    }
-    out
+    open_deflate(role, takeover, DeflateConfig::default().with_threshold(threshold), base, FixedMask(RFC_KEY))
 }
 
 fn payload(m: &Msg) -> Vec<u8> {

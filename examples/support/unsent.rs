@@ -9,10 +9,21 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
-use std::net::TcpStream;
+use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-use wsmachine::Bytes;
+use wsmachine::{Bytes, Connection};
+
+/// What [`Unsent::drive`] did.
+pub(crate) enum Drive {
+    /// The peer took nothing for `stall`: the connection was ended.
+    Stalled,
+    /// Some bytes were written (or the write failed and the connection was
+    /// ended); loop again.
+    Wrote,
+    /// Nothing is left to write: wait for the peer (or other input).
+    Idle,
+}
 
 /// The bytes the connection gave us to send, in order, written as fast as
 /// the peer takes them.
@@ -93,5 +104,41 @@ impl Unsent {
             }
         }
         Ok(())
+    }
+
+    /// One turn of a blocking driver's writing: if the peer has taken none
+    /// of the bytes for `stall`, the connection ends as if the peer had
+    /// gone (`Closed`, code 1006, comes next; waiting longer would only
+    /// keep the thread and the bytes for it); else what is queued is written
+    /// until `deadline` at most (a failed write ends the connection the same
+    /// way); else a pending `shutdown` of the write side is done. `who`
+    /// names the peer in the log.
+    pub(crate) fn drive(
+        &mut self,
+        conn: &mut Connection,
+        stream: &mut TcpStream,
+        deadline: Option<Instant>,
+        shutdown: &mut bool,
+        who: &str,
+    ) -> Drive {
+        if self.stalled() {
+            println!("{who} is not reading: it took none of {} bytes in {:?}; dropping it", self.len(), self.stall);
+            self.clear();
+            conn.handle_eof();
+            return Drive::Stalled;
+        }
+        if !self.is_empty() {
+            if let Err(e) = self.write_until(stream, deadline) {
+                println!("{who}: write failed: {e}");
+                self.clear();
+                conn.handle_eof();
+            }
+            return Drive::Wrote;
+        }
+        if std::mem::take(shutdown) {
+            let _ = stream.shutdown(Shutdown::Write);
+            return Drive::Wrote;
+        }
+        Drive::Idle
     }
 }

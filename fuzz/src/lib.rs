@@ -23,6 +23,10 @@
 #[path = "../../tests/common/alloc.rs"]
 pub mod alloc;
 pub mod api;
+#[path = "../../tests/common/data.rs"]
+pub mod data;
+#[path = "../../tests/common/deflate.rs"]
+pub mod deflate;
 pub mod differential;
 pub mod heads;
 pub mod memory;

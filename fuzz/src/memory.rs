@@ -30,10 +30,11 @@
 //! [`receive_bound`]).
 
 use arbitrary::Arbitrary;
-use wsmachine::handshake::parse_extensions;
 use wsmachine::{BytesMut, Config, Connection, DeflateConfig, Event, Message, Output, Role};
 
 use crate::api::encode_frame;
+use crate::data::{noise, other, prose, random_text};
+use crate::deflate::open_deflate;
 use crate::{CountingEntropy, alloc, check_lent, read_header};
 
 const KIB: usize = 1024;
@@ -221,13 +222,6 @@ impl MessageSpec {
     }
 }
 
-fn other(role: Role) -> Role {
-    match role {
-        Role::Server => Role::Client,
-        Role::Client => Role::Server,
-    }
-}
-
 fn open(role: Role, deflate: DeflateMode, threshold: usize, base: Config) -> Connection {
     let takeover = match deflate {
         DeflateMode::Off => return Connection::new_open(role, base, CountingEntropy::default()),
@@ -236,66 +230,16 @@ fn open(role: Role, deflate: DeflateMode, threshold: usize, base: Config) -> Con
     };
     // Compression level 1: compressing is most of an execution's time, and
     // only the receiver is measured.
-    let cfg = DeflateConfig::default()
-        .with_compression_level(1)
-        .with_threshold(threshold)
-        .with_server_no_context_takeover(!takeover)
-        .with_client_no_context_takeover(!takeover);
-    let agreed = if takeover {
-        "permessage-deflate"
-    } else {
-        "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
-    };
-    Connection::new_open(role, base.with_deflate(Some(cfg)), CountingEntropy::default())
-        .with_extensions(&parse_extensions(agreed).expect("valid"))
-        .expect("agreed")
-}
-
-/// Deterministic bytes (xorshift).
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+    let cfg = DeflateConfig::default().with_compression_level(1).with_threshold(threshold);
+    open_deflate(role, takeover, cfg, base, CountingEntropy::default())
 }
 
 fn payload(content: Content, text: bool, seed: u64, len: usize) -> Vec<u8> {
     match (content, text) {
-        (Content::Prose, _) => {
-            noise(seed, len).into_iter().map(|b| b"etaoin shrdlu cmfw"[usize::from(b) % 18]).collect()
-        }
+        (Content::Prose, _) => prose(seed, len),
         (Content::Repeats, _) => b"0123456789abcdef".iter().copied().cycle().take(len).collect(),
         (Content::Random, false) => noise(seed, len),
-        (Content::Random, true) => {
-            // Characters of every width, `len` bytes exactly.
-            let raw = noise(seed, len + 4);
-            let mut out = Vec::with_capacity(len);
-            let mut k = 0;
-            while out.len() < len {
-                let r = u32::from_le_bytes([raw[k], raw[k + 1], raw[k + 2], 0]);
-                k = (k + 1) % (raw.len() - 3);
-                let c = match r % 4 {
-                    0 => char::from_u32(0x20 + (r >> 2) % 0x5f),
-                    1 => char::from_u32(0x80 + (r >> 2) % 0x780),
-                    2 => char::from_u32(0x800 + (r >> 2) % 0xf800),
-                    _ => char::from_u32(0x10000 + (r >> 2) % 0x10_0000),
-                }
-                .unwrap_or('?');
-                let mut buf = [0; 4];
-                let s = c.encode_utf8(&mut buf).as_bytes();
-                if out.len() + s.len() <= len {
-                    out.extend_from_slice(s);
-                } else {
-                    out.push(b'x');
-                }
-            }
-            out
-        }
+        (Content::Random, true) => random_text(seed, len),
     }
 }
 

@@ -185,18 +185,7 @@ pub(crate) mod tests {
     };
     use alloc::vec::Vec;
 
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % (n as u64).max(1)) as usize
-        }
-    }
+    use crate::testing::Rng;
 
     fn found(input: &[u8]) -> bool {
         let mut s = HeadScan::default();

@@ -258,6 +258,15 @@ pub fn bytes(s: &[u8]) -> Bytes {
 
 /// Opcodes (RFC 6455 §5.2).
 pub mod alloc;
+pub mod data;
+#[cfg(feature = "deflate")]
+pub mod deflate;
+
+#[allow(unused_imports)]
+pub use data::*;
+#[cfg(feature = "deflate")]
+#[allow(unused_imports)]
+pub use deflate::open_deflate;
 
 pub mod op {
     pub const CONT: u8 = 0x0;
@@ -440,19 +449,4 @@ pub fn any_width_char() -> impl proptest::strategy::Strategy<Value = char> {
         proptest::char::range('\u{800}', '\u{ffff}'),
         proptest::char::range('\u{10000}', '\u{10ffff}'),
     ]
-}
-
-/// Deterministic pseudo-random bytes (xorshift): incompressible.
-pub fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len).map(|_| (xorshift(&mut x) >> 24) as u8).collect()
-}
-
-/// One step of the xorshift64 generator behind [`noise`], for tests that
-/// draw numbers rather than bytes. `x` must not be 0.
-pub fn xorshift(x: &mut u64) -> u64 {
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    *x
 }

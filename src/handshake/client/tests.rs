@@ -99,18 +99,7 @@ fn rfc_request() -> ClientRequest {
 fn rfc_1_2_request_bytes() {
     let mut out = Vec::new();
     write_request(&rfc_request(), KEY, &mut out);
-    assert_eq!(
-        core::str::from_utf8(&out).unwrap(),
-        "GET /chat HTTP/1.1\r\n\
-         Host: server.example.com\r\n\
-         Upgrade: websocket\r\n\
-         Connection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Origin: http://example.com\r\n\
-         Sec-WebSocket-Protocol: chat, superchat\r\n\
-         Sec-WebSocket-Version: 13\r\n\
-         \r\n"
-    );
+    assert_eq!(core::str::from_utf8(&out).unwrap(), crate::testing::RFC_REQUEST);
     assert_eq!(rfc_request().validate(), Ok(()));
 }
 
@@ -474,18 +463,7 @@ fn response_limits() {
     assert_eq!(run(bytes, lim(4096, 0)), Err(HandshakeError::TooManyHeaders));
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % (n as u64).max(1)) as usize
-    }
-}
+use crate::testing::Rng;
 
 /// Chunk-size lines and chunked bodies made of pieces that matter to
 /// the grammar.

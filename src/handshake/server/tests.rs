@@ -4,15 +4,7 @@ use alloc::{format, vec};
 
 const LIMITS: Limits = Limits { max_head_size: 4096, max_headers: 32 };
 
-const RFC_REQUEST: &str = "GET /chat HTTP/1.1\r\n\
-    Host: server.example.com\r\n\
-    Upgrade: websocket\r\n\
-    Connection: Upgrade\r\n\
-    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-    Origin: http://example.com\r\n\
-    Sec-WebSocket-Protocol: chat, superchat\r\n\
-    Sec-WebSocket-Version: 13\r\n\
-    \r\n";
+use crate::testing::RFC_REQUEST;
 
 fn parse(s: &str) -> Result<RequestParse, HandshakeError> {
     parse_request(s.as_bytes(), LIMITS)
