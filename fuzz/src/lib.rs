@@ -23,6 +23,8 @@
 #[path = "../../tests/common/alloc.rs"]
 pub mod alloc;
 pub mod api;
+#[path = "../../tests/common/bounds.rs"]
+pub mod bounds;
 #[path = "../../tests/common/data.rs"]
 pub mod data;
 #[path = "../../tests/common/deflate.rs"]

@@ -77,6 +77,9 @@ pub(super) struct Receiver {
     alloc: usize,
     /// Whether payloads handed out are slices of `buf` or copies.
     retention: Retention,
+    /// Where the buffer last lent starts (its address; 0: none), to tell a
+    /// lent buffer handed back, which shares `alloc`, from the caller's own.
+    lent_at: usize,
     /// The frame whose header is decoded and whose payload is arriving.
     frame: Option<FrameProgress>,
     /// The message in progress (started by its first frame's header).
@@ -152,6 +155,7 @@ impl Receiver {
             buf: BytesMut::new(),
             alloc: 0,
             retention: Retention::default(),
+            lent_at: 0,
             frame: None,
             assembly: None,
             utf8: Utf8Validator::default(),
@@ -198,7 +202,12 @@ impl Receiver {
     /// Appends a buffer the caller read into (zero-copy when it follows
     /// the buffered input, as [`lend`](Self::lend)'s buffers do).
     pub(super) fn push_owned(&mut self, data: BytesMut) {
+        let lent = data.as_ptr() as usize == core::mem::take(&mut self.lent_at);
         if self.buf.is_empty() {
+            if !lent {
+                // The caller's own allocation, not the one `alloc` describes.
+                self.alloc = data.capacity();
+            }
             self.buf = data;
         } else {
             self.buf.unsplit(data);
@@ -216,7 +225,9 @@ impl Receiver {
             _ => self.frame_room().max(min),
         };
         self.reserve(want);
-        self.buf.split_off(self.buf.len())
+        let lent = self.buf.split_off(self.buf.len());
+        self.lent_at = lent.as_ptr() as usize;
+        lent
     }
 
     /// Makes room for `want` more bytes. When a new allocation would be

@@ -258,6 +258,7 @@ pub fn bytes(s: &[u8]) -> Bytes {
 
 /// Opcodes (RFC 6455 §5.2).
 pub mod alloc;
+pub mod bounds;
 pub mod data;
 #[cfg(feature = "deflate")]
 pub mod deflate;
