@@ -1,15 +1,19 @@
-//! Error types: the peer's faults ([`ProtocolError`]) and the caller's
-//! ([`SendError`], [`CloseError`], [`BrowserCloseError`]).
+//! Error types: the peer's faults ([`ProtocolError`], [`HandshakeError`])
+//! and the caller's ([`SendError`], [`CloseError`], [`BrowserCloseError`],
+//! [`UsageError`]).
 //!
-//! The peer's faults never come back from a method call: they fail the
-//! connection (RFC 6455 §7.1.7) and arrive in [`Closed::error`](crate::Closed).
+//! The peer's faults never come back from a `Connection` method: they fail
+//! the connection (RFC 6455 §7.1.7) and arrive in
+//! [`Closed::error`](crate::Closed). (The helpers that check a head an HTTP
+//! layer received, such as `Request::from_http`, return the
+//! [`HandshakeError`] they find.)
 //! The caller's mistakes come back as `Err` from the command that made them,
 //! and nothing is queued.
 
 use crate::close::CloseCode;
 use crate::state::ReadyState;
 
-pub use crate::handshake::HandshakeError;
+pub use crate::handshake::{HandshakeError, UsageError};
 
 /// The peer broke RFC 6455. Each variant knows the close code it is failed
 /// with ([`close_code`](Self::close_code)).

@@ -17,7 +17,7 @@ use bytes::BytesMut;
 
 use crate::config::{Config, Role};
 use crate::error::ProtocolError;
-use crate::handshake::{ClientRequest, ExtensionOffer, HandshakeError};
+use crate::handshake::{ClientRequest, ExtensionOffer, HandshakeError, UsageError};
 
 /// The RSV1 bit (`0bRSV1_RSV2_RSV3`): permessage-deflate's "compressed"
 /// flag (RFC 7692 §6).
@@ -209,13 +209,13 @@ mod imp {
         config: &Config,
         role: Role,
         elements: &[ExtensionOffer],
-    ) -> Result<Agreed, HandshakeError> {
+    ) -> Result<Agreed, UsageError> {
         let mut agreed = Agreed::default();
         for e in elements {
             if !e.name.eq_ignore_ascii_case(deflate::EXTENSION_NAME) || !agreed.responses.is_empty() {
-                return Err(HandshakeError::UnsupportedExtension(e.name.clone()));
+                return Err(UsageError::UnsupportedExtension(e.name.clone()));
             }
-            let params = deflate::agreed_params(e).map_err(HandshakeError::InvalidDeflateResponse)?;
+            let params = deflate::agreed_params(e).map_err(UsageError::InvalidDeflateParameters)?;
             let cfg = config.deflate.clone().unwrap_or_default();
             agreed = Agreed::deflate(e.clone(), Deflate::new(role == Role::Client, &params, &cfg));
         }
@@ -298,11 +298,14 @@ mod imp {
 
     /// Every extension is unsupported.
     pub(crate) fn agreed_elsewhere(
-        config: &Config,
+        _config: &Config,
         _role: Role,
         elements: &[ExtensionOffer],
-    ) -> Result<Agreed, HandshakeError> {
-        client_accept(config, elements)
+    ) -> Result<Agreed, UsageError> {
+        match elements.first() {
+            Some(e) => Err(UsageError::UnsupportedExtension(e.name.clone())),
+            None => Ok(Agreed::default()),
+        }
     }
 }
 

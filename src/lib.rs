@@ -86,9 +86,10 @@
 //! # Errors and panics
 //!
 //! The peer's mistakes never come back from a method: they fail the
-//! connection (§7.1.7) and arrive in [`Closed::error`]. The caller's mistakes
-//! come back as `Err` from the command ([`SendError`], [`CloseError`],
-//! [`HandshakeError`]) and nothing is queued. No input, byte split or call
+//! connection (§7.1.7) and arrive in [`Closed::error`] (a
+//! [`ProtocolError`], a [`HandshakeError`], a time-out). The caller's
+//! mistakes come back as `Err` from the command ([`SendError`],
+//! [`CloseError`], [`UsageError`]) and nothing is queued. No input, byte split or call
 //! sequence panics; a panic would be a bug.
 //!
 //! # Features
@@ -134,7 +135,7 @@ pub use deflate::DeflateConfig;
 pub use entropy::Entropy;
 #[cfg(feature = "getrandom")]
 pub use entropy::OsEntropy;
-pub use error::{BrowserCloseError, CloseError, ConnectionError, HandshakeError, ProtocolError, SendError};
+pub use error::{BrowserCloseError, CloseError, ConnectionError, HandshakeError, ProtocolError, SendError, UsageError};
 pub use event::{CloseFrame, Closed, Event, Message, MessageKind, Negotiated, Output, Text};
 pub use state::ReadyState;
 pub use time::Timestamp;

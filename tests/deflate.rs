@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use proptest::prelude::*;
-use wsmachine::handshake::{Accept, ClientRequest, ExtensionOffer, accept_key, parse_extensions};
+use wsmachine::handshake::{Accept, ClientRequest, ExtensionOffer, UsageError, accept_key, parse_extensions};
 use wsmachine::{
     Bytes, Config, Connection, ConnectionError, DeflateConfig, Event, HandshakeError, Message, MessageKind, Negotiated,
     Output, ProtocolError, ReadyState, Role, SendError,
@@ -2201,11 +2201,11 @@ fn with_extensions_rejects_what_it_cannot_run() {
             .with_extensions(&exts(agreed))
             .err()
     };
-    assert_eq!(try_with("x-foo"), Some(HandshakeError::UnsupportedExtension("x-foo".into())));
-    assert_eq!(try_with("permessage-deflate, x-foo"), Some(HandshakeError::UnsupportedExtension("x-foo".into())));
+    assert_eq!(try_with("x-foo"), Some(UsageError::UnsupportedExtension("x-foo".into())));
+    assert_eq!(try_with("permessage-deflate, x-foo"), Some(UsageError::UnsupportedExtension("x-foo".into())));
     assert_eq!(
         try_with("x-webkit-deflate-frame"),
-        Some(HandshakeError::UnsupportedExtension("x-webkit-deflate-frame".into()))
+        Some(UsageError::UnsupportedExtension("x-webkit-deflate-frame".into()))
     );
     for bad in [
         "permessage-deflate; x=1",
@@ -2213,7 +2213,7 @@ fn with_extensions_rejects_what_it_cannot_run() {
         "permessage-deflate; client_max_window_bits",
         "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
     ] {
-        assert!(matches!(try_with(bad), Some(HandshakeError::InvalidDeflateResponse(_))), "{bad}: {:?}", try_with(bad));
+        assert!(matches!(try_with(bad), Some(UsageError::InvalidDeflateParameters(_))), "{bad}: {:?}", try_with(bad));
     }
     // The extension twice is not something it can run either.
     assert!(try_with("permessage-deflate, permessage-deflate").is_some());

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{FixedMask, Out, Pair, RFC_KEY, cframe, close_body, closed_out, drain, merge_into, op, sframe};
-use wsmachine::handshake::{Accept, ClientRequest, ExtensionOffer, Rejection, accept_key};
+use wsmachine::handshake::{Accept, ClientRequest, ExtensionOffer, Rejection, UsageError, accept_key};
 use wsmachine::{
     CloseCode, CloseFrame, Closed, Config, Connection, ConnectionError, Entropy, Event, HandshakeError, Message,
     Negotiated, Output, ReadyState, Role, SendError,
@@ -354,21 +354,21 @@ fn client_request_with_the_rfc_nonce_is_the_rfc_1_2_request() {
 
 #[test]
 fn client_refuses_invalid_requests_without_queueing() {
-    let cases: Vec<(ClientRequest, HandshakeError)> = vec![
-        (url("ws://h/").header("Sec-WebSocket-Key", "x"), HandshakeError::ReservedHeader("Sec-WebSocket-Key".into())),
-        (url("ws://h/").header("host", "evil"), HandshakeError::ReservedHeader("host".into())),
-        (url("ws://h/").header("X-Inject", "a\r\nHost: evil"), HandshakeError::InvalidHeader("X-Inject".into())),
-        (url("ws://h/").header("Bad Name", "v"), HandshakeError::InvalidHeader("Bad Name".into())),
-        (url("ws://h/").protocol("a b"), HandshakeError::InvalidProtocol("a b".into())),
-        (url("ws://h/").protocol("chat").protocol("chat"), HandshakeError::InvalidProtocol("chat".into())),
-        (url("ws://h/").origin("http://x\r\n"), HandshakeError::InvalidHeader("Origin".into())),
-        (url("ws://h/").extension(ExtensionOffer::new("a b")), HandshakeError::InvalidExtension("a b".into())),
+    let cases: Vec<(ClientRequest, UsageError)> = vec![
+        (url("ws://h/").header("Sec-WebSocket-Key", "x"), UsageError::ReservedHeader("Sec-WebSocket-Key".into())),
+        (url("ws://h/").header("host", "evil"), UsageError::ReservedHeader("host".into())),
+        (url("ws://h/").header("X-Inject", "a\r\nHost: evil"), UsageError::InvalidHeader("X-Inject".into())),
+        (url("ws://h/").header("Bad Name", "v"), UsageError::InvalidHeader("Bad Name".into())),
+        (url("ws://h/").protocol("a b"), UsageError::InvalidProtocol("a b".into())),
+        (url("ws://h/").protocol("chat").protocol("chat"), UsageError::InvalidProtocol("chat".into())),
+        (url("ws://h/").origin("http://x\r\n"), UsageError::InvalidHeader("Origin".into())),
+        (url("ws://h/").extension(ExtensionOffer::new("a b")), UsageError::InvalidExtension("a b".into())),
     ];
     for (req, e) in cases {
         assert_eq!(Connection::client(req, Config::default(), FixedMask(RFC_KEY)).err(), Some(e));
     }
     for bad in ["http://h/", "ws://h/#f", "ws://u@h/", "ws://h:0/", "ws://[::1/", "ws:/h", "ws://h/a b"] {
-        assert!(matches!(ClientRequest::new(bad), Err(HandshakeError::InvalidUrl(_))), "{bad}");
+        assert!(matches!(ClientRequest::new(bad), Err(UsageError::InvalidUrl(_))), "{bad}");
     }
 }
 
@@ -832,15 +832,12 @@ fn server_declines_every_extension_offer() {
 #[test]
 fn server_accept_errors_change_nothing() {
     let (mut s, _) = server_fed(Config::default(), RFC_REQUEST.as_bytes());
-    let bad: Vec<(Accept, HandshakeError)> = vec![
-        (Accept::new().protocol("mqtt"), HandshakeError::UnofferedProtocol("mqtt".into())),
-        (Accept::new().protocol("Chat"), HandshakeError::UnofferedProtocol("Chat".into())),
-        (
-            Accept::new().header("Sec-WebSocket-Accept", "x"),
-            HandshakeError::ReservedHeader("Sec-WebSocket-Accept".into()),
-        ),
-        (Accept::new().header("connection", "close"), HandshakeError::ReservedHeader("connection".into())),
-        (Accept::new().header("X-A", "1\r\nX-B: 2"), HandshakeError::InvalidHeader("X-A".into())),
+    let bad: Vec<(Accept, UsageError)> = vec![
+        (Accept::new().protocol("mqtt"), UsageError::UnofferedProtocol("mqtt".into())),
+        (Accept::new().protocol("Chat"), UsageError::UnofferedProtocol("Chat".into())),
+        (Accept::new().header("Sec-WebSocket-Accept", "x"), UsageError::ReservedHeader("Sec-WebSocket-Accept".into())),
+        (Accept::new().header("connection", "close"), UsageError::ReservedHeader("connection".into())),
+        (Accept::new().header("X-A", "1\r\nX-B: 2"), UsageError::InvalidHeader("X-A".into())),
     ];
     for (a, e) in bad {
         assert_eq!(s.accept(a), Err(e));
@@ -873,14 +870,14 @@ fn server_rejects_with_exact_response() {
 #[test]
 fn server_reject_errors_change_nothing() {
     let (mut s, _) = server_fed(Config::default(), RFC_REQUEST.as_bytes());
-    type Case<'a> = (u16, &'a [(&'a str, &'a str)], HandshakeError);
+    type Case<'a> = (u16, &'a [(&'a str, &'a str)], UsageError);
     let bad: [Case<'_>; 6] = [
-        (101, &[], HandshakeError::InvalidStatus(101)),
-        (100, &[], HandshakeError::InvalidStatus(100)),
-        (199, &[], HandshakeError::InvalidStatus(199)),
-        (1000, &[], HandshakeError::InvalidStatus(1000)),
-        (403, &[("Content-Length", "1")], HandshakeError::ReservedHeader("Content-Length".into())),
-        (403, &[("X", "a\nb")], HandshakeError::InvalidHeader("X".into())),
+        (101, &[], UsageError::InvalidStatus(101)),
+        (100, &[], UsageError::InvalidStatus(100)),
+        (199, &[], UsageError::InvalidStatus(199)),
+        (1000, &[], UsageError::InvalidStatus(1000)),
+        (403, &[("Content-Length", "1")], UsageError::ReservedHeader("Content-Length".into())),
+        (403, &[("X", "a\nb")], UsageError::InvalidHeader("X".into())),
     ];
     for (status, headers, e) in bad {
         assert_eq!(s.reject(status, headers, b""), Err(e));
@@ -909,7 +906,7 @@ fn server_reports_plain_http_requests() {
     assert_eq!(r.header("accept"), Some("text/html"));
     assert_eq!(s.ready_state(), ReadyState::Connecting);
     // It is not an upgrade: accept is refused, reject answers it.
-    assert_eq!(s.accept(Accept::new()), Err(HandshakeError::NoPendingRequest));
+    assert_eq!(s.accept(Accept::new()), Err(UsageError::NoPendingRequest));
     assert_outs(&drain(&mut s), &[]);
     let page = b"<!doctype html><p>hello</p>";
     s.reject(200, &[("Content-Type", "text/html")], page).unwrap();
@@ -1111,8 +1108,8 @@ fn server_answers_bad_requests_on_its_own() {
         assert!(outs == want, "{label}\n got:\n  {}\n want:\n  {}", show(&outs), show(&want));
         assert_eq!(s.ready_state(), ReadyState::Closed);
         // Nothing is pending; later input is ignored.
-        assert_eq!(s.accept(Accept::new()), Err(HandshakeError::NoPendingRequest));
-        assert_eq!(s.reject(400, &[], b""), Err(HandshakeError::NoPendingRequest));
+        assert_eq!(s.accept(Accept::new()), Err(UsageError::NoPendingRequest));
+        assert_eq!(s.reject(400, &[], b""), Err(UsageError::NoPendingRequest));
         s.handle_bytes(RFC_REQUEST.as_bytes());
         s.handle_eof();
         assert_outs(&drain(&mut s), &[]);
@@ -1401,7 +1398,7 @@ fn server_request_and_eof_fed_before_any_poll() {
     assert!(matches!(&outs[0], Out::Wire(w) if w.starts_with(b"HTTP/1.1 101 ")), "{}", show(&outs));
     assert!(matches!(&outs[1], Out::Event(Event::Open(_))), "{}", show(&outs));
     assert_outs(&outs[2..], &[Out::CloseTransport, closed_out(1006, "", false, None)]);
-    assert_eq!(s.accept(Accept::new()), Err(HandshakeError::NoPendingRequest));
+    assert_eq!(s.accept(Accept::new()), Err(UsageError::NoPendingRequest));
     assert_outs(&drain(&mut s), &[]);
 }
 
@@ -1507,7 +1504,7 @@ fn server_close_before_the_request_fails_the_connection() {
     assert_eq!(s.ready_state(), ReadyState::Closed);
     s.handle_bytes(RFC_REQUEST.as_bytes());
     assert_outs(&drain(&mut s), &[]);
-    assert_eq!(s.accept(Accept::new()), Err(HandshakeError::NoPendingRequest));
+    assert_eq!(s.accept(Accept::new()), Err(UsageError::NoPendingRequest));
 }
 
 #[test]
@@ -1589,7 +1586,7 @@ fn server_answers_nothing_once_closed_while_deciding() {
             let result = if answer_with_accept { s.accept(Accept::new()) } else { s.reject(403, &[], b"x") };
             let late = drain(&mut s);
             assert!(
-                result == Err(HandshakeError::NoPendingRequest) && late.is_empty(),
+                result == Err(UsageError::NoPendingRequest) && late.is_empty(),
                 "{name}, then {}: {result:?} and late outputs\n  {}",
                 if answer_with_accept { "accept" } else { "reject" },
                 show(&late)
@@ -1619,7 +1616,7 @@ fn send_while_connecting_is_refused() {
 
 #[test]
 fn accept_or_reject_with_nothing_pending() {
-    let nothing = Err(HandshakeError::NoPendingRequest);
+    let nothing = Err(UsageError::NoPendingRequest);
     // A client.
     let mut c = new_client();
     assert_eq!(c.accept(Accept::new()), nothing);
@@ -1644,7 +1641,6 @@ fn accept_or_reject_with_nothing_pending() {
     let mut o = common::server();
     assert_eq!(o.accept(Accept::new()), nothing);
     assert_eq!(o.reject(403, &[], b""), nothing);
-    assert_eq!(HandshakeError::NoPendingRequest.status(), None);
 }
 
 // ---------------------------------------------------------------------------

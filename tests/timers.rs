@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use proptest::prelude::*;
-use wsmachine::handshake::{Accept, ClientRequest};
+use wsmachine::handshake::{Accept, ClientRequest, UsageError};
 use wsmachine::{
     CloseCode, CloseFrame, Config, Connection, ConnectionError, Event, HandshakeError, Message, Negotiated,
     ProtocolError, ReadyState, Role, Timestamp,
@@ -209,8 +209,8 @@ fn server_handshake_timeout_when_the_app_never_answers() {
     quiet_at(&mut s, &mut h, 9_999, HANDSHAKE);
     assert_eq!(at(&mut s, &mut h, HANDSHAKE), handshake_timeout());
     // Too late to answer now.
-    assert_eq!(s.accept(Accept::new()), Err(HandshakeError::NoPendingRequest));
-    assert_eq!(s.reject(403, &[], b""), Err(HandshakeError::NoPendingRequest));
+    assert_eq!(s.accept(Accept::new()), Err(UsageError::NoPendingRequest));
+    assert_eq!(s.reject(403, &[], b""), Err(UsageError::NoPendingRequest));
     assert_no_timer_after_close(&mut s, &mut h);
 }
 

@@ -9,13 +9,14 @@ use alloc::vec::Vec;
 use super::{ClientHandshake, Connection, End, Handshake, State};
 use crate::config::{Config, Role};
 use crate::entropy::Entropy;
-use crate::error::{ConnectionError, HandshakeError};
+use crate::error::ConnectionError;
 use crate::event::{Event, Negotiated};
 use crate::extension::{self, Agreed};
 use crate::handshake::{
     self, Accept, Accepted, ClientRequest, ExtensionOffer, Limits, RequestParse, RequestReader, ResponseParse,
     ResponseReader,
 };
+use crate::handshake::{HandshakeError, UsageError};
 
 impl Connection {
     /// A client in CONNECTING: the upgrade request for `request` (RFC 6455
@@ -30,7 +31,7 @@ impl Connection {
         request: ClientRequest,
         config: Config,
         entropy: impl Entropy + Send + 'static,
-    ) -> Result<Self, HandshakeError> {
+    ) -> Result<Self, UsageError> {
         request.validate()?;
         let request = extension::client_offer(&config, request);
         let handshake = Handshake::Client(Box::new(ClientHandshake {
@@ -76,11 +77,11 @@ impl Connection {
     /// Without a subprotocol in `accept`, the first of
     /// [`Config::protocols`] that the client offered is chosen. Fails,
     /// changing nothing, when no upgrade request is waiting
-    /// ([`HandshakeError::NoPendingRequest`]), when the subprotocol was not
+    /// ([`UsageError::NoPendingRequest`]), when the subprotocol was not
     /// offered, or when an extra header is invalid or owned by the handshake.
-    pub fn accept(&mut self, accept: Accept) -> Result<(), HandshakeError> {
+    pub fn accept(&mut self, accept: Accept) -> Result<(), UsageError> {
         let State::Connecting(Handshake::AwaitDecision { request, upgrade: true }) = &self.state else {
-            return Err(HandshakeError::NoPendingRequest);
+            return Err(UsageError::NoPendingRequest);
         };
         // The same negotiation a server whose HTTP layer answers runs
         // (`Accept::negotiate`), then the agreed elements start the
@@ -107,9 +108,9 @@ impl Connection {
     /// not a final status (200–999), or when a header is invalid or one the
     /// response writes itself (`Connection`, `Content-Length`,
     /// `Transfer-Encoding`).
-    pub fn reject(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]) -> Result<(), HandshakeError> {
+    pub fn reject(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]) -> Result<(), UsageError> {
         if !matches!(self.state, State::Connecting(Handshake::AwaitDecision { .. })) {
-            return Err(HandshakeError::NoPendingRequest);
+            return Err(UsageError::NoPendingRequest);
         }
         let headers: Vec<(String, String)> =
             headers.iter().map(|(n, v)| (String::from(*n), String::from(*v))).collect();
@@ -129,10 +130,10 @@ impl Connection {
     /// ([`parse_extensions`](crate::handshake::parse_extensions) reads one).
     /// permessage-deflate runs with the agreed parameters and the
     /// compression settings of `Config::deflate` (or the defaults); any
-    /// other extension fails with [`HandshakeError::UnsupportedExtension`],
+    /// other extension fails with [`UsageError::UnsupportedExtension`],
     /// and a response element with invalid parameters with
-    /// [`HandshakeError::InvalidDeflateResponse`]. Call it before any input.
-    pub fn with_extensions(mut self, agreed: &[ExtensionOffer]) -> Result<Self, HandshakeError> {
+    /// [`UsageError::InvalidDeflateParameters`]. Call it before any input.
+    pub fn with_extensions(mut self, agreed: &[ExtensionOffer]) -> Result<Self, UsageError> {
         let Agreed { tx, rx, .. } = extension::agreed_elsewhere(&self.config, self.role, agreed)?;
         self.rx.set_extensions(rx);
         self.tx.set_extensions(tx);

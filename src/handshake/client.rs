@@ -8,9 +8,9 @@ use core::str::FromStr;
 use super::extensions::join_extensions;
 use super::scan::{HeadScan, Next, count_work};
 use super::{
-    ExtensionOffer, HandshakeError, Headers, Limits, VERSION, accept_key, head_window, header_slots, header_values,
-    is_field_value, is_token, list_contains, list_elements, map_parse_error, owned_headers, parse_extensions,
-    put_header, trim_ows, writable_header,
+    ExtensionOffer, HandshakeError, Headers, Limits, UsageError, VERSION, accept_key, head_window, header_slots,
+    header_values, is_field_value, is_token, list_contains, list_elements, map_parse_error, owned_headers,
+    parse_extensions, put_header, trim_ows, writable_header,
 };
 
 mod body;
@@ -43,7 +43,7 @@ pub(super) const CLIENT_RESERVED: &[&str] = &[
 /// Extra headers whose names the handshake owns (`Host`, `Upgrade`,
 /// `Connection`, `Origin`, `Content-Length`, `Transfer-Encoding`,
 /// `Sec-WebSocket-*`) are kept by [`header`](Self::header) but refused by
-/// [`validate`](Self::validate) with [`HandshakeError::ReservedHeader`], and
+/// [`validate`](Self::validate) with [`UsageError::ReservedHeader`], and
 /// never written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientRequest {
@@ -75,9 +75,9 @@ impl ClientRequest {
     /// * a fragment (`#`) is rejected: fragment identifiers MUST NOT be used
     ///   (§3).
     ///
-    /// Errors are [`HandshakeError::InvalidUrl`] with the reason.
-    pub fn new(url: &str) -> Result<Self, HandshakeError> {
-        let bad = HandshakeError::InvalidUrl;
+    /// Errors are [`UsageError::InvalidUrl`] with the reason.
+    pub fn new(url: &str) -> Result<Self, UsageError> {
+        let bad = UsageError::InvalidUrl;
         if url.bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
             return Err(bad("contains a space, control or non-ASCII character"));
         }
@@ -164,8 +164,8 @@ impl ClientRequest {
     /// Adds an extra header field, e.g. a cookie or `Authorization`
     /// (RFC 6455 §4.1 item 12). Names the handshake writes itself are
     /// refused by [`validate`](Self::validate) with
-    /// [`HandshakeError::ReservedHeader`]; invalid names or values (CR, LF,
-    /// other controls) with [`HandshakeError::InvalidHeader`]. Such headers
+    /// [`UsageError::ReservedHeader`]; invalid names or values (CR, LF,
+    /// other controls) with [`UsageError::InvalidHeader`]. Such headers
     /// are never written.
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
@@ -240,28 +240,28 @@ impl ClientRequest {
     }
 
     /// Checks what the application added (RFC 6455 §4.1 items 8–12):
-    /// subprotocols are unique tokens ([`HandshakeError::InvalidProtocol`]),
-    /// extension offers follow §9.1 ([`HandshakeError::InvalidExtension`]),
+    /// subprotocols are unique tokens ([`UsageError::InvalidProtocol`]),
+    /// extension offers follow §9.1 ([`UsageError::InvalidExtension`]),
     /// the origin and extra headers are writable
-    /// ([`HandshakeError::InvalidHeader`]) and extra headers do not use a
-    /// name the handshake owns ([`HandshakeError::ReservedHeader`]).
+    /// ([`UsageError::InvalidHeader`]) and extra headers do not use a
+    /// name the handshake owns ([`UsageError::ReservedHeader`]).
     ///
     /// The connection calls this before sending; the writers skip anything
     /// that fails it, so unchecked input can never inject header lines.
-    pub fn validate(&self) -> Result<(), HandshakeError> {
+    pub fn validate(&self) -> Result<(), UsageError> {
         for (i, p) in self.protocols.iter().enumerate() {
             let dup = self.protocols.get(..i).is_some_and(|prev| prev.contains(p));
             if !is_token(p) || dup {
-                return Err(HandshakeError::InvalidProtocol(p.clone()));
+                return Err(UsageError::InvalidProtocol(p.clone()));
             }
         }
         if let Some(o) = &self.origin {
             if !is_field_value(o) {
-                return Err(HandshakeError::InvalidHeader("Origin".into()));
+                return Err(UsageError::InvalidHeader("Origin".into()));
             }
         }
         if let Some(e) = self.extensions.iter().find(|e| !e.is_valid()) {
-            return Err(HandshakeError::InvalidExtension(e.name.clone()));
+            return Err(UsageError::InvalidExtension(e.name.clone()));
         }
         super::check_extra_headers(&self.headers, CLIENT_RESERVED)
     }

@@ -1,29 +1,30 @@
-//! The one error type of the opening handshake (RFC 6455 §4).
+//! The errors of the opening handshake (RFC 6455 §4): the peer's
+//! ([`HandshakeError`]) and the caller's ([`UsageError`]).
 
 use alloc::boxed::Box;
 use alloc::string::String;
 
 use super::client::Rejection;
 
-/// Why an opening handshake (RFC 6455 §4) failed or could not be built.
+/// Why the peer's side of an opening handshake (RFC 6455 §4) failed: what
+/// was received, or what never came in time.
 ///
 /// Each check of §4.1 (client) and §4.2.1 (server) fails with its own
-/// variant. Errors detected in a *received* request map to the HTTP status a
-/// server answers with ([`status`](Self::status)); errors in a received
-/// response, and errors in the local application's own input (a bad header,
-/// an unoffered subprotocol chosen by the server application, …) have no
-/// status.
+/// variant. A connection reports these in
+/// [`Closed::error`](crate::Closed) as
+/// [`ConnectionError::Handshake`](crate::ConnectionError::Handshake); the
+/// parsers of [`Request`](super::Request) and
+/// [`validate_response`](super::validate_response) return them. Errors
+/// detected in a *received* request map to the HTTP status a server answers
+/// with ([`status`](Self::status)); errors in a received response have none.
 ///
-/// The enum is `#[non_exhaustive]`: more variants (for example time-outs and
-/// closed connections reported by the connection state machine) may be added.
+/// The application's own mistakes (an invalid URL or header, an answer with
+/// no request waiting, …) are [`UsageError`]s instead, returned by the call
+/// that made them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HandshakeError {
     // ----- shared -----
-    /// The URL is not a valid `ws://` or `wss://` URI (RFC 6455 §3; a client
-    /// MUST fail the connection on an invalid URI, §4.1 step 1).
-    #[error("invalid WebSocket URL: {0} (RFC 6455 §3)")]
-    InvalidUrl(&'static str),
     /// The HTTP head (or a non-101 response's body framing) is not valid
     /// HTTP/1.1, or a header value is not UTF-8 (RFC 6455 §4.1 item 1,
     /// §4.2.1: "any violations of the ABNF grammar").
@@ -47,11 +48,6 @@ pub enum HandshakeError {
     /// such a message incomplete).
     #[error("connection closed before the HTTP message was complete (RFC 6455 §4.1)")]
     Truncated,
-    /// `accept()` or `reject()` was called when no request was waiting for an
-    /// answer (a client, a server before the request arrived, or after the
-    /// answer).
-    #[error("no upgrade request is waiting for an answer")]
-    NoPendingRequest,
     /// The handshake did not complete within
     /// [`Config::handshake_timeout`](crate::Config::handshake_timeout).
     #[error("the opening handshake did not complete in time")]
@@ -83,15 +79,13 @@ pub enum HandshakeError {
     /// wrong for the key sent (RFC 6455 §4.1, response step 4).
     #[error("missing or wrong Sec-WebSocket-Accept (RFC 6455 §4.1)")]
     InvalidAccept,
-    /// The selected subprotocol was not offered by the client: received from
-    /// a server (RFC 6455 §4.1, response step 6), or chosen by the local
-    /// server application (§4.2.2 /subprotocol/).
-    #[error("subprotocol {0:?} was not offered by the client (RFC 6455 §4.1, §4.2.2)")]
+    /// The server selected a subprotocol the client did not offer, or
+    /// several (RFC 6455 §4.1, response step 6).
+    #[error("the server selected subprotocol {0:?}, which was not offered (RFC 6455 §4.1)")]
     UnofferedProtocol(String),
-    /// An extension in the response was not offered by the client: received
-    /// from a server (RFC 6455 §4.1, response step 5), or set by the local
-    /// server (§4.2.2 /extensions/).
-    #[error("extension {0:?} was not offered by the client (RFC 6455 §4.1, §9.1)")]
+    /// The server accepted an extension the client did not offer (RFC 6455
+    /// §4.1, response step 5).
+    #[error("the server accepted extension {0:?}, which was not offered (RFC 6455 §4.1, §9.1)")]
     UnofferedExtension(String),
     /// A `Sec-WebSocket-Extensions` header does not follow the §9.1 grammar
     /// (the recipient MUST fail the connection, RFC 6455 §9.1).
@@ -125,16 +119,55 @@ pub enum HandshakeError {
     /// (`1#token`, RFC 6455 §4.1 item 10, §4.3).
     #[error("Sec-WebSocket-Protocol is not a list of tokens (RFC 6455 §4.3)")]
     InvalidProtocolHeader,
+}
 
-    // ----- local input (the application's own values) -----
+/// The application's own mistake in an opening-handshake call: an invalid
+/// URL, subprotocol, extension or header to send, an answer with no request
+/// waiting for one. It comes back from the call that made it (building a
+/// [`ClientRequest`](super::ClientRequest), [`Connection::client`],
+/// [`accept`](crate::Connection::accept), [`reject`](crate::Connection::reject),
+/// [`with_extensions`](crate::Connection::with_extensions),
+/// [`accept_response`](super::accept_response)), and nothing was queued or
+/// changed. The peer's faults are [`HandshakeError`]s.
+///
+/// [`Connection::client`]: crate::Connection::client
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// The URL is not a valid `ws://` or `wss://` URI (RFC 6455 §3; a client
+    /// MUST fail the connection on an invalid URI, §4.1 step 1).
+    #[error("invalid WebSocket URL: {0} (RFC 6455 §3)")]
+    InvalidUrl(&'static str),
+    /// `accept()` or `reject()` was called when no request was waiting for an
+    /// answer (a client, a server before the request arrived, or after the
+    /// answer).
+    #[error("no upgrade request is waiting for an answer")]
+    NoPendingRequest,
     /// A subprotocol to offer is not a token, or offered twice (RFC 6455
     /// §4.1 item 10).
     #[error("subprotocol {0:?} is not a token or is offered twice (RFC 6455 §4.1)")]
     InvalidProtocol(String),
+    /// The subprotocol chosen in an [`Accept`](super::Accept) was not offered
+    /// by the client (RFC 6455 §4.2.2 /subprotocol/).
+    #[error("subprotocol {0:?} was not offered by the client (RFC 6455 §4.2.2)")]
+    UnofferedProtocol(String),
     /// An extension to offer or accept does not follow the §9.1 grammar
     /// (name and parameter names and values must be tokens) (RFC 6455 §9.1).
     #[error("extension {0:?} does not follow the RFC 6455 §9.1 grammar")]
     InvalidExtension(String),
+    /// An extension in an [`Accept`](super::Accept) was not offered by the
+    /// client (RFC 6455 §4.2.2 /extensions/, §9.1).
+    #[error("extension {0:?} was not offered by the client (RFC 6455 §4.2.2, §9.1)")]
+    UnofferedExtension(String),
+    /// An extension to run that this endpoint does not implement (anything
+    /// but permessage-deflate, which needs the `deflate` feature), or one
+    /// given twice (RFC 6455 §9.1).
+    #[error("extension {0:?} is not one this endpoint runs (RFC 6455 §9.1)")]
+    UnsupportedExtension(String),
+    /// A permessage-deflate element to run whose parameters are invalid
+    /// (RFC 7692 §7.1).
+    #[error("invalid permessage-deflate parameters: {0} (RFC 7692 §7.1)")]
+    InvalidDeflateParameters(DeflateNegotiationError),
     /// An extra header has a name that is not a token or a value with
     /// control characters (RFC 6455 §4.1 item 1: the handshake MUST be valid
     /// HTTP).
@@ -171,9 +204,7 @@ impl HandshakeError {
     /// | `HeadTooLarge`, `TooManyHeaders` | 431 Request Header Fields Too Large |
     ///
     /// `None` for errors that only arise on the client side (checks of the
-    /// server's response, URL errors, `Truncated`) and for errors in the
-    /// local application's own input, which are reported to the caller
-    /// instead of answered.
+    /// server's response, `Truncated`, `Timeout`).
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Malformed(_)
@@ -186,19 +217,12 @@ impl HandshakeError {
             Self::MethodNotGet(_) => Some(405),
             Self::NotUpgrade | Self::UnsupportedVersion(_) => Some(426),
             Self::HeadTooLarge | Self::TooManyHeaders => Some(431),
-            Self::InvalidUrl(_)
-            | Self::Truncated
+            Self::Truncated
             | Self::Rejected(_)
             | Self::MissingUpgrade
             | Self::InvalidAccept
             | Self::UnofferedProtocol(_)
             | Self::UnofferedExtension(_)
-            | Self::InvalidProtocol(_)
-            | Self::InvalidExtension(_)
-            | Self::InvalidHeader(_)
-            | Self::ReservedHeader(_)
-            | Self::InvalidStatus(_)
-            | Self::NoPendingRequest
             | Self::Timeout
             | Self::UnsupportedExtension(_)
             | Self::InvalidDeflateResponse(_) => None,
@@ -241,8 +265,7 @@ mod tests {
         };
         let not_upgrade = HandshakeError::NotUpgrade;
         let rejection = Rejection { status: 401, reason: "Unauthorized".into(), headers: vec![], body: vec![] };
-        let table: [(HandshakeError, Option<u16>); 24] = [
-            (HandshakeError::InvalidUrl("x"), None),
+        let table: [(HandshakeError, Option<u16>); 18] = [
             (HandshakeError::Malformed("x"), Some(400)),
             (HandshakeError::HeadTooLarge, Some(431)),
             (HandshakeError::TooManyHeaders, Some(431)),
@@ -261,11 +284,6 @@ mod tests {
             (HandshakeError::InvalidKey, Some(400)),
             (HandshakeError::UnsupportedVersion(None), Some(426)),
             (HandshakeError::InvalidProtocolHeader, Some(400)),
-            (HandshakeError::InvalidProtocol("p".into()), None),
-            (HandshakeError::InvalidExtension("e".into()), None),
-            (HandshakeError::InvalidHeader("h".into()), None),
-            (HandshakeError::ReservedHeader("Host".into()), None),
-            (HandshakeError::InvalidStatus(101), None),
         ];
         for (err, status) in table {
             assert_eq!(err.status(), status, "{err:?}");

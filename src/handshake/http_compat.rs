@@ -10,7 +10,7 @@ use http::header::{HeaderName, HeaderValue};
 
 use super::client::{ClientRequest, Rejection, check_switching};
 use super::server::{Accept, Checked, Request, accept_headers, validate_accept, validate_request};
-use super::{HandshakeError, Headers};
+use super::{HandshakeError, Headers, UsageError};
 
 /// Copies an `http` header map into owned pairs; a non-UTF-8 value is
 /// [`HandshakeError::Malformed`], as for heads parsed here.
@@ -90,20 +90,20 @@ impl Request {
 /// §4.2.2 step 5), for a server whose HTTP layer (e.g. hyper's upgrade)
 /// writes it. The acceptance is checked first, as for a 101 written by the
 /// connection: an unoffered
-/// subprotocol is [`HandshakeError::UnofferedProtocol`], and so on.
+/// subprotocol is [`UsageError::UnofferedProtocol`], and so on.
 ///
 /// Pass an `Accept` that went through [`Accept::negotiate`] to choose the
 /// subprotocol and answer permessage-deflate as the connection would, and
 /// start the connection with
 /// `Connection::open_server(config).with_extensions(accept.extensions())`.
-pub fn accept_response(req: &Request, accept: &Accept) -> Result<http::Response<()>, HandshakeError> {
+pub fn accept_response(req: &Request, accept: &Accept) -> Result<http::Response<()>, UsageError> {
     validate_accept(req, accept)?;
     let mut out = http::Response::new(());
     *out.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
     *out.version_mut() = http::Version::HTTP_11;
     for (name, value) in accept_headers(req, accept) {
-        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| HandshakeError::InvalidHeader(name.clone()))?;
-        let v = HeaderValue::from_str(&value).map_err(|_| HandshakeError::InvalidHeader(name))?;
+        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| UsageError::InvalidHeader(name.clone()))?;
+        let v = HeaderValue::from_str(&value).map_err(|_| UsageError::InvalidHeader(name))?;
         out.headers_mut().append(n, v);
     }
     Ok(out)
@@ -221,7 +221,7 @@ mod tests {
 
         assert_eq!(
             accept_response(&sreq, &Accept::new().protocol("nope")).err(),
-            Some(HandshakeError::UnofferedProtocol("nope".into()))
+            Some(UsageError::UnofferedProtocol("nope".into()))
         );
     }
 

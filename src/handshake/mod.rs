@@ -37,7 +37,7 @@ mod server;
 pub(crate) use client::parse_response;
 pub use client::{Accepted, ClientRequest, Rejection};
 pub(crate) use client::{ResponseParse, ResponseReader, write_request};
-pub use error::{DeflateNegotiationError, HandshakeError};
+pub use error::{DeflateNegotiationError, HandshakeError, UsageError};
 pub use extensions::{ExtensionOffer, parse_extensions};
 #[cfg(feature = "http")]
 pub use http_compat::{accept_response, validate_response};
@@ -164,13 +164,13 @@ pub(super) fn name_in(name: &str, set: &[&str]) -> bool {
 
 /// Checks extra headers an application wants sent: names must be tokens,
 /// values writable on one line, and no name may be one in `reserved`.
-pub(super) fn check_extra_headers(headers: &[(String, String)], reserved: &[&str]) -> Result<(), HandshakeError> {
+pub(super) fn check_extra_headers(headers: &[(String, String)], reserved: &[&str]) -> Result<(), UsageError> {
     for (name, value) in headers {
         if !is_token(name) || !is_field_value(value) {
-            return Err(HandshakeError::InvalidHeader(name.clone()));
+            return Err(UsageError::InvalidHeader(name.clone()));
         }
         if name_in(name, reserved) {
-            return Err(HandshakeError::ReservedHeader(name.clone()));
+            return Err(UsageError::ReservedHeader(name.clone()));
         }
     }
     Ok(())

@@ -10,9 +10,9 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use super::extensions::join_extensions;
 use super::scan::{HeadScan, Next, count_work};
 use super::{
-    ExtensionOffer, HandshakeError, Headers, Limits, VERSION, accept_key, check_extra_headers, first_header,
-    head_window, header_slots, header_values, is_token, list_contains, list_elements, map_parse_error, owned_headers,
-    parse_extensions, put_header, reason_phrase, trim_ows, writable_header,
+    ExtensionOffer, HandshakeError, Headers, Limits, UsageError, VERSION, accept_key, check_extra_headers,
+    first_header, head_window, header_slots, header_values, is_token, list_contains, list_elements, map_parse_error,
+    owned_headers, parse_extensions, put_header, reason_phrase, trim_ows, writable_header,
 };
 
 /// Header names a 101 response writes itself (RFC 6455 §4.2.2 step 5);
@@ -383,7 +383,7 @@ impl Accept {
 
     /// Selects the subprotocol, which MUST be one the client offered
     /// (RFC 6455 §4.2.2 /subprotocol/); otherwise the acceptance fails with
-    /// [`HandshakeError::UnofferedProtocol`].
+    /// [`UsageError::UnofferedProtocol`].
     #[must_use]
     pub fn protocol(mut self, p: impl Into<String>) -> Self {
         self.protocol = Some(p.into());
@@ -394,8 +394,8 @@ impl Accept {
     /// (RFC 6455 §4.2.2, §4.1 "Cookies Set During the Server's Opening
     /// Handshake"). Names the 101 writes itself (`Upgrade`, `Connection`,
     /// `Sec-WebSocket-*`, `Content-Length`, `Transfer-Encoding`) fail with
-    /// [`HandshakeError::ReservedHeader`]; invalid names or values with
-    /// [`HandshakeError::InvalidHeader`].
+    /// [`UsageError::ReservedHeader`]; invalid names or values with
+    /// [`UsageError::InvalidHeader`].
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
@@ -417,18 +417,18 @@ impl Accept {
 /// subprotocol was offered (`UnofferedProtocol`); every extension is valid
 /// §9.1 (`InvalidExtension`) and was offered (`UnofferedExtension`); extra
 /// headers are valid (`InvalidHeader`) and not reserved (`ReservedHeader`).
-pub(crate) fn validate_accept(req: &Request, accept: &Accept) -> Result<(), HandshakeError> {
+pub(crate) fn validate_accept(req: &Request, accept: &Accept) -> Result<(), UsageError> {
     if let Some(p) = &accept.protocol {
         if !req.protocols.contains(p) {
-            return Err(HandshakeError::UnofferedProtocol(p.clone()));
+            return Err(UsageError::UnofferedProtocol(p.clone()));
         }
     }
     for e in &accept.extensions {
         if !e.is_valid() {
-            return Err(HandshakeError::InvalidExtension(e.name.clone()));
+            return Err(UsageError::InvalidExtension(e.name.clone()));
         }
         if !req.extensions.iter().any(|o| o.name.eq_ignore_ascii_case(&e.name)) {
-            return Err(HandshakeError::UnofferedExtension(e.name.clone()));
+            return Err(UsageError::UnofferedExtension(e.name.clone()));
         }
     }
     check_extra_headers(&accept.headers, ACCEPT_RESERVED)
@@ -483,9 +483,9 @@ pub(crate) fn write_accept(req: &Request, accept: &Accept, out: &mut Vec<u8>) {
 /// status other than 101 refuses the handshake): the status is a final one,
 /// 200..=999 (`InvalidStatus`); headers are valid (`InvalidHeader`) and do
 /// not set the framing or `Connection` (`ReservedHeader`).
-pub(crate) fn validate_reject(status: u16, headers: &[(String, String)]) -> Result<(), HandshakeError> {
+pub(crate) fn validate_reject(status: u16, headers: &[(String, String)]) -> Result<(), UsageError> {
     if !(200..=999).contains(&status) {
-        return Err(HandshakeError::InvalidStatus(status));
+        return Err(UsageError::InvalidStatus(status));
     }
     check_extra_headers(headers, RESPONSE_RESERVED)
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use wsmachine::{CloseError, Closed, ConnectionError, HandshakeError, SendError};
+use wsmachine::{CloseError, Closed, ConnectionError, HandshakeError, SendError, UsageError};
 
 /// What went wrong: connecting, handshaking, sending, or the connection
 /// itself.
@@ -13,10 +13,16 @@ pub enum Error {
     /// The transport failed: resolving, connecting, TLS, reading or
     /// writing.
     Io(io::Error),
-    /// The opening handshake failed: an invalid URL, a non-101 answer
+    /// The peer's opening handshake failed: a non-101 answer
     /// ([`HandshakeError::Rejected`] carries it), a malformed request or
     /// response, a time-out ([`HandshakeError::Timeout`]).
     Handshake(HandshakeError),
+    /// The application's own handshake input was invalid, and nothing was
+    /// sent: a URL that is not `ws://` or `wss://`
+    /// ([`UsageError::InvalidUrl`]), a header the handshake writes itself,
+    /// a subprotocol the client did not offer chosen in `accept_with`, an
+    /// extension `from_upgraded` cannot run.
+    Usage(UsageError),
     /// (Server) The request was answered with this HTTP status instead of
     /// being upgraded: the `accept_with` callback rejected it, or it was a
     /// plain HTTP request (no `Upgrade: websocket`).
@@ -43,6 +49,7 @@ impl fmt::Display for Error {
         match self {
             Self::Io(e) => write!(f, "transport error: {e}"),
             Self::Handshake(e) => write!(f, "opening handshake failed: {e}"),
+            Self::Usage(e) => write!(f, "invalid handshake input: {e}"),
             Self::NotUpgraded(status) => write!(f, "the request was answered with {status} instead of an upgrade"),
             Self::Closed => f.write_str("the WebSocket connection is closing or closed"),
             Self::Failed(c) => match &c.error {
@@ -61,6 +68,7 @@ impl std::error::Error for Error {
         match self {
             Self::Io(e) => Some(e),
             Self::Handshake(e) => Some(e),
+            Self::Usage(e) => Some(e),
             Self::Failed(c) => c.error.as_ref().map(|e| e as _),
             Self::Send(e) => Some(e),
             Self::Close(e) => Some(e),
@@ -72,6 +80,12 @@ impl std::error::Error for Error {
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Self::Io(e)
+    }
+}
+
+impl From<UsageError> for Error {
+    fn from(e: UsageError) -> Self {
+        Self::Usage(e)
     }
 }
 

@@ -281,9 +281,11 @@ pub use wsmachine::{self, CloseCode, Closed, Config, Message, Negotiated, Role, 
 
 /// The opening handshake's types, from [`wsmachine::handshake`]:
 /// [`Accept`](handshake::Accept), [`Request`](handshake::Request),
-/// [`ClientRequest`](handshake::ClientRequest).
+/// [`ClientRequest`](handshake::ClientRequest), and its errors: the peer's
+/// ([`HandshakeError`](handshake::HandshakeError)) and the application's
+/// ([`UsageError`](handshake::UsageError)).
 pub mod handshake {
-    pub use wsmachine::handshake::{Accept, ClientRequest, ExtensionOffer, Request};
+    pub use wsmachine::handshake::{Accept, ClientRequest, ExtensionOffer, HandshakeError, Request, UsageError};
 }
 
 /// The time as the connection counts it: tokio's clock (so that tests with

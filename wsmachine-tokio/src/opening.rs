@@ -136,8 +136,11 @@ where
 /// response and fails with [`Error::NotUpgraded`]. The callback also sees a
 /// plain HTTP request ([`is_upgrade`] false), which it can answer with a
 /// page. A malformed request is answered with its error status (400, 405,
-/// 426, 431) without calling it. [`Config::handshake_timeout`] bounds the
-/// whole exchange.
+/// 426, 431) without calling it. An answer the core refuses (a subprotocol
+/// the client did not offer, a header the handshake writes itself, a
+/// status that is not final) is answered 500 and fails with
+/// [`Error::Usage`]. [`Config::handshake_timeout`] bounds the whole
+/// exchange.
 pub async fn accept_with<S, F>(mut io: S, config: Config, callback: F) -> Result<WebSocket<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -147,6 +150,7 @@ where
     let mut conn = Connection::server(config);
     let mut callback = Some(callback);
     let mut refused = None;
+    let mut misuse = None;
     let result = open(&mut io, &mut conn, |conn, request| {
         let decision = match callback.take() {
             Some(f) => f(request),
@@ -155,8 +159,8 @@ where
         let upgrade = is_upgrade(request);
         match decision {
             Ok(accept) if upgrade => {
-                if conn.accept(accept).is_err() {
-                    refused = Some(500);
+                if let Err(e) = conn.accept(accept) {
+                    misuse = Some(e);
                     let _ = conn.reject(500, &[], b"");
                 }
             }
@@ -167,18 +171,20 @@ where
             Err(r) => {
                 let headers: Vec<(&str, &str)> = r.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
                 refused = Some(r.status);
-                if conn.reject(r.status, &headers, &r.body).is_err() {
-                    refused = Some(500);
+                if let Err(e) = conn.reject(r.status, &headers, &r.body) {
+                    misuse = Some(e);
                     let _ = conn.reject(500, &[], b"");
                 }
             }
         }
     })
     .await;
-    match (result, refused) {
-        (Ok(negotiated), _) => Ok(WebSocket::spawn(io, conn, high, low, negotiated)),
-        (Err(_), Some(status)) => Err(Error::NotUpgraded(status)),
-        (Err(e), None) => Err(e),
+    match (result, misuse, refused) {
+        (Ok(negotiated), ..) => Ok(WebSocket::spawn(io, conn, high, low, negotiated)),
+        // The callback's answer was invalid (500 went out instead).
+        (Err(_), Some(e), _) => Err(Error::Usage(e)),
+        (Err(_), None, Some(status)) => Err(Error::NotUpgraded(status)),
+        (Err(e), None, None) => Err(e),
     }
 }
 

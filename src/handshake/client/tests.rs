@@ -7,7 +7,7 @@ use alloc::vec;
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const LIMITS: Limits = Limits { max_head_size: 4096, max_headers: 32 };
 
-fn url(u: &str) -> Result<(String, u16, String, bool), HandshakeError> {
+fn url(u: &str) -> Result<(String, u16, String, bool), UsageError> {
     ClientRequest::new(u).map(|r| (r.host().into(), r.port(), r.resource().into(), r.is_secure()))
 }
 
@@ -71,7 +71,7 @@ fn url_table_err() {
         ("ws://h%zz/", "invalid character in host"),
     ];
     for (u, reason) in table {
-        assert_eq!(url(u), Err(HandshakeError::InvalidUrl(reason)), "url {u:?}");
+        assert_eq!(url(u), Err(UsageError::InvalidUrl(reason)), "url {u:?}");
     }
 }
 
@@ -136,20 +136,17 @@ fn request_with_extensions_and_headers() {
 #[test]
 fn request_validation_and_defensive_writing() {
     let base = || ClientRequest::new("ws://h/").unwrap();
-    assert_eq!(base().protocol("a b").validate(), Err(HandshakeError::InvalidProtocol("a b".into())));
-    assert_eq!(
-        base().protocol("chat").protocol("chat").validate(),
-        Err(HandshakeError::InvalidProtocol("chat".into()))
-    );
-    assert_eq!(base().origin("http://x\r\nEvil: 1").validate(), Err(HandshakeError::InvalidHeader("Origin".into())));
+    assert_eq!(base().protocol("a b").validate(), Err(UsageError::InvalidProtocol("a b".into())));
+    assert_eq!(base().protocol("chat").protocol("chat").validate(), Err(UsageError::InvalidProtocol("chat".into())));
+    assert_eq!(base().origin("http://x\r\nEvil: 1").validate(), Err(UsageError::InvalidHeader("Origin".into())));
     assert_eq!(
         base().extension(ExtensionOffer::new("x").param("y", Some("a b"))).validate(),
-        Err(HandshakeError::InvalidExtension("x".into()))
+        Err(UsageError::InvalidExtension("x".into()))
     );
-    assert_eq!(base().header("X-A", "1\r\nEvil: 1").validate(), Err(HandshakeError::InvalidHeader("X-A".into())));
-    assert_eq!(base().header("X A", "1").validate(), Err(HandshakeError::InvalidHeader("X A".into())));
+    assert_eq!(base().header("X-A", "1\r\nEvil: 1").validate(), Err(UsageError::InvalidHeader("X-A".into())));
+    assert_eq!(base().header("X A", "1").validate(), Err(UsageError::InvalidHeader("X A".into())));
     for name in ["Host", "sec-websocket-key", "Connection", "ORIGIN", "Content-Length"] {
-        assert_eq!(base().header(name, "x").validate(), Err(HandshakeError::ReservedHeader(name.into())));
+        assert_eq!(base().header(name, "x").validate(), Err(UsageError::ReservedHeader(name.into())));
         assert!(name_in(name, CLIENT_RESERVED));
     }
     // The writer never emits any of those.

@@ -7,8 +7,8 @@
 use super::*;
 
 /// Splits `host[:port]` or `[v6][:port]`.
-pub(super) fn parse_authority(authority: &str) -> Result<(String, bool, Option<u16>), HandshakeError> {
-    let bad = HandshakeError::InvalidUrl;
+pub(super) fn parse_authority(authority: &str) -> Result<(String, bool, Option<u16>), UsageError> {
+    let bad = UsageError::InvalidUrl;
     let (host, ipv6, port) = if let Some(rest) = authority.strip_prefix('[') {
         let (inside, after) = rest.split_once(']').ok_or(bad("unclosed '[' in host"))?;
         if core::net::Ipv6Addr::from_str(inside).is_err() {

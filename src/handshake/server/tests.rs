@@ -270,25 +270,25 @@ fn accept_validation() {
     let r = complete(&variant(&[("Origin", "Sec-WebSocket-Extensions: permessage-deflate\r\nOrigin")]));
     assert_eq!(
         validate_accept(&r, &Accept::new().protocol("other")),
-        Err(HandshakeError::UnofferedProtocol("other".into()))
+        Err(UsageError::UnofferedProtocol("other".into()))
     );
     assert_eq!(
         validate_accept(&r, &Accept::new().header("Sec-WebSocket-Accept", "x")),
-        Err(HandshakeError::ReservedHeader("Sec-WebSocket-Accept".into()))
+        Err(UsageError::ReservedHeader("Sec-WebSocket-Accept".into()))
     );
-    assert_eq!(validate_accept(&r, &Accept::new().header("X", "a\nb")), Err(HandshakeError::InvalidHeader("X".into())));
+    assert_eq!(validate_accept(&r, &Accept::new().header("X", "a\nb")), Err(UsageError::InvalidHeader("X".into())));
     let mut a = Accept::new();
     a.extensions = vec![ExtensionOffer::new("x-other")];
-    assert_eq!(validate_accept(&r, &a), Err(HandshakeError::UnofferedExtension("x-other".into())));
+    assert_eq!(validate_accept(&r, &a), Err(UsageError::UnofferedExtension("x-other".into())));
     a.extensions = vec![ExtensionOffer::new("permessage-deflate").param("a b", None)];
-    assert_eq!(validate_accept(&r, &a), Err(HandshakeError::InvalidExtension("permessage-deflate".into())));
+    assert_eq!(validate_accept(&r, &a), Err(UsageError::InvalidExtension("permessage-deflate".into())));
     for e in [
         HandshakeError::UnofferedProtocol("x".into()),
         HandshakeError::UnofferedExtension("x".into()),
-        HandshakeError::InvalidExtension("x".into()),
-        HandshakeError::InvalidHeader("x".into()),
-        HandshakeError::ReservedHeader("x".into()),
-        HandshakeError::InvalidStatus(101),
+        HandshakeError::MissingUpgrade,
+        HandshakeError::InvalidAccept,
+        HandshakeError::Truncated,
+        HandshakeError::Timeout,
     ] {
         assert_eq!(e.status(), None);
         let mut out = Vec::new();
@@ -376,13 +376,13 @@ fn responses() {
     assert!(!text.contains("POST"));
 
     assert_eq!(validate_reject(403, &[]), Ok(()));
-    assert_eq!(validate_reject(101, &[]), Err(HandshakeError::InvalidStatus(101)));
-    assert_eq!(validate_reject(1000, &[]), Err(HandshakeError::InvalidStatus(1000)));
+    assert_eq!(validate_reject(101, &[]), Err(UsageError::InvalidStatus(101)));
+    assert_eq!(validate_reject(1000, &[]), Err(UsageError::InvalidStatus(1000)));
     assert_eq!(
         validate_reject(400, &[("Content-Length".into(), "1".into())]),
-        Err(HandshakeError::ReservedHeader("Content-Length".into()))
+        Err(UsageError::ReservedHeader("Content-Length".into()))
     );
-    assert_eq!(validate_reject(400, &[("X".into(), "\r".into())]), Err(HandshakeError::InvalidHeader("X".into())));
+    assert_eq!(validate_reject(400, &[("X".into(), "\r".into())]), Err(UsageError::InvalidHeader("X".into())));
     assert_eq!(validate_reject(401, &[("WWW-Authenticate".into(), "Basic".into())]), Ok(()));
 }
 

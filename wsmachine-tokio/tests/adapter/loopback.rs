@@ -2,7 +2,7 @@
 
 use crate::common::{listener, pair, within};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wsmachine_tokio::handshake::{Accept, ClientRequest};
+use wsmachine_tokio::handshake::{Accept, ClientRequest, UsageError};
 use wsmachine_tokio::{CloseCode, Config, Error, Message, Reject, Role};
 
 #[tokio::test]
@@ -118,6 +118,48 @@ async fn accept_with_picks_a_subprotocol_and_rejects() {
         assert!(page.starts_with("HTTP/1.1 200") && page.ends_with("a page\n"), "{page}");
 
         assert_eq!(server.await.unwrap(), vec![0, 403, 200]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_answer_the_core_refuses_is_a_500_and_a_usage_error() {
+    within(10, async {
+        let (listener, url) = listener().await;
+        let server = tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for _ in 0..3 {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let result = wsmachine_tokio::accept_with(tcp, Config::default(), |request| match request.path() {
+                    // A subprotocol the client did not offer.
+                    "/a" => Ok(Accept::new().protocol("mqtt")),
+                    // A header the 101 writes itself.
+                    "/b" => Ok(Accept::new().header("Sec-WebSocket-Accept", "x")),
+                    // A status that does not end the exchange.
+                    _ => Err(Reject::new(101)),
+                })
+                .await;
+                outcomes.push(match result {
+                    Err(Error::Usage(e)) => e,
+                    other => panic!("expected a usage error, got {other:?}"),
+                });
+            }
+            outcomes
+        });
+        for path in ["a", "b", "c"] {
+            match wsmachine_tokio::connect(&format!("{url}{path}")).await {
+                Err(Error::Handshake(wsmachine::HandshakeError::Rejected(r))) => assert_eq!(r.status, 500, "{path}"),
+                other => panic!("expected a 500, got {other:?}"),
+            }
+        }
+        assert_eq!(
+            server.await.unwrap(),
+            vec![
+                UsageError::UnofferedProtocol("mqtt".into()),
+                UsageError::ReservedHeader("Sec-WebSocket-Accept".into()),
+                UsageError::InvalidStatus(101),
+            ]
+        );
     })
     .await;
 }
