@@ -1,11 +1,22 @@
 //! Helpers for the unit tests only.
 
-/// A deterministic xorshift64 generator for randomized unit tests (the
+/// The one deterministic generator of the unit tests: xorshift64 (the
 /// integration tests use `tests/common`'s, proptest or flate2 instead).
 /// The seed must not be 0.
 pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
+    /// A generator from any seed (0 included), scrambled so that close
+    /// seeds give unrelated streams.
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// `len` random bytes.
+    pub(crate) fn bytes(&mut self, len: usize) -> alloc::vec::Vec<u8> {
+        (0..len).map(|_| (self.next() >> 24) as u8).collect()
+    }
+
     pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;

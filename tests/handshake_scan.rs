@@ -9,7 +9,7 @@
 //! Also a timing report (ignored by default) for heads fed a byte at a time.
 mod common;
 
-use common::{Out, cframe, drain, merge_into, op, sframe};
+use common::{Out, cframe, drain, merge_into, op, sframe, xorshift};
 use proptest::prelude::*;
 use wsmachine::handshake::{Accept, ClientRequest, accept_key};
 use wsmachine::{CloseCode, Closed, Config, Connection, ConnectionError, Entropy, Event, HandshakeError};
@@ -237,12 +237,7 @@ fn cases() -> Vec<Case> {
 #[test]
 fn every_case_gives_the_same_outputs_however_it_is_split() {
     let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
-    let mut rand = move |n: usize| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed % n.max(1) as u64) as usize
-    };
+    let mut rand = move |n: usize| (xorshift(&mut seed) % n.max(1) as u64) as usize;
     for c in cases() {
         let whole = c.whole();
         assert!(!whole.is_empty() || c.name.contains("incomplete"), "{}: no output at all", c.name);

@@ -14,5 +14,5 @@ fuzz_target!(|data: &[u8]| {
     let key = [head[0], head[1], head[2], head[3]];
     let offset = usize::from(u16::from_be_bytes([head[4], head[5]]));
     let split = usize::from(u16::from_be_bytes([head[6], head[7]]));
-    wsmachine::fuzzing::mask_split(&data[n..], key, offset, split);
+    wsmachine_fuzz::codec::mask_split(&data[n..], key, offset, split);
 });

@@ -1,5 +1,5 @@
 //! The opening handshake's head parsers on their own (`handshake_request`,
-//! `handshake_response`), through `wsmachine::fuzzing::{parse_request,
+//! `handshake_response`), through `crate::codec::{parse_request,
 //! parse_response}`: the functions the connection calls on everything
 //! received so far.
 //!
@@ -23,9 +23,8 @@
 //! nothing is `Partial`, and what was decided without EOF stays;
 //! what a complete parse returns satisfies RFC 6455 §4.1 / §4.2.1.
 
-use wsmachine::fuzzing::{
-    RequestHead, ResponseHead, parse_request, parse_request_stepwise, parse_response, parse_response_stepwise,
-};
+use crate::codec::{parse_request, parse_request_stepwise, parse_response, parse_response_stepwise};
+use wsmachine::fuzzing::{RequestHead, ResponseHead};
 use wsmachine::handshake::ClientRequest;
 
 /// The §1.2 sample key, so the §1.3 accept value `s3pPLMBiTxaQ9kYGzzhZRbK+xOo=` is valid.

@@ -23,6 +23,7 @@
 #[path = "../../tests/common/alloc.rs"]
 pub mod alloc;
 pub mod api;
+pub mod codec;
 #[path = "../../tests/common/bounds.rs"]
 pub mod bounds;
 #[path = "../../tests/common/data.rs"]
@@ -744,7 +745,7 @@ impl Harness {
                     }
                     Role::Client => {
                         // The request is complete and valid for a server.
-                        match wsmachine::fuzzing::parse_request(&side.http_out, false, 1 << 16, 100) {
+                        match codec::parse_request(&side.http_out, false, 1 << 16, 100) {
                             Ok(RequestHead::Complete(req, len)) => {
                                 assert_eq!(len, side.http_out.len(), "{head:?}");
                                 assert_eq!(req.key(), side.key);
@@ -1277,7 +1278,7 @@ enum Opening {
 fn head_outcome(role: Role, input: &Input<'_>, stream: &[u8], eof: bool) -> Opening {
     let hs = |e: HandshakeError| Opening::Closed(Vec::new(), Some(ConnectionError::Handshake(e)));
     match role {
-        Role::Server => match wsmachine::fuzzing::parse_request(stream, eof, HEAD_LIMIT, HEADERS_LIMIT) {
+        Role::Server => match codec::parse_request(stream, eof, HEAD_LIMIT, HEADERS_LIMIT) {
             Ok(RequestHead::Partial) => Opening::Partial,
             Ok(RequestHead::Complete(req, n)) => {
                 let chat = req.protocols().iter().any(|p| p == "chat");
@@ -1296,7 +1297,7 @@ fn head_outcome(role: Role, input: &Input<'_>, stream: &[u8], eof: bool) -> Open
         },
         Role::Client => {
             let req = client_request(input.alt);
-            match wsmachine::fuzzing::parse_response(stream, eof, &req, &counting_key(), HEAD_LIMIT, HEADERS_LIMIT) {
+            match codec::parse_response(stream, eof, &req, &counting_key(), HEAD_LIMIT, HEADERS_LIMIT) {
                 Ok(ResponseHead::Partial) => Opening::Partial,
                 Ok(ResponseHead::Accepted(a, n)) => match a.extensions.first() {
                     // §9.1: the client runs no extension, so any accepted
@@ -1322,7 +1323,7 @@ fn check_refusal(role: Role, h: &Harness, input: &Input<'_>, error: Option<&Conn
     match role {
         Role::Client => {
             // Only the request.
-            let n = match wsmachine::fuzzing::parse_request(&side.http_out, false, 1 << 16, 100) {
+            let n = match codec::parse_request(&side.http_out, false, 1 << 16, 100) {
                 Ok(RequestHead::Complete(_, n)) => n,
                 other => panic!("our request does not parse: {other:?}"),
             };

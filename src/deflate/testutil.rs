@@ -1,4 +1,4 @@
-//! Test helpers: a seeded generator of test data and an independent DEFLATE
+//! Test helpers: compressible test data and an independent DEFLATE
 //! decoder (RFC 1951, written after zlib's `puff.c` design) that reports
 //! how far back each match reaches, to check the window limits of RFC 7692
 //! §7.2.1 from outside zlib.
@@ -8,36 +8,18 @@ use alloc::vec::Vec;
 
 use super::TAIL;
 
-/// xorshift64*: deterministic test data without a dependency.
-pub(super) struct Rng(u64);
+pub(super) use crate::testing::Rng;
 
-impl Rng {
-    pub(super) fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    pub(super) fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform-ish in `0..n` (`n > 0`).
-    pub(super) fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    pub(super) fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next_u64() as u8).collect()
-    }
-
+/// Compressible test data from the unit tests' one generator.
+pub(super) trait TextData {
     /// Text-like data: words from a small vocabulary, numbers, and now and
     /// then a copy of an earlier stretch from far back, so matches at every
     /// distance up to 32 KiB are on offer.
-    pub(super) fn text(&mut self, len: usize) -> Vec<u8> {
+    fn text(&mut self, len: usize) -> Vec<u8>;
+}
+
+impl TextData for Rng {
+    fn text(&mut self, len: usize) -> Vec<u8> {
         const WORDS: [&str; 12] =
             ["deflate", "window", "the", "message", "{\"id\":", "frame", "context", ", ", "takeover", "\n", "λ", "ok"];
         let mut v = Vec::with_capacity(len + 64);
@@ -51,7 +33,7 @@ impl Rng {
                         v.push(v[from + i % back]);
                     }
                 }
-                1 => v.extend_from_slice(alloc::format!("{}", self.next_u64() % 100_000).as_bytes()),
+                1 => v.extend_from_slice(alloc::format!("{}", self.next() % 100_000).as_bytes()),
                 _ => v.extend_from_slice(WORDS[self.below(WORDS.len())].as_bytes()),
             }
         }

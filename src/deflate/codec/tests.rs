@@ -1,7 +1,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::super::testutil::{RefInflater, Rng, zero_bomb};
+use super::super::testutil::{RefInflater, Rng, TextData, zero_bomb};
 use super::*;
 
 const CLIENT: bool = true;
