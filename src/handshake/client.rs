@@ -8,9 +8,9 @@ use core::str::FromStr;
 use super::extensions::join_extensions;
 use super::scan::{HeadScan, Next, count_work};
 use super::{
-    ExtensionOffer, HandshakeError, Headers, Limits, UsageError, VERSION, accept_key, head_window, header_slots,
-    header_values, is_field_value, is_token, list_contains, list_elements, map_parse_error, owned_headers,
-    parse_extensions, put_header, trim_ows, writable_header,
+    ExtensionOffer, HandshakeError, Headers, Limits, UsageError, VERSION, accept_key, head_length, head_window,
+    header_slots, header_values, is_field_value, is_token, list_contains, list_elements, map_parse_error,
+    owned_headers, parse_extensions, put_header, trim_ows, writable_header,
 };
 
 mod body;
@@ -516,24 +516,8 @@ fn parse_head(buf: &[u8], eof: bool, limits: Limits) -> Result<Head, HandshakeEr
     let window = head_window(buf, limits);
     let mut slots = header_slots(limits);
     let mut resp = httparse::Response::new(&mut slots);
-    let parsed = resp.parse(window);
-    // The parser looks at the head only, or at everything when incomplete.
-    count_work(match parsed {
-        Ok(httparse::Status::Complete(n)) => n,
-        _ => window.len(),
-    });
-    let len = match parsed {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            return if buf.len() >= limits.max_head_size {
-                Err(HandshakeError::HeadTooLarge)
-            } else if eof {
-                Err(HandshakeError::Truncated)
-            } else {
-                Ok(Head::Partial)
-            };
-        }
-        Err(e) => return Err(map_parse_error(e, starts_like_http(window))),
+    let Some(len) = head_length(resp.parse(window), window, buf.len(), limits, eof, starts_like_http)? else {
+        return Ok(Head::Partial);
     };
     let headers = owned_headers(resp.headers)?;
     // Both are set by httparse once the head is complete.

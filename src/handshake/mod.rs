@@ -31,6 +31,7 @@ mod extensions;
 mod http_compat;
 mod negotiate;
 mod scan;
+use scan::count_work;
 mod server;
 
 #[cfg(test)]
@@ -209,6 +210,33 @@ pub(super) fn owned_headers(headers: &[httparse::Header<'_>]) -> Result<Headers,
             Ok((String::from(h.name), String::from(value)))
         })
         .collect()
+}
+
+/// What httparse's parse of a whole head in `window` (the first bytes of
+/// the `buf_len` received) means: the head's length; `None` while it is
+/// incomplete and below the limit; `HeadTooLarge` at the limit, `Truncated`
+/// at `eof`, or the syntax error (`looks_like_http` tells a version error
+/// from garbage).
+pub(super) fn head_length(
+    parsed: httparse::Result<usize>,
+    window: &[u8],
+    buf_len: usize,
+    limits: Limits,
+    eof: bool,
+    looks_like_http: fn(&[u8]) -> bool,
+) -> Result<Option<usize>, HandshakeError> {
+    // The parser looks at the head only, or at everything when incomplete.
+    count_work(match parsed {
+        Ok(httparse::Status::Complete(n)) => n,
+        _ => window.len(),
+    });
+    match parsed {
+        Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
+        Ok(httparse::Status::Partial) if buf_len >= limits.max_head_size => Err(HandshakeError::HeadTooLarge),
+        Ok(httparse::Status::Partial) if eof => Err(HandshakeError::Truncated),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(e) => Err(map_parse_error(e, looks_like_http(window))),
+    }
 }
 
 /// Maps an httparse error. `Version` errors become `HttpVersion` when the

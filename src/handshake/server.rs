@@ -11,8 +11,8 @@ use super::extensions::join_extensions;
 use super::scan::{HeadScan, Next, count_work};
 use super::{
     ExtensionOffer, HandshakeError, Headers, Limits, UsageError, VERSION, accept_key, check_extra_headers,
-    first_header, head_window, header_slots, header_values, is_token, list_contains, list_elements, map_parse_error,
-    owned_headers, parse_extensions, put_header, reason_phrase, trim_ows, writable_header,
+    first_header, head_length, head_window, header_slots, header_values, is_token, list_contains, list_elements,
+    map_parse_error, owned_headers, parse_extensions, put_header, reason_phrase, trim_ows, writable_header,
 };
 
 /// Header names a 101 response writes itself (RFC 6455 §4.2.2 step 5);
@@ -235,22 +235,9 @@ fn parse_whole(buf: &[u8], limits: Limits) -> Result<RequestParse, HandshakeErro
     let window = head_window(buf, limits);
     let mut slots = header_slots(limits);
     let mut req = httparse::Request::new(&mut slots);
-    let parsed = req.parse(window);
-    // The parser looks at the head only, or at everything when incomplete.
-    count_work(match parsed {
-        Ok(httparse::Status::Complete(n)) => n,
-        _ => window.len(),
-    });
-    let head_len = match parsed {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            return if buf.len() >= limits.max_head_size {
-                Err(HandshakeError::HeadTooLarge)
-            } else {
-                Ok(RequestParse::Partial)
-            };
-        }
-        Err(e) => return Err(map_parse_error(e, request_line_has_http(window))),
+    let Some(head_len) = head_length(req.parse(window), window, buf.len(), limits, false, request_line_has_http)?
+    else {
+        return Ok(RequestParse::Partial);
     };
     let headers = owned_headers(req.headers)?;
     // httparse sets all three once the head is complete.
