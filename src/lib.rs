@@ -57,9 +57,30 @@
 //! [`ReadyState`] follows the browser's `readyState`:
 //!
 //! ```text
-//!  CONNECTING ──Event::Open──▶ OPEN ──close() / peer's Close──▶ CLOSING ──Event::Closed──▶ CLOSED
-//!      │                                                                                ▲
-//!      └──── handshake failed / close() / EOF / protocol error ─────────────────────────┘
+//!                  Event::Open
+//!  CONNECTING ─────────────────────────▶ OPEN
+//!      │                                   │ close(), the peer's Close,
+//!      │ handshake failed, reject(),       │ a protocol error, EOF,
+//!      │ close(), EOF, time-out            │ a time-out
+//!      │                                   ▼
+//!      └─────────────────────────────▶ CLOSING ──Event::Closed polled──▶ CLOSED
+//! ```
+//!
+//! Inside, one state decides every transition (`ready_state()` is a plain
+//! mapping from it):
+//!
+//! ```text
+//!  Connecting(Client | AwaitRequest | AwaitDecision)     CONNECTING
+//!        │ 101 sent or received
+//!        ▼
+//!  Open                                                  OPEN
+//!        │ our Close queued (close(), or the echo of the peer's)
+//!        ▼
+//!  Closing { received: peer's Close or None }            CLOSING
+//!        │ both Closes, EOF, failure, time-out (from any state above)
+//!        ▼
+//!  Ended: CloseTransport and Closed queued               CLOSING, then CLOSED
+//!                                                        once Closed is polled
 //! ```
 //!
 //! [`Connection::client`] and [`Connection::server`] start in CONNECTING and

@@ -64,6 +64,16 @@ enum Pending {
     End(crate::event::Closed),
 }
 
+/// The bytes of the last run of small frames in `buf`: the queue's last
+/// entry, kept out of the deque so that a send that follows a drained
+/// queue (the usual case) costs no deque push and pop.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    len: usize,
+    app: usize,
+    extra: usize,
+}
+
 /// A message being sent in pieces.
 #[derive(Debug)]
 struct TxStream {
@@ -78,6 +88,9 @@ struct TxStream {
 pub(super) struct Sender {
     role: Role,
     out: VecDeque<Pending>,
+    /// The queue's last entry when it is a run of small frames (it comes
+    /// after everything in `out`).
+    tail: Option<Run>,
     /// Bytes of queued small frames; `Pending::Tx` entries own prefixes of it.
     buf: BytesMut,
     /// Message payload queued and not yet polled (`bufferedAmount`).
@@ -115,7 +128,7 @@ impl core::fmt::Debug for Sender {
         f.debug_struct("Sender")
             .field("buffered", &self.buffered)
             .field("overhead", &self.overhead)
-            .field("pending", &self.out.len())
+            .field("pending", &self.pending_outputs())
             .finish_non_exhaustive()
     }
 }
@@ -125,6 +138,7 @@ impl Sender {
         Self {
             role,
             out: VecDeque::new(),
+            tail: None,
             buf: BytesMut::new(),
             buffered: 0,
             overhead: 0,
@@ -169,11 +183,20 @@ impl Sender {
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.out.is_empty()
+        self.out.is_empty() && self.tail.is_none()
     }
 
     pub(super) fn pending_outputs(&self) -> usize {
-        self.out.len()
+        self.out.len() + usize::from(self.tail.is_some())
+    }
+
+    /// Queues `pending` after everything queued, the run of small frames
+    /// included.
+    fn push(&mut self, pending: Pending) {
+        if let Some(Run { len, app, extra }) = self.tail.take() {
+            self.out.push_back(Pending::Tx { len, app, extra });
+        }
+        self.out.push_back(pending);
     }
 
     // ------------------------------------------------------------------
@@ -181,7 +204,7 @@ impl Sender {
     // ------------------------------------------------------------------
 
     pub(super) fn push_event(&mut self, event: Event) {
-        self.out.push_back(Pending::Event(event));
+        self.push(Pending::Event(event));
     }
 
     /// The end: `CloseTransport`, then `Closed`, after everything queued.
@@ -190,8 +213,8 @@ impl Sender {
         self.open = false;
         self.stream = None;
         self.buffered -= core::mem::take(&mut self.held_back);
-        self.out.push_back(Pending::CloseTransport);
-        self.out.push_back(Pending::End(closed));
+        self.push(Pending::CloseTransport);
+        self.push(Pending::End(closed));
     }
 
     /// Whether `Event::Closed` was taken.
@@ -202,11 +225,12 @@ impl Sender {
     /// The next output, in order.
     #[inline(always)]
     pub(super) fn pop(&mut self) -> Option<Output> {
-        Some(match self.out.pop_front()? {
-            Pending::Tx { len, app, extra } => {
-                self.drained(app, extra);
-                Output::Transmit(self.buf.split_to(len).freeze())
-            }
+        let Some(next) = self.out.pop_front() else {
+            let Run { len, app, extra } = self.tail.take()?;
+            return Some(self.transmit(len, app, extra));
+        };
+        Some(match next {
+            Pending::Tx { len, app, extra } => self.transmit(len, app, extra),
             Pending::Payload { bytes, app, extra } => {
                 self.drained(app, extra);
                 Output::Transmit(bytes)
@@ -220,6 +244,13 @@ impl Sender {
         })
     }
 
+    /// The next `len` bytes of `buf`, leaving through `pop`.
+    #[inline(always)]
+    fn transmit(&mut self, len: usize, app: usize, extra: usize) -> Output {
+        self.drained(app, extra);
+        Output::Transmit(self.buf.split_to(len).freeze())
+    }
+
     /// `app` bytes of message payload (and `extra` of overhead) left
     /// through `pop`.
     #[inline(always)]
@@ -230,14 +261,14 @@ impl Sender {
             self.blocked = false;
             // Only worth saying while messages can still be sent.
             if self.open {
-                self.out.push_back(Pending::Event(Event::Writable));
+                self.push(Pending::Event(Event::Writable));
             }
         }
     }
 
     /// An idle connection with nothing queued gives its buffers back.
     pub(super) fn release_idle(&mut self) {
-        if self.out.is_empty() {
+        if self.is_empty() {
             self.buf = BytesMut::new();
             self.out = VecDeque::new();
             // Unused masking keys are just random bytes: drop them.
@@ -456,7 +487,7 @@ impl Sender {
             let n = frame::encode_header(&mut head, fin, rsv, opcode, None, payload.len());
             self.append(&head[..n]);
             self.overhead += QUEUE_SLOT;
-            self.out.push_back(Pending::Payload { bytes: payload, app, extra: QUEUE_SLOT });
+            self.push(Pending::Payload { bytes: payload, app, extra: QUEUE_SLOT });
         }
     }
 
@@ -498,15 +529,15 @@ impl Sender {
     /// counted in `buffered` and `extra` in `overhead`.
     #[inline(always)]
     fn note(&mut self, len: usize, app: usize, extra: usize) {
-        if let Some(Pending::Tx { len: l, app: a, extra: e }) = self.out.back_mut() {
-            *l += len;
-            *a += app;
-            *e += extra;
+        if let Some(run) = &mut self.tail {
+            run.len += len;
+            run.app += app;
+            run.extra += extra;
             self.overhead += extra;
         } else {
             let extra = extra + QUEUE_SLOT;
             self.overhead += extra;
-            self.out.push_back(Pending::Tx { len, app, extra });
+            self.tail = Some(Run { len, app, extra });
         }
     }
 

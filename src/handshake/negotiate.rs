@@ -21,7 +21,7 @@ impl Accept {
     /// ```
     /// # use wsmachine::handshake::{Accept, Request};
     /// # use wsmachine::{Config, Connection};
-    /// # fn upgrade(request: &Request, config: Config) -> Result<Connection, wsmachine::HandshakeError> {
+    /// # fn upgrade(request: &Request, config: Config) -> Result<Connection, wsmachine::UsageError> {
     /// let accept = Accept::new().negotiate(request, &config);
     /// // … answer the request with the 101 for `accept` …
     /// let conn = Connection::open_server(config).with_extensions(accept.extensions())?;
