@@ -1,12 +1,12 @@
 //! A client and a server over loopback TCP, each driven by the same dozen-line
 //! blocking loop: the crate docs' first example (`cargo run --example loopback`).
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::ErrorKind;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use wsmachine::handshake::{Accept, ClientRequest};
-use wsmachine::{CloseCode, Config, Connection, Event, OsEntropy, Output};
+use wsmachine::{CloseCode, Config, Connection, Event, Flushed, OsEntropy};
 
 /// Runs `conn` over `stream` until it closes, handing every event to `on_event`.
 fn drive(
@@ -16,36 +16,32 @@ fn drive(
 ) -> std::io::Result<()> {
     // A peer that stops reading fails a write.
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let mut buf = [0u8; 16 * 1024];
     // The time starts the deadlines (handshake, keepalive, close).
     conn.handle_timeout_at(Instant::now());
     loop {
-        // 1. Do everything the connection asks for, in order.
-        while let Some(output) = conn.poll_output() {
-            match output {
-                Output::Transmit(bytes) => stream.write_all(&bytes)?,
-                Output::CloseTransport => {
-                    let _ = stream.shutdown(Shutdown::Write);
-                }
-                Output::Event(event @ Event::Closed(_)) => {
-                    on_event(&mut conn, event);
-                    return Ok(());
-                }
-                Output::Event(event) => on_event(&mut conn, event),
-                _ => {}
+        // 1. Every event, in order; a handler may send or close.
+        while let Some(event) = conn.poll_event() {
+            let closed = matches!(event, Event::Closed(_));
+            on_event(&mut conn, event);
+            if closed {
+                return Ok(());
             }
         }
-        // 2. Then wait for the peer, until the next deadline at most.
+        // 2. Everything queued for the peer, in as few writes as it takes.
+        if conn.write_to(&mut stream)? == Flushed::CloseTransport {
+            let _ = stream.shutdown(Shutdown::Write);
+            continue; // `Event::Closed` is next.
+        }
+        // 3. Wait for the peer, until the next deadline at most.
         let wait = conn.poll_timeout_at().map(|at| at.saturating_duration_since(Instant::now()));
         stream.set_read_timeout(wait.map(|w| w.max(Duration::from_millis(1))))?;
-        let read = stream.read(&mut buf);
+        let read = conn.read_from(&mut stream);
         conn.handle_timeout_at(Instant::now());
-        match read {
-            Ok(0) => conn.handle_eof(),
-            Ok(n) => conn.handle_bytes(&buf[..n]),
-            // The deadline came first: `handle_timeout_at` acted on it.
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(e) => return Err(e),
+        if let Err(e) = read {
+            // A time-out means the deadline came first: acted on just above.
+            if !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
+                return Err(e);
+            }
         }
     }
 }

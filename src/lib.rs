@@ -25,15 +25,25 @@
 //!
 //! # The drive loop
 //!
-//! After any input or command, drain `poll_output()` until it returns `None`,
-//! doing each [`Output`] in order: write each [`Output::Transmit`], hand each
-//! [`Output::Event`] to the application, close the socket at
-//! [`Output::CloseTransport`] (after writing everything before it). Then wait
-//! for the socket. The application may call commands while handling an event;
-//! their output joins the queue behind what is already there.
+//! With `std::io` (the example above): take every event with
+//! [`poll_event`](Connection::poll_event) until it returns `None`, handing
+//! each to the application, which may call commands; then write everything
+//! queued with [`write_to`](Connection::write_to), which gathers it into as
+//! few (vectored) writes as it takes and reports when the transport is to be
+//! closed ([`Flushed::CloseTransport`]); then read with
+//! [`read_from`](Connection::read_from) and start again. The answers to
+//! every event of one read leave in one write.
 //!
-//! Input is processed lazily, a frame at a time, as `poll_output` is called:
-//! each event comes out before the input behind it is looked at, so an
+//! Without `std::io` (async runtimes, `no_std`): after any input or
+//! command, drain `poll_output()` until it returns `None`, doing each
+//! [`Output`] in order: write each [`Output::Transmit`], hand each
+//! [`Output::Event`] to the application, close the socket at
+//! [`Output::CloseTransport`] (after writing everything before it). Then
+//! wait for the socket. The application may call commands while handling
+//! an event; their output joins the queue behind what is already there.
+//!
+//! Input is processed lazily, a frame at a time, as events are taken: each
+//! event comes out before the input behind it is looked at, so an
 //! application can answer a message before a Close that arrived in the same
 //! read is acted on, as it could with a blocking `read()` API.
 //!
@@ -150,6 +160,8 @@ mod utf8;
 pub use bytes::{Bytes, BytesMut};
 pub use close::{CloseCode, MAX_REASON_LEN};
 pub use config::{Config, Role};
+#[cfg(feature = "std")]
+pub use connection::Flushed;
 pub use connection::{Connection, QUEUE_SLOT};
 #[cfg(feature = "deflate")]
 pub use deflate::DeflateConfig;

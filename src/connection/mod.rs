@@ -30,12 +30,16 @@
 //! ```
 
 mod commands;
+#[cfg(feature = "std")]
+mod io;
 mod opening;
 mod receiver;
 mod retain;
 mod sender;
 mod timers;
 
+#[cfg(feature = "std")]
+pub use sender::Flushed;
 pub use sender::QUEUE_SLOT;
 
 use alloc::boxed::Box;
@@ -99,6 +103,21 @@ pub struct Connection {
     dirty: bool,
     /// The transport's read side ended; acted on once the input is processed.
     eof: bool,
+    /// What [`read_from`](Self::read_from) reads into: zeroed once, then
+    /// reused (given back when the connection is idle).
+    #[cfg(feature = "std")]
+    scratch: alloc::vec::Vec<u8>,
+}
+
+/// Where [`Connection::pump`] stops processing input.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Once anything is queued (`poll_output`).
+    AtOutput,
+    /// Once an event (or `CloseTransport`) is queued (`poll_event`).
+    AtEvent,
+    /// Not before the input is used up.
+    Never,
 }
 
 /// Where the connection is, with what each phase needs.
@@ -197,6 +216,8 @@ impl Connection {
             config,
             dirty: false,
             eof: false,
+            #[cfg(feature = "std")]
+            scratch: alloc::vec::Vec::new(),
         }
     }
 
@@ -355,7 +376,7 @@ impl Connection {
             self.dirty = true;
             // Nothing can be answered any more: process what is buffered
             // and end now.
-            self.pump(false);
+            self.pump(Stop::Never);
         }
     }
 
@@ -404,6 +425,10 @@ impl Connection {
         if idle {
             self.rx.release_idle();
             self.tx.release_idle();
+            #[cfg(feature = "std")]
+            {
+                self.scratch = alloc::vec::Vec::new();
+            }
         }
     }
 
@@ -456,17 +481,57 @@ impl Connection {
     /// until something is queued.
     #[inline(never)]
     fn poll_input(&mut self) -> Option<Output> {
-        // The common case without the output queue: a whole, unfragmented,
-        // uncompressed data frame at the front of the input.
+        if let Some(message) = self.whole_message() {
+            return Some(Output::Event(Event::Message(message)));
+        }
+        self.pump(Stop::AtOutput);
+        self.tx.pop()
+    }
+
+    /// The common case without the output queue: a whole, unfragmented,
+    /// uncompressed data frame at the front of the input.
+    #[inline(always)]
+    fn whole_message(&mut self) -> Option<crate::event::Message> {
         if matches!(self.state, State::Open | State::Closing { received: None }) && self.rx.between_messages() {
             match self.rx.next_whole_message() {
-                Ok(Some(message)) => return Some(Output::Event(Event::Message(message))),
+                Ok(Some(message)) => return Some(message),
                 Ok(None) => {}
                 Err(e) => self.fail(e),
             }
         }
-        self.pump(true);
-        self.tx.pop()
+        None
+    }
+
+    /// The next event, in order, passing over the bytes queued for the peer:
+    /// they stay queued, in order, for [`write_to`](Self::write_to) (or
+    /// [`poll_output`](Self::poll_output)), so a driver can handle every
+    /// event a read brought, answers included, and then write all their
+    /// bytes at once. `None` when no event is due until the next input or
+    /// command, or when the bytes before [`Output::CloseTransport`] are
+    /// still to be written: `write_to` writes them and reports it
+    /// ([`Flushed::CloseTransport`]); [`Event::Closed`] comes after.
+    ///
+    /// `poll_event` and `poll_output` may be mixed; each takes the next of
+    /// what it hands out.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        loop {
+            if let Some(event) = self.tx.pop_event() {
+                return Some(event);
+            }
+            if self.tx.has_event() || !self.dirty {
+                // Held by CloseTransport, or nothing fed since processing
+                // last stalled.
+                return None;
+            }
+            if let Some(message) = self.whole_message() {
+                return Some(Event::Message(message));
+            }
+            self.pump(Stop::AtEvent);
+            if !self.tx.has_event() {
+                return None;
+            }
+        }
     }
 
     /// Processes buffered input until an output is queued (when
@@ -474,12 +539,17 @@ impl Connection {
     /// one frame at a time, so the application sees each event before the
     /// input behind it is looked at: it can answer a message before a Close
     /// that came in the same read.
-    fn pump(&mut self, stop_at_output: bool) {
+    fn pump(&mut self, stop: Stop) {
         if self.ended() {
             self.dirty = false;
             return;
         }
-        while (!stop_at_output || self.tx.is_empty()) && self.dirty && !self.ended() {
+        while self.dirty && !self.ended() {
+            match stop {
+                Stop::AtOutput if !self.tx.is_empty() => break,
+                Stop::AtEvent if self.tx.has_event() => break,
+                _ => {}
+            }
             let more = match &self.state {
                 State::Open | State::Closing { received: None } => self.read_frame(),
                 State::Connecting(Handshake::Client(_)) => self.client_handshake(),

@@ -11,6 +11,8 @@
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+#[cfg(feature = "std")]
+use bytes::Buf;
 use bytes::{Bytes, BytesMut};
 
 use crate::close::{CloseCode, MAX_REASON_LEN};
@@ -64,6 +66,13 @@ enum Pending {
     End(crate::event::Closed),
 }
 
+impl Pending {
+    /// Bytes for the transport (not an event, `CloseTransport` or the end).
+    fn is_bytes(&self) -> bool {
+        matches!(self, Self::Tx { .. } | Self::Payload { .. })
+    }
+}
+
 /// The bytes of the last run of small frames in `buf`: the queue's last
 /// entry, kept out of the deque so that a send that follows a drained
 /// queue (the usual case) costs no deque push and pop.
@@ -72,6 +81,23 @@ struct Run {
     len: usize,
     app: usize,
     extra: usize,
+}
+
+/// At most this many slices per vectored write.
+#[cfg(feature = "std")]
+const GATHER: usize = 64;
+
+/// What [`Connection::write_to`](crate::Connection::write_to) left behind.
+#[cfg(feature = "std")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Flushed {
+    /// Every byte queued is written.
+    Written,
+    /// Every byte queued is written, and the transport is done: shut down
+    /// its write side now (or close it), as for
+    /// [`Output::CloseTransport`]. [`Event::Closed`] follows.
+    CloseTransport,
 }
 
 /// A message being sent in pieces.
@@ -91,6 +117,8 @@ pub(super) struct Sender {
     /// The queue's last entry when it is a run of small frames (it comes
     /// after everything in `out`).
     tail: Option<Run>,
+    /// Entries of `out` that are not bytes: what `pop_event` looks for.
+    events: usize,
     /// Bytes of queued small frames; `Pending::Tx` entries own prefixes of it.
     buf: BytesMut,
     /// Message payload queued and not yet polled (`bufferedAmount`).
@@ -139,6 +167,7 @@ impl Sender {
             role,
             out: VecDeque::new(),
             tail: None,
+            events: 0,
             buf: BytesMut::new(),
             buffered: 0,
             overhead: 0,
@@ -193,10 +222,21 @@ impl Sender {
     /// Queues `pending` after everything queued, the run of small frames
     /// included.
     fn push(&mut self, pending: Pending) {
+        self.flush_tail();
+        self.events += usize::from(!pending.is_bytes());
+        self.out.push_back(pending);
+    }
+
+    /// Moves the run of small frames into the queue proper.
+    fn flush_tail(&mut self) {
         if let Some(Run { len, app, extra }) = self.tail.take() {
             self.out.push_back(Pending::Tx { len, app, extra });
         }
-        self.out.push_back(pending);
+    }
+
+    /// Whether an event (or `CloseTransport`, or the end) is queued.
+    pub(super) fn has_event(&self) -> bool {
+        self.events > 0
     }
 
     // ------------------------------------------------------------------
@@ -229,6 +269,7 @@ impl Sender {
             let Run { len, app, extra } = self.tail.take()?;
             return Some(self.transmit(len, app, extra));
         };
+        self.events -= usize::from(!next.is_bytes());
         Some(match next {
             Pending::Tx { len, app, extra } => self.transmit(len, app, extra),
             Pending::Payload { bytes, app, extra } => {
@@ -242,6 +283,34 @@ impl Sender {
                 Output::Event(Event::Closed(closed))
             }
         })
+    }
+
+    /// The next event, passing over the bytes queued before it: they stay
+    /// queued, in order, for [`write_to`](Self::write_to). `None` when no
+    /// event is queued, or when `CloseTransport` comes first (the bytes
+    /// before it are written first; `write_to` hands it out).
+    pub(super) fn pop_event(&mut self) -> Option<Event> {
+        if self.events == 0 {
+            return None;
+        }
+        let at = self.out.iter().position(|p| !p.is_bytes())?;
+        if matches!(self.out[at], Pending::CloseTransport) {
+            return None;
+        }
+        let event = match self.out.remove(at)? {
+            Pending::Event(e) => e,
+            Pending::End(closed) => {
+                self.end_taken = true;
+                Event::Closed(closed)
+            }
+            other => {
+                // Not reached: `at` is the first entry that is not bytes.
+                self.out.insert(at, other);
+                return None;
+            }
+        };
+        self.events -= 1;
+        Some(event)
     }
 
     /// The next `len` bytes of `buf`, leaving through `pop`.
@@ -262,6 +331,95 @@ impl Sender {
             // Only worth saying while messages can still be sent.
             if self.open {
                 self.push(Pending::Event(Event::Writable));
+            }
+        }
+    }
+
+    /// Writes every byte queued ahead of `CloseTransport` (events in
+    /// between do not hold them back) to `writer`, gathered into as few
+    /// (vectored) writes as it takes. On an error, what was not written
+    /// stays queued. Then hands out `CloseTransport` if it is next.
+    #[cfg(feature = "std")]
+    pub(super) fn write_to<W: std::io::Write + ?Sized>(&mut self, writer: &mut W) -> std::io::Result<Flushed> {
+        use std::io::{ErrorKind, IoSlice};
+        self.flush_tail();
+        loop {
+            let n = {
+                // The queued byte runs live in order at the front of `buf`:
+                // consecutive runs are one slice, payloads one each.
+                let mut slices = [IoSlice::new(&[]); GATHER];
+                // `run` bytes of `buf` from `start` not yet in a slice.
+                let (mut count, mut start, mut run) = (0, 0, 0);
+                for pending in &self.out {
+                    match pending {
+                        Pending::Tx { len, .. } => run += len,
+                        Pending::Payload { bytes, .. } => {
+                            if count + 2 > GATHER {
+                                break;
+                            }
+                            if run > 0 {
+                                slices[count] = IoSlice::new(&self.buf[start..start + run]);
+                                count += 1;
+                                (start, run) = (start + run, 0);
+                            }
+                            slices[count] = IoSlice::new(bytes);
+                            count += 1;
+                        }
+                        Pending::CloseTransport => break,
+                        Pending::Event(_) | Pending::End(_) => {}
+                    }
+                }
+                if run > 0 && count < GATHER {
+                    slices[count] = IoSlice::new(&self.buf[start..start + run]);
+                    count += 1;
+                }
+                if count == 0 {
+                    break;
+                }
+                match writer.write_vectored(&slices[..count]) {
+                    Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            self.written(n);
+        }
+        if matches!(self.out.front(), Some(Pending::CloseTransport)) {
+            self.out.pop_front();
+            self.events -= 1;
+            return Ok(Flushed::CloseTransport);
+        }
+        Ok(Flushed::Written)
+    }
+
+    /// `n` bytes of the queued bytes, in order, were written.
+    #[cfg(feature = "std")]
+    fn written(&mut self, mut n: usize) {
+        let mut at = 0;
+        while n > 0 && at < self.out.len() {
+            let (done, app, extra) = match &mut self.out[at] {
+                Pending::Tx { len, app, extra } => {
+                    let k = n.min(*len);
+                    self.buf.advance(k);
+                    *len -= k;
+                    n -= k;
+                    (*len == 0, *app, *extra)
+                }
+                Pending::Payload { bytes, app, extra } => {
+                    let k = n.min(bytes.len());
+                    bytes.advance(k);
+                    n -= k;
+                    (bytes.is_empty(), *app, *extra)
+                }
+                _ => {
+                    at += 1;
+                    continue;
+                }
+            };
+            if done {
+                self.out.remove(at);
+                self.drained(app, extra);
             }
         }
     }

@@ -1,0 +1,377 @@
+//! The `std::io` fast path: `read_from`, `write_to` and `poll_event`.
+//!
+//! `write_to` must put exactly the bytes `poll_output` would hand out on the
+//! wire, in as few (vectored) writes as the writer allows; `poll_event` must
+//! hand out exactly the events, in order, leaving the bytes queued; nothing
+//! passes `CloseTransport`.
+
+mod common;
+
+use std::io::{self, IoSlice, Read, Write};
+
+use common::{Out, client, close_body, closed_out, drain, op, own_frame, peer_frame, server};
+use proptest::prelude::*;
+use wsmachine::{Bytes, CloseCode, CloseFrame, Connection, Event, Flushed, Message, Output, ReadyState, Role};
+
+/// A writer that records every call and takes at most `max` bytes per call,
+/// failing with `WouldBlock` once `budget` bytes are taken.
+struct Recorder {
+    wire: Vec<u8>,
+    calls: Vec<Vec<usize>>,
+    max: usize,
+    budget: usize,
+}
+
+impl Recorder {
+    fn new() -> Self {
+        Self { wire: Vec::new(), calls: Vec::new(), max: usize::MAX, budget: usize::MAX }
+    }
+}
+
+impl Write for Recorder {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if self.budget == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.calls.push(bufs.iter().map(|b| b.len()).collect());
+        let mut room = self.max.min(self.budget);
+        let mut n = 0;
+        for b in bufs {
+            let k = b.len().min(room);
+            self.wire.extend_from_slice(&b[..k]);
+            (n, room) = (n + k, room - k);
+        }
+        self.budget -= n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The bytes and events `poll_output` hands out, transmits joined.
+fn reference(conn: &mut Connection) -> (Vec<u8>, Vec<Event>) {
+    let (mut wire, mut events) = (Vec::new(), Vec::new());
+    for out in drain(conn) {
+        match out {
+            Out::Wire(w) => wire.extend_from_slice(&w),
+            Out::Event(e) => events.push(e),
+            Out::CloseTransport => {}
+        }
+    }
+    (wire, events)
+}
+
+#[test]
+fn a_burst_of_sends_is_one_vectored_write_with_the_exact_bytes() {
+    let big = Bytes::from(vec![7u8; 100_000]);
+    let burst = |c: &mut Connection| {
+        c.send_text("one").unwrap();
+        c.send_binary(big.clone()).unwrap();
+        c.send_text("two").unwrap();
+        c.ping("p").unwrap();
+        c.send_binary(big.clone()).unwrap();
+    };
+    for role in [Role::Client, Role::Server] {
+        let mut a = common::conn(role);
+        let mut b = common::conn(role);
+        burst(&mut a);
+        burst(&mut b);
+        let (expected, events) = reference(&mut b);
+        assert!(events.is_empty());
+        let mut w = Recorder::new();
+        assert_eq!(a.write_to(&mut w).unwrap(), Flushed::Written);
+        assert_eq!(w.wire, expected, "{role:?}");
+        assert_eq!(w.calls.len(), 1, "{role:?}: {:?}", w.calls);
+        assert_eq!(a.buffered_amount(), 0);
+        assert_eq!(a.poll_output(), None);
+        // Nothing left: another call writes nothing.
+        assert_eq!(a.write_to(&mut w).unwrap(), Flushed::Written);
+        assert_eq!(w.calls.len(), 1);
+    }
+}
+
+#[test]
+fn partial_writes_and_would_block_keep_the_rest_queued_in_order() {
+    let big = Bytes::from((0..50_000u32).map(|i| i as u8).collect::<Vec<u8>>());
+    let fill = |c: &mut Connection| {
+        for i in 0..20 {
+            c.send_text(format!("message {i}")).unwrap();
+        }
+        c.send_binary(big.clone()).unwrap();
+        c.send_text("after").unwrap();
+    };
+    let mut reference_conn = client();
+    fill(&mut reference_conn);
+    let (expected, _) = reference(&mut reference_conn);
+    for (max, budget) in [(1, usize::MAX), (7, usize::MAX), (4096, 10_000), (100, 333)] {
+        let mut c = client();
+        fill(&mut c);
+        let before = c.buffered_amount();
+        let mut w = Recorder::new();
+        w.max = max;
+        w.budget = budget;
+        let first = c.write_to(&mut w);
+        if budget == usize::MAX {
+            assert_eq!(first.unwrap(), Flushed::Written);
+        } else {
+            assert_eq!(first.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+            assert_eq!(w.wire, expected[..budget]);
+            assert!(c.buffered_amount() > 0 && c.buffered_amount() <= before);
+            // The transport drains again: the rest follows, in order.
+            w.budget = usize::MAX;
+            assert_eq!(c.write_to(&mut w).unwrap(), Flushed::Written);
+        }
+        assert_eq!(w.wire, expected, "max {max} budget {budget}");
+        assert_eq!(c.buffered_amount(), 0);
+    }
+}
+
+#[test]
+fn a_partly_written_queue_finishes_through_poll_output() {
+    let mut reference_conn = server();
+    let mut c = server();
+    for conn in [&mut reference_conn, &mut c] {
+        conn.send_text("hello").unwrap();
+        conn.send_binary(Bytes::from(vec![1u8; 70_000])).unwrap();
+    }
+    let (expected, _) = reference(&mut reference_conn);
+    let mut w = Recorder::new();
+    w.budget = 10;
+    assert!(c.write_to(&mut w).is_err());
+    let mut wire = w.wire.clone();
+    while let Some(out) = c.poll_output() {
+        match out {
+            Output::Transmit(b) => wire.extend_from_slice(&b),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(wire, expected);
+}
+
+/// A server that echoes: the events of one read are handled first, then
+/// every answer (the automatic Pong included) goes out in one write.
+#[test]
+fn events_first_then_all_answers_in_one_write() {
+    let input = [
+        peer_frame(Role::Server, true, op::TEXT, b"a"),
+        peer_frame(Role::Server, true, op::PING, b"p"),
+        peer_frame(Role::Server, true, op::TEXT, b"b"),
+        peer_frame(Role::Server, true, op::BINARY, b"c"),
+    ]
+    .concat();
+    let mut c = server();
+    c.handle_bytes(&input);
+    let mut events = Vec::new();
+    while let Some(event) = c.poll_event() {
+        if let Event::Message(m) = &event {
+            c.send(m.clone()).unwrap();
+        }
+        events.push(event);
+    }
+    assert_eq!(
+        events,
+        vec![
+            Event::Message(Message::text("a")),
+            Event::Ping(Bytes::from_static(b"p")),
+            Event::Message(Message::text("b")),
+            Event::Message(Message::binary(&b"c"[..])),
+        ]
+    );
+    let mut w = Recorder::new();
+    assert_eq!(c.write_to(&mut w).unwrap(), Flushed::Written);
+    let expected = [
+        own_frame(Role::Server, true, op::TEXT, b"a"),
+        own_frame(Role::Server, true, op::PONG, b"p"),
+        own_frame(Role::Server, true, op::TEXT, b"b"),
+        own_frame(Role::Server, true, op::BINARY, b"c"),
+    ]
+    .concat();
+    assert_eq!(w.wire, expected);
+    assert_eq!(w.calls.len(), 1);
+}
+
+#[test]
+fn nothing_passes_close_transport() {
+    for role in [Role::Server, Role::Client] {
+        let mut c = common::conn(role);
+        c.send_text("last words").unwrap();
+        c.handle_bytes(&peer_frame(role, true, op::CLOSE, &close_body(1000, "bye")));
+        // The peer's Close is an event; the end waits for the bytes.
+        assert_eq!(c.poll_event(), Some(Event::Closing(CloseFrame { code: CloseCode::NORMAL, reason: "bye".into() })));
+        if role == Role::Server {
+            // A server closes the transport once its Close is out.
+            assert_eq!(c.poll_event(), None);
+            assert_eq!(c.ready_state(), ReadyState::Closing);
+            let mut w = Recorder::new();
+            assert_eq!(c.write_to(&mut w).unwrap(), Flushed::CloseTransport);
+            let expected = [
+                own_frame(role, true, op::TEXT, b"last words"),
+                own_frame(role, true, op::CLOSE, &close_body(1000, "bye")),
+            ]
+            .concat();
+            assert_eq!(w.wire, expected);
+            assert_eq!(c.ready_state(), ReadyState::Closing);
+            let Out::Event(closed) = closed_out(1000, "bye", true, None) else { unreachable!() };
+            assert_eq!(c.poll_event(), Some(closed));
+            assert_eq!(c.ready_state(), ReadyState::Closed);
+        } else {
+            // A client waits for the server to close the transport.
+            assert_eq!(c.poll_event(), None);
+            let mut w = Recorder::new();
+            assert_eq!(c.write_to(&mut w).unwrap(), Flushed::Written);
+            c.handle_eof();
+            assert_eq!(c.write_to(&mut w).unwrap(), Flushed::CloseTransport);
+            let Out::Event(closed) = closed_out(1000, "bye", true, None) else { unreachable!() };
+            assert_eq!(c.poll_event(), Some(closed));
+        }
+        assert_eq!(c.poll_event(), None);
+        assert_eq!(c.poll_output(), None);
+    }
+}
+
+/// A reader that hands out its data in pieces and is interrupted now and
+/// then.
+struct Pieces<'a> {
+    data: &'a [u8],
+    piece: usize,
+    interrupt: bool,
+}
+
+impl Read for Pieces<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.interrupt = !self.interrupt;
+        if self.interrupt {
+            return Err(io::ErrorKind::Interrupted.into());
+        }
+        let n = self.data.len().min(self.piece).min(buf.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn read_from_feeds_every_byte_and_the_end() {
+    let input: Vec<u8> =
+        (0..300).flat_map(|i| peer_frame(Role::Server, true, op::BINARY, &vec![i as u8; i * 37])).collect();
+    for piece in [1, 100, 65_536, 1 << 20] {
+        let mut c = server();
+        let mut r = Pieces { data: &input, piece, interrupt: false };
+        let mut got = Vec::new();
+        loop {
+            let n = c.read_from(&mut r).unwrap();
+            while let Some(event) = c.poll_event() {
+                got.push(event);
+            }
+            if n == 0 {
+                // The end: the transport closes (nothing to write), then
+                // `Closed`.
+                assert_eq!(c.write_to(&mut io::sink()).unwrap(), Flushed::CloseTransport);
+                got.extend(c.poll_event());
+                break;
+            }
+            assert!(n <= piece.min(64 * 1024));
+        }
+        assert_eq!(got.len(), 301, "piece {piece}");
+        for (i, event) in got[..300].iter().enumerate() {
+            assert_eq!(event, &Event::Message(Message::binary(vec![i as u8; i * 37])));
+        }
+        // The end without a Close: 1006.
+        let Out::Event(abnormal) = closed_out(1006, "", false, None) else { unreachable!() };
+        assert_eq!(got[300], abnormal);
+    }
+}
+
+#[test]
+fn read_from_passes_errors_through() {
+    struct Failing;
+    impl Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::TimedOut.into())
+        }
+    }
+    let mut c = server();
+    assert_eq!(c.read_from(&mut Failing).unwrap_err().kind(), io::ErrorKind::TimedOut);
+    assert_eq!(c.ready_state(), ReadyState::Open);
+}
+
+/// One step of a random session.
+#[derive(Clone, Debug)]
+enum Step {
+    Send(usize),
+    Ping,
+    Input(Vec<u8>),
+    Close,
+    Eof,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => prop_oneof![Just(0usize), 1..200usize, 60_000..70_000usize].prop_map(Step::Send),
+        1 => Just(Step::Ping),
+        2 => prop::collection::vec(any::<u8>(), 0..8).prop_map(|p| {
+            Step::Input(peer_frame(Role::Client, true, if p.len() % 2 == 0 { op::TEXT } else { op::PING }, &[]))
+        }),
+        1 => Just(Step::Close),
+        1 => Just(Step::Input(peer_frame(Role::Client, true, op::CLOSE, &close_body(1000, "")))),
+        1 => Just(Step::Eof),
+    ]
+}
+
+proptest! {
+    /// Whatever the commands, input and write sizes, `poll_event` plus
+    /// `write_to` give the events and bytes `poll_output` gives, in order.
+    #[test]
+    fn the_fast_path_gives_what_poll_output_gives(steps in prop::collection::vec(step(), 1..30), max in 1usize..5000) {
+        let run = |c: &mut Connection, s: &Step| match s {
+            Step::Send(n) => {
+                let _ = c.send_binary(vec![3u8; *n]);
+            }
+            Step::Ping => {
+                let _ = c.ping("x");
+            }
+            Step::Input(bytes) => c.handle_bytes(bytes),
+            Step::Close => {
+                let _ = c.close(Some(CloseCode::NORMAL), "");
+            }
+            Step::Eof => c.handle_eof(),
+        };
+        let (mut a, mut b) = (client(), client());
+        let (mut wire, mut events, mut ends) = (Vec::new(), Vec::new(), 0);
+        let (mut ref_wire, mut ref_events, mut ref_ends) = (Vec::new(), Vec::new(), 0);
+        let mut w = Recorder::new();
+        w.max = max;
+        for s in &steps {
+            run(&mut a, s);
+            run(&mut b, s);
+            while let Some(e) = a.poll_event() {
+                events.push(e);
+            }
+            if a.write_to(&mut w).unwrap() == Flushed::CloseTransport {
+                ends += 1;
+                while let Some(e) = a.poll_event() {
+                    events.push(e);
+                }
+            }
+            for out in drain(&mut b) {
+                match out {
+                    Out::Wire(x) => ref_wire.extend_from_slice(&x),
+                    Out::Event(e) => ref_events.push(e),
+                    Out::CloseTransport => ref_ends += 1,
+                }
+            }
+        }
+        wire.extend_from_slice(&w.wire);
+        prop_assert_eq!(wire, ref_wire);
+        prop_assert_eq!(events, ref_events);
+        prop_assert_eq!(ends, ref_ends);
+        prop_assert_eq!(a.ready_state(), b.ready_state());
+        prop_assert_eq!(a.buffered_amount(), b.buffered_amount());
+    }
+}
