@@ -474,32 +474,27 @@ impl Connection {
             // Nothing fed since processing last stalled.
             return None;
         }
-        self.poll_input()
+        self.poll_input(Stop::AtOutput)
     }
 
     /// `poll_output` with nothing queued and input to look at: processes it
     /// until something is queued.
     #[inline(never)]
-    fn poll_input(&mut self) -> Option<Output> {
-        if let Some(message) = self.whole_message() {
-            return Some(Output::Event(Event::Message(message)));
-        }
-        self.pump(Stop::AtOutput);
-        self.tx.pop()
-    }
-
-    /// The common case without the output queue: a whole, unfragmented,
-    /// uncompressed data frame at the front of the input.
-    #[inline(always)]
-    fn whole_message(&mut self) -> Option<crate::event::Message> {
+    fn poll_input(&mut self, stop: Stop) -> Option<Output> {
+        // The common case without the output queue: a whole, unfragmented,
+        // uncompressed data frame at the front of the input.
         if matches!(self.state, State::Open | State::Closing { received: None }) && self.rx.between_messages() {
             match self.rx.next_whole_message() {
-                Ok(Some(message)) => return Some(message),
+                Ok(Some(message)) => return Some(Output::Event(Event::Message(message))),
                 Ok(None) => {}
                 Err(e) => self.fail(e),
             }
         }
-        None
+        self.pump(stop);
+        match stop {
+            Stop::AtEvent => self.tx.pop_event().map(Output::Event),
+            _ => self.tx.pop(),
+        }
     }
 
     /// The next event, in order, passing over the bytes queued for the peer:
@@ -515,22 +510,17 @@ impl Connection {
     /// what it hands out.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        loop {
-            if let Some(event) = self.tx.pop_event() {
-                return Some(event);
-            }
-            if self.tx.has_event() || !self.dirty {
-                // Held by CloseTransport, or nothing fed since processing
-                // last stalled.
-                return None;
-            }
-            if let Some(message) = self.whole_message() {
-                return Some(Event::Message(message));
-            }
-            self.pump(Stop::AtEvent);
-            if !self.tx.has_event() {
-                return None;
-            }
+        if let Some(event) = self.tx.pop_event() {
+            return Some(event);
+        }
+        if !self.dirty || self.tx.has_event() {
+            // Nothing fed since processing last stalled, or held by
+            // CloseTransport.
+            return None;
+        }
+        match self.poll_input(Stop::AtEvent)? {
+            Output::Event(event) => Some(event),
+            _ => None,
         }
     }
 

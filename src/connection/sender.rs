@@ -85,7 +85,7 @@ struct Run {
 
 /// At most this many slices per vectored write.
 #[cfg(feature = "std")]
-const GATHER: usize = 64;
+const GATHER: usize = 32;
 
 /// What [`Connection::write_to`](crate::Connection::write_to) left behind.
 #[cfg(feature = "std")]
@@ -117,8 +117,6 @@ pub(super) struct Sender {
     /// The queue's last entry when it is a run of small frames (it comes
     /// after everything in `out`).
     tail: Option<Run>,
-    /// Entries of `out` that are not bytes: what `pop_event` looks for.
-    events: usize,
     /// Bytes of queued small frames; `Pending::Tx` entries own prefixes of it.
     buf: BytesMut,
     /// Message payload queued and not yet polled (`bufferedAmount`).
@@ -167,7 +165,6 @@ impl Sender {
             role,
             out: VecDeque::new(),
             tail: None,
-            events: 0,
             buf: BytesMut::new(),
             buffered: 0,
             overhead: 0,
@@ -223,7 +220,6 @@ impl Sender {
     /// included.
     fn push(&mut self, pending: Pending) {
         self.flush_tail();
-        self.events += usize::from(!pending.is_bytes());
         self.out.push_back(pending);
     }
 
@@ -236,7 +232,7 @@ impl Sender {
 
     /// Whether an event (or `CloseTransport`, or the end) is queued.
     pub(super) fn has_event(&self) -> bool {
-        self.events > 0
+        self.out.iter().any(|p| !p.is_bytes())
     }
 
     // ------------------------------------------------------------------
@@ -269,7 +265,6 @@ impl Sender {
             let Run { len, app, extra } = self.tail.take()?;
             return Some(self.transmit(len, app, extra));
         };
-        self.events -= usize::from(!next.is_bytes());
         Some(match next {
             Pending::Tx { len, app, extra } => self.transmit(len, app, extra),
             Pending::Payload { bytes, app, extra } => {
@@ -290,9 +285,6 @@ impl Sender {
     /// event is queued, or when `CloseTransport` comes first (the bytes
     /// before it are written first; `write_to` hands it out).
     pub(super) fn pop_event(&mut self) -> Option<Event> {
-        if self.events == 0 {
-            return None;
-        }
         let at = self.out.iter().position(|p| !p.is_bytes())?;
         if matches!(self.out[at], Pending::CloseTransport) {
             return None;
@@ -309,7 +301,6 @@ impl Sender {
                 return None;
             }
         };
-        self.events -= 1;
         Some(event)
     }
 
@@ -342,6 +333,25 @@ impl Sender {
     #[cfg(feature = "std")]
     pub(super) fn write_to<W: std::io::Write + ?Sized>(&mut self, writer: &mut W) -> std::io::Result<Flushed> {
         use std::io::{ErrorKind, IoSlice};
+        // The usual case: one run of small frames and nothing else.
+        while self.out.is_empty() {
+            let Some(run) = self.tail.as_mut() else { return Ok(Flushed::Written) };
+            match writer.write(&self.buf[..run.len]) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) if n < run.len => {
+                    self.buf.advance(n);
+                    run.len -= n;
+                }
+                Ok(_) => {
+                    let Run { len, app, extra } = *run;
+                    self.tail = None;
+                    self.buf.advance(len);
+                    self.drained(app, extra);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
         self.flush_tail();
         loop {
             let n = {
@@ -387,7 +397,6 @@ impl Sender {
         }
         if matches!(self.out.front(), Some(Pending::CloseTransport)) {
             self.out.pop_front();
-            self.events -= 1;
             return Ok(Flushed::CloseTransport);
         }
         Ok(Flushed::Written)
