@@ -6,7 +6,7 @@
 //! and `Connection::server`.
 mod common;
 
-use common::{FixedMask, Out, Pair, RFC_KEY, cframe, close_body, closed_out, drain, merge_into, op, sframe};
+use common::{FixedMask, Out, Pair, RFC_KEY, RFC_REQUEST, cframe, close_body, closed_out, drain, merge_into, op, sframe};
 use wsmachine::handshake::{Accept, ClientRequest, ExtensionOffer, Rejection, UsageError, accept_key};
 use wsmachine::{
     CloseCode, CloseFrame, Closed, Config, Connection, ConnectionError, Entropy, Event, HandshakeError, Message,
@@ -29,17 +29,6 @@ const ACCEPT: &str = "7Ubo2JRe6fIuZAdGHq7kDA4XEQ0=";
 /// The §1.2 / §1.3 sample key and its accept value.
 const RFC_KEY_B64: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const RFC_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
-
-/// The client handshake of RFC 6455 §1.2 (L245–L253), in its order.
-const RFC_REQUEST: &str = "GET /chat HTTP/1.1\r\n\
-Host: server.example.com\r\n\
-Upgrade: websocket\r\n\
-Connection: Upgrade\r\n\
-Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-Origin: http://example.com\r\n\
-Sec-WebSocket-Protocol: chat, superchat\r\n\
-Sec-WebSocket-Version: 13\r\n\
-\r\n";
 
 /// The plain 101 a server built here writes for [`RFC_REQUEST`].
 const RFC_101: &str = "HTTP/1.1 101 Switching Protocols\r\n\

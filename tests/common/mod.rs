@@ -16,6 +16,9 @@ impl Entropy for FixedMask {
     }
 }
 
+/// The client handshake of RFC 6455 §1.2 (L245–L253), in its order.
+pub const RFC_REQUEST: &str = include!("rfc_request.in");
+
 /// The §5.7 masking key.
 pub const RFC_KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
