@@ -322,6 +322,49 @@ pub fn closed_out(code: u16, reason: &str, was_clean: bool, error: Option<wsmach
     Out::Event(Event::Closed(Closed { code: code.into(), reason: reason.into(), was_clean, error }))
 }
 
+/// The Close frame a connection in `sender` role built by [`conn`] writes:
+/// empty without a code.
+pub fn our_close(sender: Role, code: Option<u16>, reason: &str) -> Vec<u8> {
+    own_frame(sender, true, op::CLOSE, &close_payload(code, reason))
+}
+
+/// A Close frame from the peer of `receiver`: empty without a code.
+pub fn peer_close(receiver: Role, code: Option<u16>, reason: &str) -> Vec<u8> {
+    peer_frame(receiver, true, op::CLOSE, &close_payload(code, reason))
+}
+
+/// The `Closing` event for the peer's Close.
+pub fn closing(code: u16, reason: &str) -> Out {
+    Out::Event(Event::Closing(wsmachine::CloseFrame { code: code.into(), reason: reason.into() }))
+}
+
+/// The `Closed` event of a clean close.
+pub fn clean_closed(code: u16, reason: &str) -> Event {
+    Event::Closed(Closed { code: code.into(), reason: reason.into(), was_clean: true, error: None })
+}
+
+/// The two last outputs of a clean close: `CloseTransport`, then `Closed`.
+pub fn clean_end(code: u16, reason: &str) -> [Out; 2] {
+    [Out::CloseTransport, closed_out(code, reason, true, None)]
+}
+
+/// The two last outputs of a lost transport: `CloseTransport`, then an
+/// unclean `Closed` 1006.
+pub fn abnormal_end() -> [Out; 2] {
+    [Out::CloseTransport, closed_out(1006, "", false, None)]
+}
+
+/// Every output, in order, of a connection in `role` (built by [`conn`])
+/// that receives the peer's Close (`code`, `reason`) and then, for a client,
+/// the end of the stream: its echo (the same code and reason; no body
+/// without a code), `Closing`, `CloseTransport`, a clean `Closed` (1005
+/// without a code).
+pub fn echoed_close(role: Role, code: Option<u16>, reason: &str) -> Vec<Out> {
+    let reported = code.unwrap_or(1005);
+    let [end, closed] = clean_end(reported, reason);
+    vec![Out::Wire(our_close(role, code, reason)), closing(reported, reason), end, closed]
+}
+
 /// Appends `src` to `dst`, merging a leading `Wire` into a trailing one as
 /// [`drain`] does, so outputs gathered over several drains compare equal to
 /// one drain of the same outputs.
@@ -381,6 +424,14 @@ impl History {
     #[track_caller]
     pub fn assert_closed_once_last(&self) -> Closed {
         assert_closed_once_last(&self.outs)
+    }
+
+    /// Asserts the whole history is `expected` and ends with exactly one
+    /// `Closed`; returns it.
+    #[track_caller]
+    pub fn assert_whole(&self, expected: &[Out]) -> Closed {
+        assert_eq!(self.outs, expected);
+        self.assert_closed_once_last()
     }
 
     /// Asserts no `Closed` (and no `CloseTransport`) has come yet.
