@@ -82,6 +82,14 @@ pub fn events(outs: &[Out]) -> Vec<Event> {
         .collect()
 }
 
+/// The message an event carries, if it is one.
+pub fn message_of(event: &Event) -> Option<wsmachine::Message> {
+    match event {
+        Event::Message(m) => Some(m.clone()),
+        _ => None,
+    }
+}
+
 /// The `Closed` event of a drain, if any.
 pub fn closed(outs: &[Out]) -> Option<Closed> {
     outs.iter().find_map(|o| match o {
@@ -265,6 +273,7 @@ pub mod bounds;
 pub mod data;
 #[cfg(feature = "deflate")]
 pub mod deflate;
+pub mod net;
 
 #[allow(unused_imports)]
 pub use data::*;
