@@ -30,13 +30,6 @@ impl Rng {
     }
 }
 
-/// The client handshake of RFC 6455 §1.2, in its order.
-pub(crate) const RFC_REQUEST: &str = "GET /chat HTTP/1.1\r\n\
-    Host: server.example.com\r\n\
-    Upgrade: websocket\r\n\
-    Connection: Upgrade\r\n\
-    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-    Origin: http://example.com\r\n\
-    Sec-WebSocket-Protocol: chat, superchat\r\n\
-    Sec-WebSocket-Version: 13\r\n\
-    \r\n";
+/// The client handshake of RFC 6455 §1.2, in its order: one copy, shared
+/// with the integration tests (`tests/common/rfc_request.in`).
+pub(crate) const RFC_REQUEST: &str = include!("../tests/common/rfc_request.in");

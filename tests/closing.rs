@@ -13,20 +13,6 @@ use wsmachine::{
 
 const ROLES: [Role; 2] = [Role::Server, Role::Client];
 
-/// The Close frame `sender` writes.
-fn our_close(sender: Role, code: Option<u16>, reason: &str) -> Vec<u8> {
-    own_frame(sender, true, op::CLOSE, &close_payload(code, reason))
-}
-
-/// A Close frame from the peer of `receiver`.
-fn peer_close(receiver: Role, code: Option<u16>, reason: &str) -> Vec<u8> {
-    peer_frame(receiver, true, op::CLOSE, &close_payload(code, reason))
-}
-
-fn closing(code: u16, reason: &str) -> Out {
-    Out::Event(Event::Closing(CloseFrame { code: code.into(), reason: reason.into() }))
-}
-
 fn message(text: &'static str) -> Out {
     Out::Event(Event::Message(Message::text(text)))
 }
@@ -431,7 +417,7 @@ fn close_after_the_peer_started_closing_does_nothing() {
     assert_eq!(c.close(Some(CloseCode::NORMAL), "mine"), Ok(()));
     assert_eq!(h.drain(&mut c), vec![]);
     c.handle_eof();
-    assert_eq!(h.drain(&mut c), vec![Out::CloseTransport, closed_out(1001, "", true, None)]);
+    assert_eq!(h.drain(&mut c), clean_end(1001, ""));
     h.assert_closed_once_last();
 }
 
@@ -448,7 +434,7 @@ fn server_closes_first_and_closes_transport_when_client_close_arrives() {
     assert_eq!(h.drain(&mut s), vec![Out::Wire(vec![0x88, 0x05, 0x03, 0xe8, 0x62, 0x79, 0x65])]);
     s.handle_bytes(&cframe(true, op::CLOSE, &close_body(1001, "bye too")));
     // No Closing event (we started), no second Close; the code is the client's.
-    assert_eq!(h.drain(&mut s), vec![Out::CloseTransport, closed_out(1001, "bye too", true, None)]);
+    assert_eq!(h.drain(&mut s), clean_end(1001, "bye too"));
     assert_eq!(s.ready_state(), ReadyState::Closed);
     h.assert_closed_once_last();
     s.handle_eof();
@@ -462,7 +448,7 @@ fn server_closes_first_and_client_replies_without_a_code() {
     s.close(Some(CloseCode::GOING_AWAY), "").unwrap();
     h.drain(&mut s);
     s.handle_bytes(&cframe(true, op::CLOSE, b""));
-    assert_eq!(h.drain(&mut s), vec![Out::CloseTransport, closed_out(1005, "", true, None)]);
+    assert_eq!(h.drain(&mut s), clean_end(1005, ""));
     h.assert_closed_once_last();
 }
 
@@ -479,7 +465,7 @@ fn client_closes_first_and_waits_for_the_server_to_close_the_transport() {
     assert_eq!(c.ready_state(), ReadyState::Closing);
     assert_commands_refused(&mut c, ReadyState::Closing);
     c.handle_eof();
-    assert_eq!(h.drain(&mut c), vec![Out::CloseTransport, closed_out(1000, "bye", true, None)]);
+    assert_eq!(h.drain(&mut c), clean_end(1000, "bye"));
     assert_eq!(c.ready_state(), ReadyState::Closed);
     h.assert_closed_once_last();
 }
@@ -514,7 +500,7 @@ fn client_echoes_close_and_waits_for_eof() {
     assert_eq!(c.ready_state(), ReadyState::Closing);
     assert_commands_refused(&mut c, ReadyState::Closing);
     c.handle_eof();
-    assert_eq!(h.drain(&mut c), vec![Out::CloseTransport, closed_out(4000, "app", true, None)]);
+    assert_eq!(h.drain(&mut c), clean_end(4000, "app"));
     h.assert_closed_once_last();
 }
 
@@ -534,7 +520,7 @@ fn close_without_a_code_is_echoed_without_a_body_and_reported_as_1005() {
     c.handle_bytes(&[0x88, 0x00]);
     assert_eq!(h.drain(&mut c), vec![Out::Wire(vec![0x88, 0x80, 0x37, 0xfa, 0x21, 0x3d]), closing(1005, "")]);
     c.handle_eof();
-    assert_eq!(h.drain(&mut c), vec![Out::CloseTransport, closed_out(1005, "", true, None)]);
+    assert_eq!(h.drain(&mut c), clean_end(1005, ""));
     h.assert_closed_once_last();
 }
 
@@ -575,14 +561,7 @@ fn close_split_across_reads_is_handled_once_complete() {
         h.drain(&mut c);
         c.handle_eof();
         h.drain(&mut c);
-        let expected = vec![
-            Out::Wire(our_close(role, Some(1000), "split")),
-            closing(1000, "split"),
-            Out::CloseTransport,
-            closed_out(1000, "split", true, None),
-        ];
-        assert_eq!(h.outs, expected);
-        h.assert_closed_once_last();
+        h.assert_whole(&echoed_close(role, Some(1000), "split"));
     }
 }
 
@@ -596,7 +575,7 @@ fn eof_while_open_is_an_abnormal_1006_closure() {
         let mut c = conn(role);
         let mut h = History::new();
         c.handle_eof();
-        assert_eq!(h.drain(&mut c), vec![Out::CloseTransport, closed_out(1006, "", false, None)]);
+        assert_eq!(h.drain(&mut c), abnormal_end());
         assert_eq!(c.ready_state(), ReadyState::Closed);
         assert_commands_refused(&mut c, ReadyState::Closed);
         c.handle_eof();
@@ -614,7 +593,7 @@ fn eof_after_our_close_but_before_theirs_is_abnormal() {
         c.close(Some(CloseCode::NORMAL), "bye").unwrap();
         h.drain(&mut c);
         c.handle_eof();
-        assert_eq!(h.drain(&mut c), vec![Out::CloseTransport, closed_out(1006, "", false, None)]);
+        assert_eq!(h.drain(&mut c), abnormal_end());
         h.assert_closed_once_last();
     }
 }
@@ -628,7 +607,7 @@ fn eof_mid_frame_is_abnormal_and_delivers_nothing() {
             let mut h = History::new();
             c.handle_bytes(&f[..cut]);
             c.handle_eof();
-            assert_eq!(h.drain(&mut c), vec![Out::CloseTransport, closed_out(1006, "", false, None)]);
+            assert_eq!(h.drain(&mut c), abnormal_end());
             h.assert_closed_once_last();
         }
     }
@@ -641,7 +620,7 @@ fn eof_mid_fragmented_message_is_abnormal_and_delivers_nothing() {
         let mut h = History::new();
         c.handle_bytes(&peer_frame(role, false, op::BINARY, b"first half"));
         c.handle_eof();
-        assert_eq!(h.drain(&mut c), vec![Out::CloseTransport, closed_out(1006, "", false, None)]);
+        assert_eq!(h.drain(&mut c), abnormal_end());
         h.assert_closed_once_last();
     }
 }
@@ -690,16 +669,7 @@ fn close_inside_a_fragmented_message_drops_the_partial_message() {
             }
             c.handle_eof();
             h.drain(&mut c);
-            assert_eq!(
-                h.outs,
-                vec![
-                    Out::Wire(our_close(role, Some(1000), "")),
-                    closing(1000, ""),
-                    Out::CloseTransport,
-                    closed_out(1000, "", true, None),
-                ]
-            );
-            h.assert_closed_once_last();
+            h.assert_whole(&echoed_close(role, Some(1000), ""));
         }
     }
 }
@@ -714,11 +684,8 @@ fn simultaneous_close_in_a_pair_ends_clean_on_both_sides_with_the_peer_code() {
     p.client.close(Some(CloseCode::NORMAL), "client").unwrap();
     p.server.close(Some(CloseCode::GOING_AWAY), "server").unwrap();
     p.drive();
-    let closed = |code: u16, reason: &str| {
-        Event::Closed(wsmachine::Closed { code: code.into(), reason: reason.into(), was_clean: true, error: None })
-    };
-    assert_eq!(p.client_events, vec![closed(1001, "server")]);
-    assert_eq!(p.server_events, vec![closed(1000, "client")]);
+    assert_eq!(p.client_events, vec![clean_closed(1001, "server")]);
+    assert_eq!(p.server_events, vec![clean_closed(1000, "client")]);
     assert!(p.server_transport_closed);
     assert!(p.client_transport_closed);
     assert_eq!(p.client.ready_state(), ReadyState::Closed);
@@ -739,12 +706,12 @@ fn simultaneous_close_sends_no_second_close_on_either_side() {
     // The Close frames cross.
     s.handle_bytes(&c_wire);
     c.handle_bytes(&s_wire);
-    assert_eq!(hs.drain(&mut s), vec![Out::CloseTransport, closed_out(1000, "c", true, None)]);
+    assert_eq!(hs.drain(&mut s), clean_end(1000, "c"));
     // The client has sent and received a Close; it waits for the server's TCP close.
     assert_eq!(hc.drain(&mut c), vec![]);
     assert_eq!(c.ready_state(), ReadyState::Closing);
     c.handle_eof();
-    assert_eq!(hc.drain(&mut c), vec![Out::CloseTransport, closed_out(1001, "s", true, None)]);
+    assert_eq!(hc.drain(&mut c), clean_end(1001, "s"));
     hs.assert_closed_once_last();
     hc.assert_closed_once_last();
 }
@@ -799,7 +766,7 @@ fn data_after_the_peer_close_in_later_reads_is_never_delivered() {
         assert_eq!(h.drain(&mut c), vec![]);
     }
     c.handle_eof();
-    assert_eq!(h.drain(&mut c), vec![Out::CloseTransport, closed_out(1000, "", true, None)]);
+    assert_eq!(h.drain(&mut c), clean_end(1000, ""));
     h.assert_closed_once_last();
 }
 
@@ -844,7 +811,7 @@ fn data_after_our_close_before_theirs_is_still_delivered() {
         c.handle_eof();
         let mut tail = vec![];
         merge_into(&mut tail, h.drain(&mut c));
-        assert_eq!(tail, vec![Out::CloseTransport, closed_out(1000, "", true, None)]);
+        assert_eq!(tail, clean_end(1000, ""));
         h.assert_closed_once_last();
     }
 }
@@ -993,16 +960,7 @@ fn no_pong_after_the_peer_close_was_received() {
         c.handle_bytes(&peer_frame(role, true, op::PING, b"again"));
         c.handle_eof();
         h.drain(&mut c);
-        assert_eq!(
-            h.outs,
-            vec![
-                Out::Wire(our_close(role, Some(1000), "")),
-                closing(1000, ""),
-                Out::CloseTransport,
-                closed_out(1000, "", true, None),
-            ]
-        );
-        h.assert_closed_once_last();
+        h.assert_whole(&echoed_close(role, Some(1000), ""));
     }
 }
 
@@ -1070,7 +1028,7 @@ fn ping_and_pong_are_allowed_after_our_close_until_the_peers() {
         assert_eq!(c.pong(&b""[..]), Err(SendError::NotOpen(ReadyState::Closing)));
         let got = drain(&mut c);
         assert_closed_once_last(&got);
-        assert_eq!(got, vec![Out::CloseTransport, closed_out(1006, "", false, None)]);
+        assert_eq!(got, abnormal_end());
         assert_eq!(c.ping(&b""[..]), Err(SendError::NotOpen(ReadyState::Closed)));
     }
     // The peer's Close ends it: nothing more may be sent.
@@ -1093,14 +1051,11 @@ fn a_pair_exchanges_ping_and_pong_then_closes_cleanly() {
     assert_eq!(p.client_events, vec![Event::Pong(bytes(b"are you there"))]);
     p.client.close(Some(CloseCode::NORMAL), "done").unwrap();
     p.drive();
-    let closed = |code: u16, reason: &str| {
-        Event::Closed(wsmachine::Closed { code: code.into(), reason: reason.into(), was_clean: true, error: None })
-    };
     assert_eq!(
         p.server_events[1..],
-        [Event::Closing(CloseFrame { code: 1000.into(), reason: "done".into() }), closed(1000, "done")]
+        [Event::Closing(CloseFrame { code: 1000.into(), reason: "done".into() }), clean_closed(1000, "done")]
     );
-    assert_eq!(p.client_events[1..], [closed(1000, "done")]);
+    assert_eq!(p.client_events[1..], [clean_closed(1000, "done")]);
 }
 
 // ---------------------------------------------------------------------------

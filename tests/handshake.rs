@@ -6,7 +6,10 @@
 //! and `Connection::server`.
 mod common;
 
-use common::{FixedMask, Out, Pair, RFC_KEY, cframe, close_body, closed_out, drain, merge_into, op, sframe};
+use common::{
+    FixedMask, Out, Pair, RFC_KEY, RFC_REQUEST, cframe, close_body, closed_out, drain, echoed_close, merge_into, op,
+    sframe,
+};
 use wsmachine::handshake::{Accept, ClientRequest, ExtensionOffer, Rejection, UsageError, accept_key};
 use wsmachine::{
     CloseCode, CloseFrame, Closed, Config, Connection, ConnectionError, Entropy, Event, HandshakeError, Message,
@@ -29,17 +32,6 @@ const ACCEPT: &str = "7Ubo2JRe6fIuZAdGHq7kDA4XEQ0=";
 /// The §1.2 / §1.3 sample key and its accept value.
 const RFC_KEY_B64: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const RFC_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
-
-/// The client handshake of RFC 6455 §1.2 (L245–L253), in its order.
-const RFC_REQUEST: &str = "GET /chat HTTP/1.1\r\n\
-Host: server.example.com\r\n\
-Upgrade: websocket\r\n\
-Connection: Upgrade\r\n\
-Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-Origin: http://example.com\r\n\
-Sec-WebSocket-Protocol: chat, superchat\r\n\
-Sec-WebSocket-Version: 13\r\n\
-\r\n";
 
 /// The plain 101 a server built here writes for [`RFC_REQUEST`].
 const RFC_101: &str = "HTTP/1.1 101 Switching Protocols\r\n\
@@ -172,6 +164,13 @@ fn assert_client_fails(req: ClientRequest, config: Config, response: &str, e: Ha
     let (c, outs) = client_fed(req, config, response.as_bytes());
     assert_outs(&outs, &failed(e));
     assert_eq!(c.ready_state(), ReadyState::Closed);
+}
+
+/// [`assert_client_fails`] with the default config, for the valid 101
+/// ([`ok_101`]) with one more header line, `header` (without its CRLF).
+#[track_caller]
+fn assert_101_fails(req: ClientRequest, header: &str, e: HandshakeError) {
+    assert_client_fails(req, Config::default(), &ok_101(&format!("{header}\r\n")), e);
 }
 
 // ----- server -----
@@ -529,68 +528,44 @@ fn client_fails_on_wrong_missing_or_duplicated_accept() {
 
 #[test]
 fn client_fails_on_unoffered_subprotocol() {
+    let chat = || url("ws://example.com/chat");
     // None offered, one selected.
-    assert_client_fails(
-        url("ws://example.com/chat"),
-        Config::default(),
-        &ok_101("Sec-WebSocket-Protocol: chat\r\n"),
-        HandshakeError::UnofferedProtocol("chat".into()),
-    );
+    assert_101_fails(chat(), "Sec-WebSocket-Protocol: chat", HandshakeError::UnofferedProtocol("chat".into()));
     // Another than those offered; compared exactly (case-sensitive).
     for (selected, named) in [("superchat", "superchat"), ("Chat", "Chat")] {
-        assert_client_fails(
-            url("ws://example.com/chat").protocol("chat"),
-            Config::default(),
-            &ok_101(&format!("Sec-WebSocket-Protocol: {selected}\r\n")),
-            HandshakeError::UnofferedProtocol(named.into()),
-        );
+        let header = format!("Sec-WebSocket-Protocol: {selected}");
+        assert_101_fails(chat().protocol("chat"), &header, HandshakeError::UnofferedProtocol(named.into()));
     }
     // Two selected: a server selects one (§4.2.2).
-    assert_client_fails(
-        url("ws://example.com/chat").protocol("chat").protocol("superchat"),
-        Config::default(),
-        &ok_101("Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Protocol: superchat\r\n"),
-        HandshakeError::UnofferedProtocol("chat, superchat".into()),
-    );
+    let both = "Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Protocol: superchat";
+    let e = HandshakeError::UnofferedProtocol("chat, superchat".into());
+    assert_101_fails(chat().protocol("chat").protocol("superchat"), both, e);
 }
 
 #[test]
 fn client_fails_on_unoffered_extension() {
-    assert_client_fails(
-        url("ws://example.com/chat"),
-        Config::default(),
-        &ok_101("Sec-WebSocket-Extensions: permessage-deflate\r\n"),
-        HandshakeError::UnofferedExtension("permessage-deflate".into()),
-    );
-    assert_client_fails(
-        url("ws://example.com/chat").extension(ExtensionOffer::new("x-foo")),
-        Config::default(),
-        &ok_101("Sec-WebSocket-Extensions: x-bar\r\n"),
-        HandshakeError::UnofferedExtension("x-bar".into()),
-    );
+    let chat = || url("ws://example.com/chat");
+    let header = "Sec-WebSocket-Extensions: permessage-deflate";
+    assert_101_fails(chat(), header, HandshakeError::UnofferedExtension("permessage-deflate".into()));
+    let foo = chat().extension(ExtensionOffer::new("x-foo"));
+    assert_101_fails(foo, "Sec-WebSocket-Extensions: x-bar", HandshakeError::UnofferedExtension("x-bar".into()));
 }
 
 #[test]
 fn client_fails_on_an_offered_extension_it_cannot_run() {
     // The crate implements no extension yet: a server that accepts the
     // offer leaves the client unable to run it (§9.1).
-    assert_client_fails(
-        url("ws://example.com/chat").extension(ExtensionOffer::new("permessage-deflate")),
-        Config::default(),
-        &ok_101("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n"),
-        HandshakeError::UnsupportedExtension("permessage-deflate".into()),
-    );
+    let offer = url("ws://example.com/chat").extension(ExtensionOffer::new("permessage-deflate"));
+    let header = "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover";
+    assert_101_fails(offer, header, HandshakeError::UnsupportedExtension("permessage-deflate".into()));
 }
 
 #[test]
 fn client_fails_on_an_invalid_extensions_header() {
     for value in [";", "permessage-deflate; =1", "a, b c", "x; p=\"a b\""] {
-        assert_client_fails(
-            url("ws://example.com/chat").extension(ExtensionOffer::new("a")),
-            Config::default(),
-            &ok_101(&format!("Sec-WebSocket-Extensions: {value}\r\n")),
-            HandshakeError::InvalidExtensionHeader,
-        );
+        let offer = url("ws://example.com/chat").extension(ExtensionOffer::new("a"));
+        let header = format!("Sec-WebSocket-Extensions: {value}");
+        assert_101_fails(offer, &header, HandshakeError::InvalidExtensionHeader);
     }
 }
 
@@ -1256,6 +1231,14 @@ fn server_request_split_anywhere() {
 // Frames pipelined behind the head
 // ---------------------------------------------------------------------------
 
+/// Accepts the request `s` reported with `Accept::new()` and asserts that
+/// the outputs are exactly [`RFC_101`], `Open`, then `after_open`.
+#[track_caller]
+fn assert_accepted_then(s: &mut Connection, after_open: &[Out]) {
+    s.accept(Accept::new()).unwrap();
+    assert_outs(&drain(s), &[&[wire_out(RFC_101), open_event(None)], after_open].concat());
+}
+
 #[test]
 fn server_keeps_frames_pipelined_behind_the_request() {
     let mut input = RFC_REQUEST.as_bytes().to_vec();
@@ -1265,12 +1248,9 @@ fn server_keeps_frames_pipelined_behind_the_request() {
     upgrade_of(&outs);
     // The frames wait for the answer: nothing before it.
     assert_outs(&drain(&mut s), &[]);
-    s.accept(Accept::new()).unwrap();
-    assert_outs(
-        &drain(&mut s),
+    assert_accepted_then(
+        &mut s,
         &[
-            wire_out(RFC_101),
-            open_event(None),
             Out::Event(Event::Message(Message::text("hello"))),
             wire_out(sframe(true, op::PONG, b"are you there")),
             Out::Event(Event::Ping(common::bytes(b"are you there"))),
@@ -1288,11 +1268,7 @@ fn server_keeps_frames_that_arrive_while_the_app_decides() {
     s.handle_bytes(&frames[..4]);
     s.handle_bytes(&frames[4..]);
     assert_outs(&drain(&mut s), &[]);
-    s.accept(Accept::new()).unwrap();
-    assert_outs(
-        &drain(&mut s),
-        &[wire_out(RFC_101), open_event(None), Out::Event(Event::Message(Message::text("hello")))],
-    );
+    assert_accepted_then(&mut s, &[Out::Event(Event::Message(Message::text("hello")))]);
 }
 
 #[test]
@@ -1318,12 +1294,9 @@ fn server_fails_bad_frames_pipelined_behind_the_request_once_open() {
     input.extend(sframe(true, op::TEXT, b"x"));
     let (mut s, _) = server_fed(Config::default(), &input);
     assert_outs(&drain(&mut s), &[]);
-    s.accept(Accept::new()).unwrap();
-    assert_outs(
-        &drain(&mut s),
+    assert_accepted_then(
+        &mut s,
         &[
-            wire_out(RFC_101),
-            open_event(None),
             wire_out(sframe(true, op::CLOSE, &close_body(1002, ""))),
             Out::CloseTransport,
             closed_out(1006, "", false, Some(wsmachine::ProtocolError::UnmaskedClientFrame.into())),
@@ -1337,39 +1310,16 @@ fn server_processes_a_close_pipelined_behind_the_request() {
     input.extend(cframe(true, op::CLOSE, &close_body(1000, "")));
     let (mut s, outs) = server_fed(Config::default(), &input);
     upgrade_of(&outs);
-    s.accept(Accept::new()).unwrap();
-    assert_outs(
-        &drain(&mut s),
-        &[
-            wire_out(RFC_101),
-            open_event(None),
-            wire_out(sframe(true, op::CLOSE, &close_body(1000, ""))),
-            Out::Event(Event::Closing(CloseFrame { code: CloseCode::NORMAL, reason: String::new() })),
-            Out::CloseTransport,
-            closed_out(1000, "", true, None),
-        ],
-    );
+    assert_accepted_then(&mut s, &echoed_close(Role::Server, Some(1000), ""));
 }
 
 #[test]
 fn client_response_and_eof_fed_before_any_poll() {
     // A 101, a Close and the end of the stream, all before the first poll:
     // everything is processed in order.
-    let (mut c, _) = client_with(url("ws://example.com/chat"), Config::default());
-    let mut input = ok_101("").into_bytes();
-    input.extend(sframe(true, op::CLOSE, &close_body(4000, "bye")));
-    c.handle_bytes(&input);
+    let mut c = client_fed_101_and_close();
     c.handle_eof();
-    assert_outs(
-        &drain(&mut c),
-        &[
-            open_event(None),
-            wire_out(cframe(true, op::CLOSE, &close_body(4000, "bye"))),
-            Out::Event(Event::Closing(CloseFrame { code: CloseCode::new(4000), reason: "bye".into() })),
-            Out::CloseTransport,
-            closed_out(4000, "bye", true, None),
-        ],
-    );
+    assert_outs(&drain(&mut c), &[vec![open_event(None)], echoed_close(Role::Client, Some(4000), "bye")].concat());
     // A rejection whose body runs to the end, likewise.
     let (mut c, _) = client_with(url("ws://example.com/chat"), Config::default());
     c.handle_bytes(b"HTTP/1.1 503 Service Unavailable\r\n\r\nlater");
@@ -1425,20 +1375,22 @@ fn client_keeps_frames_pipelined_behind_the_101() {
 
 #[test]
 fn client_processes_a_close_pipelined_behind_the_101() {
+    let mut c = client_fed_101_and_close();
+    // The echo and `Closing`; the rest once the server closes the transport.
+    let expected = echoed_close(Role::Client, Some(4000), "bye");
+    assert_outs(&drain(&mut c), &[vec![open_event(None)], expected[..2].to_vec()].concat());
+    c.handle_eof();
+    assert_outs(&drain(&mut c), &expected[2..]);
+}
+
+/// A `ws://example.com/chat` client fed, in one read, a 101 and the
+/// server's Close (4000, "bye") behind it; nothing polled yet.
+fn client_fed_101_and_close() -> Connection {
     let (mut c, _) = client_with(url("ws://example.com/chat"), Config::default());
     let mut input = ok_101("").into_bytes();
     input.extend(sframe(true, op::CLOSE, &close_body(4000, "bye")));
     c.handle_bytes(&input);
-    assert_outs(
-        &drain(&mut c),
-        &[
-            open_event(None),
-            wire_out(cframe(true, op::CLOSE, &close_body(4000, "bye"))),
-            Out::Event(Event::Closing(CloseFrame { code: CloseCode::new(4000), reason: "bye".into() })),
-        ],
-    );
-    c.handle_eof();
-    assert_outs(&drain(&mut c), &[Out::CloseTransport, closed_out(4000, "bye", true, None)]);
+    c
 }
 
 // ---------------------------------------------------------------------------

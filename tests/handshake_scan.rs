@@ -9,7 +9,7 @@
 //! Also a timing report (ignored by default) for heads fed a byte at a time.
 mod common;
 
-use common::{Out, cframe, drain, merge_into, op, sframe, xorshift};
+use common::{Out, RFC_REQUEST, cframe, drain, merge_into, op, sframe, xorshift};
 use proptest::prelude::*;
 use wsmachine::handshake::{Accept, ClientRequest, accept_key};
 use wsmachine::{CloseCode, Closed, Config, Connection, ConnectionError, Entropy, Event, HandshakeError};
@@ -25,11 +25,6 @@ impl Entropy for Zeroes {
 
 /// The key of a client built with [`Zeroes`].
 const ZERO_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAA==";
-
-/// The client handshake of RFC 6455 §1.2.
-const RFC_REQUEST: &str = "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
-    Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\n\
-    Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Side {

@@ -13,12 +13,15 @@
 //! tungstenite runs a script in a second thread. Every socket has read and
 //! write timeouts, so a bug fails the test instead of hanging the suite.
 
+mod common;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use common::net::{close_transport, note_state, write_transmit};
 use tungstenite::handshake::server::{ErrorResponse, Request as TRequest, Response as TResponse};
 use tungstenite::http::{HeaderValue, StatusCode, Uri};
 use tungstenite::protocol::CloseFrame as TCloseFrame;
@@ -50,20 +53,13 @@ struct Driver {
 
 impl Driver {
     fn new(conn: Connection, stream: TcpStream) -> Self {
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(TIMEOUT)).unwrap();
-        stream.set_nodelay(true).unwrap();
+        let stream = with_timeouts(stream);
         let states = vec![conn.ready_state()];
         Self { conn, stream, events: Vec::new(), transport_closed: false, eof: false, states }
     }
 
     fn note_state(&mut self) {
-        let s = self.conn.ready_state();
-        let last = *self.states.last().unwrap();
-        assert!(s >= last, "ready_state went back from {last:?} to {s:?}");
-        if s != last {
-            self.states.push(s);
-        }
+        note_state(&mut self.states, self.conn.ready_state());
     }
 
     /// Does every output, in order.
@@ -72,20 +68,13 @@ impl Driver {
         while let Some(o) = self.conn.poll_output() {
             match o {
                 Output::Transmit(b) => {
-                    assert!(!self.transport_closed, "Transmit after CloseTransport");
-                    self.stream.write_all(&b).unwrap_or_else(|e| panic!("write failed: {e}; events {:?}", self.events));
+                    write_transmit(&mut self.stream, self.transport_closed, &b, || format!("events {:?}", self.events));
                 }
                 Output::Event(e) => {
                     assert!(!self.is_closed(), "an event after Closed: {e:?}");
                     self.events.push(e);
                 }
-                Output::CloseTransport => {
-                    assert!(!self.transport_closed, "second CloseTransport");
-                    self.transport_closed = true;
-                    self.stream.flush().unwrap();
-                    // NotConnected if the peer is gone already.
-                    let _ = self.stream.shutdown(Shutdown::Both);
-                }
+                Output::CloseTransport => close_transport(&mut self.stream, &mut self.transport_closed, Shutdown::Both),
                 other => panic!("unexpected output {other:?}"),
             }
         }
@@ -134,13 +123,7 @@ impl Driver {
     }
 
     fn messages(&self) -> Vec<Message> {
-        self.events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Message(m) => Some(m.clone()),
-                _ => None,
-            })
-            .collect()
+        self.events.iter().filter_map(common::message_of).collect()
     }
 }
 
@@ -174,10 +157,7 @@ fn accept(listener: &TcpListener) -> TcpStream {
 }
 
 fn with_timeouts(stream: TcpStream) -> TcpStream {
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
-    stream.set_nodelay(true).unwrap();
-    stream
+    common::net::with_timeouts(stream, TIMEOUT)
 }
 
 /// Runs our side, then joins the tungstenite thread. If either panicked,

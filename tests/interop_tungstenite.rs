@@ -8,7 +8,7 @@
 //! the suite.
 mod common;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::thread;
@@ -19,13 +19,29 @@ use tungstenite::protocol::frame::{CloseFrame as TCloseFrame, Frame as TFrame};
 use tungstenite::protocol::{Role as TRole, WebSocket, WebSocketConfig};
 use tungstenite::{Error as TError, Message as TMessage};
 use wsmachine::{
-    BytesMut, CloseCode, CloseFrame, Closed, Config, Connection, ConnectionError, Event, Message, OsEntropy, Output,
-    ProtocolError, ReadyState, Role,
+    BytesMut, CloseCode, CloseFrame, Closed, Config, Connection, Event, Message, OsEntropy, Output, ProtocolError,
+    ReadyState, Role,
 };
 
 /// How long either side waits for the other before failing the test.
 const TIMEOUT: Duration = Duration::from_secs(20);
 const MIB: usize = 1 << 20;
+
+/// A `#[test]` for each side wsmachine plays: `$server` calls
+/// `$scenario(Role::Server, $args…)`, `$client` the same with `Role::Client`.
+macro_rules! for_both_roles {
+    ($server:ident, $client:ident: $scenario:ident $(($($arg:expr),*))?) => {
+        #[test]
+        fn $server() {
+            $scenario(Role::Server $($(, $arg)*)?);
+        }
+
+        #[test]
+        fn $client() {
+            $scenario(Role::Client $($(, $arg)*)?);
+        }
+    };
+}
 
 // ----------------------------------------------------------------------
 // Payloads
@@ -259,12 +275,9 @@ struct Driver {
 
 impl Driver {
     fn new(role: Role, config: Config, stream: TcpStream) -> Self {
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(TIMEOUT)).unwrap();
-        stream.set_nodelay(true).unwrap();
         Self {
             conn: Connection::new_open(role, config, OsEntropy),
-            stream,
+            stream: common::net::with_timeouts(stream, TIMEOUT),
             timeline: Vec::new(),
             wire: WireLog::default(),
             echo: false,
@@ -277,12 +290,7 @@ impl Driver {
     }
 
     fn note_state(&mut self) {
-        let s = self.conn.ready_state();
-        let last = *self.states.last().unwrap();
-        assert!(s >= last, "ready_state went back from {last:?} to {s:?}");
-        if s != last {
-            self.states.push(s);
-        }
+        common::net::note_state(&mut self.states, self.conn.ready_state());
     }
 
     /// Does every output in order.
@@ -291,9 +299,9 @@ impl Driver {
         while let Some(o) = self.conn.poll_output() {
             match o {
                 Output::Transmit(b) => {
-                    assert!(!self.transport_closed, "Transmit after CloseTransport");
                     self.wire.feed(&b);
-                    self.stream.write_all(&b).unwrap_or_else(|e| panic!("write failed: {e}; {}", self.summary()));
+                    let timeline = &self.timeline;
+                    common::net::write_transmit(&mut self.stream, self.transport_closed, &b, || summary(timeline));
                     self.timeline.push(Step::Wrote(b.len()));
                 }
                 Output::Event(e) => {
@@ -310,11 +318,7 @@ impl Driver {
                     self.timeline.push(Step::Event(e));
                 }
                 Output::CloseTransport => {
-                    assert!(!self.transport_closed, "second CloseTransport");
-                    self.transport_closed = true;
-                    self.stream.flush().unwrap();
-                    // NotConnected if the peer is gone already.
-                    let _ = self.stream.shutdown(self.shutdown);
+                    common::net::close_transport(&mut self.stream, &mut self.transport_closed, self.shutdown);
                     self.timeline.push(Step::CloseTransport);
                 }
                 other => panic!("unexpected output {other:?}"),
@@ -412,15 +416,7 @@ impl Driver {
 
     /// A short account of the timeline for failure messages.
     fn summary(&self) -> String {
-        let steps: Vec<String> = self
-            .timeline
-            .iter()
-            .map(|s| match s {
-                Step::Event(e) => describe_event(e),
-                other => format!("{other:?}"),
-            })
-            .collect();
-        format!("timeline: [{}]", steps.join(", "))
+        summary(&self.timeline)
     }
 
     /// Checks the order of the closing steps: `CloseTransport` once, then
@@ -652,19 +648,14 @@ fn check_unfragmented_wire(d: &Driver, messages: &[Msg]) {
     }
 }
 
-#[test]
-fn messages_both_ways_wsmachine_server() {
+/// Every standard message both ways, each sent as one frame.
+fn messages_both_ways(ours: Role) {
     let msgs = standard_messages();
-    let d = echo_test(Role::Server, big_config(), msgs.clone());
+    let d = echo_test(ours, big_config(), msgs.clone());
     check_unfragmented_wire(&d, &msgs);
 }
 
-#[test]
-fn messages_both_ways_wsmachine_client() {
-    let msgs = standard_messages();
-    let d = echo_test(Role::Client, big_config(), msgs.clone());
-    check_unfragmented_wire(&d, &msgs);
-}
+for_both_roles!(messages_both_ways_wsmachine_server, messages_both_ways_wsmachine_client: messages_both_ways);
 
 /// wsmachine fragments what it sends (`fragment_size` 999: text fragments
 /// split UTF-8 sequences); tungstenite reassembles.
@@ -682,15 +673,7 @@ fn fragmented_by_wsmachine(ours: Role) {
     }
 }
 
-#[test]
-fn fragmented_by_wsmachine_server() {
-    fragmented_by_wsmachine(Role::Server);
-}
-
-#[test]
-fn fragmented_by_wsmachine_client() {
-    fragmented_by_wsmachine(Role::Client);
-}
+for_both_roles!(fragmented_by_wsmachine_server, fragmented_by_wsmachine_client: fragmented_by_wsmachine);
 
 /// One byte per frame: every UTF-8 sequence is cut.
 fn one_byte_fragments(ours: Role) {
@@ -700,15 +683,7 @@ fn one_byte_fragments(ours: Role) {
     assert_eq!(wm, vec![(1, vec![1; 30]), (2, vec![1; 3])]);
 }
 
-#[test]
-fn one_byte_fragments_wsmachine_server() {
-    one_byte_fragments(Role::Server);
-}
-
-#[test]
-fn one_byte_fragments_wsmachine_client() {
-    one_byte_fragments(Role::Client);
-}
+for_both_roles!(one_byte_fragments_wsmachine_server, one_byte_fragments_wsmachine_client: one_byte_fragments);
 
 /// tungstenite writes raw data frames: `parts` as one message, with a Ping
 /// before part `ping_before`.
@@ -780,15 +755,10 @@ fn fragmented_by_tungstenite(ours: Role) {
     assert_eq!(ops, vec![0xA, 1, 0xA, 2, 1, 8]);
 }
 
-#[test]
-fn fragmented_by_tungstenite_wsmachine_server() {
-    fragmented_by_tungstenite(Role::Server);
-}
-
-#[test]
-fn fragmented_by_tungstenite_wsmachine_client() {
-    fragmented_by_tungstenite(Role::Client);
-}
+for_both_roles!(
+    fragmented_by_tungstenite_wsmachine_server, fragmented_by_tungstenite_wsmachine_client:
+    fragmented_by_tungstenite
+);
 
 // ----------------------------------------------------------------------
 // The default 1 MiB limits
@@ -845,15 +815,7 @@ fn default_limit(ours: Role, fragmented: bool) {
     } else {
         ProtocolError::FrameTooLarge { size: MIB as u64 + 1, max: MIB }
     };
-    assert_eq!(
-        d.closed_event(),
-        Closed {
-            code: CloseCode::ABNORMAL,
-            reason: String::new(),
-            was_clean: false,
-            error: Some(ConnectionError::Protocol(error))
-        }
-    );
+    assert_eq!(d.closed_event(), failed_by(error));
     // Failing (§7.1.7) closes the transport at once, in either role.
     d.check_close_order(ours, false);
     assert!(d.position(|s| *s == Step::Eof).is_none(), "{}", d.summary());
@@ -866,25 +828,13 @@ fn default_limit(ours: Role, fragmented: bool) {
     assert_eq!(d.conn.poll_output(), None, "nothing after Closed");
 }
 
-#[test]
-fn default_limit_one_mib_passes_one_more_byte_fails_wsmachine_server() {
-    default_limit(Role::Server, false);
-}
-
-#[test]
-fn default_limit_one_mib_passes_one_more_byte_fails_wsmachine_client() {
-    default_limit(Role::Client, false);
-}
-
-#[test]
-fn default_limit_fragmented_wsmachine_server() {
-    default_limit(Role::Server, true);
-}
-
-#[test]
-fn default_limit_fragmented_wsmachine_client() {
-    default_limit(Role::Client, true);
-}
+for_both_roles!(
+    default_limit_one_mib_passes_one_more_byte_fails_wsmachine_server,
+    default_limit_one_mib_passes_one_more_byte_fails_wsmachine_client: default_limit(false)
+);
+for_both_roles!(
+    default_limit_fragmented_wsmachine_server, default_limit_fragmented_wsmachine_client: default_limit(true)
+);
 
 // ----------------------------------------------------------------------
 // Closing
@@ -901,14 +851,7 @@ fn close_by_wsmachine(ours: Role, code: Option<u16>, reason: &'static str) {
         ours,
         Config::default(),
         move |ws| {
-            let msg = tread(ws);
-            match (&msg, code) {
-                (TMessage::Close(Some(f)), Some(c)) => {
-                    assert_eq!((u16::from(f.code), f.reason.as_str()), (c, reason));
-                }
-                (TMessage::Close(None), None) => {}
-                _ => panic!("tungstenite expected Close({code:?}, {reason:?}), got {msg:?}"),
-            }
+            expect_close(ws, code, reason);
             // A server flushes its echo and ends; a client flushes its echo
             // and waits for our EOF. Both report ConnectionClosed.
             expect_connection_closed(ws);
@@ -930,12 +873,7 @@ fn close_by_wsmachine(ours: Role, code: Option<u16>, reason: &'static str) {
         d.events(),
         vec![Event::Closed(Closed { code: want_code, reason: want_reason, was_clean: true, error: None })]
     );
-    d.check_close_order(ours, true);
-    d.check_wire();
-    let frames = &d.wire.frames;
-    assert_eq!(frames.len(), 1);
-    let body = code.map(|c| close_payload(c, reason)).unwrap_or_default();
-    assert_eq!((frames[0].opcode, frames[0].fin, &frames[0].control), (0x8, true, &body));
+    check_only_our_close(&d, ours, code, reason);
     assert_eq!(d.states, vec![ReadyState::Open, ReadyState::Closing, ReadyState::Closed]);
 }
 
@@ -946,14 +884,7 @@ fn close_by_tungstenite(ours: Role, code: Option<u16>, reason: &'static str) {
         Config::default(),
         move |ws| {
             ws.close(code.map(|c| tclose_frame(c, reason))).unwrap();
-            let msg = tread(ws);
-            match (&msg, code) {
-                (TMessage::Close(Some(f)), Some(c)) => {
-                    assert_eq!((u16::from(f.code), f.reason.as_str()), (c, reason));
-                }
-                (TMessage::Close(None), None) => {}
-                _ => panic!("tungstenite expected the echo Close({code:?}, {reason:?}), got {msg:?}"),
-            }
+            expect_close(ws, code, reason);
             // A tungstenite client waits for our server's EOF; a tungstenite
             // server ends here, and dropping it closes TCP.
             expect_connection_closed(ws);
@@ -971,12 +902,8 @@ fn close_by_tungstenite(ours: Role, code: Option<u16>, reason: &'static str) {
             Event::Closed(Closed { code: frame.code, reason: frame.reason, was_clean: true, error: None }),
         ]
     );
-    d.check_close_order(ours, true);
-    d.check_wire();
-    let frames = &d.wire.frames;
-    assert_eq!(frames.len(), 1, "only the echo");
-    let body = code.map(|c| close_payload(c, reason)).unwrap_or_default();
-    assert_eq!((frames[0].opcode, &frames[0].control), (0x8, &body));
+    // Only the echo.
+    check_only_our_close(&d, ours, code, reason);
     // The echo went out before the transport was closed; as a client, the
     // echo was written, then EOF came, then CloseTransport.
     let wrote = d.position(|s| matches!(s, Step::Wrote(_))).unwrap();
@@ -990,33 +917,63 @@ fn close_by_tungstenite(ours: Role, code: Option<u16>, reason: &'static str) {
     }
 }
 
-#[test]
-fn close_started_by_wsmachine_server() {
-    for (code, reason) in close_cases() {
-        close_by_wsmachine(Role::Server, code, reason);
+/// The `Closed` of a connection wsmachine failed on the peer's `error`:
+/// 1006, not clean.
+fn failed_by(error: ProtocolError) -> Closed {
+    Closed { code: CloseCode::ABNORMAL, reason: String::new(), was_clean: false, error: Some(error.into()) }
+}
+
+/// A short account of a timeline for failure messages.
+fn summary(timeline: &[Step]) -> String {
+    let steps: Vec<String> = timeline
+        .iter()
+        .map(|s| match s {
+            Step::Event(e) => describe_event(e),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    format!("timeline: [{}]", steps.join(", "))
+}
+
+/// tungstenite reads the Close `code` (none: no body) with `reason`.
+#[track_caller]
+fn expect_close(ws: &mut Peer, code: Option<u16>, reason: &str) {
+    let msg = tread(ws);
+    match (&msg, code) {
+        (TMessage::Close(Some(f)), Some(c)) => assert_eq!((u16::from(f.code), f.reason.as_str()), (c, reason)),
+        (TMessage::Close(None), None) => {}
+        _ => panic!("tungstenite expected Close({code:?}, {reason:?}), got {msg:?}"),
     }
 }
 
-#[test]
-fn close_started_by_wsmachine_client() {
+/// After a clean close: wsmachine wrote exactly one frame, a final Close
+/// with `code` and `reason` (no body without a code), and kept the order
+/// of [`Driver::check_close_order`].
+#[track_caller]
+fn check_only_our_close(d: &Driver, ours: Role, code: Option<u16>, reason: &str) {
+    d.check_close_order(ours, true);
+    d.check_wire();
+    let frames = &d.wire.frames;
+    assert_eq!(frames.len(), 1, "only the Close");
+    let body = code.map(|c| close_payload(c, reason)).unwrap_or_default();
+    assert_eq!((frames[0].opcode, frames[0].fin, &frames[0].control), (0x8, true, &body));
+}
+
+/// `close(ours, code, reason)` for every case of [`close_cases`].
+fn every_close_case(ours: Role, close: fn(Role, Option<u16>, &'static str)) {
     for (code, reason) in close_cases() {
-        close_by_wsmachine(Role::Client, code, reason);
+        close(ours, code, reason);
     }
 }
 
-#[test]
-fn close_started_by_tungstenite_client() {
-    for (code, reason) in close_cases() {
-        close_by_tungstenite(Role::Server, code, reason);
-    }
-}
-
-#[test]
-fn close_started_by_tungstenite_server() {
-    for (code, reason) in close_cases() {
-        close_by_tungstenite(Role::Client, code, reason);
-    }
-}
+for_both_roles!(
+    close_started_by_wsmachine_server, close_started_by_wsmachine_client: every_close_case(close_by_wsmachine)
+);
+// Named after tungstenite's side: wsmachine is the server when the
+// tungstenite client closes.
+for_both_roles!(
+    close_started_by_tungstenite_client, close_started_by_tungstenite_server: every_close_case(close_by_tungstenite)
+);
 
 /// Both send Close at the same time: each sees the other's Close as the
 /// answer to its own.
@@ -1054,15 +1011,7 @@ fn simultaneous_close(ours: Role) {
     assert_eq!(d.wire.frames.len(), 1);
 }
 
-#[test]
-fn simultaneous_close_wsmachine_server() {
-    simultaneous_close(Role::Server);
-}
-
-#[test]
-fn simultaneous_close_wsmachine_client() {
-    simultaneous_close(Role::Client);
-}
+for_both_roles!(simultaneous_close_wsmachine_server, simultaneous_close_wsmachine_client: simultaneous_close);
 
 // ----------------------------------------------------------------------
 // Ping and Pong
@@ -1138,15 +1087,7 @@ fn ping_pong(ours: Role) {
     );
 }
 
-#[test]
-fn ping_pong_wsmachine_server() {
-    ping_pong(Role::Server);
-}
-
-#[test]
-fn ping_pong_wsmachine_client() {
-    ping_pong(Role::Client);
-}
+for_both_roles!(ping_pong_wsmachine_server, ping_pong_wsmachine_client: ping_pong);
 
 /// Control frames keep their payload up to the 125-byte limit both ways.
 fn max_control_payload(ours: Role) {
@@ -1180,15 +1121,7 @@ fn max_control_payload(ours: Role) {
     );
 }
 
-#[test]
-fn max_control_payload_wsmachine_server() {
-    max_control_payload(Role::Server);
-}
-
-#[test]
-fn max_control_payload_wsmachine_client() {
-    max_control_payload(Role::Client);
-}
+for_both_roles!(max_control_payload_wsmachine_server, max_control_payload_wsmachine_client: max_control_payload);
 
 // ----------------------------------------------------------------------
 // Abrupt ends
@@ -1197,14 +1130,8 @@ fn max_control_payload_wsmachine_client() {
 /// tungstenite drops the TCP connection without a Close: wsmachine reports
 /// 1006, not clean, and closes its transport.
 fn peer_vanishes(ours: Role) {
-    let (d, ()) = interop(
-        ours,
-        Config::default(),
-        |ws| {
-            ws.send(TMessage::text("last words")).unwrap();
-        },
-        |d| d.run_to_close(),
-    );
+    let (d, ()) =
+        interop(ours, Config::default(), |ws| ws.send(TMessage::text("last words")).unwrap(), |d| d.run_to_close());
     assert_eq!(
         d.events(),
         vec![
@@ -1216,15 +1143,7 @@ fn peer_vanishes(ours: Role) {
     assert!(d.wire.frames.is_empty(), "nothing to send on EOF");
 }
 
-#[test]
-fn peer_vanishes_wsmachine_server() {
-    peer_vanishes(Role::Server);
-}
-
-#[test]
-fn peer_vanishes_wsmachine_client() {
-    peer_vanishes(Role::Client);
-}
+for_both_roles!(peer_vanishes_wsmachine_server, peer_vanishes_wsmachine_client: peer_vanishes);
 
 /// A protocol error by the peer (here: a Close frame with the reserved code
 /// 1005 on the wire) fails the connection: wsmachine sends Close 1002 and
@@ -1248,26 +1167,10 @@ fn peer_protocol_error(ours: Role) {
         TMessage::Close(Some(f)) => assert_eq!(u16::from(f.code), 1002),
         other => panic!("{other:?}"),
     }
-    assert_eq!(
-        d.closed_event(),
-        Closed {
-            code: CloseCode::ABNORMAL,
-            reason: String::new(),
-            was_clean: false,
-            error: Some(ConnectionError::Protocol(ProtocolError::InvalidCloseCode(1005))),
-        }
-    );
+    assert_eq!(d.closed_event(), failed_by(ProtocolError::InvalidCloseCode(1005)));
     d.check_close_order(ours, false);
     d.check_wire();
     assert_eq!(d.last_wire_frame().control, close_payload(1002, ""));
 }
 
-#[test]
-fn peer_protocol_error_wsmachine_server() {
-    peer_protocol_error(Role::Server);
-}
-
-#[test]
-fn peer_protocol_error_wsmachine_client() {
-    peer_protocol_error(Role::Client);
-}
+for_both_roles!(peer_protocol_error_wsmachine_server, peer_protocol_error_wsmachine_client: peer_protocol_error);

@@ -268,6 +268,7 @@ fn answer(cfg: &DeflateConfig, offer: Elements) -> (ExtensionOffer, Params) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testutil::params;
     use super::*;
     use crate::handshake::parse_extensions;
     use DeflateNegotiationError as E;
@@ -278,15 +279,6 @@ mod tests {
     /// come.
     fn plain() -> DeflateConfig {
         DeflateConfig::default().with_server_no_context_takeover(false).with_client_no_context_takeover(false)
-    }
-
-    fn params(snct: bool, cnct: bool, sbits: u8, cbits: u8) -> Params {
-        Params {
-            server_no_context_takeover: snct,
-            client_no_context_takeover: cnct,
-            server_max_window_bits: sbits,
-            client_max_window_bits: cbits,
-        }
     }
 
     fn one(header: &str) -> ExtensionOffer {

@@ -6,9 +6,20 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::TAIL;
+use super::{Params, TAIL};
 
 pub(super) use crate::testing::Rng;
+
+/// Negotiated parameters: the two no_context_takeover flags, then the
+/// server's and the client's window bits.
+pub(super) fn params(snct: bool, cnct: bool, sbits: u8, cbits: u8) -> Params {
+    Params {
+        server_no_context_takeover: snct,
+        client_no_context_takeover: cnct,
+        server_max_window_bits: sbits,
+        client_max_window_bits: cbits,
+    }
+}
 
 /// Compressible test data from the unit tests' one generator.
 pub(super) trait TextData {

@@ -16,6 +16,9 @@ impl Entropy for FixedMask {
     }
 }
 
+/// The client handshake of RFC 6455 §1.2 (L245–L253), in its order.
+pub const RFC_REQUEST: &str = include!("rfc_request.in");
+
 /// The §5.7 masking key.
 pub const RFC_KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
@@ -77,6 +80,14 @@ pub fn events(outs: &[Out]) -> Vec<Event> {
             _ => None,
         })
         .collect()
+}
+
+/// The message an event carries, if it is one.
+pub fn message_of(event: &Event) -> Option<wsmachine::Message> {
+    match event {
+        Event::Message(m) => Some(m.clone()),
+        _ => None,
+    }
 }
 
 /// The `Closed` event of a drain, if any.
@@ -262,6 +273,7 @@ pub mod bounds;
 pub mod data;
 #[cfg(feature = "deflate")]
 pub mod deflate;
+pub mod net;
 
 #[allow(unused_imports)]
 pub use data::*;
@@ -317,6 +329,49 @@ pub fn close_payload(code: Option<u16>, reason: &str) -> Vec<u8> {
 /// The `Closed` event as an [`Out`].
 pub fn closed_out(code: u16, reason: &str, was_clean: bool, error: Option<wsmachine::ConnectionError>) -> Out {
     Out::Event(Event::Closed(Closed { code: code.into(), reason: reason.into(), was_clean, error }))
+}
+
+/// The Close frame a connection in `sender` role built by [`conn`] writes:
+/// empty without a code.
+pub fn our_close(sender: Role, code: Option<u16>, reason: &str) -> Vec<u8> {
+    own_frame(sender, true, op::CLOSE, &close_payload(code, reason))
+}
+
+/// A Close frame from the peer of `receiver`: empty without a code.
+pub fn peer_close(receiver: Role, code: Option<u16>, reason: &str) -> Vec<u8> {
+    peer_frame(receiver, true, op::CLOSE, &close_payload(code, reason))
+}
+
+/// The `Closing` event for the peer's Close.
+pub fn closing(code: u16, reason: &str) -> Out {
+    Out::Event(Event::Closing(wsmachine::CloseFrame { code: code.into(), reason: reason.into() }))
+}
+
+/// The `Closed` event of a clean close.
+pub fn clean_closed(code: u16, reason: &str) -> Event {
+    Event::Closed(Closed { code: code.into(), reason: reason.into(), was_clean: true, error: None })
+}
+
+/// The two last outputs of a clean close: `CloseTransport`, then `Closed`.
+pub fn clean_end(code: u16, reason: &str) -> [Out; 2] {
+    [Out::CloseTransport, closed_out(code, reason, true, None)]
+}
+
+/// The two last outputs of a lost transport: `CloseTransport`, then an
+/// unclean `Closed` 1006.
+pub fn abnormal_end() -> [Out; 2] {
+    [Out::CloseTransport, closed_out(1006, "", false, None)]
+}
+
+/// Every output, in order, of a connection in `role` (built by [`conn`])
+/// that receives the peer's Close (`code`, `reason`) and then, for a client,
+/// the end of the stream: its echo (the same code and reason; no body
+/// without a code), `Closing`, `CloseTransport`, a clean `Closed` (1005
+/// without a code).
+pub fn echoed_close(role: Role, code: Option<u16>, reason: &str) -> Vec<Out> {
+    let reported = code.unwrap_or(1005);
+    let [end, closed] = clean_end(reported, reason);
+    vec![Out::Wire(our_close(role, code, reason)), closing(reported, reason), end, closed]
 }
 
 /// Appends `src` to `dst`, merging a leading `Wire` into a trailing one as
@@ -378,6 +433,14 @@ impl History {
     #[track_caller]
     pub fn assert_closed_once_last(&self) -> Closed {
         assert_closed_once_last(&self.outs)
+    }
+
+    /// Asserts the whole history is `expected` and ends with exactly one
+    /// `Closed`; returns it.
+    #[track_caller]
+    pub fn assert_whole(&self, expected: &[Out]) -> Closed {
+        assert_eq!(self.outs, expected);
+        self.assert_closed_once_last()
     }
 
     /// Asserts no `Closed` (and no `CloseTransport`) has come yet.

@@ -1,20 +1,11 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::super::testutil::{RefInflater, Rng, TextData, zero_bomb};
+use super::super::testutil::{RefInflater, Rng, TextData, params, zero_bomb};
 use super::*;
 
 const CLIENT: bool = true;
 const SERVER: bool = false;
-
-fn params(snct: bool, cnct: bool, sbits: u8, cbits: u8) -> Params {
-    Params {
-        server_no_context_takeover: snct,
-        client_no_context_takeover: cnct,
-        server_max_window_bits: sbits,
-        client_max_window_bits: cbits,
-    }
-}
 
 /// Context takeover both ways, 32 KiB windows, level 6, state kept.
 fn takeover() -> Params {

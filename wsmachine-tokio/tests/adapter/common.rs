@@ -4,7 +4,12 @@
 use std::future::Future;
 use std::time::Duration;
 
+use futures_util::{Stream, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Bytes as TtBytes, Error as TtError, Message as TtMessage};
 use wsmachine_tokio::{Config, MaybeTlsStream, WebSocket};
 
 /// A listener on loopback and its `ws://` URL.
@@ -91,4 +96,47 @@ pub(crate) fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     frame.extend_from_slice(&[0, 0, 0, 0]);
     frame.extend_from_slice(payload);
     frame
+}
+
+/// Reads `n` messages from a tokio-tungstenite stream, one of them the Pong
+/// to a Ping of "p1" (it may come before the echoes of what was sent before
+/// the Ping: the Ping was read before the application sent them), and
+/// returns the others in order.
+pub(crate) async fn tt_recv_around_pong(
+    tt: &mut (impl Stream<Item = Result<TtMessage, TtError>> + Unpin),
+    n: usize,
+) -> Vec<TtMessage> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        got.push(tt.next().await.unwrap().unwrap());
+    }
+    assert!(got.contains(&TtMessage::Pong(TtBytes::from_static(b"p1"))), "{got:?}");
+    got.retain(|m| !m.is_pong());
+    got
+}
+
+/// A tokio-tungstenite side closes with `code` and `reason` and reads the
+/// echo of that Close, then the end of the stream.
+pub(crate) async fn tt_close_and_expect_the_echo<S>(tt: &mut WebSocketStream<S>, code: u16, reason: &str)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    tt.close(Some(CloseFrame { code: code.into(), reason: reason.into() })).await.unwrap();
+    tt_expect_close(tt, code, reason).await;
+}
+
+/// Reads from a tokio-tungstenite stream the Close `code` with `reason`,
+/// then the end of the stream.
+pub(crate) async fn tt_expect_close(
+    tt: &mut (impl Stream<Item = Result<TtMessage, TtError>> + Unpin),
+    code: u16,
+    reason: &str,
+) {
+    match tt.next().await {
+        Some(Ok(TtMessage::Close(Some(frame)))) => {
+            assert_eq!((u16::from(frame.code), frame.reason.as_str()), (code, reason));
+        }
+        other => panic!("expected the Close ({code}, {reason:?}), got {other:?}"),
+    }
+    assert!(tt.next().await.is_none());
 }

@@ -7,7 +7,7 @@
 use std::convert::Infallible;
 
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use http_body_util::Empty;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -17,13 +17,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as TtCode;
 use tokio_tungstenite::tungstenite::{Bytes as TtBytes, Message as TtMessage};
 use wsmachine_tokio::handshake::{Accept, ClientRequest};
 use wsmachine_tokio::{CloseCode, Closed, Config, Message, Negotiated, WebSocket};
 
-use crate::common::{listener, within};
+use crate::common::{listener, tt_close_and_expect_the_echo, tt_expect_close, tt_recv_around_pong, within};
 
 /// What the server saw of one WebSocket.
 #[derive(Debug)]
@@ -275,23 +273,11 @@ async fn tungstenite_client_through_hyper() {
         tt.send(TtMessage::text("héllo")).await.unwrap();
         tt.send(TtMessage::binary(vec![9u8; 300_000])).await.unwrap();
         tt.send(TtMessage::Ping(TtBytes::from_static(b"p1"))).await.unwrap();
-        let mut got = Vec::new();
-        while got.len() < 3 {
-            got.push(tt.next().await.unwrap().unwrap());
-        }
-        assert!(got.contains(&TtMessage::Pong(TtBytes::from_static(b"p1"))), "{got:?}");
-        got.retain(|m| !m.is_pong());
+        let got = tt_recv_around_pong(&mut tt, 3).await;
         assert_eq!(got[0], TtMessage::text("héllo"));
         assert_eq!(got[1], TtMessage::binary(vec![9u8; 300_000]));
 
-        tt.close(Some(CloseFrame { code: TtCode::from(4000), reason: "tt done".into() })).await.unwrap();
-        match tt.next().await {
-            Some(Ok(TtMessage::Close(Some(frame)))) => {
-                assert_eq!((u16::from(frame.code), frame.reason.as_str()), (4000, "tt done"));
-            }
-            other => panic!("expected the echoed Close, got {other:?}"),
-        }
-        assert!(tt.next().await.is_none());
+        tt_close_and_expect_the_echo(&mut tt, 4000, "tt done").await;
         let report = reports.recv().await.unwrap();
         assert_eq!(report.negotiated.protocol.as_deref(), Some("chat"));
         assert_eq!(report.messages.len(), 2);
@@ -304,13 +290,7 @@ async fn tungstenite_client_through_hyper() {
         let tcp = TcpStream::connect(base.trim_start_matches("ws://")).await.unwrap();
         let (mut tt, _) = tokio_tungstenite::client_async(format!("{base}/"), tcp).await.unwrap();
         tt.send(TtMessage::text("close please")).await.unwrap();
-        match tt.next().await {
-            Some(Ok(TtMessage::Close(Some(frame)))) => {
-                assert_eq!((u16::from(frame.code), frame.reason.as_str()), (4001, "server bye"));
-            }
-            other => panic!("expected the server's Close, got {other:?}"),
-        }
-        assert!(tt.next().await.is_none());
+        tt_expect_close(&mut tt, 4001, "server bye").await;
         let report = reports.recv().await.unwrap();
         assert_eq!(report.closed.code, CloseCode::new(4001));
         assert!(report.closed.was_clean);

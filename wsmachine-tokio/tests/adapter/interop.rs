@@ -1,7 +1,7 @@
 //! Interop with tokio-tungstenite over loopback, both ways: messages, Ping
 //! and Pong, close codes and reasons as each side observes them.
 
-use crate::common::{listener, within};
+use crate::common::{listener, tt_close_and_expect_the_echo, tt_recv_around_pong, within};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as TtCode;
@@ -30,26 +30,13 @@ async fn tungstenite_client_against_our_server() {
         tt.send(TtMessage::binary(vec![0u8, 1, 2, 255])).await.unwrap();
         tt.send(TtMessage::Ping(Bytes::from_static(b"p1"))).await.unwrap();
         tt.send(TtMessage::binary(vec![9u8; 300_000])).await.unwrap();
-        let mut got = Vec::new();
-        while got.len() < 4 {
-            got.push(tt.next().await.unwrap().unwrap());
-        }
-        // The Pong may come before the echoes (the Ping was read before the
-        // server application sent them); the echoes keep their order.
-        assert!(got.contains(&TtMessage::Pong(Bytes::from_static(b"p1"))), "{got:?}");
-        got.retain(|m| !m.is_pong());
+        // The echoes keep their order.
+        let got = tt_recv_around_pong(&mut tt, 4).await;
         assert_eq!(got[0], TtMessage::text("héllo"));
         assert_eq!(got[1], TtMessage::binary(vec![0u8, 1, 2, 255]));
         assert_eq!(got[2].len(), 300_000);
 
-        tt.close(Some(CloseFrame { code: TtCode::from(4000), reason: "tt done".into() })).await.unwrap();
-        match tt.next().await {
-            Some(Ok(TtMessage::Close(Some(frame)))) => {
-                assert_eq!((u16::from(frame.code), frame.reason.as_str()), (4000, "tt done"));
-            }
-            other => panic!("expected the echoed Close, got {other:?}"),
-        }
-        assert!(tt.next().await.is_none());
+        tt_close_and_expect_the_echo(&mut tt, 4000, "tt done").await;
 
         let (seen, closed) = server.await.unwrap();
         assert_eq!(seen.len(), 3);

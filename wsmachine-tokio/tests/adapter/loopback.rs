@@ -1,8 +1,11 @@
 //! Client and server of this crate over loopback TCP, both roles.
 
 use crate::common::{listener, pair, within};
+use std::future::Future;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wsmachine_tokio::handshake::{Accept, ClientRequest, UsageError};
+use tokio::task::JoinHandle;
+use wsmachine_tokio::handshake::{Accept, ClientRequest, Request, UsageError};
 use wsmachine_tokio::{CloseCode, Config, Error, Message, Reject, Role};
 
 #[tokio::test]
@@ -64,35 +67,49 @@ async fn bad_close_arguments_and_control_payloads_are_errors() {
     .await;
 }
 
+/// Serves `n` connections on `listener` in turn, answering each request
+/// with `answer` (`accept_with`), and returns what `then` made of each
+/// outcome.
+fn serve<A, F, Fut, T>(listener: tokio::net::TcpListener, n: usize, answer: A, mut then: F) -> JoinHandle<Vec<T>>
+where
+    A: Fn(&Request) -> Result<Accept, Reject> + Send + Sync + 'static,
+    F: FnMut(Result<wsmachine_tokio::WebSocket<tokio::net::TcpStream>, Error>) -> Fut + Send + 'static,
+    Fut: Future<Output = T> + Send,
+    T: Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut outcomes = Vec::new();
+        for _ in 0..n {
+            let (tcp, _) = listener.accept().await.unwrap();
+            outcomes.push(then(wsmachine_tokio::accept_with(tcp, Config::default(), &answer).await).await);
+        }
+        outcomes
+    })
+}
+
 #[tokio::test]
 async fn accept_with_picks_a_subprotocol_and_rejects() {
     within(10, async {
         let (listener, url) = listener().await;
-        let server = tokio::spawn(async move {
-            let mut outcomes = Vec::new();
-            for _ in 0..3 {
-                let (tcp, _) = listener.accept().await.unwrap();
-                let result = wsmachine_tokio::accept_with(tcp, Config::default(), |request| {
-                    if !wsmachine_tokio::is_upgrade(request) {
-                        return Err(Reject::new(200).header("Content-Type", "text/plain").body("a page\n"));
-                    }
-                    match request.path() {
-                        "/chat" => Ok(Accept::new().protocol("chat.v2").header("Set-Cookie", "a=b")),
-                        _ => Err(Reject::new(403).body("go away")),
-                    }
-                })
-                .await;
-                outcomes.push(match result {
-                    Ok(mut ws) => {
-                        ws.send("hi").await.unwrap();
-                        assert!(ws.recv().await.is_none());
-                        0
-                    }
-                    Err(Error::NotUpgraded(status)) => status,
-                    Err(e) => panic!("{e}"),
-                });
+        let answer = |request: &Request| {
+            if !wsmachine_tokio::is_upgrade(request) {
+                return Err(Reject::new(200).header("Content-Type", "text/plain").body("a page\n"));
             }
-            outcomes
+            match request.path() {
+                "/chat" => Ok(Accept::new().protocol("chat.v2").header("Set-Cookie", "a=b")),
+                _ => Err(Reject::new(403).body("go away")),
+            }
+        };
+        let server = serve(listener, 3, answer, |result| async move {
+            match result {
+                Ok(mut ws) => {
+                    ws.send("hi").await.unwrap();
+                    assert!(ws.recv().await.is_none());
+                    0
+                }
+                Err(Error::NotUpgraded(status)) => status,
+                Err(e) => panic!("{e}"),
+            }
         });
 
         let request = ClientRequest::new(&format!("{url}chat")).unwrap().protocol("chat.v1").protocol("chat.v2");
@@ -126,25 +143,19 @@ async fn accept_with_picks_a_subprotocol_and_rejects() {
 async fn an_answer_the_core_refuses_is_a_500_and_a_usage_error() {
     within(10, async {
         let (listener, url) = listener().await;
-        let server = tokio::spawn(async move {
-            let mut outcomes = Vec::new();
-            for _ in 0..3 {
-                let (tcp, _) = listener.accept().await.unwrap();
-                let result = wsmachine_tokio::accept_with(tcp, Config::default(), |request| match request.path() {
-                    // A subprotocol the client did not offer.
-                    "/a" => Ok(Accept::new().protocol("mqtt")),
-                    // A header the 101 writes itself.
-                    "/b" => Ok(Accept::new().header("Sec-WebSocket-Accept", "x")),
-                    // A status that does not end the exchange.
-                    _ => Err(Reject::new(101)),
-                })
-                .await;
-                outcomes.push(match result {
-                    Err(Error::Usage(e)) => e,
-                    other => panic!("expected a usage error, got {other:?}"),
-                });
+        let answer = |request: &Request| match request.path() {
+            // A subprotocol the client did not offer.
+            "/a" => Ok(Accept::new().protocol("mqtt")),
+            // A header the 101 writes itself.
+            "/b" => Ok(Accept::new().header("Sec-WebSocket-Accept", "x")),
+            // A status that does not end the exchange.
+            _ => Err(Reject::new(101)),
+        };
+        let server = serve(listener, 3, answer, |result| async move {
+            match result {
+                Err(Error::Usage(e)) => e,
+                other => panic!("expected a usage error, got {other:?}"),
             }
-            outcomes
         });
         for path in ["a", "b", "c"] {
             match wsmachine_tokio::connect(&format!("{url}{path}")).await {

@@ -10,7 +10,7 @@ use wsmachine_tokio::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyD
 use wsmachine_tokio::rustls::{ClientConfig, RootCertStore};
 use wsmachine_tokio::tokio_rustls::TlsAcceptor;
 use wsmachine_tokio::tokio_rustls::server::TlsStream;
-use wsmachine_tokio::{CloseCode, Config, Error, Message};
+use wsmachine_tokio::{CloseCode, Config, Error, MaybeTlsStream, Message, WebSocket};
 
 /// A self-signed certificate for `localhost` and its key.
 fn certificate() -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
@@ -42,20 +42,25 @@ async fn tls_echo_server(cert: CertificateDer<'static>, key: PrivateKeyDer<'stat
     port
 }
 
+/// A `wss://` client of `url` that trusts `cert` alone.
+async fn connect_trusting(cert: CertificateDer<'static>, url: &str) -> WebSocket<MaybeTlsStream> {
+    let mut roots = RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let tls = ClientConfig::builder_with_provider(wsmachine_tokio::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let request = ClientRequest::new(url).unwrap();
+    wsmachine_tokio::connect_with_tls(request, Config::default(), Arc::new(tls)).await.unwrap().0
+}
+
 #[tokio::test]
 async fn wss_client_and_tls_server() {
     within(20, async {
         let (cert, key) = certificate();
         let port = tls_echo_server(cert.clone(), key).await;
-        let mut roots = RootCertStore::empty();
-        roots.add(cert).unwrap();
-        let tls = ClientConfig::builder_with_provider(wsmachine_tokio::crypto_provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let request = ClientRequest::new(&format!("wss://localhost:{port}/secure")).unwrap();
-        let (mut ws, _) = wsmachine_tokio::connect_with_tls(request, Config::default(), Arc::new(tls)).await.unwrap();
+        let mut ws = connect_trusting(cert, &format!("wss://localhost:{port}/secure")).await;
         ws.send("over TLS").await.unwrap();
         assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("over TLS"));
         // Large enough to span many TLS records, in both directions.
@@ -160,15 +165,7 @@ async fn a_tls_server_without_close_notify_still_closes_cleanly() {
             let ws = wsmachine_tokio::accept(NoCloseNotify(tls)).await.unwrap();
             ws.close(1000, "plain TCP close").await.unwrap()
         });
-        let mut roots = RootCertStore::empty();
-        roots.add(cert).unwrap();
-        let tls = ClientConfig::builder_with_provider(wsmachine_tokio::crypto_provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let request = ClientRequest::new(&format!("wss://localhost:{port}/")).unwrap();
-        let (mut ws, _) = wsmachine_tokio::connect_with_tls(request, Config::default(), Arc::new(tls)).await.unwrap();
+        let mut ws = connect_trusting(cert, &format!("wss://localhost:{port}/")).await;
         assert!(ws.recv().await.is_none(), "a clean close ends the stream without an error");
         let closed = ws.closed().await;
         assert_eq!(
