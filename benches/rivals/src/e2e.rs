@@ -268,7 +268,10 @@ trait EchoClient {
 
 impl EchoClient for wsmachine_tokio::WebSocket<wsmachine_tokio::MaybeTlsStream> {
     async fn send_one(&mut self, payload: Bytes) {
-        self.send(wsmachine_tokio::Message::binary(payload)).await.expect("send");
+        // The inherent `send` (queue, don't wait for the write), which the
+        // crate docs use; on a `&mut WebSocket`, `self.send` would pick
+        // `SinkExt::send` (imported here for the rivals), which flushes.
+        wsmachine_tokio::WebSocket::send(self, wsmachine_tokio::Message::binary(payload)).await.expect("send");
     }
 
     async fn recv_one(&mut self) -> Bytes {
