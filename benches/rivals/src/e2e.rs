@@ -42,7 +42,7 @@
 
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt, TryStreamExt, future};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -67,7 +67,7 @@ impl E2eWorkload {
     pub const ALL: [Self; 3] = [
         Self { name: "rt64", desc: "64 B messages, one at a time", size: 64, count: 2_000, window: 1 },
         Self { name: "pipe64", desc: "64 B messages, 100 in flight", size: 64, count: 20_000, window: 100 },
-        Self { name: "rt1m", desc: "1 MiB messages, one at a time", size: 1 << 20, count: 16, window: 1 },
+        Self { name: "rt1m", desc: "1 MiB messages, one at a time", size: 1 << 20, count: 32, window: 1 },
     ];
 
     /// The workload called `name`.
@@ -90,10 +90,10 @@ impl E2eWorkload {
     pub fn numbered(&self, n: usize) -> Vec<Bytes> {
         (0..n)
             .map(|k| {
-                let mut b = BytesMut::with_capacity(self.size);
-                b.put_u64(k as u64);
+                let mut b = Vec::with_capacity(self.size);
+                b.extend_from_slice(&(k as u64).to_be_bytes());
                 b.extend((8..self.size).map(|i| (i * 13 + k) as u8));
-                b.freeze()
+                Bytes::from(b)
             })
             .collect()
     }
@@ -140,6 +140,15 @@ pub fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
     };
     builder.enable_all().build().expect("tokio runtime")
+}
+
+/// The CPU time the process has used (every thread, user and system):
+/// on a shared machine, where other work takes turns on the cores, a
+/// steadier measure than the wall clock. With the current-thread runtime
+/// it is the one thread both ends run on.
+pub fn cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 /// `E2E_RUNTIME=multi`.
