@@ -35,6 +35,10 @@ const LINGER: Duration = Duration::from_secs(1);
 /// to other tasks.
 const ROUNDS: usize = 16;
 
+/// How many reads one round may do: after a read, the next one either
+/// finds more input or registers the task for the transport's readiness.
+const READS: usize = 4;
+
 /// While the backlog is over the high-water mark (or this default without
 /// one), reading stops once the Pongs it made reach this many bytes: a peer
 /// that sends Pings and reads nothing cannot grow the queue past it.
@@ -72,6 +76,9 @@ pub(crate) struct Driver<S> {
     eof: bool,
     sleep: Pin<Box<Sleep>>,
     armed: Option<Instant>,
+    /// The timer has the driver's current waker and its current deadline:
+    /// until it fires (`is_elapsed`), polling it again would change nothing.
+    timer_polled: bool,
     /// The timer fired: tell the connection the time.
     tick: bool,
     /// Closed: give up on the transport at this time.
@@ -98,6 +105,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             eof: false,
             sleep: Box::pin(tokio::time::sleep_until(Instant::now())),
             armed: None,
+            timer_polled: false,
             tick: false,
             linger_until: None,
             abandoned: false,
@@ -221,16 +229,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
     }
 
-    /// One round: state, writes, reads, time. True if anything happened.
+    /// Decides whether to read, and lends the read buffer if so.
+    fn prepare_read(&mut self, st: &mut State) -> bool {
+        if st.backlog() <= st.high_water.unwrap_or(DEFAULT_MARK) {
+            self.pong_debt = 0;
+        }
+        st.read_paused = st.inbox_bytes >= MAX_UNREAD && !closing(st);
+        // Reading goes on while our own writes are stuck (stopping it
+        // then would let two congested ends wait on each other), except
+        // for a peer that sends Pings and reads nothing: its Pongs are
+        // capped at PONG_LIMIT past the mark.
+        let want_read =
+            !self.eof && st.closed.is_none() && !st.read_paused && self.pong_debt <= PONG_LIMIT && st.conn.wants_read();
+        if want_read && self.lent.is_none() {
+            self.lent = Some(st.conn.read_buffer(READ_MIN));
+        }
+        want_read
+    }
+
+    /// One round: state, writes, reads, time. True if something happened
+    /// that another round has to act on.
     fn round(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
         let shared = Arc::clone(&self.shared);
         let mut progress = false;
 
         // ---- under the lock: commands' output in, the next moves decided.
-        let (want_read, deadline, closed) = {
+        let (want_read, mut deadline, closed) = {
             let mut st = shared.lock();
             if !st.driver.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 st.driver = Some(cx.waker().clone());
+                // The timer must learn the new waker too.
+                self.timer_polled = false;
             }
             if std::mem::take(&mut self.tick) {
                 st.conn.handle_timeout_at(crate::now());
@@ -243,36 +272,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 let _ = st.conn.close(Some(CloseCode::GOING_AWAY), "");
             }
             self.drain(&mut st);
-            if st.backlog() <= st.high_water.unwrap_or(DEFAULT_MARK) {
-                self.pong_debt = 0;
-            }
-            st.read_paused = st.inbox_bytes >= MAX_UNREAD && !closing(&st);
-            // Reading goes on while our own writes are stuck (stopping it
-            // then would let two congested ends wait on each other), except
-            // for a peer that sends Pings and reads nothing: its Pongs are
-            // capped at PONG_LIMIT past the mark.
-            let want_read = !self.eof
-                && st.closed.is_none()
-                && !st.read_paused
-                && self.pong_debt <= PONG_LIMIT
-                && st.conn.wants_read();
-            if want_read && self.lent.is_none() {
-                self.lent = Some(st.conn.read_buffer(READ_MIN));
-            }
-            let deadline = match self.linger_until {
-                Some(t) => Some(t),
-                None => st.conn.poll_timeout_at().map(Instant::from_std),
-            };
-            (want_read, deadline, st.closed.is_some())
+            let want_read = self.prepare_read(&mut st);
+            (want_read, self.deadline(&st), st.closed.is_some())
         };
 
-        // ---- writes, without the lock.
+        // ---- writes, without the lock. A write that empties the queue
+        // needs no further round: whatever is sent next wakes the task.
         let mut failed = None;
         if !self.tx.is_empty() || self.dirty {
             match self.poll_write_tx(cx) {
                 Ok(0) => {}
                 Ok(n) => {
-                    progress = true;
+                    // Reading may have waited for the backlog to fall.
+                    progress |= !want_read;
                     let mut st = shared.lock();
                     st.unwritten -= n;
                     let backlog = st.backlog();
@@ -309,41 +321,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             }
         }
 
-        // ---- a read, without the lock.
+        // ---- reads, without the lock; what arrives is handed to the
+        // connection and its messages to the reader at once, and the next
+        // read follows until the transport would block (which registers
+        // the task for its readiness).
         if want_read {
-            if let Some(buf) = self.lent.as_mut() {
-                let mut read = std::pin::pin!(self.io.read_buf(buf));
-                if let Poll::Ready(result) = read.as_mut().poll(cx) {
-                    progress = true;
-                    let mut st = shared.lock();
-                    st.conn.handle_timeout_at(crate::now());
-                    match result {
-                        Ok(0) => {
-                            self.lent = None;
-                            self.eof = true;
-                            st.conn.handle_eof();
-                        }
-                        // A TLS peer that closes TCP without close_notify
-                        // (rustls says UnexpectedEof): an EOF all the same;
-                        // the Close frames say whether the end was clean.
-                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                            self.lent = None;
-                            self.eof = true;
-                            st.conn.handle_eof();
-                        }
-                        Ok(_) => {
-                            if let Some(buf) = self.lent.take() {
-                                st.conn.handle_bytes_owned(buf);
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            self.lent = None;
-                            self.fail(&mut st, &e);
-                        }
-                    }
-                }
-            }
+            progress |= self.read_some(cx, &shared, &mut deadline);
         }
 
         // ---- time. The timer is moved only to an earlier deadline: the
@@ -353,14 +336,79 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             if self.armed.is_none_or(|armed| deadline < armed) {
                 self.sleep.as_mut().reset(deadline);
                 self.armed = Some(deadline);
+                self.timer_polled = false;
             }
         }
-        if self.armed.is_some() && self.sleep.as_mut().poll(cx).is_ready() {
-            self.armed = None;
-            self.tick = true;
-            progress = true;
+        if self.armed.is_some() && (!self.timer_polled || self.sleep.is_elapsed()) {
+            if self.sleep.as_mut().poll(cx).is_ready() {
+                self.armed = None;
+                self.tick = true;
+                progress = true;
+            } else {
+                self.timer_polled = true;
+            }
         }
         if progress { Poll::Ready(true) } else { Poll::Pending }
+    }
+
+    /// When the timer must wake the driver next.
+    fn deadline(&self, st: &State) -> Option<Instant> {
+        match self.linger_until {
+            Some(t) => Some(t),
+            None => st.conn.poll_timeout_at().map(Instant::from_std),
+        }
+    }
+
+    /// Reads until the transport would block (at most [`READS`] times),
+    /// updating `deadline` (input moves the keepalive deadline; a Pong can
+    /// bring the next Ping's deadline before the Pong's). True if another
+    /// round is needed: bytes to write, the end of the input, a change
+    /// that stopped the reading, or more reads to do.
+    fn read_some(&mut self, cx: &mut Context<'_>, shared: &Shared, deadline: &mut Option<Instant>) -> bool {
+        for _ in 0..READS {
+            let Some(buf) = self.lent.as_mut() else { return true };
+            let mut read = std::pin::pin!(self.io.read_buf(buf));
+            let Poll::Ready(result) = read.as_mut().poll(cx) else { return false };
+            let mut st = shared.lock();
+            st.conn.handle_timeout_at(crate::now());
+            match result {
+                Ok(0) => {
+                    self.lent = None;
+                    self.eof = true;
+                    st.conn.handle_eof();
+                    return true;
+                }
+                // A TLS peer that closes TCP without close_notify
+                // (rustls says UnexpectedEof): an EOF all the same;
+                // the Close frames say whether the end was clean.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    self.lent = None;
+                    self.eof = true;
+                    st.conn.handle_eof();
+                    return true;
+                }
+                Ok(_) => {
+                    if let Some(buf) = self.lent.take() {
+                        st.conn.handle_bytes_owned(buf);
+                    }
+                    self.drain(&mut st);
+                    *deadline = self.deadline(&st);
+                    if !self.tx.is_empty() || self.shutdown == Shutdown::Asked || st.closed.is_some() {
+                        return true;
+                    }
+                    if !self.prepare_read(&mut st) {
+                        return true;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.lent = None;
+                    self.fail(&mut st, &e);
+                    return true;
+                }
+            }
+        }
+        true
     }
 }
 

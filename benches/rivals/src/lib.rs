@@ -31,6 +31,8 @@ use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 
+pub mod e2e;
+
 /// The most bytes one read hands over (one `recv()`).
 pub const READ: usize = 64 * 1024;
 

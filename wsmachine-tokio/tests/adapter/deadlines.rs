@@ -76,6 +76,43 @@ async fn keepalive_pings_go_out_while_the_application_polls_nothing() {
 }
 
 #[tokio::test]
+async fn keepalive_ping_follows_the_last_input_of_a_busy_connection() {
+    // The driver polls its timer only when it moves or fires; traffic moves
+    // the keepalive deadline with every read, so the timer fires early,
+    // re-arms, and must still fire once the input stops.
+    within(10, async {
+        let (listener, url) = listener().await;
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut tt = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            for i in 0..12u8 {
+                tt.send(TtMessage::binary(vec![i])).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let quiet = Instant::now();
+            loop {
+                match tt.next().await.unwrap().unwrap() {
+                    TtMessage::Ping(_) => return quiet.elapsed(),
+                    TtMessage::Binary(echo) => assert_eq!(echo.len(), 1),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        });
+        let config = Config::default().with_keepalive(Some(Duration::from_millis(200)), Duration::from_secs(5));
+        let request = wsmachine_tokio::handshake::ClientRequest::new(&url).unwrap();
+        let (mut ws, _) = wsmachine_tokio::connect_with(request, config).await.unwrap();
+        for i in 0..12u8 {
+            let message = ws.recv().await.unwrap().unwrap();
+            assert_eq!(message, Message::binary(vec![i]));
+            ws.send(message).await.unwrap();
+        }
+        let quiet = server.await.unwrap();
+        assert!(quiet >= Duration::from_millis(100) && quiet < Duration::from_secs(2), "{quiet:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn close_is_written_at_once_and_times_out_without_the_application() {
     within(10, async {
         let (listener, url) = listener().await;
