@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """Summarize an Autobahn|Testsuite report and compare it with the committed expectations.
 
-    check.py server|client [--agent wsmachine] [--report PATH] [--expected PATH] [--write-expected]
+    check.py server|client [--agent NAME] [--report PATH]... [--expected PATH] [--write-expected]
+
+Several --report (the index.json of runs that split the cases between them, e.g. in parallel)
+are checked as one run. The agent is the report's only one unless --agent names it (the core's
+testees are "wsmachine", the tokio adapter's "wsmachine-tokio"); either is checked against the
+same expectations.
 
 Exit 1 on any FAILED case, any case whose behavior or behaviorClose differs from its
 expectation other than by improving, or any expected case (among those the run selected)
@@ -56,29 +61,39 @@ def summary(results):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("role", choices=["server", "client"])
-    ap.add_argument("--agent", default="wsmachine")
-    ap.add_argument("--report", type=Path, help="index.json (default reports/ROLE/index.json)")
+    ap.add_argument("--agent", help="the report's only agent if it has one, else wsmachine")
+    ap.add_argument("--report", type=Path, action="append",
+                    help="index.json (default reports/ROLE/index.json); repeat to join runs")
     ap.add_argument("--expected", type=Path, help="default expected-ROLE.json")
     ap.add_argument("--write-expected", action="store_true",
                     help="rewrite the expectations of the report's cases from the report")
     a = ap.parse_args()
-    report = a.report or HERE / "reports" / a.role / "index.json"
+    reports = a.report or [HERE / "reports" / a.role / "index.json"]
     expected_path = a.expected or HERE / f"expected-{a.role}.json"
 
-    index = json.loads(report.read_text())
-    if a.agent not in index:
-        sys.exit(f"agent {a.agent!r} not in {report} (agents: {', '.join(index)})")
-    results = {c: {"behavior": r["behavior"], "behaviorClose": r["behaviorClose"]}
-               for c, r in index[a.agent].items()}
-    spec_path = report.parent / "spec.json"
-    spec = json.loads(spec_path.read_text()) if spec_path.exists() else {"cases": ["*"]}
+    results, specs, agents = {}, [], set()
+    for report in reports:
+        index = json.loads(report.read_text())
+        agent = a.agent or (next(iter(index)) if len(index) == 1 else "wsmachine")
+        if agent not in index:
+            sys.exit(f"agent {agent!r} not in {report} (agents: {', '.join(index)})")
+        agents.add(agent)
+        for c, r in index[agent].items():
+            if c in results:
+                sys.exit(f"case {c} is in more than one report")
+            results[c] = {"behavior": r["behavior"], "behaviorClose": r["behaviorClose"]}
+        spec_path = report.parent / "spec.json"
+        specs.append(json.loads(spec_path.read_text()) if spec_path.exists() else {"cases": ["*"]})
     expected = json.loads(expected_path.read_text()) if expected_path.exists() else {}
 
-    print(f"Autobahn {a.role} report for {a.agent}: {report}")
+    def chosen(case_id):
+        return any(selected(case_id, spec) for spec in specs)
+
+    print(f"Autobahn {a.role} report for {', '.join(sorted(agents))}: {', '.join(map(str, reports))}")
     summary(results)
 
     if a.write_expected:
-        expected = {c: e for c, e in expected.items() if not selected(c, spec)}
+        expected = {c: e for c, e in expected.items() if not chosen(c)}
         expected.update(results)
         expected_path.write_text(dump_expected(expected))
         print(f"wrote {len(expected)} expectations to {expected_path}")
@@ -86,7 +101,7 @@ def main():
 
     bad, better, missing = [], [], []
     for c, e in sorted(expected.items(), key=lambda kv: case_key(kv[0])):
-        if not selected(c, spec):
+        if not chosen(c):
             continue
         r = results.get(c)
         if r is None:

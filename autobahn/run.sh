@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Run Autobahn|Testsuite against wsmachine's examples, then check the results.
 #   autobahn/run.sh server|client [case-pattern...]
-# Env: AUTOBAHN_TESTEE   testee command (default: the role's release example binary)
+# Env: AUTOBAHN_IMPL     which testees: core (default: examples/autobahn_ROLE.rs, agent
+#                        wsmachine, reports/ROLE) or tokio (the adapter's
+#                        wsmachine-tokio/examples/autobahn_tokio_ROLE.rs, agent
+#                        wsmachine-tokio, reports/tokio-ROLE)
+#      AUTOBAHN_TESTEE   testee command (default: the role's release example binary)
+#      AUTOBAHN_AGENT    agent name (default: the IMPL's; a client testee must use the same)
+#      AUTOBAHN_OUT      report folder (default: the IMPL's), so that runs do not collide
 #      AUTOBAHN_CASES    case patterns, space-separated (arguments win)
 #      AUTOBAHN_TIMEOUT  seconds for the whole suite run (default 1800)
 #      AUTOBAHN_PORT     the port of the run (default 9001), so both roles can run at once
@@ -13,13 +19,20 @@ ROOT=$(dirname "$HERE")
 ROLE=${1:-}; shift || true
 case "$ROLE" in server|client) ;; *) echo "usage: $0 server|client [case-pattern...]" >&2; exit 2 ;; esac
 
-PORT=${AUTOBAHN_PORT:-9001}; URL=ws://127.0.0.1:$PORT; AGENT=wsmachine
+case "${AUTOBAHN_IMPL:=core}" in
+  core) EXAMPLE=autobahn_$ROLE; AGENT=wsmachine; OUT="$HERE/reports/$ROLE"
+    BUILD="cargo build --release --features deflate --example $EXAMPLE" ;;
+  tokio) EXAMPLE=autobahn_tokio_$ROLE; AGENT=wsmachine-tokio; OUT="$HERE/reports/tokio-$ROLE"
+    BUILD="cargo build --release -p wsmachine-tokio --features deflate --example $EXAMPLE" ;;
+  *) echo "AUTOBAHN_IMPL must be core or tokio, not '$AUTOBAHN_IMPL'" >&2; exit 2 ;;
+esac
+AGENT=${AUTOBAHN_AGENT:-$AGENT}; OUT=${AUTOBAHN_OUT:-$OUT}
+PORT=${AUTOBAHN_PORT:-9001}; URL=ws://127.0.0.1:$PORT
 DEFAULT_CASES="1.* 2.* 3.* 4.* 5.* 6.* 7.* 9.* 10.* 12.* 13.*"  # 12.*, 13.*: permessage-deflate (build with --features deflate)
 read -ra CASES <<< "${*:-${AUTOBAHN_CASES:-$DEFAULT_CASES}}"
-BIN="$ROOT/target/release/examples/autobahn_$ROLE"
+BIN="$ROOT/target/release/examples/$EXAMPLE"
 TESTEE=${AUTOBAHN_TESTEE:-$(printf %q "$BIN")}
 TIMEOUT=${AUTOBAHN_TIMEOUT:-1800}
-OUT="$HERE/reports/$ROLE"
 
 log() { echo "[autobahn/run] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -27,7 +40,7 @@ die() { log "ERROR: $*"; exit 1; }
 "$HERE/install.sh"
 WSTEST="${AUTOBAHN_VENV:-${AUTOBAHN_CACHE:-$HOME/.cache/wsmachine-autobahn}/venv}/bin/wstest"
 [ "${AUTOBAHN_TESTEE+set}" ] || [ -x "$BIN" ] ||
-  die "$BIN not found: run 'cargo build --release --example autobahn_$ROLE' first"
+  die "$BIN not found: run '$BUILD' first"
 (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && die "port $PORT is already in use"
 
 BG= FG=  # process groups of the background (testee or fuzzing server) and foreground steps
@@ -56,9 +69,12 @@ run_fg() {  # run_fg LOGFILE CMD...: bounded by TIMEOUT; `wait` lets a signal st
   FG=; return "$rc"
 }
 
+# A folder of an earlier run (it has a spec.json) is replaced; nothing else is removed.
+[ ! -d "$OUT" ] || [ -f "$OUT/spec.json" ] || [ -z "$(ls -A "$OUT")" ] ||
+  die "$OUT exists and is not an Autobahn report folder"
 rm -rf "$OUT"; mkdir -p "$OUT"
 cases_json=$(printf '"%s",' "${CASES[@]}"); cases_json="[${cases_json%,}]"
-log "role=$ROLE cases=$cases_json testee=$TESTEE timeout=${TIMEOUT}s"
+log "role=$ROLE agent=$AGENT cases=$cases_json testee=$TESTEE port=$PORT timeout=${TIMEOUT}s"
 t0=$SECONDS
 if [ "$ROLE" = server ]; then
   cat > "$OUT/spec.json" <<JSON
@@ -84,4 +100,4 @@ fi
 log "suite done in $((SECONDS - t0)) s; reports in $OUT"
 [ -s "$OUT/index.json" ] || die "no $OUT/index.json was written"
 cleanup
-[ "${AUTOBAHN_CHECK:-1}" = 0 ] || python3 "$HERE/check.py" "$ROLE"
+[ "${AUTOBAHN_CHECK:-1}" = 0 ] || python3 "$HERE/check.py" "$ROLE" --agent "$AGENT" --report "$OUT/index.json"

@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 use wsmachine::{CloseCode, Closed, Event, Output};
 
-use crate::shared::{MAX_UNREAD, MESSAGE_COST, Shared, State};
+use crate::shared::{HOLD, MAX_UNREAD, MESSAGE_COST, Shared, State};
 
 /// The least room lent for each read.
 const READ_MIN: usize = 16 * 1024;
@@ -115,11 +115,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
 
     /// Takes everything the connection has to give: bytes to `tx`, messages
     /// to the inbox, the end of the connection to `closed`.
+    ///
+    /// While a message is held (`State::hold`), only what commands queued
+    /// is taken: the input behind the message is left for the reader.
     fn drain(&mut self, st: &mut State) {
-        while let Some(output) = st.conn.poll_output() {
+        loop {
+            // What the reader took comes first: it left the connection
+            // before anything still in it.
+            let (output, counted) = match st.pending.pop_front() {
+                Some(output) => (output, true),
+                // Nothing queued by a command: the next output would be the
+                // input's.
+                None if st.holding() && st.conn.queued_bytes() == 0 => break,
+                None => match st.conn.poll_output() {
+                    Some(output) => (output, false),
+                    None => break,
+                },
+            };
             match output {
                 Output::Transmit(bytes) => {
-                    st.unwritten += bytes.len();
+                    if !counted {
+                        st.unwritten += bytes.len();
+                    }
                     self.tx.push_back(bytes);
                 }
                 Output::CloseTransport if self.shutdown == Shutdown::No => self.shutdown = Shutdown::Asked,
@@ -131,6 +148,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 {
                     st.inbox_bytes += message.len() + MESSAGE_COST;
                     st.inbox.push_back(message);
+                    st.start_hold();
                     st.wake_reader();
                 }
                 Output::Event(Event::Closed(closed)) => self.on_closed(st, closed),
@@ -157,6 +175,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         st.conn.handle_eof();
         self.eof = true;
         self.tx.clear();
+        st.pending.retain(|output| !matches!(output, Output::Transmit(_)));
         self.shutdown = Shutdown::Done;
         st.unwritten = 0;
         self.drain(st);
@@ -239,8 +258,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         // then would let two congested ends wait on each other), except
         // for a peer that sends Pings and reads nothing: its Pongs are
         // capped at PONG_LIMIT past the mark.
-        let want_read =
-            !self.eof && st.closed.is_none() && !st.read_paused && self.pong_debt <= PONG_LIMIT && st.conn.wants_read();
+        // Nor while a message is held: the next read would wait behind it,
+        // and an EOF must not end the connection before the application
+        // could answer it.
+        let want_read = !self.eof
+            && st.closed.is_none()
+            && !st.read_paused
+            && !st.holding()
+            && self.pong_debt <= PONG_LIMIT
+            && st.conn.wants_read();
         if want_read && self.lent.is_none() {
             self.lent = Some(st.conn.read_buffer(READ_MIN));
         }
@@ -262,7 +288,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 self.timer_polled = false;
             }
             if std::mem::take(&mut self.tick) {
-                st.conn.handle_timeout_at(crate::now());
+                let now = crate::now();
+                st.conn.handle_timeout_at(now);
+                st.hold_timer = false;
+                // The connection's deadlines fire as the input is processed:
+                // one that is due ends the hold (else the timer would spin).
+                let due = st.conn.poll_timeout_at().is_some_and(|t| t <= now);
+                if st.hold.is_some_and(|since| due || Instant::from_std(now) >= since + HOLD) {
+                    // The application is busy elsewhere: read ahead (and
+                    // answer Pings) as if nothing were held, until it is
+                    // back.
+                    st.hold = None;
+                    st.hold_lapsed = true;
+                }
             }
             if st.handles == 0 && !self.abandoned {
                 // Every handle is gone: close, as a browser does when the
@@ -273,7 +311,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             }
             self.drain(&mut st);
             let want_read = self.prepare_read(&mut st);
-            (want_read, self.deadline(&st), st.closed.is_some())
+            (want_read, self.deadline(&mut st), st.closed.is_some())
         };
 
         // ---- writes, without the lock. A write that empties the queue
@@ -352,11 +390,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     }
 
     /// When the timer must wake the driver next.
-    fn deadline(&self, st: &State) -> Option<Instant> {
-        match self.linger_until {
+    fn deadline(&self, st: &mut State) -> Option<Instant> {
+        let mut deadline = match self.linger_until {
             Some(t) => Some(t),
             None => st.conn.poll_timeout_at().map(Instant::from_std),
+        };
+        if let Some(since) = st.hold.filter(|_| st.holding()) {
+            // The hold lapses then (see `HOLD`).
+            let lapse = since + HOLD;
+            deadline = Some(deadline.map_or(lapse, |d| d.min(lapse)));
+            st.hold_timer = true;
         }
+        deadline
     }
 
     /// Reads until the transport would block (at most [`READS`] times),
@@ -392,7 +437,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                         st.conn.handle_bytes_owned(buf);
                     }
                     self.drain(&mut st);
-                    *deadline = self.deadline(&st);
+                    *deadline = self.deadline(&mut st);
                     if !self.tx.is_empty() || self.shutdown == Shutdown::Asked || st.closed.is_some() {
                         return true;
                     }

@@ -140,6 +140,18 @@
 //! for longer than the keepalive allows (interval plus time-out) likewise
 //! loses the connection: its peer's Pongs wait unread behind the messages.
 //!
+//! **A reply goes out before what follows.** Once a message is handed to
+//! the application, the input behind it waits until the application asks
+//! for the next one (`recv` again), so that a reply sent in between goes
+//! out ahead of whatever that input makes the connection send: the Close
+//! of a protocol error behind the message, or the answer to the peer's
+//! Close — as with the core's own drive loop, which takes input one frame
+//! at a time. `recv` then looks at that input itself, with no round trip
+//! through the task. The wait ends at once when the connection is closing,
+//! the [`Reader`] is dropped or someone awaits [`WebSocket::closed`], and
+//! after a second in any case: an application busy elsewhere still gets
+//! Pings answered, and the task reads ahead as above until it is back.
+//!
 //! **Writes are coalesced**: everything queued goes out in one vectored
 //! write where the transport supports it (TCP and rustls do), else gathered
 //! into one buffer of up to 64 KiB; small frames are already joined by the

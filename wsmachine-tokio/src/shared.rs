@@ -10,8 +10,10 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
-use wsmachine::{CloseCode, Closed, Connection, Message, Negotiated};
+use tokio::time::Instant;
+use wsmachine::{CloseCode, Closed, Connection, Event, Message, Negotiated, Output, ReadyState};
 
 use crate::Error;
 
@@ -25,6 +27,11 @@ pub const MAX_UNREAD: usize = 1 << 20;
 /// flood of empty messages is bounded too.
 pub(crate) const MESSAGE_COST: usize = 64;
 
+/// How long the input behind a message handed to the application waits for
+/// the application to ask for the next one (see [`State::hold`]) before the
+/// driver looks at it anyway.
+pub(crate) const HOLD: Duration = Duration::from_secs(1);
+
 pub(crate) struct Shared {
     state: Mutex<State>,
     /// Settled by the handshake; never changes.
@@ -33,8 +40,8 @@ pub(crate) struct Shared {
 
 pub(crate) struct State {
     pub(crate) conn: Connection,
-    /// Bytes the driver took from the connection and has not yet written to
-    /// the transport.
+    /// Bytes the driver (or the reader, into `pending`) took from the
+    /// connection and has not yet written to the transport.
     pub(crate) unwritten: usize,
     /// The adapter's own marks over `unwritten + conn.queued_bytes()` (the
     /// core's are turned off: its queue is drained at once, so only the
@@ -51,6 +58,25 @@ pub(crate) struct State {
     pub(crate) inbox_bytes: usize,
     /// The driver stopped reading because of `inbox_bytes`.
     pub(crate) read_paused: bool,
+    /// Since when the application has a message it has not come back from:
+    /// the input behind it is not looked at until the reader asks for the
+    /// next one, so that a reply to it goes out before whatever that input
+    /// makes the connection send (the Close of a protocol error behind it,
+    /// the answer to the peer's Close), as with the core's own drive loop.
+    /// The driver gives up waiting after [`HOLD`], or at once when the
+    /// connection is closing, the reader is gone or someone awaits the end.
+    pub(crate) hold: Option<Instant>,
+    /// The driver gave up waiting ([`HOLD`] passed): it reads ahead into
+    /// the inbox until the reader comes back.
+    pub(crate) hold_lapsed: bool,
+    /// The driver's timer is set to look at `hold`.
+    pub(crate) hold_timer: bool,
+    /// Someone awaits the end (`closed()`) rather than the next message.
+    pub(crate) end_awaited: bool,
+    /// What the reader took from the connection while looking at the input
+    /// behind a message itself (bytes to write, events): the driver handles
+    /// these first, in order, before the connection's own output.
+    pub(crate) pending: VecDeque<Output>,
 
     /// How the connection ended, once it has.
     pub(crate) closed: Option<Closed>,
@@ -116,6 +142,11 @@ impl Shared {
                 inbox: VecDeque::new(),
                 inbox_bytes: 0,
                 read_paused: false,
+                hold: None,
+                hold_lapsed: false,
+                hold_timer: false,
+                end_awaited: false,
+                pending: VecDeque::new(),
                 closed: None,
                 io_error: None,
                 final_taken: false,
@@ -219,6 +250,12 @@ impl Shared {
         match &st.closed {
             Some(c) => Poll::Ready(c.clone()),
             None => {
+                // Nobody answers what is held any more: the input behind it
+                // (the peer's Close, maybe) must be looked at.
+                if !st.end_awaited {
+                    st.end_awaited = true;
+                    st.wake_driver = true;
+                }
                 st.park_waiter(cx);
                 Poll::Pending
             }
@@ -250,6 +287,20 @@ impl Shared {
                 st.wake_driver = true;
             }
             return Poll::Ready(Some(Ok(message)));
+        }
+        if st.closed.is_none() && (st.hold.is_some() || st.hold_lapsed) {
+            // Back for more: the input behind what was handed out is the
+            // reader's to look at, here and now (no round trip through the
+            // driver), up to the next message.
+            let message = st.pull();
+            // The driver reads again, writes what the reader took, or sets
+            // its timer for the new hold.
+            if message.is_none() || !st.pending.is_empty() || !st.hold_timer {
+                st.wake_driver = true;
+            }
+            if let Some(message) = message {
+                return Poll::Ready(Some(Ok(message)));
+            }
         }
         let Some(closed) = &st.closed else {
             if !st.reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
@@ -285,6 +336,46 @@ impl Shared {
 }
 
 impl State {
+    /// The reader came back with the inbox empty: ends the hold and takes
+    /// the connection's output up to the next message, which it returns
+    /// (holding again); everything else goes to `pending` for the driver.
+    fn pull(&mut self) -> Option<Message> {
+        self.hold = None;
+        self.hold_lapsed = false;
+        if self.conn.ready_state() != ReadyState::Open {
+            return None;
+        }
+        while let Some(output) = self.conn.poll_output() {
+            match output {
+                Output::Event(Event::Message(message)) => {
+                    self.start_hold();
+                    return Some(message);
+                }
+                other => {
+                    if let Output::Transmit(bytes) = &other {
+                        self.unwritten += bytes.len();
+                    }
+                    self.pending.push_back(other);
+                }
+            }
+        }
+        None
+    }
+
+    /// A message goes to the application: the input behind it waits (see
+    /// [`hold`](Self::hold)), unless nobody will answer it.
+    pub(crate) fn start_hold(&mut self) {
+        if self.reader_alive && !self.end_awaited && !self.hold_lapsed && self.conn.ready_state() == ReadyState::Open {
+            self.hold = Some(Instant::now());
+        }
+    }
+
+    /// Whether the driver leaves the input alone: a message is held and
+    /// someone may still answer it.
+    pub(crate) fn holding(&self) -> bool {
+        self.hold.is_some() && self.reader_alive && !self.end_awaited && self.conn.ready_state() == ReadyState::Open
+    }
+
     /// The bytes sent and not yet written to the transport.
     pub(crate) fn backlog(&self) -> usize {
         self.unwritten + self.conn.queued_bytes()
@@ -303,11 +394,7 @@ impl State {
 
     /// Why nothing can be sent, if nothing can.
     fn not_open(&self) -> Option<Error> {
-        if self.closed.is_some() || self.conn.ready_state() != wsmachine::ReadyState::Open {
-            Some(Error::Closed)
-        } else {
-            None
-        }
+        if self.closed.is_some() || self.conn.ready_state() != ReadyState::Open { Some(Error::Closed) } else { None }
     }
 
     pub(crate) fn park_waiter(&mut self, cx: &mut Context<'_>) {

@@ -8,5 +8,6 @@ mod deadlines;
 mod hyper_upgrade;
 mod interop;
 mod loopback;
+mod replies;
 mod tls;
 mod writes;

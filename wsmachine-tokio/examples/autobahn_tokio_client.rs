@@ -1,0 +1,67 @@
+//! The Autobahn|Testsuite testee in the client role, on the tokio adapter.
+//! Against a fuzzing server (default `ws://127.0.0.1:9001`), it asks
+//! `/getCaseCount`, runs `/runCase?case=N&agent=wsmachine-tokio` for every
+//! case, echoing each message, then asks
+//! `/updateReports?agent=wsmachine-tokio`. Offers permessage-deflate when
+//! built with `--features deflate`. The adapter's counterpart of the core's
+//! `examples/autobahn_client.rs`; run by `AUTOBAHN_IMPL=tokio autobahn/run.sh client`.
+//!
+//! ```sh
+//! cargo build --release -p wsmachine-tokio --features deflate --example autobahn_tokio_client
+//! ```
+
+use wsmachine_tokio::handshake::ClientRequest;
+#[cfg(feature = "deflate")]
+use wsmachine_tokio::wsmachine::DeflateConfig;
+use wsmachine_tokio::{Config, Message};
+
+const AGENT: &str = "wsmachine-tokio";
+
+type BoxError = Box<dyn std::error::Error>;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), BoxError> {
+    let base = std::env::args().nth(1).unwrap_or_else(|| "ws://127.0.0.1:9001".to_owned());
+    let base = base.trim_end_matches('/');
+    let mut count = None;
+    run(&format!("{base}/getCaseCount"), |m| {
+        count = Some(std::str::from_utf8(m.as_bytes()).ok()?.trim().parse().ok()?);
+        Some(())
+    })
+    .await?;
+    let count: usize = count.ok_or("getCaseCount did not answer a number")?;
+    eprintln!("autobahn_tokio_client: {count} cases");
+    for case in 1..=count {
+        run(&format!("{base}/runCase?case={case}&agent={AGENT}"), |_| None).await?;
+    }
+    run(&format!("{base}/updateReports?agent={AGENT}"), |_| None).await?;
+    Ok(())
+}
+
+fn config() -> Config {
+    let config = Config::default().with_max_message_size(16 << 20).with_max_frame_size(16 << 20);
+    // Cases 12.* and 13.* exercise permessage-deflate (build with
+    // `--features deflate`); offer it as browsers do, with context takeover.
+    #[cfg(feature = "deflate")]
+    let config = config.with_deflate(Some(
+        DeflateConfig::default().with_server_no_context_takeover(false).with_client_no_context_takeover(false),
+    ));
+    config
+}
+
+/// Runs one connection to `url`, echoing every message (and handing it to
+/// `on_message`) until it closes. A connection the suite fails on purpose
+/// (a protocol error, which our Close answers) is no error here: the
+/// report grades it.
+async fn run(url: &str, mut on_message: impl FnMut(&Message) -> Option<()>) -> Result<(), BoxError> {
+    let (mut ws, _negotiated) = wsmachine_tokio::connect_with(ClientRequest::new(url)?, config()).await?;
+    while let Some(Ok(message)) = ws.recv().await {
+        let _ = on_message(&message);
+        // Once we are closing there is nothing to echo to.
+        let _ = ws.send(message).await;
+    }
+    // The end of the stream is the end of the connection (`recv` gives
+    // `None` or its last `Err` only once the connection has closed).
+    ws.closed().await;
+    Ok(())
+}
