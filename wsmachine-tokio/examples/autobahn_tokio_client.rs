@@ -42,9 +42,13 @@ fn config() -> Config {
     let config = Config::default().with_max_message_size(16 << 20).with_max_frame_size(16 << 20);
     // Cases 12.* and 13.* exercise permessage-deflate (build with
     // `--features deflate`); offer it as browsers do, with context takeover.
+    // Level 1, as the adapter's server testee (see there).
     #[cfg(feature = "deflate")]
     let config = config.with_deflate(Some(
-        DeflateConfig::default().with_server_no_context_takeover(false).with_client_no_context_takeover(false),
+        DeflateConfig::default()
+            .with_server_no_context_takeover(false)
+            .with_client_no_context_takeover(false)
+            .with_compression_level(1),
     ));
     config
 }
