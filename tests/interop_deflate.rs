@@ -15,16 +15,17 @@
 #![cfg(feature = "deflate")]
 
 mod common;
+use common::net::TcpDriver;
 use common::noise;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use wsmachine::handshake::{Accept, ClientRequest, ExtensionOffer};
-use wsmachine::{CloseCode, Closed, Config, Connection, DeflateConfig, Event, Message, OsEntropy, Output, ReadyState};
+use wsmachine::handshake::{ClientRequest, ExtensionOffer};
+use wsmachine::{CloseCode, Config, Connection, DeflateConfig, Event, Message, OsEntropy};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -144,205 +145,87 @@ struct Seen {
     len: u64,
 }
 
-/// Parses one direction of a connection as it streams: the HTTP head first,
-/// then frame headers (payloads are skipped).
-#[derive(Default)]
-struct FrameLog {
-    buf: Vec<u8>,
-    head_done: bool,
-    frames: Vec<Seen>,
+/// The frame headers of one direction of a connection (payloads are
+/// skipped), after its HTTP head; a partial frame at the end is left out.
+fn frames(data: &[u8]) -> Vec<Seen> {
+    let mut frames = Vec::new();
+    let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else { return frames };
+    let mut b = &data[end + 4..];
+    loop {
+        if b.len() < 2 {
+            return frames;
+        }
+        let masked = b[1] & 0x80 != 0;
+        let (len, mut pos) = match b[1] & 0x7f {
+            126 if b.len() >= 4 => (u64::from(u16::from_be_bytes([b[2], b[3]])), 4),
+            127 if b.len() >= 10 => (u64::from_be_bytes(b[2..10].try_into().unwrap()), 10),
+            126 | 127 => return frames,
+            n => (u64::from(n), 2),
+        };
+        if masked {
+            pos += 4;
+        }
+        let total = pos + len as usize;
+        if b.len() < total {
+            return frames;
+        }
+        frames.push(Seen { fin: b[0] & 0x80 != 0, rsv: (b[0] >> 4) & 7, opcode: b[0] & 0xf, len });
+        b = &b[total..];
+    }
 }
 
-impl FrameLog {
-    fn feed(&mut self, data: &[u8]) {
-        self.buf.extend_from_slice(data);
-        if !self.head_done {
-            let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") else { return };
-            self.buf.drain(..end + 4);
-            self.head_done = true;
+/// Per data message of one direction (its bytes, as [`frames`] takes
+/// them): was it compressed (RSV1 on its first frame), and its wire payload
+/// size. Asserts RSV1 nowhere else (RFC 7692 §6.1).
+fn wire_messages(data: &[u8]) -> Vec<(bool, u64)> {
+    let mut out = Vec::new();
+    let mut cur: Option<(bool, u64)> = None;
+    for f in frames(data) {
+        assert_eq!(f.rsv & 0b011, 0, "RSV2/RSV3 on {f:?}");
+        match f.opcode {
+            1 | 2 => cur = Some((f.rsv == 0b100, f.len)),
+            0 => {
+                assert_eq!(f.rsv, 0, "RSV1 on a continuation frame");
+                cur.as_mut().expect("continuation outside a message").1 += f.len;
+            }
+            _ => {
+                assert_eq!(f.rsv, 0, "RSV1 on a control frame {f:?}");
+                continue;
+            }
         }
-        loop {
-            let b = &self.buf;
-            if b.len() < 2 {
-                return;
-            }
-            let masked = b[1] & 0x80 != 0;
-            let (len, mut pos) = match b[1] & 0x7f {
-                126 if b.len() >= 4 => (u64::from(u16::from_be_bytes([b[2], b[3]])), 4),
-                127 if b.len() >= 10 => (u64::from_be_bytes(b[2..10].try_into().unwrap()), 10),
-                126 | 127 => return,
-                n => (u64::from(n), 2),
-            };
-            if masked {
-                pos += 4;
-            }
-            let total = pos + len as usize;
-            if b.len() < total {
-                return;
-            }
-            self.frames.push(Seen { fin: b[0] & 0x80 != 0, rsv: (b[0] >> 4) & 7, opcode: b[0] & 0xf, len });
-            self.buf.drain(..total);
+        if f.fin {
+            out.push(cur.take().unwrap());
         }
     }
-
-    /// Per data message: was it compressed (RSV1 on its first frame), and its
-    /// wire payload size. Asserts RSV1 nowhere else (RFC 7692 §6.1).
-    fn messages(&self) -> Vec<(bool, u64)> {
-        let mut out = Vec::new();
-        let mut cur: Option<(bool, u64)> = None;
-        for f in &self.frames {
-            assert_eq!(f.rsv & 0b011, 0, "RSV2/RSV3 on {f:?}");
-            match f.opcode {
-                1 | 2 => cur = Some((f.rsv == 0b100, f.len)),
-                0 => {
-                    assert_eq!(f.rsv, 0, "RSV1 on a continuation frame");
-                    cur.as_mut().expect("continuation outside a message").1 += f.len;
-                }
-                _ => {
-                    assert_eq!(f.rsv, 0, "RSV1 on a control frame {f:?}");
-                    continue;
-                }
-            }
-            if f.fin {
-                out.push(cur.take().unwrap());
-            }
-        }
-        out
-    }
+    out
 }
 
 // ---------------------------------------------------------------------------
 // Our endpoint over a blocking socket
 // ---------------------------------------------------------------------------
 
-struct Endpoint {
-    conn: Connection,
-    stream: TcpStream,
-    events: Vec<Event>,
-    incoming: FrameLog,
-    outgoing: FrameLog,
-    /// Send every received message back.
-    echo: bool,
-    eof: bool,
+/// Our side: the shared driver, both directions kept as byte logs for
+/// [`wire_messages`].
+type Endpoint = TcpDriver;
+
+/// Our endpoint over `stream`: answers an upgrade request at once with
+/// `Accept::new()`, and shuts down only its write side on `CloseTransport`.
+fn endpoint(conn: Connection, stream: TcpStream) -> Endpoint {
+    let mut ep = TcpDriver::new(conn, stream, TIMEOUT);
+    ep.accept_upgrades = true;
+    ep.shutdown = Shutdown::Write;
+    ep
 }
 
 impl Endpoint {
-    fn new(conn: Connection, stream: TcpStream) -> Self {
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(TIMEOUT)).unwrap();
-        stream.set_nodelay(true).unwrap();
-        let mut e = Self {
-            conn,
-            stream,
-            events: Vec::new(),
-            incoming: FrameLog::default(),
-            outgoing: FrameLog::default(),
-            echo: false,
-            eof: false,
-        };
-        e.pump();
-        e
-    }
-
-    fn pump(&mut self) {
-        while let Some(o) = self.conn.poll_output() {
-            match o {
-                Output::Transmit(b) => {
-                    self.outgoing.feed(&b);
-                    self.stream.write_all(&b).unwrap_or_else(|e| panic!("write failed: {e}; {:?}", self.summary()));
-                }
-                Output::Event(Event::UpgradeRequest(r)) => {
-                    self.events.push(Event::UpgradeRequest(r));
-                    self.conn.accept(Accept::new()).unwrap();
-                }
-                Output::Event(e) => {
-                    if let (true, Event::Message(m)) = (self.echo, &e) {
-                        if self.conn.ready_state() == ReadyState::Open {
-                            self.conn.send(m.clone()).unwrap();
-                        }
-                    }
-                    self.events.push(e);
-                }
-                Output::CloseTransport => {
-                    let _ = self.stream.flush();
-                    // NotConnected if the peer is gone already.
-                    let _ = self.stream.shutdown(Shutdown::Write);
-                }
-                other => panic!("unexpected output {other:?}"),
-            }
-        }
-    }
-
-    fn read_once(&mut self) {
-        let mut buf = vec![0u8; 64 * 1024];
-        match self.stream.read(&mut buf) {
-            Ok(0) => {
-                self.eof = true;
-                self.conn.handle_eof();
-            }
-            Ok(n) => {
-                self.incoming.feed(&buf[..n]);
-                self.conn.handle_bytes(&buf[..n]);
-            }
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => {
-                self.eof = true;
-                self.conn.handle_eof();
-            }
-            Err(e) => panic!("read failed ({e}): the peer is stuck; {:?}", self.summary()),
-        }
-        self.pump();
-    }
-
-    fn run_until(&mut self, what: &str, done: impl Fn(&Self) -> bool) {
-        while !done(self) {
-            assert!(self.closed().is_none() && !self.eof, "ended before {what}: {:?}", self.summary());
-            self.read_once();
-        }
-    }
-
-    fn run_to_close(&mut self) -> Closed {
-        while self.closed().is_none() {
-            assert!(!self.eof, "EOF without Closed: {:?}", self.summary());
-            self.read_once();
-        }
-        self.closed().unwrap()
-    }
-
-    fn closed(&self) -> Option<Closed> {
-        self.events.iter().find_map(|e| match e {
-            Event::Closed(c) => Some(c.clone()),
-            _ => None,
-        })
-    }
-
-    fn received(&self) -> Vec<&Message> {
-        self.events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Message(m) => Some(m),
-                _ => None,
-            })
-            .collect()
-    }
-
     fn extensions(&self) -> Vec<ExtensionOffer> {
-        self.events
-            .iter()
+        self.events()
+            .into_iter()
             .find_map(|e| match e {
-                Event::Open(n) => Some(n.extensions.clone()),
+                Event::Open(n) => Some(n.extensions),
                 _ => None,
             })
             .expect("no Open")
-    }
-
-    fn summary(&self) -> Vec<String> {
-        self.events
-            .iter()
-            .map(|e| match e {
-                Event::Message(m) => format!("Message({:?}, {} bytes)", m.kind(), m.len()),
-                other => format!("{other:?}"),
-            })
-            .collect()
     }
 }
 
@@ -413,8 +296,8 @@ fn echo_all(ep: &mut Endpoint, msgs: &[Message]) {
     for (i, m) in msgs.iter().enumerate() {
         ep.conn.send(m.clone()).unwrap();
         ep.pump();
-        ep.run_until("the echo", |e| e.received().len() > i);
-        let got = ep.received()[i];
+        ep.run_until("the echo", |e| e.messages().len() > i);
+        let got = &ep.messages()[i];
         assert!(
             got == m,
             "message {i} ({:?}, {} bytes) came back as {:?}, {} bytes",
@@ -429,7 +312,7 @@ fn echo_all(ep: &mut Endpoint, msgs: &[Message]) {
 /// Both directions compressed messages as the configuration says: ours from
 /// the threshold (128 bytes) on, and the peer's at least the large ones.
 fn assert_compressed_both_ways(ep: &Endpoint, msgs: &[Message], threshold: usize) {
-    let ours = ep.outgoing.messages();
+    let ours = wire_messages(&ep.wire_out);
     assert_eq!(ours.len(), msgs.len());
     for (m, (compressed, wire)) in msgs.iter().zip(&ours) {
         assert_eq!(*compressed, m.len() >= threshold, "{} bytes", m.len());
@@ -437,7 +320,7 @@ fn assert_compressed_both_ways(ep: &Endpoint, msgs: &[Message], threshold: usize
             assert!(*wire < (m.len() as u64) / 4, "{} compressed to {wire}", m.len());
         }
     }
-    let theirs = ep.incoming.messages();
+    let theirs = wire_messages(&ep.wire_in);
     assert_eq!(theirs.len(), msgs.len());
     let compressed = theirs.iter().filter(|m| m.0).count();
     let large = msgs.iter().filter(|m| m.len() >= 1000).count();
@@ -464,8 +347,8 @@ fn connect_to_python(python: &str, params: Option<&str>, deflate: DeflateConfig)
     let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let request = ClientRequest::new(&format!("ws://127.0.0.1:{port}/")).unwrap();
     let conn = Connection::client(request, config(deflate), OsEntropy).unwrap();
-    let mut ep = Endpoint::new(conn, stream);
-    ep.run_until("the opening", |e| e.events.iter().any(|e| matches!(e, Event::Open(_))));
+    let mut ep = endpoint(conn, stream);
+    ep.run_until("the opening", |e| e.events().iter().any(|e| matches!(e, Event::Open(_))));
     (peer, ep)
 }
 
@@ -484,7 +367,7 @@ fn our_client_against_python_server() {
     echo_all(&mut ep, &msgs);
     ep.conn.close(Some(CloseCode::new(4000)), "bye").unwrap();
     ep.pump();
-    let closed = ep.run_to_close();
+    let closed = ep.run_until_closed();
     assert_eq!(
         (closed.code.as_u16(), closed.reason.as_str(), closed.was_clean, &closed.error),
         (4000, "bye", true, &None)
@@ -518,16 +401,18 @@ fn our_client_with_context_takeover_against_python_server() {
     msgs.extend([again.clone(), again]);
     echo_all(&mut ep, &msgs);
     assert_compressed_both_ways(&ep, &msgs, 128);
-    let (ours_w, theirs_w) = (ep.outgoing.messages(), ep.incoming.messages());
+    let (ours_w, theirs_w) = (wire_messages(&ep.wire_out), wire_messages(&ep.wire_in));
     let n = msgs.len();
     assert!(ours_w[n - 1].1 < ours_w[n - 2].1 / 4, "{:?}", &ours_w[n - 2..]);
     assert!(theirs_w[n - 1].1 < theirs_w[n - 2].1 / 4, "{:?}", &theirs_w[n - 2..]);
     ep.conn.send_text("close-me").unwrap();
     ep.pump();
-    let closed = ep.run_to_close();
+    let closed = ep.run_until_closed();
     assert_eq!((closed.code.as_u16(), closed.reason.as_str(), closed.was_clean), (4001, "server bye", true));
     assert!(
-        ep.events.iter().any(|e| matches!(e, Event::Closing(f) if f.code.as_u16() == 4001 && f.reason == "server bye"))
+        ep.events()
+            .iter()
+            .any(|e| matches!(e, Event::Closing(f) if f.code.as_u16() == 4001 && f.reason == "server bye"))
     );
     assert_eq!(peer.line("CLOSED "), "CLOSED 4001 server bye");
     peer.assert_exits_ok();
@@ -544,10 +429,10 @@ fn our_client_declined_by_python_server() {
     assert_eq!(peer.line("OPEN "), "OPEN -");
     let msgs: Vec<Message> = messages().into_iter().filter(|m| m.len() < 100_000).collect();
     echo_all(&mut ep, &msgs);
-    assert!(ep.outgoing.messages().iter().chain(&ep.incoming.messages()).all(|m| !m.0));
+    assert!(wire_messages(&ep.wire_out).iter().chain(&wire_messages(&ep.wire_in)).all(|m| !m.0));
     ep.conn.close(Some(CloseCode::new(4000)), "bye").unwrap();
     ep.pump();
-    let closed = ep.run_to_close();
+    let closed = ep.run_until_closed();
     assert_eq!((closed.code.as_u16(), closed.reason.as_str(), closed.was_clean), (4000, "bye", true));
     assert_eq!(peer.line("CLOSED "), "CLOSED 4000 bye");
     peer.assert_exits_ok();
@@ -566,13 +451,13 @@ fn serve_python(python: &str, params: Option<&str>, deflate: DeflateConfig) -> (
     args.extend(params);
     let mut peer = PyPeer::spawn(python, &args);
     let (stream, _) = listener.accept().unwrap();
-    let mut ep = Endpoint::new(Connection::server(config(deflate)), stream);
+    let mut ep = endpoint(Connection::server(config(deflate)), stream);
     ep.echo = true;
-    let closed = ep.run_to_close();
+    let closed = ep.run_until_closed();
     assert_eq!(
         (closed.code.as_u16(), closed.reason.as_str(), closed.was_clean, &closed.error),
         (4000, "bye", true, &None),
-        "{:?}",
+        "{}",
         ep.summary()
     );
     assert_eq!(peer.line("CLOSED "), "CLOSED 4000 bye");
@@ -583,14 +468,14 @@ fn serve_python(python: &str, params: Option<&str>, deflate: DeflateConfig) -> (
     println!("negotiated: {ours}");
     assert!(same_element(&ours, &theirs), "{ours} / {theirs}");
     // Every message came back as it was sent.
-    let n = ep.received().len();
+    let n = ep.messages().len();
     assert!(n >= 20, "{n} messages");
-    assert!(ep.events.iter().any(|e| matches!(e, Event::Closing(f) if f.code.as_u16() == 4000 && f.reason == "bye")));
+    assert!(ep.events().iter().any(|e| matches!(e, Event::Closing(f) if f.code.as_u16() == 4000 && f.reason == "bye")));
     (ep, peer)
 }
 
 fn assert_server_compressed(ep: &Endpoint) {
-    let msgs: Vec<Message> = ep.received().into_iter().cloned().collect();
+    let msgs = ep.messages();
     assert_compressed_both_ways(ep, &msgs, 128);
 }
 
@@ -613,7 +498,7 @@ fn our_server_with_context_takeover_against_python_client() {
     assert_eq!(header_of(&ep.extensions()), "permessage-deflate");
     assert_server_compressed(&ep);
     // The message sent twice in a row costs little the second time.
-    let w = ep.outgoing.messages();
+    let w = wire_messages(&ep.wire_out);
     let n = w.len();
     assert!(w[n - 1].1 < w[n - 2].1 / 4, "{:?}", &w[n - 2..]);
 }

@@ -9,19 +9,19 @@
 //! either side with 1000 or 4000 "bye", whose code and reason both sides must
 //! see. Rejections (a non-101 answer) are checked in both directions too.
 //!
-//! wsmachine runs in the test thread under a small blocking [`Driver`];
+//! wsmachine runs in the test thread under the shared blocking [`TcpDriver`];
 //! tungstenite runs a script in a second thread. Every socket has read and
 //! write timeouts, so a bug fails the test instead of hanging the suite.
 
 mod common;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use common::net::{close_transport, note_state, write_transmit};
+use common::net::TcpDriver;
 use tungstenite::handshake::server::{ErrorResponse, Request as TRequest, Response as TResponse};
 use tungstenite::http::{HeaderValue, StatusCode, Uri};
 use tungstenite::protocol::CloseFrame as TCloseFrame;
@@ -30,105 +30,15 @@ use tungstenite::{ClientRequestBuilder, Error as TError, HandshakeError as THand
 use wsmachine::handshake::{Accept, ClientRequest, Rejection};
 use wsmachine::{
     CloseCode, CloseFrame, Closed, Config, Connection, ConnectionError, Event, HandshakeError, Message, Negotiated,
-    OsEntropy, Output, ReadyState,
+    OsEntropy, ReadyState,
 };
 
 /// How long either side waits for the other before failing the test.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-// ---------------------------------------------------------------------------
-// A blocking driver for a wsmachine Connection over a TcpStream
-// ---------------------------------------------------------------------------
-
-struct Driver {
-    conn: Connection,
-    stream: TcpStream,
-    /// Every event, in order.
-    events: Vec<Event>,
-    transport_closed: bool,
-    eof: bool,
-    /// Ready states seen after each input or command: they only move forward.
-    states: Vec<ReadyState>,
-}
-
-impl Driver {
-    fn new(conn: Connection, stream: TcpStream) -> Self {
-        let stream = with_timeouts(stream);
-        let states = vec![conn.ready_state()];
-        Self { conn, stream, events: Vec::new(), transport_closed: false, eof: false, states }
-    }
-
-    fn note_state(&mut self) {
-        note_state(&mut self.states, self.conn.ready_state());
-    }
-
-    /// Does every output, in order.
-    fn pump(&mut self) {
-        self.note_state();
-        while let Some(o) = self.conn.poll_output() {
-            match o {
-                Output::Transmit(b) => {
-                    write_transmit(&mut self.stream, self.transport_closed, &b, || format!("events {:?}", self.events));
-                }
-                Output::Event(e) => {
-                    assert!(!self.is_closed(), "an event after Closed: {e:?}");
-                    self.events.push(e);
-                }
-                Output::CloseTransport => close_transport(&mut self.stream, &mut self.transport_closed, Shutdown::Both),
-                other => panic!("unexpected output {other:?}"),
-            }
-        }
-        self.note_state();
-    }
-
-    /// One read from the socket into the connection, then its outputs.
-    fn read_once(&mut self) {
-        assert!(!self.eof, "read after EOF; events {:?}", self.events);
-        let mut buf = [0u8; 16 * 1024];
-        match self.stream.read(&mut buf) {
-            Ok(0) => {
-                self.eof = true;
-                self.conn.handle_eof();
-            }
-            Ok(n) => self.conn.handle_bytes(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => {
-                self.eof = true;
-                self.conn.handle_eof();
-            }
-            Err(e) => panic!("wsmachine side: read failed ({e}): the peer is stuck; events {:?}", self.events),
-        }
-        self.pump();
-    }
-
-    fn is_closed(&self) -> bool {
-        matches!(self.events.last(), Some(Event::Closed(_)))
-    }
-
-    /// Reads until `done(events)` holds; fails if the connection ends first.
-    fn run_until(&mut self, what: &str, done: impl Fn(&[Event]) -> bool) {
-        self.pump();
-        while !done(&self.events) {
-            assert!(!self.is_closed() && !self.eof, "closed before {what}: events {:?}", self.events);
-            self.read_once();
-        }
-    }
-
-    /// Reads until `Closed`, and returns it.
-    fn run_until_closed(&mut self) -> Closed {
-        self.run_until("Closed", |e| matches!(e.last(), Some(Event::Closed(_))));
-        match self.events.last() {
-            Some(Event::Closed(c)) => c.clone(),
-            _ => unreachable!(),
-        }
-    }
-
-    fn messages(&self) -> Vec<Message> {
-        self.events.iter().filter_map(common::message_of).collect()
-    }
-}
-
-fn count_messages(events: &[Event]) -> usize {
-    events.iter().filter(|e| matches!(e, Event::Message(_))).count()
+/// Our side over `stream`, with this file's timeouts.
+fn driver(conn: Connection, stream: TcpStream) -> TcpDriver {
+    TcpDriver::new(conn, stream, TIMEOUT)
 }
 
 /// A listener on a free loopback port.
@@ -259,7 +169,7 @@ fn tung_close_handshake<S: Read + Write>(
 }
 
 /// Our side of the closing handshake, then the checks of what both saw.
-fn our_close_handshake(d: &mut Driver, closer: Closer, code: u16, reason: &str) {
+fn our_close_handshake(d: &mut TcpDriver, closer: Closer, code: u16, reason: &str) {
     if closer == Closer::Wsmachine {
         d.conn.close(Some(CloseCode::new(code)), reason).unwrap();
         d.pump();
@@ -269,19 +179,19 @@ fn our_close_handshake(d: &mut Driver, closer: Closer, code: u16, reason: &str) 
     assert_eq!(
         closed,
         Closed { code: CloseCode::new(code), reason: reason.into(), was_clean: true, error: None },
-        "events {:?}",
-        d.events
+        "{}",
+        d.summary()
     );
-    let closing: Vec<&CloseFrame> = d
-        .events
-        .iter()
+    let closing: Vec<CloseFrame> = d
+        .events()
+        .into_iter()
         .filter_map(|e| match e {
             Event::Closing(f) => Some(f),
             _ => None,
         })
         .collect();
     if closer == Closer::Tungstenite {
-        assert_eq!(closing, [&CloseFrame { code: CloseCode::new(code), reason: reason.into() }]);
+        assert_eq!(closing, [CloseFrame { code: CloseCode::new(code), reason: reason.into() }]);
     } else {
         assert!(closing.is_empty(), "we started closing, yet got {closing:?}");
     }
@@ -350,16 +260,16 @@ fn our_client_vs_tungstenite_server(closer: Closer, code: u16, reason: &'static 
     let ((), seen) = both(server, || {
         let conn = Connection::client(our_client_request(addr), Config::default(), OsEntropy).unwrap();
         assert_eq!(conn.ready_state(), ReadyState::Connecting);
-        let mut d = Driver::new(conn, TcpStream::connect(addr).unwrap());
+        let mut d = driver(conn, TcpStream::connect(addr).unwrap());
 
-        d.run_until("Open", |e| !e.is_empty());
-        assert_eq!(d.events[0], Event::Open(Negotiated { protocol: Some("v2.proto".into()), extensions: vec![] }));
+        d.run_until("Open", |d| !d.events().is_empty());
+        assert_eq!(d.events()[0], Event::Open(Negotiated { protocol: Some("v2.proto".into()), extensions: vec![] }));
         assert_eq!(d.conn.ready_state(), ReadyState::Open);
 
         d.conn.send_text(OUR_TEXT).unwrap();
         d.conn.send_binary(OUR_BINARY.to_vec()).unwrap();
         d.pump();
-        d.run_until("four messages", |e| count_messages(e) == 4);
+        d.run_until("four messages", |d| d.messages().len() == 4);
         assert_eq!(
             d.messages(),
             [
@@ -409,16 +319,14 @@ fn our_client_without_subprotocols() {
     let server = tung_server(listener, Closer::Wsmachine, 1000, "");
     let ((), seen) = both(server, || {
         let req = ClientRequest::new(&format!("ws://{addr}/")).unwrap();
-        let mut d = Driver::new(
-            Connection::client(req, Config::default(), OsEntropy).unwrap(),
-            TcpStream::connect(addr).unwrap(),
-        );
-        d.run_until("Open", |e| !e.is_empty());
-        assert_eq!(d.events[0], Event::Open(Negotiated::default()));
+        let mut d =
+            driver(Connection::client(req, Config::default(), OsEntropy).unwrap(), TcpStream::connect(addr).unwrap());
+        d.run_until("Open", |d| !d.events().is_empty());
+        assert_eq!(d.events()[0], Event::Open(Negotiated::default()));
         d.conn.send_text(OUR_TEXT).unwrap();
         d.conn.send_binary(OUR_BINARY.to_vec()).unwrap();
         d.pump();
-        d.run_until("four messages", |e| count_messages(e) == 4);
+        d.run_until("four messages", |d| d.messages().len() == 4);
         our_close_handshake(&mut d, Closer::Wsmachine, 1000, "");
     });
     assert!(seen.offered.is_empty());
@@ -446,8 +354,8 @@ fn our_client_rejected_by_tungstenite() {
     });
     let ((closed, events), ()) = both(server, || {
         let conn = Connection::client(our_client_request(addr), Config::default(), OsEntropy).unwrap();
-        let mut d = Driver::new(conn, TcpStream::connect(addr).unwrap());
-        (d.run_until_closed(), d.events)
+        let mut d = driver(conn, TcpStream::connect(addr).unwrap());
+        (d.run_until_closed(), d.events())
     });
     let Some(ConnectionError::Handshake(HandshakeError::Rejected(r))) = &closed.error else {
         panic!("expected a rejection, got {closed:?}");
@@ -495,13 +403,13 @@ fn tung_client(addr: SocketAddr, closer: Closer, code: u16, reason: &'static str
 
 /// Our server: waits for the request, checks it, accepts with the
 /// subprotocol chosen from its config, sends two messages and echoes two.
-fn our_server_open(listener: &TcpListener) -> Driver {
+fn our_server_open(listener: &TcpListener) -> TcpDriver {
     let stream = accept(listener);
     let config = Config::default().with_protocol("v2.proto").with_protocol("v1.proto");
-    let mut d = Driver::new(Connection::server(config), stream);
-    d.run_until("the request", |e| !e.is_empty());
-    let Event::UpgradeRequest(r) = &d.events[0] else {
-        panic!("expected UpgradeRequest, got {:?}", d.events);
+    let mut d = driver(Connection::server(config), stream);
+    d.run_until("the request", |d| !d.events().is_empty());
+    let Event::UpgradeRequest(r) = &d.events()[0] else {
+        panic!("expected UpgradeRequest; {}", d.summary());
     };
     assert_eq!(r.path(), "/chat?room=7");
     assert_eq!(r.host(), listener.local_addr().unwrap().to_string());
@@ -511,7 +419,7 @@ fn our_server_open(listener: &TcpListener) -> Driver {
     assert_eq!(r.key().len(), 24);
     d.conn.accept(Accept::new()).unwrap();
     d.pump();
-    assert_eq!(d.events[1], Event::Open(Negotiated { protocol: Some("v2.proto".into()), extensions: vec![] }));
+    assert_eq!(d.events()[1], Event::Open(Negotiated { protocol: Some("v2.proto".into()), extensions: vec![] }));
     assert_eq!(d.conn.ready_state(), ReadyState::Open);
     d
 }
@@ -524,7 +432,7 @@ fn tungstenite_client_vs_our_server(closer: Closer, code: u16, reason: &'static 
         d.conn.send_text(OUR_TEXT).unwrap();
         d.conn.send_binary(OUR_BINARY.to_vec()).unwrap();
         d.pump();
-        d.run_until("two messages", |e| count_messages(e) == 2);
+        d.run_until("two messages", |d| d.messages().len() == 2);
         let received = d.messages();
         assert_eq!(received, [Message::text(THEIR_TEXT), Message::binary(THEIR_BINARY.to_vec())]);
         d.conn.send_text(echo_text(THEIR_TEXT)).unwrap();
@@ -581,14 +489,14 @@ fn tungstenite_client_rejected_by_our_server() {
         }
     });
     let ((), (status, why, length, body)) = both(client, || {
-        let mut d = Driver::new(Connection::server(Config::default()), accept(&listener));
-        d.run_until("the request", |e| !e.is_empty());
-        assert!(matches!(&d.events[0], Event::UpgradeRequest(r) if r.path() == "/private"));
+        let mut d = driver(Connection::server(Config::default()), accept(&listener));
+        d.run_until("the request", |d| !d.events().is_empty());
+        assert!(matches!(&d.events()[0], Event::UpgradeRequest(r) if r.path() == "/private"));
         d.conn.reject(403, &[("X-Why", "test")], b"go away").unwrap();
         d.pump();
         assert!(d.transport_closed);
         assert_eq!(
-            d.events.last(),
+            d.events().last(),
             Some(&Event::Closed(Closed {
                 code: CloseCode::ABNORMAL,
                 reason: String::new(),

@@ -3,24 +3,23 @@
 //! opening handshake), with wsmachine in either role.
 //!
 //! wsmachine runs in the test thread under a small blocking driver
-//! ([`Driver`]); tungstenite runs a script in a second thread. Both sockets
+//! ([`TcpDriver`]); tungstenite runs a script in a second thread. Both sockets
 //! have read and write timeouts, so a bug fails the test instead of hanging
 //! the suite.
 mod common;
 
-use std::io::{ErrorKind, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::thread;
 use std::time::Duration;
 
+use common::net::{Step, TcpDriver, describe_event, with_timeouts};
 use tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
 use tungstenite::protocol::frame::{CloseFrame as TCloseFrame, Frame as TFrame};
 use tungstenite::protocol::{Role as TRole, WebSocket, WebSocketConfig};
 use tungstenite::{Error as TError, Message as TMessage};
 use wsmachine::{
-    BytesMut, CloseCode, CloseFrame, Closed, Config, Connection, Event, Message, OsEntropy, Output, ProtocolError,
-    ReadyState, Role,
+    CloseCode, CloseFrame, Closed, Config, Connection, Event, Message, OsEntropy, ProtocolError, ReadyState, Role,
 };
 
 /// How long either side waits for the other before failing the test.
@@ -141,13 +140,6 @@ fn describe_tung(m: &TMessage) -> String {
     }
 }
 
-fn describe_event(e: &Event) -> String {
-    match e {
-        Event::Message(m) if m.len() > 64 => format!("Message({} bytes, text: {})", m.len(), m.is_text()),
-        other => format!("{other:?}"),
-    }
-}
-
 // ----------------------------------------------------------------------
 // The wire as wsmachine wrote it
 // ----------------------------------------------------------------------
@@ -238,187 +230,11 @@ fn close_payload(code: u16, reason: &str) -> Vec<u8> {
 // The blocking driver for wsmachine
 // ----------------------------------------------------------------------
 
-/// What happened on the wsmachine side, in order.
-#[derive(Debug, Clone, PartialEq)]
-enum Step {
-    /// `n` bytes read and fed to `handle_bytes`.
-    Read(usize),
-    /// The read side ended (0 bytes, or a reset): `handle_eof`.
-    Eof,
-    /// A `Transmit` of `n` bytes written.
-    Wrote(usize),
-    Event(Event),
-    /// `CloseTransport`: flushed and shut down.
-    CloseTransport,
-}
-
-/// Runs a wsmachine `Connection` over a blocking `TcpStream`.
-struct Driver {
-    conn: Connection,
-    stream: TcpStream,
-    timeline: Vec<Step>,
-    wire: WireLog,
-    /// Send every received message back.
-    echo: bool,
-    eof: bool,
-    transport_closed: bool,
-    reads: usize,
-    /// Ready states seen after each input or command: they only move forward.
-    states: Vec<ReadyState>,
-    /// How `CloseTransport` shuts the socket down: `Both` by default. A
-    /// socket shut down for reading answers data that still arrives with a
-    /// TCP reset (Linux), so a peer that is still writing when we fail the
-    /// connection gets EPIPE/ECONNRESET instead of our Close frame; the tests
-    /// of that case use `Write` and [`linger`](Self::linger).
-    shutdown: Shutdown,
-}
+/// wsmachine's side: the shared driver (its byte log `wire_out` parsed by
+/// [`WireLog`]) and the checks below.
+type Driver = TcpDriver;
 
 impl Driver {
-    fn new(role: Role, config: Config, stream: TcpStream) -> Self {
-        Self {
-            conn: Connection::new_open(role, config, OsEntropy),
-            stream: common::net::with_timeouts(stream, TIMEOUT),
-            timeline: Vec::new(),
-            wire: WireLog::default(),
-            echo: false,
-            eof: false,
-            transport_closed: false,
-            reads: 0,
-            states: vec![ReadyState::Open],
-            shutdown: Shutdown::Both,
-        }
-    }
-
-    fn note_state(&mut self) {
-        common::net::note_state(&mut self.states, self.conn.ready_state());
-    }
-
-    /// Does every output in order.
-    fn pump(&mut self) {
-        self.note_state();
-        while let Some(o) = self.conn.poll_output() {
-            match o {
-                Output::Transmit(b) => {
-                    self.wire.feed(&b);
-                    let timeline = &self.timeline;
-                    common::net::write_transmit(&mut self.stream, self.transport_closed, &b, || summary(timeline));
-                    self.timeline.push(Step::Wrote(b.len()));
-                }
-                Output::Event(e) => {
-                    if let Event::Closed(_) = e {
-                        assert!(!self.closed(), "second Closed");
-                    }
-                    if let (true, Event::Message(m)) = (self.echo, &e) {
-                        // A message followed in the same read by the peer's
-                        // Close cannot be echoed: the state is CLOSING.
-                        if self.conn.ready_state() == ReadyState::Open {
-                            self.conn.send(m.clone()).unwrap();
-                        }
-                    }
-                    self.timeline.push(Step::Event(e));
-                }
-                Output::CloseTransport => {
-                    common::net::close_transport(&mut self.stream, &mut self.transport_closed, self.shutdown);
-                    self.timeline.push(Step::CloseTransport);
-                }
-                other => panic!("unexpected output {other:?}"),
-            }
-        }
-        self.note_state();
-    }
-
-    /// One read from the socket into the connection, then its outputs.
-    fn read_once(&mut self) {
-        assert!(!self.eof, "read after EOF; {}", self.summary());
-        let mut buf = vec![0u8; 64 * 1024];
-        match self.stream.read(&mut buf) {
-            Ok(0) => self.on_eof(),
-            Ok(n) => {
-                self.timeline.push(Step::Read(n));
-                self.reads += 1;
-                // Exercise both input paths.
-                if self.reads % 2 == 0 {
-                    self.conn.handle_bytes(&buf[..n]);
-                } else {
-                    self.conn.handle_bytes_owned(BytesMut::from(&buf[..n]));
-                }
-                self.pump();
-            }
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => self.on_eof(),
-            Err(e) => panic!("wsmachine side: read failed ({e}), the peer is stuck or gone; {}", self.summary()),
-        }
-    }
-
-    fn on_eof(&mut self) {
-        self.eof = true;
-        self.timeline.push(Step::Eof);
-        self.conn.handle_eof();
-        self.pump();
-    }
-
-    fn closed(&self) -> bool {
-        self.timeline.iter().any(|s| matches!(s, Step::Event(Event::Closed(_))))
-    }
-
-    /// Reads until `done` holds; fails if the connection ends first.
-    fn run_until(&mut self, what: &str, done: impl Fn(&Self) -> bool) {
-        while !done(self) {
-            assert!(!self.closed() && !self.eof, "wsmachine side ended before {what}; {}", self.summary());
-            self.read_once();
-        }
-    }
-
-    /// Reads until `Closed`.
-    fn run_to_close(&mut self) {
-        while !self.closed() {
-            assert!(!self.eof, "EOF without Closed; {}", self.summary());
-            self.read_once();
-        }
-        assert_eq!(self.conn.poll_output(), None, "output after Closed");
-        assert_eq!(self.conn.ready_state(), ReadyState::Closed);
-    }
-
-    /// After the transport was closed, reads and discards what the peer still
-    /// sends until it ends (a lingering close), so the peer's writes do not
-    /// fail and our close() does not reset unread data.
-    fn linger(&mut self) {
-        let mut buf = vec![0u8; 64 * 1024];
-        while let Ok(n) = self.stream.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-        }
-    }
-
-    fn events(&self) -> Vec<Event> {
-        self.timeline
-            .iter()
-            .filter_map(|s| match s {
-                Step::Event(e) => Some(e.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn closed_event(&self) -> Closed {
-        self.timeline
-            .iter()
-            .find_map(|s| match s {
-                Step::Event(Event::Closed(c)) => Some(c.clone()),
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("no Closed; {}", self.summary()))
-    }
-
-    fn position(&self, f: impl Fn(&Step) -> bool) -> Option<usize> {
-        self.timeline.iter().position(f)
-    }
-
-    /// A short account of the timeline for failure messages.
-    fn summary(&self) -> String {
-        summary(&self.timeline)
-    }
-
     /// Checks the order of the closing steps: `CloseTransport` once, then
     /// `Closed` last; as a client, only after the server's EOF (§7.1.1); as
     /// a server on a clean close, before any EOF.
@@ -444,23 +260,31 @@ impl Driver {
     /// Checks every frame on the wire: masked iff client, RSV clear, minimal
     /// lengths, Close last.
     fn check_wire(&self) {
-        assert!(self.wire.buf.is_empty(), "partial frame left on the wire: {} bytes", self.wire.buf.len());
+        let wire = self.wire();
+        assert!(wire.buf.is_empty(), "partial frame left on the wire: {} bytes", wire.buf.len());
         let client = self.conn.role() == Role::Client;
-        for (i, f) in self.wire.frames.iter().enumerate() {
+        for (i, f) in wire.frames.iter().enumerate() {
             assert_eq!(f.masked, client, "frame {i}: mask bit");
             assert_eq!(f.rsv, 0, "frame {i}: RSV");
             assert_eq!(f.header_len, expected_header_len(f.len as usize, client), "frame {i}: {f:?}");
             if f.opcode == 0x8 {
-                assert_eq!(i, self.wire.frames.len() - 1, "frames after our Close");
+                assert_eq!(i, wire.frames.len() - 1, "frames after our Close");
             }
         }
+    }
+
+    /// What wsmachine wrote, parsed.
+    fn wire(&self) -> WireLog {
+        let mut wire = WireLog::default();
+        wire.feed(&self.wire_out);
+        wire
     }
 
     /// The data frames on the wire, grouped into messages: (opcode, frame lengths).
     fn wire_messages(&self) -> Vec<(u8, Vec<u64>)> {
         let mut out: Vec<(u8, Vec<u64>)> = Vec::new();
         let mut open = false;
-        for f in self.wire.frames.iter().filter(|f| f.opcode & 0x8 == 0) {
+        for f in self.wire().frames.into_iter().filter(|f| f.opcode & 0x8 == 0) {
             if open {
                 assert_eq!(f.opcode, 0, "expected a continuation frame: {f:?}");
                 out.last_mut().unwrap().1.push(f.len);
@@ -474,8 +298,8 @@ impl Driver {
         out
     }
 
-    fn last_wire_frame(&self) -> &WireFrame {
-        self.wire.frames.last().expect("no frame written")
+    fn last_wire_frame(&self) -> WireFrame {
+        self.wire().frames.pop().expect("no frame written")
     }
 }
 
@@ -518,9 +342,7 @@ fn interop<R: Send + 'static>(
         Role::Client => (client, server),
         Role::Server => (server, client),
     };
-    theirs.set_read_timeout(Some(TIMEOUT)).unwrap();
-    theirs.set_write_timeout(Some(TIMEOUT)).unwrap();
-    theirs.set_nodelay(true).unwrap();
+    let theirs = with_timeouts(theirs, TIMEOUT);
     let role = peer_role(ours);
     let handle = thread::Builder::new()
         .name(format!("tungstenite-{role:?}"))
@@ -529,7 +351,7 @@ fn interop<R: Send + 'static>(
             peer(&mut ws)
         })
         .unwrap();
-    let mut driver = Driver::new(ours, config, mine);
+    let mut driver = Driver::new(Connection::new_open(ours, config, OsEntropy), mine, TIMEOUT);
     let ours_result = catch_unwind(AssertUnwindSafe(|| drive(&mut driver)));
     if ours_result.is_err() {
         // Unblock the peer.
@@ -627,7 +449,7 @@ fn echo_test(ours: Role, config: Config, messages: Vec<Msg>) -> Driver {
         },
         |d| {
             d.echo = true;
-            d.run_to_close();
+            d.run_until_closed();
         },
     );
     let events = d.events();
@@ -737,7 +559,7 @@ fn fragmented_by_tungstenite(ours: Role) {
         },
         |d| {
             d.echo = true;
-            d.run_to_close();
+            d.run_until_closed();
         },
     );
     let events = d.events();
@@ -751,7 +573,7 @@ fn fragmented_by_tungstenite(ours: Role) {
     assert_closed_normal_by_peer(&d);
     // Pongs are written the moment the Ping is processed, before the message
     // it interrupted is echoed.
-    let ops: Vec<u8> = d.wire.frames.iter().map(|f| f.opcode).collect();
+    let ops: Vec<u8> = d.wire().frames.iter().map(|f| f.opcode).collect();
     assert_eq!(ops, vec![0xA, 1, 0xA, 2, 1, 8]);
 }
 
@@ -796,7 +618,7 @@ fn default_limit(ours: Role, fragmented: bool) {
         |d| {
             d.echo = true;
             d.shutdown = Shutdown::Write;
-            d.run_to_close();
+            d.run_until_closed();
             d.linger();
         },
     );
@@ -860,7 +682,7 @@ fn close_by_wsmachine(ours: Role, code: Option<u16>, reason: &'static str) {
             d.conn.close(code.map(CloseCode::new), reason).unwrap();
             assert_eq!(d.conn.ready_state(), ReadyState::Closing);
             d.pump();
-            d.run_to_close();
+            d.run_until_closed();
         },
     );
     // tungstenite echoes the code and reason; no Closing event, since we
@@ -889,7 +711,9 @@ fn close_by_tungstenite(ours: Role, code: Option<u16>, reason: &'static str) {
             // server ends here, and dropping it closes TCP.
             expect_connection_closed(ws);
         },
-        |d| d.run_to_close(),
+        |d| {
+            d.run_until_closed();
+        },
     );
     let frame = match code {
         Some(c) => CloseFrame { code: CloseCode::new(c), reason: reason.to_owned() },
@@ -923,18 +747,6 @@ fn failed_by(error: ProtocolError) -> Closed {
     Closed { code: CloseCode::ABNORMAL, reason: String::new(), was_clean: false, error: Some(error.into()) }
 }
 
-/// A short account of a timeline for failure messages.
-fn summary(timeline: &[Step]) -> String {
-    let steps: Vec<String> = timeline
-        .iter()
-        .map(|s| match s {
-            Step::Event(e) => describe_event(e),
-            other => format!("{other:?}"),
-        })
-        .collect();
-    format!("timeline: [{}]", steps.join(", "))
-}
-
 /// tungstenite reads the Close `code` (none: no body) with `reason`.
 #[track_caller]
 fn expect_close(ws: &mut Peer, code: Option<u16>, reason: &str) {
@@ -953,7 +765,7 @@ fn expect_close(ws: &mut Peer, code: Option<u16>, reason: &str) {
 fn check_only_our_close(d: &Driver, ours: Role, code: Option<u16>, reason: &str) {
     d.check_close_order(ours, true);
     d.check_wire();
-    let frames = &d.wire.frames;
+    let frames = d.wire().frames;
     assert_eq!(frames.len(), 1, "only the Close");
     let body = code.map(|c| close_payload(c, reason)).unwrap_or_default();
     assert_eq!((frames[0].opcode, frames[0].fin, &frames[0].control), (0x8, true, &body));
@@ -990,7 +802,7 @@ fn simultaneous_close(ours: Role) {
         |d| {
             d.conn.close(Some(CloseCode::new(4000)), "ours").unwrap();
             d.pump();
-            d.run_to_close();
+            d.run_until_closed();
         },
     );
     match peer_msg {
@@ -1008,7 +820,7 @@ fn simultaneous_close(ours: Role) {
     );
     d.check_close_order(ours, true);
     d.check_wire();
-    assert_eq!(d.wire.frames.len(), 1);
+    assert_eq!(d.wire().frames.len(), 1);
 }
 
 for_both_roles!(simultaneous_close_wsmachine_server, simultaneous_close_wsmachine_client: simultaneous_close);
@@ -1065,12 +877,12 @@ fn ping_pong(ours: Role) {
             assert_eq!(d.events()[2], Event::Ping(wsmachine::Bytes::new()));
             d.conn.close(Some(CloseCode::NORMAL), "").unwrap();
             d.pump();
-            d.run_to_close();
+            d.run_until_closed();
         },
     );
     d.check_close_order(ours, true);
     d.check_wire();
-    let frames: Vec<(u8, Vec<u8>)> = d.wire.frames.iter().map(|f| (f.opcode, f.control.clone())).collect();
+    let frames: Vec<(u8, Vec<u8>)> = d.wire().frames.iter().map(|f| (f.opcode, f.control.clone())).collect();
     assert_eq!(
         frames,
         vec![
@@ -1110,11 +922,13 @@ fn max_control_payload(ours: Role) {
             }
             expect_connection_closed(ws);
         },
-        |d| d.run_to_close(),
+        |d| {
+            d.run_until_closed();
+        },
     );
     d.check_wire();
-    assert_eq!(d.wire.frames[0].control, payload);
-    assert_eq!(d.wire.frames[1].control.len(), 125);
+    assert_eq!(d.wire().frames[0].control, payload);
+    assert_eq!(d.wire().frames[1].control.len(), 125);
     assert_eq!(
         d.closed_event(),
         Closed { code: CloseCode::new(4999), reason: "r".repeat(123), was_clean: true, error: None }
@@ -1130,8 +944,14 @@ for_both_roles!(max_control_payload_wsmachine_server, max_control_payload_wsmach
 /// tungstenite drops the TCP connection without a Close: wsmachine reports
 /// 1006, not clean, and closes its transport.
 fn peer_vanishes(ours: Role) {
-    let (d, ()) =
-        interop(ours, Config::default(), |ws| ws.send(TMessage::text("last words")).unwrap(), |d| d.run_to_close());
+    let (d, ()) = interop(
+        ours,
+        Config::default(),
+        |ws| ws.send(TMessage::text("last words")).unwrap(),
+        |d| {
+            d.run_until_closed();
+        },
+    );
     assert_eq!(
         d.events(),
         vec![
@@ -1140,7 +960,7 @@ fn peer_vanishes(ours: Role) {
         ]
     );
     d.check_close_order(ours, false);
-    assert!(d.wire.frames.is_empty(), "nothing to send on EOF");
+    assert!(d.wire_out.is_empty(), "nothing to send on EOF");
 }
 
 for_both_roles!(peer_vanishes_wsmachine_server, peer_vanishes_wsmachine_client: peer_vanishes);
@@ -1159,7 +979,7 @@ fn peer_protocol_error(ours: Role) {
             tread(ws)
         },
         |d| {
-            d.run_to_close();
+            d.run_until_closed();
             d.linger();
         },
     );
