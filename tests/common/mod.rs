@@ -274,6 +274,8 @@ pub mod data;
 #[cfg(feature = "deflate")]
 pub mod deflate;
 pub mod net;
+#[cfg(feature = "deflate")]
+pub mod puff;
 
 #[allow(unused_imports)]
 pub use data::*;
