@@ -69,10 +69,28 @@ pub(crate) const VERSION: &str = "13";
 /// For the §1.3 example key `dGhlIHNhbXBsZSBub25jZQ==` this is
 /// `s3pPLMBiTxaQ9kYGzzhZRbK+xOo=`.
 pub fn accept_key(key: &[u8]) -> String {
-    let mut sha = Sha1::new();
-    sha.update(trim_ows_bytes(key));
-    sha.update(GUID.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(sha.finalize())
+    String::from(AcceptKey::new(key).as_str())
+}
+
+/// An [`accept_key`] without an allocation: base64 of the 20-byte SHA-1 is
+/// 28 characters.
+pub(crate) struct AcceptKey([u8; 28]);
+
+impl AcceptKey {
+    pub(crate) fn new(key: &[u8]) -> Self {
+        let mut sha = Sha1::new();
+        sha.update(trim_ows_bytes(key));
+        sha.update(GUID.as_bytes());
+        let mut out = [0u8; 28];
+        // 20 bytes always encode to 28 characters, padding included.
+        let _ = base64::engine::general_purpose::STANDARD.encode_slice(sha.finalize(), &mut out);
+        Self(out)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // base64 is ASCII.
+        core::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 /// The `Sec-WebSocket-Key` for a 16-byte nonce: its base64 encoding
@@ -141,11 +159,6 @@ pub(super) fn header_values<'a>(headers: &'a [(String, String)], name: &'a str) 
     headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
-/// The first value of the header named `name` (case-insensitive).
-pub(super) fn first_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-}
-
 /// The non-empty elements of a comma-separated list value, trimmed
 /// (RFC 7230 §7: empty elements are ignored).
 pub(super) fn list_elements(value: &str) -> impl Iterator<Item = &str> {
@@ -155,7 +168,12 @@ pub(super) fn list_elements(value: &str) -> impl Iterator<Item = &str> {
 /// Whether any `name` header's list contains `token` (ASCII
 /// case-insensitive).
 pub(super) fn list_contains(headers: &[(String, String)], name: &str, token: &str) -> bool {
-    header_values(headers, name).flat_map(list_elements).any(|e| e.eq_ignore_ascii_case(token))
+    list_has(header_values(headers, name), token)
+}
+
+/// Whether the lists in `values` contain `token` (ASCII case-insensitive).
+pub(super) fn list_has<'a>(values: impl Iterator<Item = &'a str>, token: &str) -> bool {
+    values.flat_map(list_elements).any(|e| e.eq_ignore_ascii_case(token))
 }
 
 /// Whether `name` (case-insensitive) is in `set` (lower case).
@@ -260,6 +278,10 @@ pub(super) fn map_parse_error(err: httparse::Error, looks_like_http: bool) -> Ha
 pub(super) fn header_slots(limits: Limits) -> Vec<httparse::Header<'static>> {
     alloc::vec![httparse::EMPTY_HEADER; limits.max_headers]
 }
+
+/// Header slots a head is first parsed into on the stack (1 KiB): a head
+/// with more fields is parsed again into [`header_slots`].
+pub(super) const STACK_SLOTS: usize = 32;
 
 /// The standard reason phrase of a status code (RFC 7231 §6.1, RFC 6585).
 pub(super) fn reason_phrase(status: u16) -> &'static str {
@@ -406,8 +428,7 @@ mod mutated {
                     for i in (0..n).step_by(7) {
                         prop_assert_eq!(parse_request(&input[..i], LIMITS), Ok(RequestParse::Partial));
                     }
-                    let mut out = Vec::new();
-                    write_accept(&r, &Accept::new(), &mut out);
+                    let out = write_accept(&r, &Accept::new());
                     prop_assert!(out.starts_with(b"HTTP/1.1 101 ") && out.ends_with(b"\r\n\r\n"));
                 }
                 Err(e) => {

@@ -42,8 +42,7 @@ fn rfc_1_2_response_bytes() {
     let r = complete(RFC_REQUEST);
     let a = Accept::new().protocol("chat");
     assert_eq!(validate_accept(&r, &a), Ok(()));
-    let mut out = Vec::new();
-    write_accept(&r, &a, &mut out);
+    let out = write_accept(&r, &a);
     assert_eq!(
         core::str::from_utf8(&out).unwrap(),
         "HTTP/1.1 101 Switching Protocols\r\n\
@@ -303,8 +302,7 @@ fn accept_validation() {
     assert_eq!(validate_accept(&r, &a), Ok(()));
     assert_eq!(a.selected_protocol(), Some("superchat"));
     assert_eq!(a.headers().len(), 1);
-    let mut out = Vec::new();
-    write_accept(&r, &a, &mut out);
+    let out = write_accept(&r, &a);
     assert_eq!(
         core::str::from_utf8(&out).unwrap(),
         "HTTP/1.1 101 Switching Protocols\r\n\
@@ -319,8 +317,7 @@ fn accept_validation() {
     // Defensive writing: invalid parts never reach the wire.
     let mut bad = Accept::new().protocol("a\r\nb").header("Connection", "close").header("X", "1\r\nEvil: 1");
     bad.extensions = vec![ExtensionOffer::new("bad ext")];
-    let mut out = Vec::new();
-    write_accept(&r, &bad, &mut out);
+    let out = write_accept(&r, &bad);
     assert_eq!(
         core::str::from_utf8(&out).unwrap(),
         "HTTP/1.1 101 Switching Protocols\r\n\
@@ -421,4 +418,38 @@ fn error_responses_parse_back() {
         assert_eq!(out.len() - n, cl);
         assert!(!e.body_text().is_empty());
     }
+}
+
+/// The key check is the base64 decoder's verdict (standard alphabet,
+/// padding required, trailing bits allowed) that the key is 16 bytes: on
+/// keys with every character and length changed.
+#[test]
+fn key_check_matches_a_base64_decoder() {
+    use base64::Engine as _;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const ENGINE: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
+    );
+    let decoder = |k: &str| ENGINE.decode(k).is_ok_and(|b| b.len() == 16);
+    let base = "dGhlIHNhbXBsZSBub25jZQ==";
+    let mut keys = vec![String::from(base), String::from("AQIDBAUGBwgJCgsMDQ4PEC=="), String::new()];
+    for i in 0..base.len() {
+        for c in ['A', 'z', '0', '+', '/', '=', '-', '_', ' ', '\u{e9}', '\0'] {
+            let mut k = String::from(&base[..i]);
+            k.push(c);
+            k.push_str(&base[i + 1..]);
+            keys.push(k);
+        }
+        keys.push(format!("{}{}", &base[..i], &base[i + 1..]));
+        keys.push(format!("{}A{}", &base[..i], &base[i..]));
+    }
+    keys.push(String::from("dGhlIHNhbXBsZSBub25jZQ=A"));
+    keys.push(String::from("dGhlIHNhbXBsZSBub25jZQAA"));
+    for k in &keys {
+        assert_eq!(is_valid_key(k), decoder(k), "{k:?}");
+    }
+    assert!(is_valid_key(base) && is_valid_key("AQIDBAUGBwgJCgsMDQ4PEC=="));
 }
