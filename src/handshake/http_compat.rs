@@ -52,7 +52,7 @@ impl<B> TryFrom<&http::Request<B>> for Request {
         if target.is_empty() {
             target.push('/');
         }
-        let request = Request::from_fields(req.method().as_str(), &target, version, req.headers())?;
+        let request = Self::from_fields(req.method().as_str(), &target, version, req.headers())?;
         match validate_request(request)? {
             Checked::Upgrade(request) => Ok(request),
             Checked::Plain(_) => Err(HandshakeError::NotUpgrade),

@@ -120,13 +120,27 @@ pub(crate) type Headers = Vec<(String, String)>;
 // Grammar helpers (RFC 7230 §3.2.6 token, §3.2.3 OWS, §7 lists).
 
 /// `tchar` of RFC 7230 §3.2.6.
+#[inline]
 pub(super) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
-        )
+    TCHAR[usize::from(b)]
 }
+
+/// [`is_tchar`] for every byte, looked up rather than worked out: header
+/// parsing asks it for every byte of a token.
+const TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+            );
+        b += 1;
+    }
+    table
+};
 
 /// `token = 1*tchar` (RFC 7230 §3.2.6).
 pub(super) fn is_token(s: &str) -> bool {
@@ -172,8 +186,9 @@ pub(super) fn list_contains(headers: &[(String, String)], name: &str, token: &st
 }
 
 /// Whether the lists in `values` contain `token` (ASCII case-insensitive).
-pub(super) fn list_has<'a>(values: impl Iterator<Item = &'a str>, token: &str) -> bool {
-    values.flat_map(list_elements).any(|e| e.eq_ignore_ascii_case(token))
+pub(super) fn list_has<'a>(mut values: impl Iterator<Item = &'a str>, token: &str) -> bool {
+    // Most often the list is the token alone.
+    values.any(|v| trim_ows(v).eq_ignore_ascii_case(token) || list_elements(v).any(|e| e.eq_ignore_ascii_case(token)))
 }
 
 /// Whether `name` (case-insensitive) is in `set` (lower case).
@@ -365,6 +380,14 @@ mod tests {
         assert!(!is_field_value("a\r\nb"));
         assert_eq!(trim_ows(" \ta \t"), "a");
         assert_eq!(trim_ows_bytes(b" \t "), b"");
+    }
+
+    #[test]
+    fn tchar_table_is_rfc_7230s() {
+        let spec = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
+        for b in 0..=255u8 {
+            assert_eq!(is_tchar(b), spec(b), "{b:#x}");
+        }
     }
 
     #[test]

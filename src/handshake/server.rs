@@ -62,14 +62,22 @@ struct Span {
 }
 
 impl Span {
-    /// Where `part`, a slice of `head`, lies in it.
-    fn of(head: &[u8], part: &[u8]) -> Result<Self, HandshakeError> {
+    /// Where `part`, a slice of `head`, lies in it; `head` is at most
+    /// `u32::MAX` bytes long ([`Span::fits`]).
+    fn of(head: &[u8], part: &[u8]) -> Self {
         let start = (part.as_ptr() as usize).wrapping_sub(head.as_ptr() as usize);
         let end = start.wrapping_add(part.len());
-        match (u32::try_from(start), u32::try_from(end)) {
-            (Ok(start), Ok(end)) if start <= end && end as usize <= head.len() => Ok(Self { start, end }),
-            _ => Err(HandshakeError::HeadTooLarge),
+        if start <= end && end <= head.len() {
+            Self { start: start as u32, end: end as u32 }
+        } else {
+            // Not a part of `head` (it always is): an empty span.
+            Self::default()
         }
+    }
+
+    /// Whether every span of a head of `len` bytes fits in a `Span`.
+    fn fits(len: usize) -> Result<(), HandshakeError> {
+        u32::try_from(len).map(drop).map_err(|_| HandshakeError::HeadTooLarge)
     }
 }
 
@@ -174,16 +182,15 @@ impl Request {
         // ASCII: only a value can fail.
         let text =
             simdutf8::basic::from_utf8(head).map_err(|_| HandshakeError::Malformed("header value is not UTF-8"))?;
-        let mut spans = Vec::with_capacity(fields.len());
-        for (name, value) in fields {
-            spans.push(Field { name: Span::of(head, name.as_bytes())?, value: Span::of(head, value)? });
-        }
+        Span::fits(head.len())?;
+        let spans =
+            fields.map(|(name, value)| Field { name: Span::of(head, name.as_bytes()), value: Span::of(head, value) });
         Ok(Self {
-            method: Span::of(head, method.as_bytes())?,
-            path: Span::of(head, path.as_bytes())?,
+            fields: spans.collect(),
+            method: Span::of(head, method.as_bytes()),
+            path: Span::of(head, path.as_bytes()),
             head: Box::from(text),
             version,
-            fields: spans,
             host: Span::default(),
             origin: None,
             key: Span::default(),
@@ -210,10 +217,8 @@ impl Request {
         head.push(b' ');
         head.extend_from_slice(path.as_bytes());
         head.extend_from_slice(if version == 0 { b" HTTP/1.0\r\n" } else { b" HTTP/1.1\r\n" });
-        let span = |from: usize, to: usize| match (u32::try_from(from), u32::try_from(to)) {
-            (Ok(start), Ok(end)) => Ok(Span { start, end }),
-            _ => Err(HandshakeError::HeadTooLarge),
-        };
+        Span::fits(len)?;
+        let span = |from: usize, to: usize| Span { start: from as u32, end: to as u32 };
         for (name, value) in fields() {
             let at = head.len();
             head.extend_from_slice(name.as_bytes());
@@ -221,15 +226,15 @@ impl Request {
             head.extend_from_slice(value);
             head.extend_from_slice(b"\r\n");
             let value_at = at + name.len() + 2;
-            spans.push(Field { name: span(at, at + name.len())?, value: span(value_at, value_at + value.len())? });
+            spans.push(Field { name: span(at, at + name.len()), value: span(value_at, value_at + value.len()) });
         }
         head.extend_from_slice(b"\r\n");
         debug_assert_eq!(head.len(), len);
         let text = String::from_utf8(head).map_err(|_| HandshakeError::Malformed("header value is not UTF-8"))?;
         Ok(Self {
             head: text.into_boxed_str(),
-            method: span(0, method.len())?,
-            path: span(method.len() + 1, method.len() + 1 + path.len())?,
+            method: span(0, method.len()),
+            path: span(method.len() + 1, method.len() + 1 + path.len()),
             version,
             fields: spans,
             host: Span::default(),
@@ -242,7 +247,7 @@ impl Request {
 
     /// The span of `part`, a part of the head.
     fn span_of(&self, part: &str) -> Span {
-        Span::of(self.head.as_bytes(), part.as_bytes()).unwrap_or_default()
+        Span::of(self.head.as_bytes(), part.as_bytes())
     }
 }
 
@@ -722,12 +727,13 @@ fn fields_of_101(key: &str, extensions: Option<&str>, accept: &Accept, mut field
 pub(crate) fn write_accept(req: &Request, accept: &Accept) -> Vec<u8> {
     const STATUS: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\n";
     let key = AcceptKey::new(req.key().as_bytes());
+    let key = key.as_str();
     let extensions = accept_extensions(accept);
     let mut len = STATUS.len() + 2;
-    fields_of_101(key.as_str(), extensions.as_deref(), accept, |name, value| len += name.len() + value.len() + 4);
+    fields_of_101(key, extensions.as_deref(), accept, |name, value| len += name.len() + value.len() + 4);
     let mut out = Vec::with_capacity(len);
     out.extend_from_slice(STATUS);
-    fields_of_101(key.as_str(), extensions.as_deref(), accept, |name, value| put_header(&mut out, name, value));
+    fields_of_101(key, extensions.as_deref(), accept, |name, value| put_header(&mut out, name, value));
     out.extend_from_slice(b"\r\n");
     debug_assert_eq!(out.len(), len);
     out

@@ -219,7 +219,7 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
 /// `Connection: Upgrade`, the right `Sec-WebSocket-Accept` and no extension
 /// (none of the servers runs permessage-deflate here).
 pub fn verify_handshake_output(out: &[u8], count: usize) -> Result<(), String> {
-    if count == 0 || out.len() % count != 0 {
+    if count == 0 || !out.len().is_multiple_of(count) {
         return Err(format!("{} bytes written for {count} handshakes", out.len()));
     }
     let each = out.len() / count;

@@ -308,7 +308,7 @@ fn fmt_rate(per_sec: f64) -> String {
 }
 
 fn fmt_allocs(per_msg: f64) -> String {
-    if per_msg >= 10.0 || per_msg == per_msg.round() { format!("{per_msg:.0}") } else { format!("{per_msg:.3}") }
+    if per_msg >= 10.0 { format!("{per_msg:.0}") } else { format!("{per_msg:.2}") }
 }
 
 fn fmt_time(d: Duration) -> String {
