@@ -1,7 +1,7 @@
 //! What a connection gives back: [`Output`], [`Event`], [`Message`].
 
-use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use bytes::Bytes;
 use core::fmt;
@@ -41,13 +41,15 @@ pub enum Output {
 pub enum Event {
     /// (Server, CONNECTING) A client asks to upgrade: answer with
     /// [`accept`](crate::Connection::accept) or
-    /// [`reject`](crate::Connection::reject).
-    UpgradeRequest(Box<Request>),
+    /// [`reject`](crate::Connection::reject). The connection shares the
+    /// request until it is answered (`accept` reads it); keep it as long as
+    /// you like, or take it with `Arc::unwrap_or_clone`.
+    UpgradeRequest(Arc<Request>),
     /// (Server, CONNECTING) A well-formed HTTP request that is not a
     /// WebSocket upgrade (no `Upgrade: websocket`), e.g. a browser asking for
     /// a page: answer it with [`reject`](crate::Connection::reject), which
     /// sends any status, headers and body, then closes.
-    HttpRequest(Box<Request>),
+    HttpRequest(Arc<Request>),
     /// The opening handshake completed: CONNECTING → OPEN.
     Open(Negotiated),
     /// A whole message arrived.

@@ -700,7 +700,7 @@ fn server_reports_the_rfc_1_2_request() {
     assert_eq!(r.header("sec-websocket-version"), Some("13"));
     assert_eq!(r.header("UPGRADE"), Some("websocket"));
     assert_eq!(r.header("X-Missing"), None);
-    let names: Vec<&str> = r.headers().iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = r.headers().map(|(n, _)| n).collect();
     assert_eq!(
         names,
         [

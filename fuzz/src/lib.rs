@@ -35,6 +35,7 @@ pub mod heads;
 pub mod memory;
 
 use std::str;
+use std::sync::Arc;
 
 use wsmachine::fuzzing::{RequestHead, ResponseHead};
 use wsmachine::handshake::{Accept, ClientRequest, ExtensionOffer, Request, accept_key, key_from_nonce};
@@ -1282,7 +1283,7 @@ fn head_outcome(role: Role, input: &Input<'_>, stream: &[u8], eof: bool) -> Open
             Ok(RequestHead::Partial) => Opening::Partial,
             Ok(RequestHead::Complete(req, n)) => {
                 let chat = req.protocols().iter().any(|p| p == "chat");
-                let request = Event::UpgradeRequest(Box::new(req));
+                let request = Event::UpgradeRequest(Arc::new(req));
                 if input.alt {
                     Opening::Closed(vec![request], Some(ConnectionError::Rejected { status: 403 }))
                 } else {
@@ -1291,7 +1292,7 @@ fn head_outcome(role: Role, input: &Input<'_>, stream: &[u8], eof: bool) -> Open
                 }
             }
             Ok(RequestHead::NotUpgrade(req, _)) => {
-                Opening::Closed(vec![Event::HttpRequest(req)], Some(ConnectionError::Rejected { status: 200 }))
+                Opening::Closed(vec![Event::HttpRequest(Arc::from(req))], Some(ConnectionError::Rejected { status: 200 }))
             }
             Err(e) => hs(e),
         },

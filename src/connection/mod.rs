@@ -44,6 +44,7 @@ pub use sender::QUEUE_SLOT;
 
 use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::sync::Arc;
 use bytes::BytesMut;
 
 use crate::close::CloseCode;
@@ -143,8 +144,10 @@ enum Handshake {
     /// Server: waiting for the request head (read as it arrives).
     AwaitRequest(RequestReader),
     /// Server: the request was reported; waiting for `accept` or `reject`
-    /// (or, for a plain HTTP request, `reject`, which answers it).
-    AwaitDecision { request: Box<Request>, upgrade: bool },
+    /// (or, for a plain HTTP request, `reject`, which answers it). The
+    /// upgrade request is the one the event holds; `None` for a plain HTTP
+    /// request, which only `reject` answers.
+    AwaitDecision { request: Option<Arc<Request>> },
 }
 
 #[derive(Debug)]

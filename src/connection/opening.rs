@@ -4,7 +4,9 @@
 
 use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
+use bytes::Bytes;
 
 use super::{ClientHandshake, Connection, End, Handshake, State};
 use crate::config::{Config, Role};
@@ -80,7 +82,7 @@ impl Connection {
     /// ([`UsageError::NoPendingRequest`]), when the subprotocol was not
     /// offered, or when an extra header is invalid or owned by the handshake.
     pub fn accept(&mut self, accept: Accept) -> Result<(), UsageError> {
-        let State::Connecting(Handshake::AwaitDecision { request, upgrade: true }) = &self.state else {
+        let State::Connecting(Handshake::AwaitDecision { request: Some(request) }) = &self.state else {
             return Err(UsageError::NoPendingRequest);
         };
         // The same negotiation a server whose HTTP layer answers runs
@@ -89,11 +91,10 @@ impl Connection {
         let accept = accept.negotiate(request, &self.config);
         handshake::validate_accept(request, &accept)?;
         let agreed = extension::agreed_elsewhere(&self.config, Role::Server, accept.extensions())?;
-        let mut head = Vec::new();
-        handshake::write_accept(request, &accept, &mut head);
-        self.tx.append(&head);
-        let protocol = accept.selected_protocol().map(String::from);
-        self.open(protocol, agreed);
+        // Exactly its length, so it goes out as it is, without a copy.
+        let head = handshake::write_accept(request, &accept);
+        self.tx.append_owned(Bytes::from(head));
+        self.open(accept.protocol, agreed);
         Ok(())
     }
 
@@ -201,16 +202,18 @@ impl Connection {
             Ok(RequestParse::Partial) => return false,
             Ok(RequestParse::Complete(request, head_len)) => {
                 self.rx.consume(head_len);
-                let request = Box::new(request);
-                self.state = State::Connecting(Handshake::AwaitDecision { request: request.clone(), upgrade: true });
+                // One request, shared: `accept` reads the connection's
+                // share, the application the event's.
+                let request = Arc::new(request);
+                self.state = State::Connecting(Handshake::AwaitDecision { request: Some(Arc::clone(&request)) });
                 self.tx.push_event(Event::UpgradeRequest(request));
             }
             Ok(RequestParse::NotUpgrade(request, _)) => {
                 // Nothing after a plain request is read: it is answered and
                 // the connection closes.
                 self.rx.stop();
-                self.state = State::Connecting(Handshake::AwaitDecision { request: request.clone(), upgrade: false });
-                self.tx.push_event(Event::HttpRequest(request));
+                self.state = State::Connecting(Handshake::AwaitDecision { request: None });
+                self.tx.push_event(Event::HttpRequest(Arc::new(*request)));
             }
             Err(e) => self.refuse_request(e),
         }

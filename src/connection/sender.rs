@@ -692,6 +692,14 @@ impl Sender {
         self.note(bytes.len(), 0, bytes.len());
     }
 
+    /// Queues raw bytes written elsewhere (an HTTP head) as their own
+    /// `Transmit`, without a copy; all of them count as overhead.
+    pub(super) fn append_owned(&mut self, bytes: Bytes) {
+        let extra = bytes.len() + QUEUE_SLOT;
+        self.overhead += extra;
+        self.push(Pending::Payload { bytes, app: 0, extra });
+    }
+
     /// Records that `len` more bytes of `buf` are queued, `app` of them
     /// counted in `buffered` and `extra` in `overhead`.
     #[inline(always)]

@@ -108,8 +108,55 @@ pub(super) fn join_extensions<'a>(offers: impl Iterator<Item = &'a ExtensionOffe
 /// Any violation is [`HandshakeError::InvalidExtensionHeader`]: the
 /// recipient MUST fail the connection (§9.1).
 pub fn parse_extensions(value: &str) -> Result<Vec<ExtensionOffer>, HandshakeError> {
-    let mut p = Parser { s: value.as_bytes(), i: 0 };
-    let mut out = Vec::new();
+    let mut out: Vec<ExtensionOffer> = Vec::new();
+    walk(value, |item| match item {
+        Item::Extension(name) => out.push(ExtensionOffer::new(name)),
+        Item::Param(name, value) => {
+            if let Some(ext) = out.last_mut() {
+                ext.params.push((String::from(name), value.map(unquote)));
+            }
+        }
+    })?;
+    Ok(out)
+}
+
+/// Checks one `Sec-WebSocket-Extensions` header value as
+/// [`parse_extensions`] does, without building the offers.
+pub(super) fn check_extensions(value: &str) -> Result<(), HandshakeError> {
+    walk(value, |_| {})
+}
+
+/// A parameter value as written: a token, or the inside of a
+/// quoted-string whose escapes all escape token characters.
+#[derive(Clone, Copy)]
+enum Value<'a> {
+    Token(&'a str),
+    Quoted(&'a str),
+}
+
+/// A value without its quoting: a valid quoted value's backslashes are all
+/// escapes (a backslash is no token character, so none is escaped).
+fn unquote(value: Value<'_>) -> String {
+    match value {
+        Value::Token(t) => String::from(t),
+        Value::Quoted(q) => q.chars().filter(|c| *c != '\\').collect(),
+    }
+}
+
+/// What [`walk`] finds, in order.
+enum Item<'a> {
+    /// An extension's name.
+    Extension(&'a str),
+    /// A parameter of the extension before it.
+    Param(&'a str, Option<Value<'a>>),
+}
+
+/// Reads one header value (the grammar of [`parse_extensions`]), handing
+/// each extension and parameter to `found`; at least one extension is
+/// required.
+fn walk<'a>(value: &'a str, mut found: impl FnMut(Item<'a>)) -> Result<(), HandshakeError> {
+    let mut p = Parser { s: value, i: 0 };
+    let mut extensions = 0;
     loop {
         p.skip_ows();
         match p.peek() {
@@ -120,7 +167,8 @@ pub fn parse_extensions(value: &str) -> Result<Vec<ExtensionOffer>, HandshakeErr
             }
             Some(_) => {}
         }
-        let mut ext = ExtensionOffer::new(p.token()?);
+        found(Item::Extension(p.token()?));
+        extensions += 1;
         loop {
             p.skip_ows();
             match p.peek() {
@@ -137,31 +185,30 @@ pub fn parse_extensions(value: &str) -> Result<Vec<ExtensionOffer>, HandshakeErr
                     let val = if p.peek() == Some(b'=') {
                         p.i += 1;
                         p.skip_ows();
-                        Some(if p.peek() == Some(b'"') { p.quoted()? } else { p.token()? })
+                        Some(if p.peek() == Some(b'"') { Value::Quoted(p.quoted()?) } else { Value::Token(p.token()?) })
                     } else {
                         None
                     };
-                    ext.params.push((name, val));
+                    found(Item::Param(name, val));
                 }
                 Some(_) => return Err(HandshakeError::InvalidExtensionHeader),
             }
         }
-        out.push(ext);
     }
-    if out.is_empty() {
+    if extensions == 0 {
         return Err(HandshakeError::InvalidExtensionHeader);
     }
-    Ok(out)
+    Ok(())
 }
 
 struct Parser<'a> {
-    s: &'a [u8],
+    s: &'a str,
     i: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn peek(&self) -> Option<u8> {
-        self.s.get(self.i).copied()
+        self.s.as_bytes().get(self.i).copied()
     }
 
     fn skip_ows(&mut self) {
@@ -170,44 +217,47 @@ impl Parser<'_> {
         }
     }
 
-    fn token(&mut self) -> Result<String, HandshakeError> {
+    /// A token (RFC 7230 §3.2.6): one or more `tchar`s.
+    fn token(&mut self) -> Result<&'a str, HandshakeError> {
         let start = self.i;
         while self.peek().is_some_and(is_tchar) {
             self.i += 1;
         }
-        let tok = self.s.get(start..self.i).ok_or(HandshakeError::InvalidExtensionHeader)?;
-        ascii_token(tok.to_vec())
+        match self.s.get(start..self.i) {
+            Some(tok) if !tok.is_empty() => Ok(tok),
+            _ => Err(HandshakeError::InvalidExtensionHeader),
+        }
     }
 
-    /// A quoted-string (RFC 7230 §3.2.6), the opening quote at `self.i`;
-    /// returns the unescaped content, which must be a token (§9.1).
-    fn quoted(&mut self) -> Result<String, HandshakeError> {
+    /// A quoted-string (RFC 7230 §3.2.6), the opening quote at `self.i`,
+    /// whose unescaped content must be a token (§9.1); returns the content
+    /// between the quotes as written.
+    fn quoted(&mut self) -> Result<&'a str, HandshakeError> {
         self.i += 1; // the opening quote
-        let mut v = Vec::new();
+        let start = self.i;
+        let mut chars = 0;
         loop {
             let b = self.peek().ok_or(HandshakeError::InvalidExtensionHeader)?;
             self.i += 1;
-            match b {
+            let c = match b {
                 b'"' => break,
                 b'\\' => {
                     let e = self.peek().ok_or(HandshakeError::InvalidExtensionHeader)?;
                     self.i += 1;
-                    v.push(e);
+                    e
                 }
-                _ => v.push(b),
+                _ => b,
+            };
+            if !is_tchar(c) {
+                return Err(HandshakeError::InvalidExtensionHeader);
             }
+            chars += 1;
         }
-        ascii_token(v)
+        match self.s.get(start..self.i - 1) {
+            Some(q) if chars > 0 => Ok(q),
+            _ => Err(HandshakeError::InvalidExtensionHeader),
+        }
     }
-}
-
-/// Bytes that must form a token, as a String.
-fn ascii_token(bytes: Vec<u8>) -> Result<String, HandshakeError> {
-    if bytes.is_empty() || !bytes.iter().copied().all(is_tchar) {
-        return Err(HandshakeError::InvalidExtensionHeader);
-    }
-    // All bytes are ASCII tchars, so this conversion cannot fail.
-    String::from_utf8(bytes).map_err(|_| HandshakeError::InvalidExtensionHeader)
 }
 
 #[cfg(test)]

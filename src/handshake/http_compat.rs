@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use http::header::{HeaderName, HeaderValue};
 
 use super::client::{ClientRequest, Rejection, check_switching};
-use super::server::{Accept, Checked, Request, accept_headers, validate_accept, validate_request};
+use super::server::{Accept, Checked, Request, accept_fields, validate_accept, validate_request};
 use super::{HandshakeError, Headers, UsageError};
 
 /// Copies an `http` header map into owned pairs; a non-UTF-8 value is
@@ -48,12 +48,12 @@ impl<B> TryFrom<&http::Request<B>> for Request {
             http::Version::HTTP_11 => 1,
             _ => return Err(HandshakeError::HttpVersion),
         };
-        let headers = owned(req.headers())?;
         let mut target = req.uri().to_string();
         if target.is_empty() {
             target.push('/');
         }
-        match validate_request(req.method().as_str().into(), target, version, headers)? {
+        let request = Self::from_fields(req.method().as_str(), &target, version, req.headers())?;
+        match validate_request(request)? {
             Checked::Upgrade(request) => Ok(request),
             Checked::Plain(_) => Err(HandshakeError::NotUpgrade),
         }
@@ -81,7 +81,7 @@ impl Request {
             *out.uri_mut() = u;
         }
         *out.version_mut() = if self.version() == 0 { http::Version::HTTP_10 } else { http::Version::HTTP_11 };
-        fill(out.headers_mut(), self.headers().iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        fill(out.headers_mut(), self.headers());
         out
     }
 }
@@ -101,12 +101,21 @@ pub fn accept_response(req: &Request, accept: &Accept) -> Result<http::Response<
     let mut out = http::Response::new(());
     *out.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
     *out.version_mut() = http::Version::HTTP_11;
-    for (name, value) in accept_headers(req, accept) {
-        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| UsageError::InvalidHeader(name.clone()))?;
-        let v = HeaderValue::from_str(&value).map_err(|_| UsageError::InvalidHeader(name))?;
-        out.headers_mut().append(n, v);
+    let mut failed = None;
+    accept_fields(req, accept, |name, value| {
+        match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+            (Ok(n), Ok(v)) => {
+                out.headers_mut().append(n, v);
+            }
+            _ => {
+                failed.get_or_insert_with(|| UsageError::InvalidHeader(name.into()));
+            }
+        }
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(out),
     }
-    Ok(out)
 }
 
 impl ClientRequest {
@@ -207,7 +216,7 @@ mod tests {
         assert_eq!(again.headers().len(), hreq.headers().len());
         // (`http` lower-cases header names; everything else is the same.)
         assert_eq!(Request::from_http(&again), Ok(sreq.clone()));
-        assert_eq!(w.headers()[0], ("Host".into(), "server.example.com:8080".into()));
+        assert_eq!(w.headers().next(), Some(("Host", "server.example.com:8080")));
 
         // Accept, and let the client check the answer.
         let mut accept = Accept::new().protocol("chat");

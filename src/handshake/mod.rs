@@ -69,10 +69,28 @@ pub(crate) const VERSION: &str = "13";
 /// For the §1.3 example key `dGhlIHNhbXBsZSBub25jZQ==` this is
 /// `s3pPLMBiTxaQ9kYGzzhZRbK+xOo=`.
 pub fn accept_key(key: &[u8]) -> String {
-    let mut sha = Sha1::new();
-    sha.update(trim_ows_bytes(key));
-    sha.update(GUID.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(sha.finalize())
+    String::from(AcceptKey::new(key).as_str())
+}
+
+/// An [`accept_key`] without an allocation: base64 of the 20-byte SHA-1 is
+/// 28 characters.
+pub(crate) struct AcceptKey([u8; 28]);
+
+impl AcceptKey {
+    pub(crate) fn new(key: &[u8]) -> Self {
+        let mut sha = Sha1::new();
+        sha.update(trim_ows_bytes(key));
+        sha.update(GUID.as_bytes());
+        let mut out = [0u8; 28];
+        // 20 bytes always encode to 28 characters, padding included.
+        let _ = base64::engine::general_purpose::STANDARD.encode_slice(sha.finalize(), &mut out);
+        Self(out)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // base64 is ASCII.
+        core::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 /// The `Sec-WebSocket-Key` for a 16-byte nonce: its base64 encoding
@@ -102,13 +120,27 @@ pub(crate) type Headers = Vec<(String, String)>;
 // Grammar helpers (RFC 7230 §3.2.6 token, §3.2.3 OWS, §7 lists).
 
 /// `tchar` of RFC 7230 §3.2.6.
+#[inline]
 pub(super) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
-        )
+    TCHAR[usize::from(b)]
 }
+
+/// [`is_tchar`] for every byte, looked up rather than worked out: header
+/// parsing asks it for every byte of a token.
+const TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+            );
+        b += 1;
+    }
+    table
+};
 
 /// `token = 1*tchar` (RFC 7230 §3.2.6).
 pub(super) fn is_token(s: &str) -> bool {
@@ -141,11 +173,6 @@ pub(super) fn header_values<'a>(headers: &'a [(String, String)], name: &'a str) 
     headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
-/// The first value of the header named `name` (case-insensitive).
-pub(super) fn first_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-}
-
 /// The non-empty elements of a comma-separated list value, trimmed
 /// (RFC 7230 §7: empty elements are ignored).
 pub(super) fn list_elements(value: &str) -> impl Iterator<Item = &str> {
@@ -155,7 +182,13 @@ pub(super) fn list_elements(value: &str) -> impl Iterator<Item = &str> {
 /// Whether any `name` header's list contains `token` (ASCII
 /// case-insensitive).
 pub(super) fn list_contains(headers: &[(String, String)], name: &str, token: &str) -> bool {
-    header_values(headers, name).flat_map(list_elements).any(|e| e.eq_ignore_ascii_case(token))
+    list_has(header_values(headers, name), token)
+}
+
+/// Whether the lists in `values` contain `token` (ASCII case-insensitive).
+pub(super) fn list_has<'a>(mut values: impl Iterator<Item = &'a str>, token: &str) -> bool {
+    // Most often the list is the token alone.
+    values.any(|v| trim_ows(v).eq_ignore_ascii_case(token) || list_elements(v).any(|e| e.eq_ignore_ascii_case(token)))
 }
 
 /// Whether `name` (case-insensitive) is in `set` (lower case).
@@ -261,6 +294,10 @@ pub(super) fn header_slots(limits: Limits) -> Vec<httparse::Header<'static>> {
     alloc::vec![httparse::EMPTY_HEADER; limits.max_headers]
 }
 
+/// Header slots a head is first parsed into on the stack (1 KiB): a head
+/// with more fields is parsed again into [`header_slots`].
+pub(super) const STACK_SLOTS: usize = 32;
+
 /// The standard reason phrase of a status code (RFC 7231 §6.1, RFC 6585).
 pub(super) fn reason_phrase(status: u16) -> &'static str {
     match status {
@@ -346,6 +383,14 @@ mod tests {
     }
 
     #[test]
+    fn tchar_table_is_rfc_7230s() {
+        let spec = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
+        for b in 0..=255u8 {
+            assert_eq!(is_tchar(b), spec(b), "{b:#x}");
+        }
+    }
+
+    #[test]
     fn every_status_has_a_phrase_where_known() {
         assert_eq!(reason_phrase(426), "Upgrade Required");
         assert_eq!(reason_phrase(599), "");
@@ -406,8 +451,7 @@ mod mutated {
                     for i in (0..n).step_by(7) {
                         prop_assert_eq!(parse_request(&input[..i], LIMITS), Ok(RequestParse::Partial));
                     }
-                    let mut out = Vec::new();
-                    write_accept(&r, &Accept::new(), &mut out);
+                    let out = write_accept(&r, &Accept::new());
                     prop_assert!(out.starts_with(b"HTTP/1.1 101 ") && out.ends_with(b"\r\n\r\n"));
                 }
                 Err(e) => {

@@ -32,7 +32,7 @@ impl Accept {
         if self.protocol.is_none() {
             self.protocol = config.protocols.iter().find(|p| request.protocols().contains(p)).cloned();
         }
-        self.extensions = extension::negotiate_server(config, request.extensions()).responses;
+        self.extensions = extension::negotiate_server(config, request).responses;
         self
     }
 

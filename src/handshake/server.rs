@@ -3,16 +3,14 @@
 use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use core::fmt;
 
-use base64::Engine as _;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-
-use super::extensions::join_extensions;
+use super::extensions::{check_extensions, join_extensions};
 use super::scan::{HeadScan, Next, count_work};
 use super::{
-    ExtensionOffer, HandshakeError, Headers, Limits, UsageError, VERSION, accept_key, check_extra_headers,
-    first_header, head_length, head_window, header_slots, header_values, is_token, list_contains, list_elements,
-    map_parse_error, owned_headers, parse_extensions, put_header, reason_phrase, trim_ows, writable_header,
+    AcceptKey, ExtensionOffer, HandshakeError, Headers, Limits, STACK_SLOTS, UsageError, VERSION, check_extra_headers,
+    head_length, head_window, header_slots, is_token, list_elements, list_has, map_parse_error, parse_extensions,
+    put_header, reason_phrase, trim_ows, writable_header,
 };
 
 /// Header names a 101 response writes itself (RFC 6455 §4.2.2 step 5);
@@ -33,42 +31,79 @@ pub(super) const ACCEPT_RESERVED: &[&str] = &[
 /// `Connection: close`).
 pub(super) const RESPONSE_RESERVED: &[&str] = &["connection", "content-length", "transfer-encoding"];
 
-/// Decodes a `Sec-WebSocket-Key`: standard alphabet, padding required
-/// (§4.3 `base64-value-non-empty`). Non-zero trailing bits are accepted: the
-/// RFC's own example key (§4.1 item 7, `AQIDBAUGBwgJCgsMDQ4PEC==`) has them.
-const KEY_ENGINE: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_decode_allow_trailing_bits(true)
-        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
-);
-
 /// The client's upgrade request as the application sees it (RFC 6455
 /// §4.2.1): everything the server needs to decide (§4.2.2 step 4).
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// It holds the head as received, once: the accessors lend parts of it.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Request {
-    method: String,
-    path: String,
+    /// The head as received, request line to the empty line (for one
+    /// converted from `http`, written out as HTTP/1.1 would send it).
+    head: Box<str>,
+    method: Span,
+    path: Span,
     version: u8,
-    headers: Headers,
-    host: String,
-    origin: Option<String>,
-    key: String,
+    /// Every header field, in order.
+    fields: Vec<Field>,
+    host: Span,
+    origin: Option<Span>,
+    /// Empty in a plain HTTP request.
+    key: Span,
     protocols: Vec<String>,
-    extensions: Vec<ExtensionOffer>,
+    /// A valid upgrade request (not a plain HTTP one).
+    upgrade: bool,
+}
+
+/// A byte range of a [`Request`]'s head.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    /// Where `part`, a slice of `head`, lies in it; `head` is at most
+    /// `u32::MAX` bytes long ([`Span::fits`]).
+    fn of(head: &[u8], part: &[u8]) -> Self {
+        let start = (part.as_ptr() as usize).wrapping_sub(head.as_ptr() as usize);
+        let end = start.wrapping_add(part.len());
+        if start <= end && end <= head.len() {
+            Self { start: start as u32, end: end as u32 }
+        } else {
+            // Not a part of `head` (it always is): an empty span.
+            Self::default()
+        }
+    }
+
+    /// Whether every span of a head of `len` bytes fits in a `Span`.
+    fn fits(len: usize) -> Result<(), HandshakeError> {
+        u32::try_from(len).map(drop).map_err(|_| HandshakeError::HeadTooLarge)
+    }
+}
+
+/// One header field of a [`Request`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Field {
+    name: Span,
+    value: Span,
 }
 
 impl Request {
+    /// The part of the head at `span`.
+    fn at(&self, span: Span) -> &str {
+        self.head.get(span.start as usize..span.end as usize).unwrap_or_default()
+    }
+
     /// The request method; `GET` for an upgrade (RFC 6455 §4.2.1 item 1).
     pub fn method(&self) -> &str {
-        &self.method
+        self.at(self.method)
     }
 
     /// The request-target as sent: the /resource name/, path and query
     /// (RFC 6455 §4.2.1 item 1, §4.2.2 /resource name/). It may also be an
     /// absolute `http(s)://` URI, which §4.1 item 3 allows.
     pub fn path(&self) -> &str {
-        &self.path
+        self.at(self.path)
     }
 
     /// The HTTP minor version: 1 for HTTP/1.1 (RFC 6455 §4.2.1 item 1).
@@ -76,37 +111,43 @@ impl Request {
         self.version
     }
 
-    /// Every header field in order, names as sent (RFC 6455 §4.2.1
-    /// item 10).
-    pub fn headers(&self) -> &[(String, String)] {
-        &self.headers
+    /// Every header field in order, `(name, value)`, names as sent
+    /// (RFC 6455 §4.2.1 item 10).
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + DoubleEndedIterator + Clone + '_ {
+        self.fields.iter().map(|f| (self.at(f.name), self.at(f.value)))
     }
 
     /// The first value of the header `name`, compared ASCII
     /// case-insensitively (RFC 6455 §4.1: header names are
     /// case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        first_header(&self.headers, name)
+        self.values(name).next()
+    }
+
+    /// The values of every header named `name` (case-insensitive), in
+    /// order.
+    fn values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+        self.headers().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 
     /// The `Host` header's value, the server's authority (RFC 6455 §4.2.1
     /// item 2). Empty only in a plain HTTP request
     /// ([`Event::HttpRequest`](crate::Event::HttpRequest)) without one.
     pub fn host(&self) -> &str {
-        &self.host
+        self.at(self.host)
     }
 
     /// The `Origin` header (RFC 6455 §4.2.1 item 7, §4.2.2 /origin/), as
     /// sent. Absent for most non-browser clients.
     pub fn origin(&self) -> Option<&str> {
-        self.origin.as_deref()
+        self.origin.map(|o| self.at(o))
     }
 
     /// The `Sec-WebSocket-Key` as sent, trimmed: the base64 text of a
     /// 16-byte nonce (RFC 6455 §4.2.1 item 5, §4.2.2 /key/). Empty only in
     /// a plain HTTP request ([`Event::HttpRequest`](crate::Event::HttpRequest)).
     pub fn key(&self) -> &str {
-        &self.key
+        self.at(self.key)
     }
 
     /// The subprotocols offered, in order of preference: every
@@ -118,8 +159,116 @@ impl Request {
 
     /// The extensions offered, in order of preference, from every
     /// `Sec-WebSocket-Extensions` header (RFC 6455 §4.2.1 item 9, §9.1).
-    pub fn extensions(&self) -> &[ExtensionOffer] {
-        &self.extensions
+    /// Read from the headers on each call (the headers were checked when
+    /// the request was): a server that runs no extension never builds
+    /// them. Empty for a plain HTTP request.
+    pub fn extensions(&self) -> Vec<ExtensionOffer> {
+        if !self.upgrade {
+            return Vec::new();
+        }
+        self.values("sec-websocket-extensions").filter_map(|v| parse_extensions(v).ok()).flatten().collect()
+    }
+
+    /// A request from its parts, unchecked: `head` holds the head, and the
+    /// other parts are slices of it.
+    fn from_parts<'a>(
+        head: &'a [u8],
+        method: &'a str,
+        path: &'a str,
+        version: u8,
+        fields: impl ExactSizeIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Result<Self, HandshakeError> {
+        // Method, path and names are valid UTF-8, and the rest of a head is
+        // ASCII: only a value can fail.
+        let text =
+            simdutf8::basic::from_utf8(head).map_err(|_| HandshakeError::Malformed("header value is not UTF-8"))?;
+        Span::fits(head.len())?;
+        let spans =
+            fields.map(|(name, value)| Field { name: Span::of(head, name.as_bytes()), value: Span::of(head, value) });
+        Ok(Self {
+            fields: spans.collect(),
+            method: Span::of(head, method.as_bytes()),
+            path: Span::of(head, path.as_bytes()),
+            head: Box::from(text),
+            version,
+            host: Span::default(),
+            origin: None,
+            key: Span::default(),
+            protocols: Vec::new(),
+            upgrade: false,
+        })
+    }
+
+    /// A request from parts received elsewhere (the `http` conversions),
+    /// unchecked: the head is written as HTTP/1.1 sends it.
+    #[cfg(feature = "http")]
+    pub(super) fn from_fields(
+        method: &str,
+        path: &str,
+        version: u8,
+        headers: &http::HeaderMap,
+    ) -> Result<Self, HandshakeError> {
+        let fields = || headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes()));
+        let line_len = method.len() + path.len() + " HTTP/1.x\r\n".len() + 1;
+        let len = line_len + fields().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>() + 2;
+        let mut head = Vec::with_capacity(len);
+        let mut spans = Vec::with_capacity(headers.len());
+        head.extend_from_slice(method.as_bytes());
+        head.push(b' ');
+        head.extend_from_slice(path.as_bytes());
+        head.extend_from_slice(if version == 0 { b" HTTP/1.0\r\n" } else { b" HTTP/1.1\r\n" });
+        Span::fits(len)?;
+        let span = |from: usize, to: usize| Span { start: from as u32, end: to as u32 };
+        for (name, value) in fields() {
+            let at = head.len();
+            head.extend_from_slice(name.as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value);
+            head.extend_from_slice(b"\r\n");
+            let value_at = at + name.len() + 2;
+            spans.push(Field { name: span(at, at + name.len()), value: span(value_at, value_at + value.len()) });
+        }
+        head.extend_from_slice(b"\r\n");
+        debug_assert_eq!(head.len(), len);
+        let text = String::from_utf8(head).map_err(|_| HandshakeError::Malformed("header value is not UTF-8"))?;
+        Ok(Self {
+            head: text.into_boxed_str(),
+            method: span(0, method.len()),
+            path: span(method.len() + 1, method.len() + 1 + path.len()),
+            version,
+            fields: spans,
+            host: Span::default(),
+            origin: None,
+            key: Span::default(),
+            protocols: Vec::new(),
+            upgrade: false,
+        })
+    }
+
+    /// The span of `part`, a part of the head.
+    fn span_of(&self, part: &str) -> Span {
+        Span::of(self.head.as_bytes(), part.as_bytes())
+    }
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Headers<'a>(&'a Request);
+        impl fmt::Debug for Headers<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_list().entries(self.0.headers()).finish()
+            }
+        }
+        f.debug_struct("Request")
+            .field("method", &self.method())
+            .field("path", &self.path())
+            .field("version", &self.version)
+            .field("headers", &Headers(self))
+            .field("host", &self.host())
+            .field("origin", &self.origin())
+            .field("key", &self.key())
+            .field("protocols", &self.protocols)
+            .finish()
     }
 }
 
@@ -210,8 +359,7 @@ impl RequestReader {
             Next::Check(n) => {
                 let prefix = buf.get(..n).unwrap_or(buf);
                 count_work(prefix.len());
-                let mut slots = header_slots(limits);
-                match httparse::Request::new(&mut slots).parse(prefix) {
+                match with_parsed(prefix, limits, |parsed, _| parsed) {
                     Ok(httparse::Status::Partial) => return Ok(RequestParse::Partial),
                     Err(e) => return Err(map_parse_error(e, request_line_has_http(prefix))),
                     Ok(httparse::Status::Complete(_)) => {
@@ -233,21 +381,45 @@ impl RequestReader {
 /// below the limit.
 fn parse_whole(buf: &[u8], limits: Limits) -> Result<RequestParse, HandshakeError> {
     let window = head_window(buf, limits);
+    with_parsed(window, limits, |parsed, req| {
+        let Some(head_len) = head_length(parsed, window, buf.len(), limits, false, request_line_has_http)? else {
+            return Ok(RequestParse::Partial);
+        };
+        let head = window.get(..head_len).unwrap_or(window);
+        // httparse sets all three once the head is complete.
+        let (method, path, version) = (req.method.unwrap_or(""), req.path.unwrap_or(""), req.version.unwrap_or(0));
+        let fields = req.headers.iter().map(|h| (h.name, h.value));
+        Ok(match validate_request(Request::from_parts(head, method, path, version, fields)?)? {
+            Checked::Upgrade(request) => RequestParse::Complete(request, head_len),
+            Checked::Plain(request) => RequestParse::NotUpgrade(Box::new(request), head_len),
+        })
+    })
+}
+
+/// Runs httparse's request parser on `prefix` and hands its result and
+/// the parsed request to `then`. The header slots are on the stack
+/// ([`STACK_SLOTS`]); a head with more fields, if the limit allows them, is
+/// parsed again into slots sized by the limit.
+fn with_parsed<'b, R>(
+    prefix: &'b [u8],
+    limits: Limits,
+    then: impl FnOnce(httparse::Result<usize>, &httparse::Request<'_, 'b>) -> R,
+) -> R {
+    let mut stack = [httparse::EMPTY_HEADER; STACK_SLOTS];
+    if limits.max_headers <= STACK_SLOTS {
+        let mut req = httparse::Request::new(stack.get_mut(..limits.max_headers).unwrap_or_default());
+        let parsed = req.parse(prefix);
+        return then(parsed, &req);
+    }
+    let mut req = httparse::Request::new(&mut stack);
+    let parsed = req.parse(prefix);
+    if !matches!(parsed, Err(httparse::Error::TooManyHeaders)) {
+        return then(parsed, &req);
+    }
     let mut slots = header_slots(limits);
     let mut req = httparse::Request::new(&mut slots);
-    let Some(head_len) = head_length(req.parse(window), window, buf.len(), limits, false, request_line_has_http)?
-    else {
-        return Ok(RequestParse::Partial);
-    };
-    let headers = owned_headers(req.headers)?;
-    // httparse sets all three once the head is complete.
-    let method = String::from(req.method.unwrap_or(""));
-    let path = String::from(req.path.unwrap_or(""));
-    let version = req.version.unwrap_or(0);
-    Ok(match validate_request(method, path, version, headers)? {
-        Checked::Upgrade(request) => RequestParse::Complete(request, head_len),
-        Checked::Plain(request) => RequestParse::NotUpgrade(Box::new(request), head_len),
-    })
+    let parsed = req.parse(prefix);
+    then(parsed, &req)
 }
 
 /// Whether the request line's version field (its third element) starts with
@@ -261,89 +433,165 @@ fn request_line_has_http(window: &[u8]) -> bool {
     line.splitn(3, |b| *b == b' ').nth(2).is_some_and(|version| version.starts_with(b"HTTP/"))
 }
 
+/// The header fields the §4.2.1 checks look at.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Known {
+    Host,
+    Origin,
+    Upgrade,
+    Connection,
+    ContentLength,
+    TransferEncoding,
+    Version,
+    Key,
+    Protocol,
+    Extensions,
+}
+
+impl Known {
+    /// Which known field `name` names (ASCII case-insensitive), if any.
+    fn of(name: &str) -> Option<Self> {
+        let (known, candidate) = match name.len() {
+            4 => (Self::Host, "host"),
+            6 => (Self::Origin, "origin"),
+            7 => (Self::Upgrade, "upgrade"),
+            10 => (Self::Connection, "connection"),
+            14 => (Self::ContentLength, "content-length"),
+            17 if name.as_bytes()[0].eq_ignore_ascii_case(&b't') => (Self::TransferEncoding, "transfer-encoding"),
+            17 => (Self::Key, "sec-websocket-key"),
+            21 => (Self::Version, "sec-websocket-version"),
+            22 => (Self::Protocol, "sec-websocket-protocol"),
+            24 => (Self::Extensions, "sec-websocket-extensions"),
+            _ => return None,
+        };
+        name.eq_ignore_ascii_case(candidate).then_some(known)
+    }
+}
+
+/// How many fields of one known name a request has, and the first one's
+/// value.
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    count: usize,
+    first: Span,
+}
+
+impl Seen {
+    fn add(&mut self, value: Span) {
+        if self.count == 0 {
+            self.first = value;
+        }
+        self.count += 1;
+    }
+}
+
 /// The §4.2.1 checks on a parsed request head (shared with the `http`
-/// conversions).
-pub(super) fn validate_request(
-    method: String,
-    path: String,
-    version: u8,
-    headers: Headers,
-) -> Result<Checked, HandshakeError> {
-    let mut req = Request {
-        host: first_header(&headers, "host").map(trim_ows).unwrap_or("").into(),
-        origin: first_header(&headers, "origin").map(|o| trim_ows(o).into()),
-        method,
-        path,
-        version,
-        headers,
-        key: String::new(),
-        protocols: Vec::new(),
-        extensions: Vec::new(),
-    };
-    let h = &req.headers;
-    if !list_contains(h, "upgrade", "websocket") {
+/// conversions); fills in what they find. The fields are looked at in one
+/// pass; the checks then run in the documented order.
+pub(super) fn validate_request(mut req: Request) -> Result<Checked, HandshakeError> {
+    let (mut host, mut origin, mut versions, mut keys, mut protocols, mut extensions) =
+        (Seen::default(), Seen::default(), Seen::default(), Seen::default(), Seen::default(), Seen::default());
+    let (mut websocket, mut upgrade, mut body) = (false, false, false);
+    for f in &req.fields {
+        let Some(known) = Known::of(req.at(f.name)) else { continue };
+        let value = req.at(f.value);
+        match known {
+            Known::Host => host.add(f.value),
+            Known::Origin => origin.add(f.value),
+            Known::Upgrade => websocket = websocket || list_has(core::iter::once(value), "websocket"),
+            Known::Connection => upgrade = upgrade || list_has(core::iter::once(value), "upgrade"),
+            Known::TransferEncoding => body = true,
+            Known::ContentLength => body = body || trim_ows(value) != "0",
+            Known::Version => versions.add(f.value),
+            Known::Key => keys.add(f.value),
+            Known::Protocol => protocols.add(f.value),
+            Known::Extensions => extensions.add(f.value),
+        }
+    }
+    let trimmed = |req: &Request, span: Span| req.span_of(trim_ows(req.at(span)));
+    if host.count > 0 {
+        req.host = trimmed(&req, host.first);
+    }
+    if origin.count > 0 {
+        req.origin = Some(trimmed(&req, origin.first));
+    }
+    if !websocket {
         return Ok(Checked::Plain(req));
     }
-    if req.method != "GET" {
-        return Err(HandshakeError::MethodNotGet(req.method));
+    if req.method() != "GET" {
+        return Err(HandshakeError::MethodNotGet(req.method().into()));
     }
     if req.version < 1 {
         return Err(HandshakeError::HttpVersion);
     }
-    match header_values(h, "host").count() {
+    match host.count {
         0 => return Err(HandshakeError::MissingHost),
         1 => {}
         _ => return Err(HandshakeError::Malformed("repeated Host header")),
     }
-    if req.host.is_empty() {
+    if req.host().is_empty() {
         return Err(HandshakeError::MissingHost);
     }
-    if !list_contains(h, "connection", "upgrade") {
+    if !upgrade {
         return Err(HandshakeError::MissingConnectionUpgrade);
     }
-    let has_body = header_values(h, "transfer-encoding").next().is_some()
-        || header_values(h, "content-length").any(|v| trim_ows(v) != "0");
-    if has_body {
+    if body {
         return Err(HandshakeError::Malformed("an upgrade request must not have a body"));
     }
-    let versions: Vec<&str> = header_values(h, "sec-websocket-version").collect();
-    match versions.as_slice() {
-        [v] if trim_ows(v) == VERSION => {}
-        [] => return Err(HandshakeError::UnsupportedVersion(None)),
-        several => return Err(HandshakeError::UnsupportedVersion(Some(several.join(", ")))),
+    match versions.count {
+        1 if trim_ows(req.at(versions.first)) == VERSION => {}
+        0 => return Err(HandshakeError::UnsupportedVersion(None)),
+        _ => {
+            let several: Vec<&str> = req.values("sec-websocket-version").collect();
+            return Err(HandshakeError::UnsupportedVersion(Some(several.join(", "))));
+        }
     }
-    let keys: Vec<&str> = header_values(h, "sec-websocket-key").collect();
-    let key = match keys.as_slice() {
-        [k] if is_valid_key(trim_ows(k)) => trim_ows(k).to_string(),
-        _ => return Err(HandshakeError::InvalidKey),
-    };
-    let mut protocols = Vec::new();
-    for value in header_values(h, "sec-websocket-protocol") {
-        let before = protocols.len();
-        for p in list_elements(value) {
-            if !is_token(p) {
+    let key = trimmed(&req, keys.first);
+    if keys.count != 1 || !is_valid_key(req.at(key)) {
+        return Err(HandshakeError::InvalidKey);
+    }
+    let mut offered = Vec::new();
+    if protocols.count > 0 {
+        for value in req.values("sec-websocket-protocol") {
+            let before = offered.len();
+            for p in list_elements(value) {
+                if !is_token(p) {
+                    return Err(HandshakeError::InvalidProtocolHeader);
+                }
+                offered.push(String::from(p));
+            }
+            if offered.len() == before {
+                // `1#token`: at least one element per header.
                 return Err(HandshakeError::InvalidProtocolHeader);
             }
-            protocols.push(String::from(p));
-        }
-        if protocols.len() == before {
-            // `1#token`: at least one element per header.
-            return Err(HandshakeError::InvalidProtocolHeader);
         }
     }
-    let mut extensions = Vec::new();
-    for value in header_values(h, "sec-websocket-extensions") {
-        extensions.extend(parse_extensions(value)?);
+    match extensions.count {
+        0 => {}
+        1 => check_extensions(req.at(extensions.first))?,
+        _ => {
+            for value in req.values("sec-websocket-extensions") {
+                check_extensions(value)?;
+            }
+        }
     }
     req.key = key;
-    req.protocols = protocols;
-    req.extensions = extensions;
+    req.protocols = offered;
+    req.upgrade = true;
     Ok(Checked::Upgrade(req))
 }
 
-/// base64 of exactly 16 bytes (RFC 6455 §4.2.1 item 5): 24 characters.
+/// base64 of exactly 16 bytes (RFC 6455 §4.2.1 item 5): 24 characters, the
+/// last two `=` (the padding of 16 bytes), the 22 before them from the
+/// standard alphabet. Non-zero trailing bits are accepted: the RFC's own
+/// example key (§4.1 item 7, `AQIDBAUGBwgJCgsMDQ4PEC==`) has them.
 fn is_valid_key(key: &str) -> bool {
-    key.len() == 24 && KEY_ENGINE.decode(key).is_ok_and(|k| k.len() == 16)
+    match key.as_bytes().split_last_chunk::<2>() {
+        Some((digits, b"==")) if digits.len() == 22 => {
+            digits.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+        }
+        _ => false,
+    }
 }
 
 /// The application's answer to an upgrade request: accept it with a 101
@@ -410,41 +658,59 @@ pub(crate) fn validate_accept(req: &Request, accept: &Accept) -> Result<(), Usag
             return Err(UsageError::UnofferedProtocol(p.clone()));
         }
     }
-    for e in &accept.extensions {
-        if !e.is_valid() {
-            return Err(UsageError::InvalidExtension(e.name.clone()));
-        }
-        if !req.extensions.iter().any(|o| o.name.eq_ignore_ascii_case(&e.name)) {
-            return Err(UsageError::UnofferedExtension(e.name.clone()));
+    if !accept.extensions.is_empty() {
+        let offered = req.extensions();
+        for e in &accept.extensions {
+            if !e.is_valid() {
+                return Err(UsageError::InvalidExtension(e.name.clone()));
+            }
+            if !offered.iter().any(|o| o.name.eq_ignore_ascii_case(&e.name)) {
+                return Err(UsageError::UnofferedExtension(e.name.clone()));
+            }
         }
     }
     check_extra_headers(&accept.headers, ACCEPT_RESERVED)
 }
 
-/// The header fields of the 101 response in the order written (RFC 6455
-/// §4.2.2 step 5). Parts that fail [`validate_accept`]'s syntax checks are
-/// left out, so unchecked input cannot inject header lines.
-pub(super) fn accept_headers(req: &Request, accept: &Accept) -> Vec<(String, String)> {
-    let mut h: Vec<(String, String)> = Vec::new();
-    h.push(("Upgrade".into(), "websocket".into()));
-    h.push(("Connection".into(), "Upgrade".into()));
-    h.push(("Sec-WebSocket-Accept".into(), accept_key(req.key.as_bytes())));
-    if let Some(p) = accept.protocol.as_deref().filter(|p| is_token(p)) {
-        h.push(("Sec-WebSocket-Protocol".into(), p.into()));
-    }
+/// Hands each header field of the 101 response to `field`, in the order
+/// written (RFC 6455 §4.2.2 step 5). Parts that fail [`validate_accept`]'s
+/// syntax checks are left out, so unchecked input cannot inject header
+/// lines.
+#[cfg(feature = "http")]
+pub(super) fn accept_fields(req: &Request, accept: &Accept, field: impl FnMut(&str, &str)) {
+    let key = AcceptKey::new(req.key().as_bytes());
+    let extensions = accept_extensions(accept);
+    fields_of_101(key.as_str(), extensions.as_deref(), accept, field);
+}
+
+/// The `Sec-WebSocket-Extensions` value of the 101: the valid agreed
+/// extensions, joined (RFC 6455 §9.1); `None` without any.
+fn accept_extensions(accept: &Accept) -> Option<String> {
     let mut exts = accept.extensions.iter().filter(|e| e.is_valid()).peekable();
-    if exts.peek().is_some() {
-        h.push(("Sec-WebSocket-Extensions".into(), join_extensions(exts)));
+    exts.peek().is_some().then(|| join_extensions(exts))
+}
+
+/// [`accept_fields`] with the `Sec-WebSocket-Accept` and
+/// `Sec-WebSocket-Extensions` values worked out.
+fn fields_of_101(key: &str, extensions: Option<&str>, accept: &Accept, mut field: impl FnMut(&str, &str)) {
+    field("Upgrade", "websocket");
+    field("Connection", "Upgrade");
+    field("Sec-WebSocket-Accept", key);
+    if let Some(p) = accept.protocol.as_deref().filter(|p| is_token(p)) {
+        field("Sec-WebSocket-Protocol", p);
+    }
+    if let Some(e) = extensions {
+        field("Sec-WebSocket-Extensions", e);
     }
     for (name, value) in &accept.headers {
         if writable_header(name, value, ACCEPT_RESERVED) {
-            h.push((name.clone(), value.clone()));
+            field(name, value);
         }
     }
-    h
 }
 
-/// Writes the 101 Switching Protocols response (RFC 6455 §4.2.2 step 5):
+/// The 101 Switching Protocols response (RFC 6455 §4.2.2 step 5), in a
+/// vector of exactly its length:
 ///
 /// ```text
 /// HTTP/1.1 101 Switching Protocols
@@ -458,12 +724,19 @@ pub(super) fn accept_headers(req: &Request, accept: &Accept) -> Vec<(String, Str
 ///
 /// then the empty line. Call [`validate_accept`] first: this writer only
 /// skips syntactically invalid parts, it does not check the offers.
-pub(crate) fn write_accept(req: &Request, accept: &Accept, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\n");
-    for (name, value) in accept_headers(req, accept) {
-        put_header(out, &name, &value);
-    }
+pub(crate) fn write_accept(req: &Request, accept: &Accept) -> Vec<u8> {
+    const STATUS: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\n";
+    let key = AcceptKey::new(req.key().as_bytes());
+    let key = key.as_str();
+    let extensions = accept_extensions(accept);
+    let mut len = STATUS.len() + 2;
+    fields_of_101(key, extensions.as_deref(), accept, |name, value| len += name.len() + value.len() + 4);
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(STATUS);
+    fields_of_101(key, extensions.as_deref(), accept, |name, value| put_header(&mut out, name, value));
     out.extend_from_slice(b"\r\n");
+    debug_assert_eq!(out.len(), len);
+    out
 }
 
 /// Checks a rejection the application wants sent (RFC 6455 §4.2.2: any

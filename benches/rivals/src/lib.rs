@@ -18,8 +18,10 @@
 //! | W4m | as W4, with mixed 1- to 4-byte UTF-8; frame boundaries split code points |
 //! | W5s | client writes 1,000,000 binary messages of 16 bytes |
 //! | W5l | client writes 64 binary messages of 1 MiB |
+//! | W6  | server accepts 100,000 upgrade requests (Chromium's 503-byte request), a fresh connection each |
 //!
-//! The limits ([`limits`]) are measured on the same byte volumes.
+//! The limits ([`limits`]) are measured on the same byte volumes (none for
+//! W6).
 
 #![forbid(unsafe_code)]
 
@@ -54,30 +56,34 @@ pub enum Dir {
     Recv,
     /// A client writes (masks and frames) messages.
     Send,
+    /// A server accepts upgrade requests: a fresh connection each, one read
+    /// of the request, the 101 written.
+    Handshake,
 }
 
 /// One workload: its messages and, for receiving, the wire bytes.
 pub struct Workload {
-    /// Short name: W1, W2, W3, W4, W4m, W5s, W5l.
+    /// Short name: W1, W2, W3, W4, W4m, W5s, W5l, W6.
     pub name: &'static str,
     /// What it is, for the table.
     pub desc: &'static str,
     pub dir: Dir,
-    /// Number of messages.
+    /// Number of messages (W6: handshakes).
     pub count: usize,
-    /// The payload of every message.
+    /// The payload of every message (W6: the upgrade request).
     pub payload: Bytes,
     pub text: bool,
     /// Frame payload size for fragmented messages.
     pub fragment: Option<usize>,
     /// The client's frames for all messages (masked). For `Recv` this is the
     /// input; for `Send` it is the reference output volume (the masking keys
-    /// differ from implementation to implementation).
+    /// differ from implementation to implementation). For `Handshake` it is
+    /// the one upgrade request every connection reads.
     pub wire: Vec<u8>,
 }
 
 /// Names of all workloads, in table order.
-pub const NAMES: [&str; 7] = ["W1", "W2", "W3", "W4", "W4m", "W5s", "W5l"];
+pub const NAMES: [&str; 8] = ["W1", "W2", "W3", "W4", "W4m", "W5s", "W5l", "W6"];
 
 impl Workload {
     /// Builds the workload called `name` (see [`NAMES`]).
@@ -104,6 +110,7 @@ impl Workload {
             ),
             "W5s" => Self::send("W5s", "write 1M binary msgs of 16 B (client)", 1_000_000, pattern(16)),
             "W5l" => Self::send("W5l", "write 64 binary msgs of 1 MiB (client)", 64, pattern(1 << 20)),
+            "W6" => Self::handshake("W6", "accept 100k upgrade requests of 503 B (server)", 100_000),
             _ => return None,
         };
         Some(w)
@@ -134,7 +141,21 @@ impl Workload {
         Self { name, desc, dir: Dir::Send, count, payload: Bytes::from(payload), text: false, fragment: None, wire }
     }
 
-    /// Message payload bytes in all.
+    fn handshake(name: &'static str, desc: &'static str, count: usize) -> Self {
+        let request = CHROMIUM_REQUEST.to_vec();
+        Self {
+            name,
+            desc,
+            dir: Dir::Handshake,
+            count,
+            payload: Bytes::from(request.clone()),
+            text: false,
+            fragment: None,
+            wire: request,
+        }
+    }
+
+    /// Message payload bytes in all (W6: request bytes read).
     pub fn payload_bytes(&self) -> u64 {
         (self.count * self.payload.len()) as u64
     }
@@ -151,8 +172,86 @@ impl Workload {
                 // length encodings), so the same wire length.
                 assert_eq!(tally.bytes, self.wire.len() as u64, "{impl_name} on {}: bytes written", self.name);
             }
+            Dir::Handshake => {
+                assert_eq!(tally.messages, self.count as u64, "{impl_name} on {}: handshakes", self.name);
+                // The same 101 for every connection (its length differs
+                // from implementation to implementation).
+                let each = tally.bytes / self.count as u64;
+                assert!(
+                    each >= MIN_101 as u64 && tally.bytes == each * self.count as u64,
+                    "{impl_name} on {}: {} bytes written for {} handshakes",
+                    self.name,
+                    tally.bytes,
+                    self.count
+                );
+            }
         }
     }
+}
+
+/// The upgrade request of W6, 503 bytes: the headers Chromium 131 sends
+/// for `new WebSocket("ws://example.com:8080/chat?room=42")` from a page of
+/// that origin, in its order.
+pub const CHROMIUM_REQUEST: &[u8] = b"GET /chat?room=42 HTTP/1.1\r\n\
+Host: example.com:8080\r\n\
+Connection: Upgrade\r\n\
+Pragma: no-cache\r\n\
+Cache-Control: no-cache\r\n\
+User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n\
+Upgrade: websocket\r\n\
+Origin: http://example.com:8080\r\n\
+Sec-WebSocket-Version: 13\r\n\
+Accept-Encoding: gzip, deflate, br, zstd\r\n\
+Accept-Language: en-US,en;q=0.9\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\
+\r\n";
+
+/// The `Sec-WebSocket-Accept` for [`CHROMIUM_REQUEST`]'s key (RFC 6455 §1.3).
+pub const CHROMIUM_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+/// The shortest 101 a server can write: status line, `Upgrade`,
+/// `Connection`, `Sec-WebSocket-Accept` and the empty line.
+const MIN_101: usize = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+    .len();
+
+/// Checks what a server wrote for `count` handshakes of W6: the same
+/// response each time, a 101 (RFC 6455 §4.2.2) with `Upgrade: websocket`,
+/// `Connection: Upgrade`, the right `Sec-WebSocket-Accept` and no extension
+/// (none of the servers runs permessage-deflate here).
+pub fn verify_handshake_output(out: &[u8], count: usize) -> Result<(), String> {
+    if count == 0 || !out.len().is_multiple_of(count) {
+        return Err(format!("{} bytes written for {count} handshakes", out.len()));
+    }
+    let each = out.len() / count;
+    let first = &out[..each];
+    if let Some(i) = out.chunks(each).position(|r| r != first) {
+        return Err(format!("response {i} differs from the first"));
+    }
+    let text = std::str::from_utf8(first).map_err(|_| "the 101 is not UTF-8".to_string())?;
+    let head = text.strip_suffix("\r\n\r\n").ok_or("the 101 does not end with an empty line")?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap_or_default();
+    if !status.starts_with("HTTP/1.1 101") {
+        return Err(format!("status line {status:?}"));
+    }
+    let mut seen = [false; 3];
+    for line in lines {
+        let (name, value) = line.split_once(':').ok_or_else(|| format!("header line {line:?}"))?;
+        let (name, value) = (name.to_ascii_lowercase(), value.trim());
+        match name.as_str() {
+            "upgrade" if value.eq_ignore_ascii_case("websocket") => seen[0] = true,
+            "connection" if value.eq_ignore_ascii_case("upgrade") => seen[1] = true,
+            "sec-websocket-accept" if value == CHROMIUM_ACCEPT => seen[2] = true,
+            "sec-websocket-extensions" | "sec-websocket-accept" => return Err(format!("header line {line:?}")),
+            _ => {}
+        }
+    }
+    if seen != [true; 3] {
+        return Err(format!("Upgrade, Connection, Sec-WebSocket-Accept present: {seen:?}"));
+    }
+    Ok(())
 }
 
 /// Delivered messages and bytes (receive) or bytes written (send).
@@ -361,6 +460,11 @@ impl<'a> MemStream<'a> {
         Self { input: &[], pos: 0, sink: Some(sink) }
     }
 
+    /// A stream to read `input` from and write to `sink`.
+    pub fn duplex(input: &'a [u8], sink: &'a mut Sink) -> Self {
+        Self { input, pos: 0, sink: Some(sink) }
+    }
+
     /// One read into `buf` (≤ [`READ`] bytes); 0 at the end.
     #[inline]
     pub fn read_into(&mut self, buf: &mut [u8]) -> usize {
@@ -382,8 +486,9 @@ impl<'a> MemStream<'a> {
         n
     }
 
+    /// Writes `buf` to the sink (discarded without one).
     #[inline]
-    fn write_out(&mut self, buf: &[u8]) {
+    pub fn write_out(&mut self, buf: &[u8]) {
         if let Some(s) = &mut self.sink {
             s.write(buf);
         }
@@ -544,6 +649,8 @@ impl Impl {
                 Self::TokioWebsockets,
                 Self::Fastwebsockets,
             ],
+            // fastwebsockets answers upgrades only through hyper.
+            Dir::Handshake => &[Self::Wsmachine, Self::WsmachineSlice, Self::Tungstenite, Self::TokioWebsockets],
         }
     }
 }
@@ -562,6 +669,10 @@ pub fn run(imp: Impl, w: &Workload, rt: &tokio::runtime::Runtime, sink: &mut Sin
         (Dir::Send, Impl::Tungstenite) => tung::send(&w.payload, w.count, sink),
         (Dir::Send, Impl::TokioWebsockets) => rt.block_on(tws::send(&w.payload, w.count, sink)),
         (Dir::Send, Impl::Fastwebsockets) => rt.block_on(fws::send(&w.payload, w.count, sink)),
+        (Dir::Handshake, Impl::Wsmachine) => wsm::accept_owned(&w.wire, w.count, sink, on),
+        (Dir::Handshake, Impl::WsmachineSlice) => wsm::accept_slice(&w.wire, w.count, sink, on),
+        (Dir::Handshake, Impl::Tungstenite) => tung::accept(&w.wire, w.count, sink, on),
+        (Dir::Handshake, Impl::TokioWebsockets) => rt.block_on(tws::accept(&w.wire, w.count, sink, on)),
         (dir, imp) => panic!("{} does not run {dir:?} workloads", imp.name()),
     }
 }
@@ -572,7 +683,7 @@ pub fn run_counted(imp: Impl, w: &Workload, rt: &tokio::runtime::Runtime) -> Tal
     let mut sink = Sink::discard();
     let mut tally = Tally::default();
     run(imp, w, rt, &mut sink, &mut |p, _| tally.add(p));
-    if w.dir == Dir::Send {
+    if w.dir != Dir::Recv {
         tally.bytes = sink.written;
     }
     w.check(imp.name(), tally);
@@ -605,6 +716,15 @@ pub fn verify(imp: Impl, w: &Workload, rt: &tokio::runtime::Runtime) -> Result<(
             run(imp, w, rt, &mut sink, &mut |_, _| {});
             verify_client_output(sink.capture.as_deref().unwrap_or_default(), w.count, &w.payload)
         }
+        Dir::Handshake => {
+            let mut sink = Sink::capture();
+            let mut handshakes = 0;
+            run(imp, w, rt, &mut sink, &mut |_, _| handshakes += 1);
+            if handshakes != w.count {
+                return Err(format!("{handshakes} handshakes, want {}", w.count));
+            }
+            verify_handshake_output(sink.capture.as_deref().unwrap_or_default(), w.count)
+        }
     }
 }
 
@@ -632,6 +752,7 @@ impl wsmachine::Entropy for UserRng {
 /// wsmachine: the sans-IO engine driven by a plain loop.
 pub mod wsm {
     use super::*;
+    use wsmachine::handshake::Accept;
     use wsmachine::{Config, Connection, Entropy, Event, Message, Output, Role};
 
     /// A server never masks; its entropy is never asked.
@@ -698,6 +819,64 @@ pub mod wsm {
         }
     }
 
+    /// What one read of a handshake's connection may take: the README
+    /// drive loop's buffer.
+    const HANDSHAKE_READ: usize = 16 * 1024;
+
+    /// Handshake: `Connection::server(Config::default())` per connection,
+    /// the request read into the connection's own `read_buffer` and handed
+    /// back with `handle_bytes_owned`, `poll_output` drained: the
+    /// `UpgradeRequest` answered with `accept(Accept::new())`, the 101
+    /// `Transmit` written, `Open` seen.
+    #[inline(never)]
+    pub fn accept_owned(request: &[u8], count: usize, sink: &mut Sink, on: &mut impl FnMut(&[u8], bool)) {
+        for _ in 0..count {
+            let mut stream = MemStream::duplex(request, sink);
+            let mut conn = Connection::server(Config::default());
+            let mut buf = conn.read_buffer(HANDSHAKE_READ);
+            let n = stream.read_bytes_mut(&mut buf);
+            assert!(n > 0, "wsmachine: no request");
+            conn.handle_bytes_owned(buf);
+            answer(&mut conn, &mut stream);
+            on(&[], false);
+        }
+    }
+
+    /// Handshake as [`accept_owned`], the request read into the caller's
+    /// buffer and copied in with `handle_bytes` (the README's drive loop).
+    #[inline(never)]
+    pub fn accept_slice(request: &[u8], count: usize, sink: &mut Sink, on: &mut impl FnMut(&[u8], bool)) {
+        let mut buf = vec![0u8; HANDSHAKE_READ];
+        for _ in 0..count {
+            let mut stream = MemStream::duplex(request, sink);
+            let mut conn = Connection::server(Config::default());
+            let n = stream.read_into(&mut buf);
+            assert!(n > 0, "wsmachine: no request");
+            conn.handle_bytes(&buf[..n]);
+            answer(&mut conn, &mut stream);
+            on(&[], false);
+        }
+    }
+
+    /// Drains a server connection that was fed an upgrade request: accepts
+    /// it, writes the 101, and checks that the connection opened.
+    #[inline]
+    fn answer(conn: &mut Connection, stream: &mut MemStream<'_>) {
+        let mut open = false;
+        while let Some(o) = conn.poll_output() {
+            match o {
+                Output::Transmit(b) => stream.write_out(&b),
+                Output::Event(Event::UpgradeRequest(request)) => {
+                    black_box(&request);
+                    conn.accept(Accept::new()).expect("wsmachine: a request is pending");
+                }
+                Output::Event(Event::Open(_)) => open = true,
+                other => panic!("wsmachine: unexpected {other:?}"),
+            }
+        }
+        assert!(open, "wsmachine: the connection did not open");
+    }
+
     /// Send: a client queues each message (`send_binary` of a `Bytes`, no
     /// copy) and every `Transmit` is written out.
     #[inline(never)]
@@ -731,6 +910,18 @@ pub mod tung {
                 Message::Binary(b) => on(&b, false),
                 other => panic!("tungstenite: unexpected {other:?}"),
             }
+        }
+    }
+
+    /// Handshake: `tungstenite::accept(stream)` per connection (reads the
+    /// request, writes the 101, returns the `WebSocket`).
+    #[inline(never)]
+    pub fn accept(request: &[u8], count: usize, sink: &mut Sink, on: &mut impl FnMut(&[u8], bool)) {
+        for _ in 0..count {
+            let ws = tungstenite::accept(MemStream::duplex(request, sink)).expect("tungstenite accept");
+            black_box(&ws);
+            drop(ws);
+            on(&[], false);
         }
     }
 
@@ -769,6 +960,20 @@ pub mod tws {
             } else {
                 panic!("tokio-websockets: unexpected {m:?}");
             }
+        }
+    }
+
+    /// Handshake: `ServerBuilder::new().accept(stream)` per connection
+    /// (reads the request, writes the 101, returns the request and the
+    /// `WebSocketStream`).
+    #[inline(never)]
+    pub async fn accept(request: &[u8], count: usize, sink: &mut Sink, on: &mut impl FnMut(&[u8], bool)) {
+        for _ in 0..count {
+            let (req, ws) =
+                ServerBuilder::new().accept(MemStream::duplex(request, sink)).await.expect("tokio-websockets accept");
+            black_box((&req, &ws));
+            drop((req, ws));
+            on(&[], false);
         }
     }
 
@@ -851,6 +1056,8 @@ pub mod limits {
 
     /// Buffers for the limit runs of one workload.
     pub struct Limits {
+        /// Handshakes have no byte-volume limits.
+        none: bool,
         buf: Vec<u8>,
         volume: usize,
         text: Option<Vec<u8>>,
@@ -904,12 +1111,20 @@ pub mod limits {
             // a receiver's is the wire, in memory.
             let send_src =
                 (w.dir == Dir::Send).then(|| if w.payload.len() >= READ { w.payload.to_vec() } else { pattern(READ) });
-            Self { buf: vec![0x5a; READ], volume: w.payload_bytes() as usize, text, send_src }
+            Self {
+                none: w.dir == Dir::Handshake,
+                buf: vec![0x5a; READ],
+                volume: w.payload_bytes() as usize,
+                text,
+                send_src,
+            }
         }
 
         /// The limits that apply to the workload.
         pub fn which(&self) -> &'static [Limit] {
-            if self.text.is_some() {
+            if self.none {
+                &[]
+            } else if self.text.is_some() {
                 &[Limit::Memcpy, Limit::Unmask, Limit::Validate]
             } else {
                 &[Limit::Memcpy, Limit::Unmask]

@@ -46,9 +46,7 @@ const RFC_101_HEAD: &str = "HTTP/1.1 101 Switching Protocols\r\n\
 
 /// What `write_accept` writes for `r` and `a`, as text.
 fn accept_text(r: &Request, a: &Accept) -> String {
-    let mut out = Vec::new();
-    write_accept(r, a, &mut out);
-    String::from_utf8(out).unwrap()
+    String::from_utf8(write_accept(r, a)).unwrap()
 }
 
 #[test]
@@ -390,4 +388,38 @@ fn error_responses_parse_back() {
         assert_eq!(out.len() - n, cl);
         assert!(!e.body_text().is_empty());
     }
+}
+
+/// The key check is the base64 decoder's verdict (standard alphabet,
+/// padding required, trailing bits allowed) that the key is 16 bytes: on
+/// keys with every character and length changed.
+#[test]
+fn key_check_matches_a_base64_decoder() {
+    use base64::Engine as _;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const ENGINE: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
+    );
+    let decoder = |k: &str| ENGINE.decode(k).is_ok_and(|b| b.len() == 16);
+    let base = "dGhlIHNhbXBsZSBub25jZQ==";
+    let mut keys = vec![String::from(base), String::from("AQIDBAUGBwgJCgsMDQ4PEC=="), String::new()];
+    for i in 0..base.len() {
+        for c in ['A', 'z', '0', '+', '/', '=', '-', '_', ' ', '\u{e9}', '\0'] {
+            let mut k = String::from(&base[..i]);
+            k.push(c);
+            k.push_str(&base[i + 1..]);
+            keys.push(k);
+        }
+        keys.push(format!("{}{}", &base[..i], &base[i + 1..]));
+        keys.push(format!("{}A{}", &base[..i], &base[i..]));
+    }
+    keys.push(String::from("dGhlIHNhbXBsZSBub25jZQ=A"));
+    keys.push(String::from("dGhlIHNhbXBsZSBub25jZQAA"));
+    for k in &keys {
+        assert_eq!(is_valid_key(k), decoder(k), "{k:?}");
+    }
+    assert!(is_valid_key(base) && is_valid_key("AQIDBAUGBwgJCgsMDQ4PEC=="));
 }

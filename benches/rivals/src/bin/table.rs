@@ -21,12 +21,79 @@
 //!
 //! (`WSM_CALLGRIND=W1` works as well as `--callgrind W1`.) See
 //! `benches/rivals/README.md` and `callgrind.sh`.
+//!
+//! Each implementation also runs each workload once more, untimed, with the
+//! allocator counting: the table's "allocs/msg" column (W6: per handshake).
 
+// The counting allocator below is the one `unsafe` here: it forwards every
+// call to `System` unchanged.
+#![deny(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use wsmachine_rivals::limits::{Limit, Limits};
 use wsmachine_rivals::{Dir, Impl, NAMES, Workload, run_counted, runtime, verify};
+
+thread_local! {
+    /// Allocation calls (alloc, alloc_zeroed, realloc) on this thread while
+    /// counting is on; `None` while it is off.
+    static ALLOCS: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// Forwards to `System`; counts the calls on a thread that asked for it
+/// ([`allocations`]), so the timed runs pay one thread-local read per call.
+struct Counting;
+
+#[allow(unsafe_code)]
+// SAFETY: every call is forwarded to `System` unchanged; the counter is a
+// const-initialised thread local without a destructor and never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[inline]
+fn count() {
+    let _ = ALLOCS.try_with(|c| {
+        if let Some(n) = c.get() {
+            c.set(Some(n + 1));
+        }
+    });
+}
+
+/// The allocation calls `f` makes on this thread.
+fn allocations<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    ALLOCS.with(|c| c.set(Some(0)));
+    let out = f();
+    let n = ALLOCS.with(|c| c.take()).unwrap_or(0);
+    (out, n)
+}
 
 struct Row {
     workload: String,
@@ -36,6 +103,8 @@ struct Row {
     median: Duration,
     messages: u64,
     bytes: u64,
+    /// Allocation calls in one run (implementations only).
+    allocs: Option<u64>,
 }
 
 #[derive(PartialEq)]
@@ -101,10 +170,13 @@ fn main() {
             .copied()
             .filter(|i| impl_filter.as_ref().is_none_or(|f| f.iter().any(|id| id == i.id())))
             .collect();
+        let mut allocs = Vec::new();
         for &imp in &impls {
             if let Err(e) = verify(imp, &w, &rt) {
                 panic!("{} fails {name}: {e}", imp.name());
             }
+            // The tokio runtime runs the async drivers on this thread.
+            allocs.push(allocations(|| black_box(run_counted(imp, &w, &rt))).1);
         }
         let mut limits = Limits::new(&w);
         let which = limits.which();
@@ -135,6 +207,7 @@ fn main() {
                 median: median(&mut impl_times[i]),
                 messages,
                 bytes,
+                allocs: Some(allocs[i]),
             });
         }
         let mut floor = Duration::ZERO;
@@ -150,9 +223,12 @@ fn main() {
                 median: m,
                 messages: 0,
                 bytes: volume,
+                allocs: None,
             });
         }
         let floor_name = match w.dir {
+            // No limit applies to handshakes.
+            Dir::Handshake => continue,
             Dir::Recv if w.text => "floor: memcpy + unmask + validate",
             _ => "floor: memcpy + unmask",
         };
@@ -164,6 +240,7 @@ fn main() {
             median: floor,
             messages,
             bytes,
+            allocs: None,
         });
     }
     print_table(&rows, runs);
@@ -181,10 +258,12 @@ fn print_table(rows: &[Row], runs: usize) {
         "Median of {runs} interleaved runs. Throughput counts message payload bytes (limit rows: the bytes they process; \
          memcpy copies the wire bytes). \"vs best rival\": throughput ÷ the best of tungstenite, tokio-websockets and \
          fastwebsockets on that workload (> 1 is faster). \"of floor\": the floor's time ÷ this row's time (the floor is \
-         the sum of the limit rows: one memcpy of the wire, one unmask of the payload, one UTF-8 validation for text).\n"
+         the sum of the limit rows: one memcpy of the wire, one unmask of the payload, one UTF-8 validation for text). \
+         \"allocs/msg\": allocation calls per message in one more, untimed run. W6 counts handshakes as messages and \
+         request bytes as bytes.\n"
     );
-    println!("| Workload | Implementation | Median time | msg/s | GiB/s | vs best rival | of floor |");
-    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    println!("| Workload | Implementation | Median time | msg/s | GiB/s | vs best rival | of floor | allocs/msg |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut i = 0;
     while i < rows.len() {
         let w = &rows[i].workload;
@@ -205,8 +284,15 @@ fn print_table(rows: &[Row], runs: usize) {
                 (true, Some(f)) => format!("{:.0}%", 100.0 * f.as_secs_f64() / secs),
                 _ => "—".into(),
             };
+            let allocs = match r.allocs {
+                Some(n) if r.messages > 0 => fmt_allocs(n as f64 / r.messages as f64),
+                _ => "—".into(),
+            };
             let name = if r.kind == RowKind::Wsmachine { format!("**{}**", r.name) } else { r.name.clone() };
-            println!("| {label} | {name} | {} | {msgs} | {gib:.2} | {vs} | {of_floor} |", fmt_time(r.median));
+            println!(
+                "| {label} | {name} | {} | {msgs} | {gib:.2} | {vs} | {of_floor} | {allocs} |",
+                fmt_time(r.median)
+            );
         }
     }
 }
@@ -219,6 +305,10 @@ fn fmt_rate(per_sec: f64) -> String {
     } else {
         format!("{per_sec:.0}")
     }
+}
+
+fn fmt_allocs(per_msg: f64) -> String {
+    if per_msg >= 10.0 { format!("{per_msg:.0}") } else { format!("{per_msg:.2}") }
 }
 
 fn fmt_time(d: Duration) -> String {
@@ -237,10 +327,10 @@ fn fmt_time(d: Duration) -> String {
 fn callgrind_mode(name: &str, imp: Impl) {
     let w = Workload::by_name(name).unwrap_or_else(|| panic!("unknown workload {name}; known: {}", NAMES.join(" ")));
     let rt = runtime();
-    callgrind_region(imp, &w, &rt);
+    let ((), allocs) = allocations(|| callgrind_region(imp, &w, &rt));
     // What to divide the collected instruction count by.
     eprintln!(
-        "callgrind: {name} ran once with {}: messages={} payload_bytes={} wire_bytes={}",
+        "callgrind: {name} ran once with {}: messages={} payload_bytes={} wire_bytes={} allocations={allocs}",
         imp.id(),
         w.count,
         w.payload_bytes(),
