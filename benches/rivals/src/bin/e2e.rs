@@ -13,6 +13,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use wsmachine_rivals::e2e::{E2eWorkload, Pair, Peer, cpu_time, multi_thread, runtime};
+use wsmachine_rivals::{fmt_rate, fmt_time};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -127,24 +128,4 @@ fn quantile(v: &mut [Duration], q: f64) -> Duration {
     v.sort();
     let i = ((v.len() - 1) as f64 * q).round() as usize;
     v[i]
-}
-
-fn fmt_rate(per_sec: f64) -> String {
-    if per_sec >= 1e6 {
-        format!("{:.2} M", per_sec / 1e6)
-    } else if per_sec >= 1e3 {
-        format!("{:.1} k", per_sec / 1e3)
-    } else {
-        format!("{per_sec:.0}")
-    }
-}
-
-fn fmt_time(s: f64) -> String {
-    if s >= 1.0 {
-        format!("{s:.2} s")
-    } else if s >= 1e-3 {
-        format!("{:.2} ms", s * 1e3)
-    } else {
-        format!("{:.1} µs", s * 1e6)
-    }
 }

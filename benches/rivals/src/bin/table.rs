@@ -35,7 +35,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use wsmachine_rivals::limits::{Limit, Limits};
-use wsmachine_rivals::{Dir, Impl, NAMES, Workload, run_counted, runtime, verify};
+use wsmachine_rivals::{Dir, Impl, NAMES, Workload, fmt_rate, fmt_time, run_counted, runtime, verify};
 
 thread_local! {
     /// Allocation calls (alloc, alloc_zeroed, realloc) on this thread while
@@ -291,35 +291,14 @@ fn print_table(rows: &[Row], runs: usize) {
             let name = if r.kind == RowKind::Wsmachine { format!("**{}**", r.name) } else { r.name.clone() };
             println!(
                 "| {label} | {name} | {} | {msgs} | {gib:.2} | {vs} | {of_floor} | {allocs} |",
-                fmt_time(r.median)
+                fmt_time(r.median.as_secs_f64())
             );
         }
     }
 }
 
-fn fmt_rate(per_sec: f64) -> String {
-    if per_sec >= 1e6 {
-        format!("{:.2} M", per_sec / 1e6)
-    } else if per_sec >= 1e3 {
-        format!("{:.1} k", per_sec / 1e3)
-    } else {
-        format!("{per_sec:.0}")
-    }
-}
-
 fn fmt_allocs(per_msg: f64) -> String {
     if per_msg >= 10.0 { format!("{per_msg:.0}") } else { format!("{per_msg:.2}") }
-}
-
-fn fmt_time(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s >= 1.0 {
-        format!("{s:.2} s")
-    } else if s >= 1e-3 {
-        format!("{:.2} ms", s * 1e3)
-    } else {
-        format!("{:.1} µs", s * 1e6)
-    }
 }
 
 /// One run of `name` (with wsmachine unless `--impl` says otherwise), the only code callgrind collects (with
