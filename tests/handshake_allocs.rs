@@ -14,20 +14,7 @@ use wsmachine::{Bytes, Config, Connection, Event, Output};
 static GLOBAL: common::alloc::Counting = common::alloc::Counting;
 
 /// The 503-byte request Chromium sends (the rivals bench's W6 request).
-const CHROMIUM_REQUEST: &[u8] = b"GET /chat?room=42 HTTP/1.1\r\n\
-Host: example.com:8080\r\n\
-Connection: Upgrade\r\n\
-Pragma: no-cache\r\n\
-Cache-Control: no-cache\r\n\
-User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n\
-Upgrade: websocket\r\n\
-Origin: http://example.com:8080\r\n\
-Sec-WebSocket-Version: 13\r\n\
-Accept-Encoding: gzip, deflate, br, zstd\r\n\
-Accept-Language: en-US,en;q=0.9\r\n\
-Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\
-\r\n";
+const CHROMIUM_REQUEST: &[u8] = include!("common/chromium_request.in");
 
 const RESPONSE: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\n\
 Upgrade: websocket\r\n\

@@ -192,20 +192,7 @@ impl Workload {
 /// The upgrade request of W6, 503 bytes: the headers Chromium 131 sends
 /// for `new WebSocket("ws://example.com:8080/chat?room=42")` from a page of
 /// that origin, in its order.
-pub const CHROMIUM_REQUEST: &[u8] = b"GET /chat?room=42 HTTP/1.1\r\n\
-Host: example.com:8080\r\n\
-Connection: Upgrade\r\n\
-Pragma: no-cache\r\n\
-Cache-Control: no-cache\r\n\
-User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n\
-Upgrade: websocket\r\n\
-Origin: http://example.com:8080\r\n\
-Sec-WebSocket-Version: 13\r\n\
-Accept-Encoding: gzip, deflate, br, zstd\r\n\
-Accept-Language: en-US,en;q=0.9\r\n\
-Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\
-\r\n";
+pub const CHROMIUM_REQUEST: &[u8] = include!("../../../tests/common/chromium_request.in");
 
 /// The `Sec-WebSocket-Accept` for [`CHROMIUM_REQUEST`]'s key (RFC 6455 §1.3).
 pub const CHROMIUM_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
