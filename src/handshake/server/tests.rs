@@ -1,5 +1,5 @@
 use super::*;
-use crate::handshake::name_in;
+use crate::handshake::{UsageError, name_in};
 use alloc::{format, vec};
 
 const LIMITS: Limits = Limits { max_head_size: 4096, max_headers: 32 };
