@@ -67,7 +67,7 @@ pub fn extend_masked_at(dst: &mut BytesMut, src: &[u8], key: [u8; 4], offset: us
 /// context takeover or not, 15-bit windows.
 #[cfg(feature = "deflate")]
 #[derive(Debug)]
-pub struct Inflater(crate::deflate::Deflate);
+pub struct Inflater(crate::deflate::Inflater);
 
 #[cfg(feature = "deflate")]
 impl Inflater {
@@ -81,7 +81,7 @@ impl Inflater {
             client_max_window_bits: 15,
         };
         let cfg = crate::DeflateConfig::default().with_release_idle(release_idle);
-        Self(crate::deflate::Deflate::new(role == Role::Client, &params, &cfg))
+        Self(crate::deflate::Deflate::new(role == Role::Client, &params, &cfg).split().1)
     }
 
     /// Inflates one frame's payload whole, the message up to `max` bytes.

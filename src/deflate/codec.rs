@@ -148,31 +148,6 @@ impl Deflate {
         self.tx.compress_chunk(chunk, fin, out);
     }
 
-    /// See [`Inflater::decompress`].
-    #[cfg(any(test, fuzzing))]
-    pub(crate) fn decompress(
-        &mut self,
-        input: &[u8],
-        fin: bool,
-        out: &mut BytesMut,
-        max_total: usize,
-    ) -> Result<(), InflateError> {
-        self.rx.decompress(input, fin, out, max_total)
-    }
-
-    /// See [`Inflater::decompress_into`].
-    #[cfg(any(test, fuzzing))]
-    pub(crate) fn decompress_into(
-        &mut self,
-        input: &[u8],
-        fin: bool,
-        out: &mut BytesMut,
-        out_limit: usize,
-        max_total: usize,
-    ) -> Result<InflateStep, InflateError> {
-        self.rx.decompress_into(input, fin, out, out_limit, max_total)
-    }
-
     /// Which zlib states are held, `(compressor, decompressor)` (test hook
     /// for `release_idle`).
     #[cfg(test)]

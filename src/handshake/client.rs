@@ -20,20 +20,8 @@ use body::{BodyReader, body_framing};
 use url::{is_pchar, parse_authority, pct_ok};
 
 /// Header names a [`ClientRequest`] writes itself; extra headers may not use
-/// them (RFC 6455 §4.1 items 4–11, §11.3).
-pub(super) const CLIENT_RESERVED: &[&str] = &[
-    "host",
-    "upgrade",
-    "connection",
-    "origin",
-    "content-length",
-    "transfer-encoding",
-    "sec-websocket-key",
-    "sec-websocket-version",
-    "sec-websocket-accept",
-    "sec-websocket-protocol",
-    "sec-websocket-extensions",
-];
+/// them (RFC 6455 §4.1 items 4–11, §11.3): all of [`RESERVED`](super::RESERVED).
+pub(super) const CLIENT_RESERVED: &[&str] = &super::RESERVED;
 
 /// What a client asks for: the /host/, /port/, /resource name/ and /secure/
 /// flag of a WebSocket URI (RFC 6455 §3), with the /protocols/,

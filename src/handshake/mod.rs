@@ -191,6 +191,24 @@ pub(super) fn list_has<'a>(mut values: impl Iterator<Item = &'a str>, token: &st
     values.any(|v| trim_ows(v).eq_ignore_ascii_case(token) || list_elements(v).any(|e| e.eq_ignore_ascii_case(token)))
 }
 
+/// Header names the handshake writes itself (RFC 6455 §4.1, §4.2.2, §11.3),
+/// in an order that makes each side's set a part of it: a request writes all
+/// of them, a 101 all but `host` and `origin` (`[2..]`), any other response
+/// `connection`, `content-length` and `transfer-encoding` (`[3..6]`).
+pub(super) const RESERVED: [&str; 11] = [
+    "host",
+    "origin",
+    "upgrade",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-accept",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+];
+
 /// Whether `name` (case-insensitive) is in `set` (lower case).
 pub(super) fn name_in(name: &str, set: &[&str]) -> bool {
     set.iter().any(|s| s.eq_ignore_ascii_case(name))
@@ -388,6 +406,16 @@ mod tests {
         for b in 0..=255u8 {
             assert_eq!(is_tchar(b), spec(b), "{b:#x}");
         }
+    }
+
+    #[test]
+    fn each_side_reserves_exactly_its_own_fields() {
+        assert_eq!(client::CLIENT_RESERVED, RESERVED);
+        // A 101: everything but the request's own Host and Origin.
+        assert_eq!(server::ACCEPT_RESERVED, &RESERVED[2..]);
+        assert!(!["host", "origin"].iter().any(|n| name_in(n, server::ACCEPT_RESERVED)));
+        assert!(name_in("Sec-WebSocket-Accept", server::ACCEPT_RESERVED));
+        assert_eq!(server::RESPONSE_RESERVED, ["connection", "content-length", "transfer-encoding"]);
     }
 
     #[test]

@@ -14,11 +14,11 @@ use super::{
 
 mod answer;
 
-#[cfg(test)]
-use answer::ACCEPT_RESERVED;
 pub use answer::Accept;
 #[cfg(feature = "http")]
 pub(super) use answer::accept_fields;
+#[cfg(test)]
+pub(super) use answer::{ACCEPT_RESERVED, RESPONSE_RESERVED};
 pub(crate) use answer::{validate_accept, validate_reject, write_accept, write_error_response, write_response};
 
 /// The client's upgrade request as the application sees it (RFC 6455

@@ -24,7 +24,7 @@ fn compress(d: &mut Deflate, msg: &[u8]) -> Vec<u8> {
 
 fn inflate(d: &mut Deflate, payload: &[u8]) -> Result<Vec<u8>, InflateError> {
     let mut out = BytesMut::new();
-    d.decompress(payload, true, &mut out, usize::MAX)?;
+    d.rx.decompress(payload, true, &mut out, usize::MAX)?;
     Ok(out.to_vec())
 }
 
@@ -45,16 +45,16 @@ fn rfc_7_2_3_1_one_block_and_fragments() {
         }
         let mut d = Deflate::new(role, &takeover(), &cfg());
         let mut out = BytesMut::new();
-        d.decompress(&[0xf2, 0x48, 0xcd], false, &mut out, usize::MAX).unwrap();
-        d.decompress(&[0xc9, 0xc9, 0x07, 0x00], true, &mut out, usize::MAX).unwrap();
+        d.rx.decompress(&[0xf2, 0x48, 0xcd], false, &mut out, usize::MAX).unwrap();
+        d.rx.decompress(&[0xc9, 0xc9, 0x07, 0x00], true, &mut out, usize::MAX).unwrap();
         assert_eq!(&out[..], b"Hello");
         // Any split, and empty frames in between, give the same.
         for cut in 0..=HELLO_BLOCK.len() {
             let mut d = Deflate::new(role, &takeover(), &cfg());
             let mut out = BytesMut::new();
-            d.decompress(&HELLO_BLOCK[..cut], false, &mut out, usize::MAX).unwrap();
-            d.decompress(&[], false, &mut out, usize::MAX).unwrap();
-            d.decompress(&HELLO_BLOCK[cut..], true, &mut out, usize::MAX).unwrap();
+            d.rx.decompress(&HELLO_BLOCK[..cut], false, &mut out, usize::MAX).unwrap();
+            d.rx.decompress(&[], false, &mut out, usize::MAX).unwrap();
+            d.rx.decompress(&HELLO_BLOCK[cut..], true, &mut out, usize::MAX).unwrap();
             assert_eq!(&out[..], b"Hello", "cut {cut}");
         }
     }
@@ -126,8 +126,8 @@ fn rfc_7_2_3_4_bfinal_block() {
         // Fragmented anywhere.
         for cut in 0..=payload.len() {
             let mut out = BytesMut::new();
-            rx.decompress(&payload[..cut], false, &mut out, usize::MAX).unwrap();
-            rx.decompress(&payload[cut..], true, &mut out, usize::MAX).unwrap();
+            rx.rx.decompress(&payload[..cut], false, &mut out, usize::MAX).unwrap();
+            rx.rx.decompress(&payload[cut..], true, &mut out, usize::MAX).unwrap();
             assert_eq!(&out[..], b"Hello", "cut {cut}");
         }
     }
@@ -171,8 +171,8 @@ fn rfc_7_2_3_6_empty_message() {
         // A compressed message with no payload at all is empty too, and
         // leaves the inflater ready for the next one.
         let mut out = BytesMut::new();
-        rx.decompress(&[], false, &mut out, usize::MAX).unwrap();
-        rx.decompress(&[], true, &mut out, usize::MAX).unwrap();
+        rx.rx.decompress(&[], false, &mut out, usize::MAX).unwrap();
+        rx.rx.decompress(&[], true, &mut out, usize::MAX).unwrap();
         assert_eq!(inflate(&mut rx, &[]).unwrap(), b"");
         assert!(out.is_empty());
         let payload = compress(&mut tx, b"Hello");
@@ -382,7 +382,7 @@ fn decompress_into_bounded_chunks() {
                     let mut input = frame;
                     loop {
                         let mut out = BytesMut::new();
-                        let step = rx.decompress_into(input, fin, &mut out, out_limit, usize::MAX).unwrap();
+                        let step = rx.rx.decompress_into(input, fin, &mut out, out_limit, usize::MAX).unwrap();
                         assert!(out.len() <= out_limit);
                         got.extend_from_slice(&out);
                         input = &input[step.consumed..];
@@ -422,7 +422,7 @@ fn decompression_bomb_stops_at_the_limit() {
     for max_total in [0usize, 100_000] {
         let mut rx = Deflate::new(SERVER, &takeover(), &cfg());
         let mut out = BytesMut::new();
-        assert_eq!(rx.decompress(&zlib_bomb, true, &mut out, max_total), Err(InflateError::TooLarge));
+        assert_eq!(rx.rx.decompress(&zlib_bomb, true, &mut out, max_total), Err(InflateError::TooLarge));
         assert_eq!(out.len(), max_total);
     }
 
@@ -430,7 +430,7 @@ fn decompression_bomb_stops_at_the_limit() {
         // Whole-message form: the output never passes the limit.
         let mut rx = Deflate::new(SERVER, &takeover(), &cfg());
         let mut out = BytesMut::new();
-        assert_eq!(rx.decompress(&bomb, true, &mut out, max_total), Err(InflateError::TooLarge));
+        assert_eq!(rx.rx.decompress(&bomb, true, &mut out, max_total), Err(InflateError::TooLarge));
         assert_eq!(out.len(), max_total);
         assert!(out.capacity() <= 2 * (max_total + STEP), "capacity {}", out.capacity());
 
@@ -446,7 +446,7 @@ fn decompression_bomb_stops_at_the_limit() {
             let mut input = frame;
             loop {
                 let mut out = BytesMut::new();
-                match rx.decompress_into(input, fin, &mut out, 8192, max_total) {
+                match rx.rx.decompress_into(input, fin, &mut out, 8192, max_total) {
                     Ok(step) => {
                         assert!(out.len() <= 8192);
                         total += out.len();
@@ -477,7 +477,7 @@ fn decompression_bomb_stops_at_the_limit() {
     for (limit, ok) in [(10_000, true), (9_999, false)] {
         let mut rx = Deflate::new(SERVER, &takeover(), &cfg());
         let mut out = BytesMut::new();
-        let r = rx.decompress(a, false, &mut out, limit).and_then(|()| rx.decompress(b, true, &mut out, limit));
+        let r = rx.rx.decompress(a, false, &mut out, limit).and_then(|()| rx.rx.decompress(b, true, &mut out, limit));
         assert_eq!(r.is_ok(), ok, "limit {limit}");
         assert!(out.len() <= limit);
         if ok {
@@ -532,13 +532,13 @@ fn corrupt_input() {
         };
         let mut rx = Deflate::new(SERVER, &takeover(), &cfg());
         let mut out = BytesMut::new();
-        let _ = rx.decompress(&input, true, &mut out, 20_000);
+        let _ = rx.rx.decompress(&input, true, &mut out, 20_000);
         assert!(out.len() <= 20_000);
         let mut rx = Deflate::new(SERVER, &takeover(), &cfg());
         let mut input = &input[..];
         for _ in 0..100_000 {
             let mut out = BytesMut::new();
-            match rx.decompress_into(input, true, &mut out, 64, 20_000) {
+            match rx.rx.decompress_into(input, true, &mut out, 64, 20_000) {
                 Ok(step) if step.finished => break,
                 Ok(step) => input = &input[step.consumed..],
                 Err(_) => break,
@@ -561,9 +561,9 @@ fn state_is_released_between_messages() {
     let payload = compress(&mut d, b"Hello, Hello, Hello");
     assert_eq!(d.holds_state(), (false, false));
     let mut out = BytesMut::new();
-    d.decompress(&payload[..3], false, &mut out, usize::MAX).unwrap();
+    d.rx.decompress(&payload[..3], false, &mut out, usize::MAX).unwrap();
     assert_eq!(d.holds_state(), (false, true));
-    d.decompress(&payload[3..], true, &mut out, usize::MAX).unwrap();
+    d.rx.decompress(&payload[3..], true, &mut out, usize::MAX).unwrap();
     assert_eq!(d.holds_state(), (false, false));
     let mut out = BytesMut::new();
     d.compress_chunk(b"Hello", false, &mut out);

@@ -13,21 +13,11 @@ use crate::handshake::{
 
 /// Header names a 101 response writes itself (RFC 6455 §4.2.2 step 5);
 /// [`Accept::header`] may not use them.
-pub(crate) const ACCEPT_RESERVED: &[&str] = &[
-    "upgrade",
-    "connection",
-    "content-length",
-    "transfer-encoding",
-    "sec-websocket-key",
-    "sec-websocket-version",
-    "sec-websocket-accept",
-    "sec-websocket-protocol",
-    "sec-websocket-extensions",
-];
+pub(crate) const ACCEPT_RESERVED: &[&str] = crate::handshake::RESERVED.split_at(2).1;
 
 /// Header names any other response writes itself (framing and
 /// `Connection: close`).
-const RESPONSE_RESERVED: &[&str] = &["connection", "content-length", "transfer-encoding"];
+pub(crate) const RESPONSE_RESERVED: &[&str] = crate::handshake::RESERVED.split_at(3).1.split_at(3).0;
 
 /// The application's answer to an upgrade request: accept it with a 101
 /// Switching Protocols (RFC 6455 §4.2.2 step 5).
