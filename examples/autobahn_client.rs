@@ -8,7 +8,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::net::{Shutdown, TcpStream};
 
 use wsmachine::handshake::ClientRequest;
-use wsmachine::{Config, Connection, Event, Message, OsEntropy, Output};
+use wsmachine::{ChaChaEntropy, Config, Connection, Event, Message, Output};
 
 const AGENT: &str = "wsmachine";
 
@@ -50,7 +50,7 @@ fn run(url: &str, mut on_message: impl FnMut(&Message) -> Option<()>) -> Result<
     // server always reads; this loop does not run the connection's
     // deadlines, see echo_server for one that does.)
     stream.set_write_timeout(Some(config.keepalive_timeout))?;
-    let mut conn = Connection::client(request, config, OsEntropy)?;
+    let mut conn = Connection::client(request, config, ChaChaEntropy::new())?;
     let mut reader = stream.try_clone()?;
     let mut writer = BufWriter::with_capacity(64 * 1024, stream);
     let mut buf = vec![0u8; 64 * 1024];

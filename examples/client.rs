@@ -25,7 +25,7 @@ use std::thread;
 use std::time::Instant;
 
 use wsmachine::handshake::ClientRequest;
-use wsmachine::{CloseCode, Config, Connection, Event, OsEntropy, Output};
+use wsmachine::{ChaChaEntropy, CloseCode, Config, Connection, Event, Output};
 
 #[path = "support/unsent.rs"]
 mod unsent;
@@ -56,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stall = config.keepalive_timeout;
     // How long the last write may take once the connection has closed.
     let last_write = config.close_timeout.unwrap_or(stall);
-    let mut conn = Connection::client(request, config, OsEntropy)?;
+    let mut conn = Connection::client(request, config, ChaChaEntropy::new())?;
     conn.handle_timeout_at(Instant::now());
     let mut unsent = Unsent::new(stall);
     // `CloseTransport` came: shut the socket once `unsent` is sent.

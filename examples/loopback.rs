@@ -6,7 +6,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use wsmachine::handshake::{Accept, ClientRequest};
-use wsmachine::{CloseCode, Config, Connection, Event, Flushed, OsEntropy};
+use wsmachine::{ChaChaEntropy, CloseCode, Config, Connection, Event, Flushed};
 
 /// Runs `conn` over `stream` until it closes, handing every event to `on_event`.
 fn drive(
@@ -65,7 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The client says hello and closes once the echo is back.
     let request = ClientRequest::new(&url)?;
     let stream = TcpStream::connect((request.host(), request.port()))?;
-    let client = Connection::client(request, Config::default(), OsEntropy)?;
+    let client = Connection::client(request, Config::default(), ChaChaEntropy::new())?;
     let mut seen = Vec::new();
     drive(client, stream, |conn, event| {
         match &event {

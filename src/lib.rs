@@ -126,7 +126,8 @@
 //! # Features
 //!
 //! - `std` (default): `std::error::Error` for the error types.
-//! - `getrandom` (default): [`OsEntropy`], the OS random generator.
+//! - `getrandom` (default): [`ChaChaEntropy`], masking keys from a ChaCha12
+//!   keystream seeded from the OS, and [`OsEntropy`], the OS generator itself.
 //! - `http`: conversions between [`handshake`] types and the `http` crate's
 //!   `Request`/`Response`, for hyper and axum users.
 //! - `deflate`: permessage-deflate (RFC 7692), set with `Config::deflate`.
@@ -167,7 +168,7 @@ pub use connection::{Connection, QUEUE_SLOT};
 pub use deflate::DeflateConfig;
 pub use entropy::Entropy;
 #[cfg(feature = "getrandom")]
-pub use entropy::OsEntropy;
+pub use entropy::{ChaChaEntropy, OsEntropy};
 pub use error::{BrowserCloseError, CloseError, ConnectionError, HandshakeError, ProtocolError, SendError, UsageError};
 pub use event::{CloseFrame, Closed, Event, Message, MessageKind, Negotiated, Output, Text};
 pub use state::ReadyState;

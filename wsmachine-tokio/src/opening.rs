@@ -4,7 +4,7 @@
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wsmachine::handshake::{Accept, ClientRequest, ExtensionOffer, Request};
-use wsmachine::{Config, Connection, Event, Negotiated, OsEntropy, Output, Role};
+use wsmachine::{ChaChaEntropy, Config, Connection, Event, Negotiated, Output, Role};
 
 use crate::error::handshake_failure;
 use crate::{Error, MaybeTlsStream, WebSocket};
@@ -111,7 +111,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (config, high, low) = adapt(config);
-    let mut conn = Connection::client(request, config, OsEntropy)?;
+    let mut conn = Connection::client(request, config, ChaChaEntropy::new())?;
     let negotiated = open(&mut io, &mut conn, |_, _| {}).await?;
     Ok((WebSocket::spawn(io, conn, high, low, negotiated.clone()), negotiated))
 }
@@ -201,7 +201,7 @@ where
 {
     let (config, high, low) = adapt(config);
     let extensions: &[ExtensionOffer] = &negotiated.extensions;
-    let mut conn = Connection::new_open(role, config, OsEntropy).with_extensions(extensions)?;
+    let mut conn = Connection::new_open(role, config, ChaChaEntropy::new()).with_extensions(extensions)?;
     conn.handle_timeout_at(crate::now());
     Ok(WebSocket::spawn(io, conn, high, low, negotiated))
 }
