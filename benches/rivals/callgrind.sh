@@ -17,9 +17,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 IMPL="${1:-wsmachine}"
 WORKLOADS="${WORKLOADS:-W1 W5s W3 W4m W6}"
-cargo build --release -p wsmachine-rivals --bin table >&2
+cargo build --profile rivals -p wsmachine-rivals --bin table >&2
 TARGET=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-BIN="$TARGET/release/table"
+BIN="$TARGET/rivals/table"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 printf '| workload | implementation | instructions | per message | per payload byte | allocations per message |\n| --- | --- | ---: | ---: | ---: | ---: |\n'

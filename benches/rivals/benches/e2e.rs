@@ -3,10 +3,10 @@
 //! documented echo server (see `src/e2e.rs` for how each is driven).
 //!
 //! ```text
-//! cargo bench -p wsmachine-rivals --bench e2e
-//! cargo bench -p wsmachine-rivals --bench e2e -- pipe64/
-//! cargo bench -p wsmachine-rivals --bench e2e -- --warm-up-time 1 --measurement-time 5
-//! cargo run --release -p wsmachine-rivals --bin e2e        # interleaved runs, one table of ratios
+//! cargo bench --profile rivals -p wsmachine-rivals --bench e2e
+//! cargo bench --profile rivals -p wsmachine-rivals --bench e2e -- pipe64/
+//! cargo bench --profile rivals -p wsmachine-rivals --bench e2e -- --warm-up-time 1 --measurement-time 5
+//! cargo run --profile rivals -p wsmachine-rivals --bin e2e        # interleaved runs, one table of ratios
 //! ```
 //!
 //! Benchmark ids are `e2e_WORKLOAD/IMPLEMENTATION`: `rt64` (64 B messages

@@ -3,9 +3,9 @@
 //! on the same volumes. See `src/lib.rs` for the workloads and drivers.
 //!
 //! ```text
-//! cargo bench -p wsmachine-rivals                 # everything, ≈ 3–5 min on 2 cores
-//! cargo bench -p wsmachine-rivals -- W4m/         # one workload
-//! cargo bench -p wsmachine-rivals -- /wsmachine$  # one implementation
+//! cargo bench --profile rivals -p wsmachine-rivals                 # everything, ≈ 3–5 min on 2 cores
+//! cargo bench --profile rivals -p wsmachine-rivals -- W4m/         # one workload
+//! cargo bench --profile rivals -p wsmachine-rivals -- /wsmachine$  # one implementation
 //! ```
 //!
 //! Benchmark ids are `WORKLOAD/IMPLEMENTATION` (e.g. `W1/tungstenite`,

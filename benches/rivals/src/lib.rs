@@ -569,17 +569,20 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// variant).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Impl {
-    /// wsmachine, driven the documented fastest way: receive with
-    /// `handle_bytes_owned` (each read lands in a `BytesMut` that is handed
-    /// over; no second copy); send with [`wsmachine::OsEntropy`].
+    /// wsmachine driven as the README's drive loop drives it (`std::io`):
+    /// `read_from` the stream, `poll_event` until `None`, `write_to` the
+    /// stream; a sender queues with `send_binary` and calls `write_to` once
+    /// 64 KiB are queued (the README's "Sending many messages"). Masking
+    /// keys from [`wsmachine::ChaChaEntropy`], as the README's client.
     Wsmachine,
-    /// wsmachine receiving with `handle_bytes` (read into a reused buffer,
-    /// then copied into the connection).
-    WsmachineSlice,
-    /// wsmachine sending with masking keys from a userspace CSPRNG
-    /// (ChaCha12 seeded from the OS, what `rand::ThreadRng` is) instead of
-    /// one OS call per 256 keys.
-    WsmachineUserRng,
+    /// wsmachine driven through its byte-slice surface, the one for async
+    /// and `no_std` drivers: each read lands in the spare capacity
+    /// `read_buffer` lends and is handed back with `handle_bytes_owned` (no
+    /// second copy); `poll_output` drained, each `Transmit` written.
+    WsmachineLent,
+    /// wsmachine sending as [`Impl::Wsmachine`], with masking keys from
+    /// [`wsmachine::OsEntropy`] (one OS call per 256 keys) instead.
+    WsmachineOsKeys,
     Tungstenite,
     TokioWebsockets,
     Fastwebsockets,
@@ -589,8 +592,8 @@ impl Impl {
     pub const RIVALS: [Self; 3] = [Self::Tungstenite, Self::TokioWebsockets, Self::Fastwebsockets];
     pub const ALL: [Self; 6] = [
         Self::Wsmachine,
-        Self::WsmachineSlice,
-        Self::WsmachineUserRng,
+        Self::WsmachineLent,
+        Self::WsmachineOsKeys,
         Self::Tungstenite,
         Self::TokioWebsockets,
         Self::Fastwebsockets,
@@ -599,8 +602,8 @@ impl Impl {
     pub fn name(self) -> &'static str {
         match self {
             Self::Wsmachine => "wsmachine",
-            Self::WsmachineSlice => "wsmachine (handle_bytes)",
-            Self::WsmachineUserRng => "wsmachine (ChaCha12 keys)",
+            Self::WsmachineLent => "wsmachine (read_buffer, poll_output)",
+            Self::WsmachineOsKeys => "wsmachine (OsEntropy keys)",
             Self::Tungstenite => "tungstenite",
             Self::TokioWebsockets => "tokio-websockets",
             Self::Fastwebsockets => "fastwebsockets",
@@ -611,8 +614,8 @@ impl Impl {
     pub fn id(self) -> &'static str {
         match self {
             Self::Wsmachine => "wsmachine",
-            Self::WsmachineSlice => "wsmachine_slice",
-            Self::WsmachineUserRng => "wsmachine_userrng",
+            Self::WsmachineLent => "wsmachine_lent",
+            Self::WsmachineOsKeys => "wsmachine_oskeys",
             Self::Tungstenite => "tungstenite",
             Self::TokioWebsockets => "tokio-websockets",
             Self::Fastwebsockets => "fastwebsockets",
@@ -627,17 +630,18 @@ impl Impl {
     pub fn for_dir(dir: Dir) -> &'static [Self] {
         match dir {
             Dir::Recv => {
-                &[Self::Wsmachine, Self::WsmachineSlice, Self::Tungstenite, Self::TokioWebsockets, Self::Fastwebsockets]
+                &[Self::Wsmachine, Self::WsmachineLent, Self::Tungstenite, Self::TokioWebsockets, Self::Fastwebsockets]
             }
             Dir::Send => &[
                 Self::Wsmachine,
-                Self::WsmachineUserRng,
+                Self::WsmachineLent,
+                Self::WsmachineOsKeys,
                 Self::Tungstenite,
                 Self::TokioWebsockets,
                 Self::Fastwebsockets,
             ],
             // fastwebsockets answers upgrades only through hyper.
-            Dir::Handshake => &[Self::Wsmachine, Self::WsmachineSlice, Self::Tungstenite, Self::TokioWebsockets],
+            Dir::Handshake => &[Self::Wsmachine, Self::WsmachineLent, Self::Tungstenite, Self::TokioWebsockets],
         }
     }
 }
@@ -646,18 +650,21 @@ impl Impl {
 /// is_text)`; written bytes go to `sink`.
 pub fn run(imp: Impl, w: &Workload, rt: &tokio::runtime::Runtime, sink: &mut Sink, on: &mut impl FnMut(&[u8], bool)) {
     match (w.dir, imp) {
-        (Dir::Recv, Impl::Wsmachine) => wsm::recv_owned(&w.wire, w.count, on),
-        (Dir::Recv, Impl::WsmachineSlice) => wsm::recv_slice(&w.wire, w.count, on),
+        (Dir::Recv, Impl::Wsmachine) => wsm::recv(&w.wire, w.count, on),
+        (Dir::Recv, Impl::WsmachineLent) => wsm::recv_owned(&w.wire, w.count, on),
         (Dir::Recv, Impl::Tungstenite) => tung::recv(&w.wire, w.count, on),
         (Dir::Recv, Impl::TokioWebsockets) => rt.block_on(tws::recv(&w.wire, w.count, on)),
         (Dir::Recv, Impl::Fastwebsockets) => rt.block_on(fws::recv(&w.wire, w.count, on)),
-        (Dir::Send, Impl::Wsmachine) => wsm::send(&w.payload, w.count, sink, wsmachine::OsEntropy),
-        (Dir::Send, Impl::WsmachineUserRng) => wsm::send(&w.payload, w.count, sink, UserRng::default()),
+        (Dir::Send, Impl::Wsmachine) => wsm::send(&w.payload, w.count, sink, wsmachine::ChaChaEntropy::new()),
+        (Dir::Send, Impl::WsmachineLent) => {
+            wsm::send_polled(&w.payload, w.count, sink, wsmachine::ChaChaEntropy::new())
+        }
+        (Dir::Send, Impl::WsmachineOsKeys) => wsm::send(&w.payload, w.count, sink, wsmachine::OsEntropy),
         (Dir::Send, Impl::Tungstenite) => tung::send(&w.payload, w.count, sink),
         (Dir::Send, Impl::TokioWebsockets) => rt.block_on(tws::send(&w.payload, w.count, sink)),
         (Dir::Send, Impl::Fastwebsockets) => rt.block_on(fws::send(&w.payload, w.count, sink)),
-        (Dir::Handshake, Impl::Wsmachine) => wsm::accept_owned(&w.wire, w.count, sink, on),
-        (Dir::Handshake, Impl::WsmachineSlice) => wsm::accept_slice(&w.wire, w.count, sink, on),
+        (Dir::Handshake, Impl::Wsmachine) => wsm::accept(&w.wire, w.count, sink, on),
+        (Dir::Handshake, Impl::WsmachineLent) => wsm::accept_owned(&w.wire, w.count, sink, on),
         (Dir::Handshake, Impl::Tungstenite) => tung::accept(&w.wire, w.count, sink, on),
         (Dir::Handshake, Impl::TokioWebsockets) => rt.block_on(tws::accept(&w.wire, w.count, sink, on)),
         (dir, imp) => panic!("{} does not run {dir:?} workloads", imp.name()),
@@ -715,32 +722,12 @@ pub fn verify(imp: Impl, w: &Workload, rt: &tokio::runtime::Runtime) -> Result<(
     }
 }
 
-/// Masking keys from a userspace CSPRNG, ChaCha12 seeded from the OS:
-/// what `rand::ThreadRng` is (tungstenite and fastwebsockets use it), and
-/// the source `wsmachine::Entropy`'s documentation suggests for clients
-/// that send millions of frames per second.
-#[derive(Debug)]
-pub struct UserRng(rand_chacha::ChaCha12Rng);
-
-impl Default for UserRng {
-    fn default() -> Self {
-        let mut seed = [0u8; 32];
-        wsmachine::Entropy::fill(&mut wsmachine::OsEntropy, &mut seed);
-        Self(rand_chacha::rand_core::SeedableRng::from_seed(seed))
-    }
-}
-
-impl wsmachine::Entropy for UserRng {
-    fn fill(&mut self, dest: &mut [u8]) {
-        rand_chacha::rand_core::RngCore::fill_bytes(&mut self.0, dest);
-    }
-}
-
 /// wsmachine: the sans-IO engine driven by a plain loop.
 pub mod wsm {
     use super::*;
+    use std::time::Instant;
     use wsmachine::handshake::Accept;
-    use wsmachine::{Config, Connection, Entropy, Event, Message, Output, Role};
+    use wsmachine::{Config, Connection, Entropy, Event, Flushed, Message, Output, Role};
 
     /// A server never masks; its entropy is never asked.
     struct Unused;
@@ -790,19 +777,42 @@ pub mod wsm {
         }
     }
 
-    /// Receive: each read lands in a reused buffer, then `handle_bytes`
-    /// copies it into the connection.
+    /// Receive as the README's drive loop: every event (`poll_event`),
+    /// then everything queued (`write_to`: nothing, for a reader), then one
+    /// read (`read_from`, into the connection's own buffer) and the clock.
     #[inline(never)]
-    pub fn recv_slice(wire: &[u8], count: usize, on: &mut impl FnMut(&[u8], bool)) {
+    pub fn recv(wire: &[u8], count: usize, on: &mut impl FnMut(&[u8], bool)) {
         let mut conn = server();
         let mut stream = MemStream::reader(wire);
-        let mut buf = vec![0u8; READ];
         let mut got = 0;
-        while got < count {
-            let n = stream.read_into(&mut buf);
+        conn.handle_timeout_at(Instant::now());
+        loop {
+            while let Some(event) = conn.poll_event() {
+                deliver(event, &mut got, on);
+            }
+            if got == count {
+                return;
+            }
+            assert_eq!(conn.write_to(&mut stream).expect("memory"), Flushed::Written);
+            black_box(conn.poll_timeout_at());
+            let n = conn.read_from(&mut stream).expect("memory");
             assert!(n > 0, "wsmachine: input ended after {got} of {count} messages");
-            conn.handle_bytes(&buf[..n]);
-            drain(&mut conn, &mut got, on);
+            conn.handle_timeout_at(Instant::now());
+        }
+    }
+
+    #[inline]
+    fn deliver(event: Event, got: &mut usize, on: &mut impl FnMut(&[u8], bool)) {
+        match event {
+            Event::Message(m) => {
+                match &m {
+                    Message::Text(t) => on(t.as_bytes(), true),
+                    Message::Binary(b) => on(b, false),
+                }
+                *got += 1;
+            }
+            Event::Closed(c) => panic!("wsmachine closed: {c:?}"),
+            _ => {}
         }
     }
 
@@ -829,18 +839,29 @@ pub mod wsm {
         }
     }
 
-    /// Handshake as [`accept_owned`], the request read into the caller's
-    /// buffer and copied in with `handle_bytes` (the README's drive loop).
+    /// Handshake as the README's drive loop: `Connection::server`, one
+    /// `read_from`, `poll_event` (`UpgradeRequest` → `accept(Accept::new())`,
+    /// then `Open`), the 101 written with `write_to`.
     #[inline(never)]
-    pub fn accept_slice(request: &[u8], count: usize, sink: &mut Sink, on: &mut impl FnMut(&[u8], bool)) {
-        let mut buf = vec![0u8; HANDSHAKE_READ];
+    pub fn accept(request: &[u8], count: usize, sink: &mut Sink, on: &mut impl FnMut(&[u8], bool)) {
         for _ in 0..count {
             let mut stream = MemStream::duplex(request, sink);
             let mut conn = Connection::server(Config::default());
-            let n = stream.read_into(&mut buf);
+            let n = conn.read_from(&mut stream).expect("memory");
             assert!(n > 0, "wsmachine: no request");
-            conn.handle_bytes(&buf[..n]);
-            answer(&mut conn, &mut stream);
+            let mut open = false;
+            while let Some(event) = conn.poll_event() {
+                match event {
+                    Event::UpgradeRequest(request) => {
+                        black_box(&request);
+                        conn.accept(Accept::new()).expect("wsmachine: a request is pending");
+                    }
+                    Event::Open(_) => open = true,
+                    other => panic!("wsmachine: unexpected {other:?}"),
+                }
+            }
+            assert!(open, "wsmachine: the connection did not open");
+            assert_eq!(conn.write_to(&mut stream).expect("memory"), Flushed::Written);
             on(&[], false);
         }
     }
@@ -864,10 +885,30 @@ pub mod wsm {
         assert!(open, "wsmachine: the connection did not open");
     }
 
-    /// Send: a client queues each message (`send_binary` of a `Bytes`, no
-    /// copy) and every `Transmit` is written out.
+    /// What a sender lets queue before it writes (the README's "Sending
+    /// many messages").
+    const SEND_BURST: usize = 64 * 1024;
+
+    /// Send as the README says a sender does: queue each message
+    /// (`send_binary` of a `Bytes`), `write_to` once 64 KiB are queued, and
+    /// at the end.
     #[inline(never)]
     pub fn send(payload: &Bytes, count: usize, sink: &mut Sink, entropy: impl Entropy + Send + 'static) {
+        let mut conn = Connection::new_open(Role::Client, Config::default(), entropy);
+        let mut stream = MemStream::writer(sink);
+        for _ in 0..count {
+            conn.send_binary(payload.clone()).expect("open");
+            if conn.queued_bytes() >= SEND_BURST {
+                conn.write_to(&mut stream).expect("memory");
+            }
+        }
+        conn.write_to(&mut stream).expect("memory");
+    }
+
+    /// Send through the byte-slice surface: queue each message, drain
+    /// `poll_output` and write every `Transmit`.
+    #[inline(never)]
+    pub fn send_polled(payload: &Bytes, count: usize, sink: &mut Sink, entropy: impl Entropy + Send + 'static) {
         let mut conn = Connection::new_open(Role::Client, Config::default(), entropy);
         for _ in 0..count {
             conn.send_binary(payload.clone()).expect("open");
@@ -883,14 +924,13 @@ pub mod wsm {
 /// tungstenite: the synchronous `WebSocket` over a `Read + Write`.
 pub mod tung {
     use super::*;
-    use tungstenite::protocol::{Role, WebSocketConfig};
+    use tungstenite::protocol::Role;
     use tungstenite::{Message, WebSocket};
 
     /// Receive: `read()` until every message is in.
     #[inline(never)]
     pub fn recv(wire: &[u8], count: usize, on: &mut impl FnMut(&[u8], bool)) {
-        let config = WebSocketConfig::default().max_message_size(Some(MAX)).max_frame_size(Some(MAX));
-        let mut ws = WebSocket::from_raw_socket(MemStream::reader(wire), Role::Server, Some(config));
+        let mut ws = WebSocket::from_raw_socket(MemStream::reader(wire), Role::Server, None);
         for _ in 0..count {
             match ws.read().expect("tungstenite read") {
                 Message::Text(t) => on(t.as_bytes(), true),

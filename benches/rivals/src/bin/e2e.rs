@@ -5,8 +5,8 @@
 //! implementation), so background load hits all of them alike.
 //!
 //! ```text
-//! cargo run --release -p wsmachine-rivals --bin e2e [-- --runs N] [--only rt64,pipe64] [--impls ID,ID]
-//! E2E_RUNTIME=multi cargo run --release -p wsmachine-rivals --bin e2e   # two worker threads
+//! cargo run --profile rivals -p wsmachine-rivals --bin e2e [-- --runs N] [--only rt64,pipe64] [--impls ID,ID]
+//! E2E_RUNTIME=multi cargo run --profile rivals -p wsmachine-rivals --bin e2e   # two worker threads
 //! ```
 
 use std::hint::black_box;

@@ -2,7 +2,7 @@
 //! markdown table of median throughputs.
 //!
 //! ```text
-//! cargo run --release -p wsmachine-rivals --bin table [-- --runs N] [--only W1,W3]
+//! cargo run --profile rivals -p wsmachine-rivals --bin table [-- --runs N] [--only W1,W3]
 //! ```
 //!
 //! Rounds are interleaved (each round runs every implementation once), so
@@ -16,7 +16,7 @@
 //!
 //! ```text
 //! valgrind --tool=callgrind --toggle-collect='*callgrind_region*' \
-//!     target/release/table --callgrind W1
+//!     target/rivals/table --callgrind W1
 //! ```
 //!
 //! (`WSM_CALLGRIND=W1` works as well as `--callgrind W1`.) See
