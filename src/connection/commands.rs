@@ -45,6 +45,41 @@ impl Connection {
         self.send(Message::Binary(data.into()))
     }
 
+    /// Queues a binary message copied from `data`: for a client, the
+    /// cheapest way to send. A client masks every payload into its output
+    /// buffer, so it copies anyway; from a borrowed slice that copy is the
+    /// only one, with no reference count to move and no allocation (a
+    /// `Bytes` handed to [`send_binary`](Self::send_binary) is kept alive
+    /// until copied, then released). A server copies a payload of up to
+    /// 1 KiB into its output the same way, and a larger one once into a
+    /// buffer of its own; for a large payload it already holds as `Bytes`,
+    /// [`send_binary`](Self::send_binary) sends it without a copy.
+    /// Otherwise exactly as `send_binary`.
+    ///
+    /// ```
+    /// # use wsmachine::{ChaChaEntropy, Config, Connection, Role};
+    /// let mut client = Connection::new_open(Role::Client, Config::default(), ChaChaEntropy::new());
+    /// let mut reading = [0u8; 16];
+    /// for i in 0..3u8 {
+    ///     reading.fill(i);
+    ///     client.send_binary_slice(&reading).unwrap();
+    /// }
+    /// assert_eq!(client.buffered_amount(), 48);
+    /// ```
+    pub fn send_binary_slice(&mut self, data: &[u8]) -> Result<(), SendError> {
+        self.check_open()?;
+        self.tx.send_slice(MessageKind::Binary, data)
+    }
+
+    /// Queues a text message copied from `text`; see
+    /// [`send_binary_slice`](Self::send_binary_slice) for when that is the
+    /// cheapest way to send. Otherwise exactly as
+    /// [`send_text`](Self::send_text).
+    pub fn send_text_str(&mut self, text: &str) -> Result<(), SendError> {
+        self.check_open()?;
+        self.tx.send_slice(MessageKind::Text, text.as_bytes())
+    }
+
     /// Starts a message sent in pieces (§5.4): each
     /// [`send_chunk`](Self::send_chunk) queues one more frame at once (split
     /// further at [`Config::fragment_size`](crate::Config::fragment_size)),

@@ -110,6 +110,45 @@ struct TxStream {
     utf8: Utf8Validator,
 }
 
+/// A message's payload as the application handed it over: owned (sent
+/// without a copy where the frame is not copied anyway) or borrowed (copied
+/// once, into the output or, for a large frame of a server, into a buffer of
+/// its own).
+enum Data<'a> {
+    Owned(Bytes),
+    Borrowed(&'a [u8]),
+}
+
+impl Data<'_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    #[inline(always)]
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::Owned(b) => b,
+            Self::Borrowed(s) => s,
+        }
+    }
+
+    #[inline]
+    fn slice(&self, range: core::ops::Range<usize>) -> Self {
+        match self {
+            Self::Owned(b) => Self::Owned(b.slice(range)),
+            Self::Borrowed(s) => Self::Borrowed(&s[range]),
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Self::Owned(b) => b,
+            Self::Borrowed(s) => Bytes::copy_from_slice(s),
+        }
+    }
+}
+
 /// The sending part of a connection.
 pub(super) struct Sender {
     role: Role,
@@ -451,16 +490,28 @@ impl Sender {
     /// Queues a whole message.
     #[inline]
     pub(super) fn send(&mut self, message: Message) -> Result<(), SendError> {
+        let opcode = if message.is_text() { frame::TEXT } else { frame::BINARY };
+        self.send_data(opcode, Data::Owned(message.into_bytes()))
+    }
+
+    /// Queues a whole message copied from `payload` (UTF-8 already, for
+    /// text).
+    #[inline]
+    pub(super) fn send_slice(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), SendError> {
+        let opcode = if kind == MessageKind::Text { frame::TEXT } else { frame::BINARY };
+        self.send_data(opcode, Data::Borrowed(payload))
+    }
+
+    #[inline]
+    fn send_data(&mut self, opcode: u8, payload: Data<'_>) -> Result<(), SendError> {
         if self.stream.is_some() {
             return Err(SendError::StreamInProgress);
         }
-        self.check_room(message.len())?;
-        let opcode = if message.is_text() { frame::TEXT } else { frame::BINARY };
-        let payload = message.into_bytes();
+        self.check_room(payload.len())?;
         if self.ext.compresses(payload.len()) {
             let mut out = BytesMut::new();
-            self.ext.compress(&payload, &mut out);
-            self.queue_data(opcode, out.freeze(), true, RSV1, Some(payload.len()));
+            self.ext.compress(payload.as_slice(), &mut out);
+            self.queue_data(opcode, Data::Owned(out.freeze()), true, RSV1, Some(payload.len()));
             return Ok(());
         }
         self.queue_data(opcode, payload, true, 0, None);
@@ -509,7 +560,7 @@ impl Sender {
                 // Pieces the compressor held back go out with this frame.
                 let app = app + core::mem::take(&mut self.held_back);
                 self.buffered -= app - data.len();
-                self.queue_data(opcode, out.freeze(), fin, rsv, Some(app));
+                self.queue_data(opcode, Data::Owned(out.freeze()), fin, rsv, Some(app));
                 started = true;
             } else {
                 // Nothing went out, but the bytes are queued all the same.
@@ -519,7 +570,7 @@ impl Sender {
             self.stream = if fin { None } else { Some(TxStream { text, started, utf8 }) };
             return Ok(());
         }
-        self.queue_data(opcode, data, fin, 0, None);
+        self.queue_data(opcode, Data::Owned(data), fin, 0, None);
         self.stream = if fin { None } else { Some(TxStream { text, started: true, utf8 }) };
         Ok(())
     }
@@ -549,7 +600,7 @@ impl Sender {
         };
         // `app` is in `buffered` already.
         self.buffered -= app;
-        self.queue_data(opcode, out.freeze(), false, rsv, Some(app));
+        self.queue_data(opcode, Data::Owned(out.freeze()), false, rsv, Some(app));
     }
 
     /// Whether `len` more bytes may be queued under the high-water mark:
@@ -615,7 +666,7 @@ impl Sender {
     /// data itself (each frame counts its payload), `Some(n)` for compressed
     /// data (all `n` count until the last frame is polled).
     #[inline]
-    fn queue_data(&mut self, opcode: u8, payload: Bytes, fin: bool, rsv: u8, app: Option<usize>) {
+    fn queue_data(&mut self, opcode: u8, payload: Data<'_>, fin: bool, rsv: u8, app: Option<usize>) {
         let total = payload.len();
         let size = self.fragment_size;
         if total <= size {
@@ -646,10 +697,11 @@ impl Sender {
     /// Queues one data frame carrying `payload`, of which `app` bytes count
     /// in `buffered_amount`.
     #[inline(always)]
-    fn queue_frame(&mut self, fin: bool, rsv: u8, opcode: u8, payload: Bytes, app: usize) {
+    fn queue_frame(&mut self, fin: bool, rsv: u8, opcode: u8, payload: Data<'_>, app: usize) {
         if self.role == Role::Client || payload.len() <= COALESCE_MAX {
-            self.queue_frame_copied(fin, rsv, opcode, &payload, app);
+            self.queue_frame_copied(fin, rsv, opcode, payload.as_slice(), app);
         } else {
+            let payload = payload.into_bytes();
             let mut head = [0u8; frame::MAX_HEADER_LEN];
             let n = frame::encode_header(&mut head, fin, rsv, opcode, None, payload.len());
             self.append(&head[..n]);

@@ -572,7 +572,8 @@ pub enum Impl {
     /// wsmachine driven as the README's drive loop drives it (`std::io`):
     /// `read_from` the stream, `poll_event` until `None`, `write_to` the
     /// stream; a sender queues with `send_binary` and calls `write_to` once
-    /// 64 KiB are queued (the README's "Sending many messages"). Masking
+    /// 64 KiB are queued (the README's "Sending many messages"), the
+    /// message copied from the caller's buffer (`send_binary_slice`). Masking
     /// keys from [`wsmachine::ChaChaEntropy`], as the README's client.
     Wsmachine,
     /// wsmachine driven through its byte-slice surface, the one for async
@@ -889,15 +890,15 @@ pub mod wsm {
     /// many messages").
     const SEND_BURST: usize = 64 * 1024;
 
-    /// Send as the README says a sender does: queue each message
-    /// (`send_binary` of a `Bytes`), `write_to` once 64 KiB are queued, and
-    /// at the end.
+    /// Send as the README says a client does: queue each message copied
+    /// from the caller's buffer (`send_binary_slice`), `write_to` once
+    /// 64 KiB are queued, and at the end.
     #[inline(never)]
     pub fn send(payload: &Bytes, count: usize, sink: &mut Sink, entropy: impl Entropy + Send + 'static) {
         let mut conn = Connection::new_open(Role::Client, Config::default(), entropy);
         let mut stream = MemStream::writer(sink);
         for _ in 0..count {
-            conn.send_binary(payload.clone()).expect("open");
+            conn.send_binary_slice(payload).expect("open");
             if conn.queued_bytes() >= SEND_BURST {
                 conn.write_to(&mut stream).expect("memory");
             }
