@@ -27,6 +27,7 @@ use sha1::{Digest as _, Sha1};
 mod client;
 mod error;
 mod extensions;
+pub mod h2;
 #[cfg(feature = "http")]
 mod http_compat;
 mod negotiate;
@@ -42,6 +43,7 @@ pub use error::{DeflateNegotiationError, HandshakeError, UsageError};
 pub use extensions::{ExtensionOffer, parse_extensions};
 #[cfg(feature = "http")]
 pub use http_compat::{accept_response, validate_response};
+pub use negotiate::Offers;
 #[cfg(test)]
 pub(crate) use scan::{tests as scan_tests, work as scan_work};
 #[cfg(test)]
