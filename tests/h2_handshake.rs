@@ -71,7 +71,10 @@ fn rfc_8441_example_both_ways() {
 #[test]
 fn every_rejection_and_its_status() {
     type Edit = fn(&mut Vec<(&'static str, &'static str)>);
-    let table: &[(Edit, ConnectRejection, u16, &[(&str, &str)])] = &[
+    /// An edit of the example, what it is refused with, the status and the
+    /// fields to send.
+    type Case = (Edit, ConnectRejection, u16, &'static [(&'static str, &'static str)]);
+    let table: &[Case] = &[
         (|f| f.push(("X-Upper", "1")), ConnectRejection::UppercaseFieldName("X-Upper".into()), 400, &[]),
         (|f| f.push(("x(y)", "1")), ConnectRejection::InvalidFieldName("x(y)".into()), 400, &[]),
         (|f| f.push(("x", "a\nb")), ConnectRejection::InvalidFieldValue("x".into()), 400, &[]),
