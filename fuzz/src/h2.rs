@@ -99,7 +99,11 @@ pub fn connect(data: &[u8]) {
                 assert!(client.protocols().contains(p), "unoffered {p}");
             }
             for e in &accepted.extensions {
-                assert!(client.extensions().iter().any(|o| o.name.eq_ignore_ascii_case(&e.name)), "unoffered {}", e.name);
+                assert!(
+                    client.extensions().iter().any(|o| o.name.eq_ignore_ascii_case(&e.name)),
+                    "unoffered {}",
+                    e.name
+                );
             }
         }
         Err(HandshakeError::Rejected(r)) => {
