@@ -17,7 +17,7 @@ use bytes::BytesMut;
 
 use crate::config::{Config, Role};
 use crate::error::ProtocolError;
-use crate::handshake::{ClientRequest, ExtensionOffer, HandshakeError, Request, UsageError};
+use crate::handshake::{ClientRequest, ExtensionOffer, HandshakeError, Offers, UsageError};
 
 /// The RSV1 bit (`0bRSV1_RSV2_RSV3`): permessage-deflate's "compressed"
 /// flag (RFC 7692 §6).
@@ -192,10 +192,11 @@ mod imp {
 
     /// The extension hook, server side: the answers to the client's offers
     /// for the extensions this endpoint runs (RFC 6455 §9.1); offers it
-    /// cannot honour are declined by omission.
-    pub(crate) fn negotiate_server(config: &Config, request: &Request) -> Agreed {
+    /// cannot honour are declined by omission. The same for an HTTP/1.1
+    /// upgrade and an RFC 8441 extended CONNECT (any [`Offers`]).
+    pub(crate) fn negotiate_server<R: Offers + ?Sized>(config: &Config, request: &R) -> Agreed {
         let Some(cfg) = &config.deflate else { return Agreed::default() };
-        match deflate::server_negotiate(cfg, &request.extensions()) {
+        match deflate::server_negotiate(cfg, &request.offered_extensions()) {
             Some((response, params)) => Agreed::deflate(response, Deflate::new(false, &params, cfg)),
             None => Agreed::default(),
         }
@@ -292,7 +293,7 @@ mod imp {
     }
 
     /// Every offer is declined.
-    pub(crate) fn negotiate_server(_config: &Config, _request: &Request) -> Agreed {
+    pub(crate) fn negotiate_server<R: Offers + ?Sized>(_config: &Config, _request: &R) -> Agreed {
         Agreed::default()
     }
 

@@ -525,7 +525,8 @@ fn starts_like_http(head: &[u8]) -> bool {
     head.iter().copied().skip_while(|b| *b == b'\r' || *b == b'\n').take(5).eq(b"HTTP/".iter().copied())
 }
 
-/// §4.1 response steps 2–6 on the headers of a 101 response.
+/// §4.1 response steps 2–6 on the headers of a 101 response: steps 2–4
+/// here, then [`check_agreement`].
 pub(super) fn check_switching(
     headers: Headers,
     req: &ClientRequest,
@@ -542,6 +543,14 @@ pub(super) fn check_switching(
         [a] if trim_ows(a) == accept_key(key_b64.as_bytes()) => {}
         _ => return Err(HandshakeError::InvalidAccept),
     }
+    check_agreement(headers, req)
+}
+
+/// §4.1 response steps 5–6, the part of a 101's checks that also applies to
+/// an RFC 8441 200 (RFC 8441 §5: `Sec-WebSocket-Protocol` and
+/// `Sec-WebSocket-Extensions` "as defined in RFC 6455"): the extensions
+/// follow §9.1 and were offered, the subprotocol is absent or one offered.
+pub(super) fn check_agreement(headers: Headers, req: &ClientRequest) -> Result<Accepted, HandshakeError> {
     let mut extensions = Vec::new();
     for value in header_values(&headers, "sec-websocket-extensions") {
         for ext in parse_extensions(value)? {

@@ -8,6 +8,10 @@
 //!   Switching Protocols, §4.2.2) or a rejection status.
 //! * Both sides negotiate extensions with the §9.1 grammar
 //!   ([`ExtensionOffer`], [`parse_extensions`]).
+//! * Over HTTP/2, RFC 8441's extended CONNECT replaces the upgrade: the
+//!   [`h2`] module checks and builds its header lists, and
+//!   [`Accept::negotiate`] negotiates for it with the same code
+//!   ([`Offers`]).
 //!
 //! Every failed check is its own [`HandshakeError`] variant.
 //!
@@ -27,6 +31,7 @@ use sha1::{Digest as _, Sha1};
 mod client;
 mod error;
 mod extensions;
+pub mod h2;
 #[cfg(feature = "http")]
 mod http_compat;
 mod negotiate;
@@ -42,6 +47,7 @@ pub use error::{DeflateNegotiationError, HandshakeError, UsageError};
 pub use extensions::{ExtensionOffer, parse_extensions};
 #[cfg(feature = "http")]
 pub use http_compat::{accept_response, validate_response};
+pub use negotiate::Offers;
 #[cfg(test)]
 pub(crate) use scan::{tests as scan_tests, work as scan_work};
 #[cfg(test)]

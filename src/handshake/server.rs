@@ -19,7 +19,10 @@ pub use answer::Accept;
 pub(super) use answer::accept_fields;
 #[cfg(test)]
 pub(super) use answer::{ACCEPT_RESERVED, RESPONSE_RESERVED};
-pub(crate) use answer::{validate_accept, validate_reject, write_accept, write_error_response, write_response};
+pub(crate) use answer::{
+    accept_extensions, check_offers, validate_accept, validate_reject, write_accept, write_error_response,
+    write_response,
+};
 
 /// The client's upgrade request as the application sees it (RFC 6455
 /// §4.2.1): everything the server needs to decide (§4.2.2 step 4).

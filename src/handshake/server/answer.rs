@@ -7,8 +7,8 @@ use alloc::vec::Vec;
 use super::Request;
 use crate::handshake::extensions::join_extensions;
 use crate::handshake::{
-    AcceptKey, ExtensionOffer, HandshakeError, Headers, UsageError, VERSION, check_extra_headers, is_token, put_header,
-    reason_phrase, writable_header,
+    AcceptKey, ExtensionOffer, HandshakeError, Headers, Offers, UsageError, VERSION, check_extra_headers, is_token,
+    put_header, reason_phrase, writable_header,
 };
 
 /// Header names a 101 response writes itself (RFC 6455 §4.2.2 step 5);
@@ -77,14 +77,23 @@ impl Accept {
 /// subprotocol was offered (`UnofferedProtocol`); every extension is valid
 /// §9.1 (`InvalidExtension`) and was offered (`UnofferedExtension`); extra
 /// headers are valid (`InvalidHeader`) and not reserved (`ReservedHeader`).
-pub(crate) fn validate_accept(req: &Request, accept: &Accept) -> Result<(), UsageError> {
+pub(crate) fn validate_accept<R: Offers + ?Sized>(req: &R, accept: &Accept) -> Result<(), UsageError> {
+    check_offers(req, accept)?;
+    check_extra_headers(&accept.headers, ACCEPT_RESERVED)
+}
+
+/// The offer checks of [`validate_accept`], shared with the RFC 8441
+/// answer: the subprotocol was offered (`UnofferedProtocol`); every
+/// extension is valid §9.1 (`InvalidExtension`) and was offered
+/// (`UnofferedExtension`).
+pub(crate) fn check_offers<R: Offers + ?Sized>(req: &R, accept: &Accept) -> Result<(), UsageError> {
     if let Some(p) = &accept.protocol {
-        if !req.protocols.contains(p) {
+        if !req.offered_protocols().contains(p) {
             return Err(UsageError::UnofferedProtocol(p.clone()));
         }
     }
     if !accept.extensions.is_empty() {
-        let offered = req.extensions();
+        let offered = req.offered_extensions();
         for e in &accept.extensions {
             if !e.is_valid() {
                 return Err(UsageError::InvalidExtension(e.name.clone()));
@@ -94,7 +103,7 @@ pub(crate) fn validate_accept(req: &Request, accept: &Accept) -> Result<(), Usag
             }
         }
     }
-    check_extra_headers(&accept.headers, ACCEPT_RESERVED)
+    Ok(())
 }
 
 /// Hands each header field of the 101 response to `field`, in the order
@@ -108,9 +117,10 @@ pub(crate) fn accept_fields(req: &Request, accept: &Accept, field: impl FnMut(&s
     fields_of_101(key.as_str(), extensions.as_deref(), accept, field);
 }
 
-/// The `Sec-WebSocket-Extensions` value of the 101: the valid agreed
-/// extensions, joined (RFC 6455 §9.1); `None` without any.
-fn accept_extensions(accept: &Accept) -> Option<String> {
+/// The `Sec-WebSocket-Extensions` value of the 101 (or of an RFC 8441
+/// 200): the valid agreed extensions, joined (RFC 6455 §9.1); `None`
+/// without any.
+pub(crate) fn accept_extensions(accept: &Accept) -> Option<String> {
     let mut exts = accept.extensions.iter().filter(|e| e.is_valid()).peekable();
     exts.peek().is_some().then(|| join_extensions(exts))
 }
