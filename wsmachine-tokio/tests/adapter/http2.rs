@@ -1,0 +1,585 @@
+//! WebSockets over HTTP/2 (RFC 8441): `http2::accept` behind hyper's HTTP/2
+//! server with extended CONNECT enabled, and `Http2Connection` as the
+//! client, over h2c and over TLS with ALPN `h2`; many WebSockets on one
+//! connection, close codes and reasons both ways, refusals as typed
+//! errors. A raw peer on the `h2` crate checks what goes on the stream
+//! itself: `END_STREAM` both ways on a clean close and no reset, and a
+//! `RST_STREAM(CANCEL)` from the peer seen as an abnormal end (1006).
+#![cfg(feature = "http2")]
+
+use std::convert::Infallible;
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use wsmachine_tokio::handshake::{Accept, ClientRequest, HandshakeError};
+use wsmachine_tokio::http2::{self, Http2Connection};
+use wsmachine_tokio::{CloseCode, Closed, Config, Error, Message, Negotiated, WebSocket};
+
+use crate::common::within;
+
+/// What accepts TLS for the test server.
+#[cfg(feature = "rustls")]
+type Acceptor = tokio_rustls::TlsAcceptor;
+#[cfg(not(feature = "rustls"))]
+#[derive(Clone)]
+enum Acceptor {}
+
+/// What the server saw of one WebSocket.
+#[derive(Debug)]
+struct Report {
+    path: String,
+    /// Which TCP connection (1, 2, …) it came on.
+    connection: usize,
+    negotiated: Negotiated,
+    messages: Vec<Message>,
+    closed: Closed,
+}
+
+/// A hyper HTTP/2 server (extended CONNECT enabled) on loopback, over TLS
+/// when `tls` is given: any extended CONNECT is accepted (subprotocol
+/// `chat` if offered) and echoed, except `/forbidden` (403 with `x-why`)
+/// and `/old-version` (its `sec-websocket-version` made 8 before
+/// `http2::accept` sees it); a text message `/close CODE REASON` makes the
+/// server close. Returns its address, the number of TCP connections it took
+/// so far, and the reports of the WebSockets as they end.
+async fn h2_server(tls: Option<Acceptor>) -> (SocketAddr, Arc<AtomicUsize>, mpsc::UnboundedReceiver<Report>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::unbounded_channel();
+    let counter = Arc::clone(&connections);
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tcp.set_nodelay(true).unwrap();
+            let connection = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            let (tx, tls) = (tx.clone(), tls.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let response = handle(request, connection, tx.clone());
+                    async move { Ok::<_, Infallible>(response) }
+                });
+                let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+                builder.enable_connect_protocol();
+                match tls {
+                    #[cfg(feature = "rustls")]
+                    Some(acceptor) => {
+                        let stream = acceptor.accept(tcp).await.unwrap();
+                        assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+                        let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                    }
+                    #[cfg(not(feature = "rustls"))]
+                    Some(never) => match never {},
+                    None => {
+                        let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
+                    }
+                }
+            });
+        }
+    });
+    (addr, connections, rx)
+}
+
+fn handle(
+    mut request: hyper::Request<Incoming>,
+    connection: usize,
+    reports: mpsc::UnboundedSender<Report>,
+) -> hyper::Response<Empty<Bytes>> {
+    assert!(http2::is_connect_request(&request), "{request:?}");
+    let path = request.uri().path().to_owned();
+    match path.as_str() {
+        "/forbidden" => {
+            return hyper::Response::builder().status(403).header("x-why", "not here").body(Empty::new()).unwrap();
+        }
+        "/old-version" => {
+            request.headers_mut().insert("sec-websocket-version", http::HeaderValue::from_static("8"));
+        }
+        _ => {}
+    }
+    let config = Config::default().with_protocol("chat");
+    match http2::accept_with(&mut request, config, |r| {
+        assert_eq!(r.path(), path);
+        Accept::new()
+    }) {
+        Ok((response, websocket)) => {
+            tokio::spawn(async move {
+                let ws = websocket.await.expect("the stream");
+                let (negotiated, messages, closed) = echo(ws).await;
+                let _ = reports.send(Report { path, connection, negotiated, messages, closed });
+            });
+            response
+        }
+        Err(refusal) => refusal.response(),
+    }
+}
+
+/// Echoes every message until the connection ends; `/close CODE REASON`
+/// closes it instead.
+async fn echo<S>(mut ws: WebSocket<S>) -> (Negotiated, Vec<Message>, Closed) {
+    let negotiated = ws.negotiated().clone();
+    let mut messages = Vec::new();
+    while let Some(message) = ws.recv().await {
+        let Ok(message) = message else { break };
+        messages.push(message.clone());
+        let text = String::from_utf8_lossy(message.as_bytes()).into_owned();
+        if let Some(rest) = text.strip_prefix("/close ") {
+            let (code, reason) = rest.split_once(' ').unwrap();
+            let closed = ws.close(code.parse::<u16>().unwrap(), reason).await.expect("close");
+            assert!(closed.was_clean, "{closed:?}");
+        } else {
+            ws.send(message).await.expect("the echo");
+        }
+    }
+    (negotiated, messages, ws.closed().await)
+}
+
+/// Several WebSockets at once on one h2c connection: each negotiates the
+/// subprotocol, echoes interleaved messages, and closes, half from the
+/// client and half from the server, with codes and reasons seen exactly on
+/// both sides; the server took one TCP connection for all of them.
+#[tokio::test]
+async fn many_websockets_share_one_h2c_connection() {
+    const SOCKETS: usize = 8;
+    within(20, async {
+        let (addr, connections, mut reports) = h2_server(None).await;
+        let h2 = Http2Connection::connect(&format!("ws://{addr}/")).await.unwrap();
+        let mut opening = Vec::new();
+        for i in 0..SOCKETS {
+            let h2 = h2.clone();
+            opening.push(tokio::spawn(async move {
+                let request = ClientRequest::new(&format!("ws://{addr}/socket/{i}")).unwrap().protocol("chat");
+                h2.websocket(request, Config::default()).await.unwrap()
+            }));
+        }
+        let mut sockets = Vec::new();
+        for task in opening {
+            let (ws, negotiated) = task.await.unwrap();
+            assert_eq!(negotiated.protocol.as_deref(), Some("chat"));
+            sockets.push(ws);
+        }
+        // All open at once: now the traffic, every socket in its own task.
+        let mut running = Vec::new();
+        for (i, mut ws) in sockets.into_iter().enumerate() {
+            running.push(tokio::spawn(async move {
+                for k in 0..20 {
+                    ws.send(format!("socket {i} message {k}")).await.unwrap();
+                }
+                for k in 0..20 {
+                    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text(format!("socket {i} message {k}")));
+                }
+                if i % 2 == 0 {
+                    ws.close(4000 + i as u16, &format!("client {i} done")).await.unwrap()
+                } else {
+                    ws.send(format!("/close {} server {i} done", 4100 + i)).await.unwrap();
+                    assert!(ws.recv().await.is_none());
+                    ws.closed().await
+                }
+            }));
+        }
+        for (i, task) in running.into_iter().enumerate() {
+            let closed = task.await.unwrap();
+            let (code, reason) = if i % 2 == 0 {
+                (4000 + i as u16, format!("client {i} done"))
+            } else {
+                (4100 + i as u16, format!("server {i} done"))
+            };
+            assert_eq!((closed.code, closed.reason.as_str(), closed.was_clean), (CloseCode::new(code), &*reason, true));
+        }
+        let mut seen = Vec::new();
+        for _ in 0..SOCKETS {
+            seen.push(reports.recv().await.unwrap());
+        }
+        seen.sort_by_key(|r| r.path.clone());
+        for (i, report) in seen.iter().enumerate() {
+            assert_eq!(report.path, format!("/socket/{i}"));
+            assert_eq!(report.connection, 1);
+            assert_eq!(report.negotiated.protocol.as_deref(), Some("chat"));
+            assert_eq!(report.messages.len(), 20 + usize::from(i % 2 == 1));
+            let (code, reason) = if i % 2 == 0 {
+                (4000 + i as u16, format!("client {i} done"))
+            } else {
+                (4100 + i as u16, format!("server {i} done"))
+            };
+            let closed = &report.closed;
+            assert_eq!((closed.code, closed.reason.as_str(), closed.was_clean), (CloseCode::new(code), &*reason, true));
+        }
+        assert_eq!(connections.load(Ordering::SeqCst), 1, "every WebSocket on one TCP connection");
+        // The connection outlives its WebSockets: one more opens on it.
+        assert!(!h2.is_closed());
+        let (mut ws, _) =
+            h2.websocket(ClientRequest::new(&format!("ws://{addr}/late")).unwrap(), Config::default()).await.unwrap();
+        ws.send("late").await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("late"));
+        let closed = ws.close(CloseCode::NORMAL, "").await.unwrap();
+        assert!(closed.was_clean);
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+    })
+    .await;
+}
+
+/// `wss://` over TLS with ALPN `h2`, certificate made by the test: two
+/// WebSockets on one connection, a large message and close codes.
+#[cfg(feature = "rustls")]
+#[tokio::test]
+async fn wss_over_tls_with_alpn_h2() {
+    use wsmachine_tokio::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use wsmachine_tokio::rustls::{ClientConfig, RootCertStore};
+
+    within(20, async {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.key_pair.serialize_der()));
+        let cert = made.cert.der().clone();
+        let mut server_tls = (*wsmachine_tokio::server_config(vec![cert.clone()], key).unwrap()).clone();
+        server_tls.alpn_protocols = vec![b"h2".to_vec()];
+        let acceptor = Acceptor::from(Arc::new(server_tls));
+        let (addr, connections, mut reports) = h2_server(Some(acceptor)).await;
+
+        let mut roots = RootCertStore::empty();
+        roots.add(cert).unwrap();
+        // No ALPN here: the connection sets `h2` itself.
+        let client_tls = ClientConfig::builder_with_provider(wsmachine_tokio::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let url = format!("wss://localhost:{}/", addr.port());
+        let h2 = Http2Connection::connect_with_tls(&url, Arc::new(client_tls)).await.unwrap();
+        let (mut a, _) =
+            h2.websocket(ClientRequest::new(&format!("{url}a")).unwrap(), Config::default()).await.unwrap();
+        let (mut b, _) =
+            h2.websocket(ClientRequest::new(&format!("{url}b")).unwrap(), Config::default()).await.unwrap();
+        // Larger than HTTP/2's initial 64 KiB window: flow control both ways.
+        let big = Message::binary((0..1_000_000u32).map(|i| i as u8).collect::<Vec<u8>>());
+        a.send(big.clone()).await.unwrap();
+        b.send("small, beside it").await.unwrap();
+        assert_eq!(b.recv().await.unwrap().unwrap(), Message::text("small, beside it"));
+        assert_eq!(a.recv().await.unwrap().unwrap(), big);
+        let closed = a.close(4242, "secure bye").await.unwrap();
+        assert_eq!((closed.code, closed.reason.as_str(), closed.was_clean), (CloseCode::new(4242), "secure bye", true));
+        b.send("/close 4243 secure server bye").await.unwrap();
+        assert!(b.recv().await.is_none());
+        let closed = b.closed().await;
+        assert_eq!(
+            (closed.code, closed.reason.as_str(), closed.was_clean),
+            (CloseCode::new(4243), "secure server bye", true)
+        );
+        let mut seen = [reports.recv().await.unwrap(), reports.recv().await.unwrap()];
+        seen.sort_by_key(|r| r.path.clone());
+        assert_eq!(
+            (seen[0].path.as_str(), seen[0].closed.code, seen[0].closed.was_clean),
+            ("/a", CloseCode::new(4242), true)
+        );
+        assert_eq!(
+            (seen[1].path.as_str(), seen[1].closed.code, seen[1].closed.was_clean),
+            ("/b", CloseCode::new(4243), true)
+        );
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+    })
+    .await;
+}
+
+/// Refusals reach our client as typed errors, and the connection stays
+/// usable: the application's 403, and the core's 400 for a
+/// `sec-websocket-version` other than 13, which names the version it
+/// supports.
+#[tokio::test]
+async fn refusals_are_typed_errors() {
+    within(20, async {
+        let (addr, connections, _reports) = h2_server(None).await;
+        let h2 = Http2Connection::connect(&format!("ws://{addr}/")).await.unwrap();
+        let refused = |path: &str| {
+            let (h2, url) = (h2.clone(), format!("ws://{addr}{path}"));
+            async move {
+                match h2.websocket(ClientRequest::new(&url).unwrap(), Config::default()).await {
+                    Err(Error::Handshake(HandshakeError::Rejected(rejection))) => rejection,
+                    other => panic!("expected a rejection, got {:?}", other.map(|(_, n)| n)),
+                }
+            }
+        };
+        let forbidden = refused("/forbidden").await;
+        assert_eq!(forbidden.status, 403);
+        assert!(forbidden.headers.contains(&("x-why".to_owned(), "not here".to_owned())), "{:?}", forbidden.headers);
+        let old = refused("/old-version").await;
+        assert_eq!(old.status, 400);
+        assert!(old.headers.contains(&("sec-websocket-version".to_owned(), "13".to_owned())), "{:?}", old.headers);
+        let (mut ws, _) =
+            h2.websocket(ClientRequest::new(&format!("ws://{addr}/fine")).unwrap(), Config::default()).await.unwrap();
+        ws.send("after the refusals").await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("after the refusals"));
+        assert!(ws.close(CloseCode::NORMAL, "").await.unwrap().was_clean);
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+    })
+    .await;
+}
+
+/// A hyper HTTP/2 server that did not enable extended CONNECT never gets
+/// one: `Http2Connection` refuses to start.
+#[tokio::test(start_paused = true)]
+async fn a_server_without_extended_connect_is_refused() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let service = service_fn(|_request: hyper::Request<Incoming>| async {
+            Ok::<_, Infallible>(hyper::Response::new(Empty::<Bytes>::new()))
+        });
+        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(tcp), service)
+            .await;
+    });
+    match Http2Connection::connect(&format!("ws://{addr}/")).await {
+        Err(Error::Io(e)) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::Unsupported);
+            assert!(e.to_string().contains("SETTINGS_ENABLE_CONNECT_PROTOCOL"), "{e}");
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------- a raw h2 peer
+
+/// A masked client frame (FIN set).
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+/// An unmasked server frame (FIN set).
+fn server_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let mut frame = vec![0x80 | opcode, payload.len() as u8];
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// A Close payload.
+fn close_payload(code: u16, reason: &str) -> Vec<u8> {
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend_from_slice(reason.as_bytes());
+    payload
+}
+
+/// Reads from an h2 stream until `want` bytes came, or its end.
+async fn read_stream(body: &mut h2::RecvStream, want: usize) -> Vec<u8> {
+    let mut got = Vec::new();
+    while got.len() < want {
+        let Some(chunk) = body.data().await else { break };
+        let chunk = chunk.unwrap();
+        let _ = body.flow_control().release_capacity(chunk.len());
+        got.extend_from_slice(&chunk);
+    }
+    got
+}
+
+/// The stream's end as the raw peer sees it: `Ok(())` for `END_STREAM`, the
+/// reason for a reset.
+async fn stream_end(body: &mut h2::RecvStream) -> Result<(), h2::Reason> {
+    loop {
+        match body.data().await {
+            None => return Ok(()),
+            Some(Ok(chunk)) if chunk.is_empty() => {}
+            Some(Ok(chunk)) => panic!("unexpected data {chunk:?}"),
+            Some(Err(e)) => return Err(e.reason().expect("a reset")),
+        }
+    }
+}
+
+/// Whether the peer has reset the stream, within `wait`.
+async fn reset_within(send: &mut h2::SendStream<Bytes>, wait: Duration) -> Option<h2::Reason> {
+    tokio::time::timeout(wait, poll_fn(|cx| send.poll_reset(cx))).await.ok().map(|r| r.unwrap())
+}
+
+/// A raw h2 client connected to `addr` whose server has enabled extended
+/// CONNECT; opens one WebSocket stream at `path`.
+async fn raw_connect(
+    addr: SocketAddr,
+    path: &str,
+    version: &str,
+) -> (http::Response<h2::RecvStream>, h2::SendStream<Bytes>) {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    while !client.is_extended_connect_protocol_enabled() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut request = http::Request::builder()
+        .method(http::Method::CONNECT)
+        .uri(format!("http://{addr}{path}"))
+        .version(http::Version::HTTP_2)
+        .header("sec-websocket-version", version)
+        .body(())
+        .unwrap();
+    request.extensions_mut().insert(h2::ext::Protocol::from_static("websocket"));
+    let (response, send) = client.send_request(request, false).unwrap();
+    (response.await.unwrap(), send)
+}
+
+/// The server's side of a clean close on the stream, seen by a raw h2
+/// client: our server closes, the client answers, and the server's Close
+/// is followed by `END_STREAM`, with no reset while the client has not
+/// ended its side; the client's `END_STREAM` then ends the stream cleanly.
+#[tokio::test]
+async fn raw_client_sees_end_stream_and_no_reset_on_a_clean_close() {
+    within(20, async {
+        let (addr, _, mut reports) = h2_server(None).await;
+        let (response, mut send) = raw_connect(addr, "/raw", "13").await;
+        assert_eq!(response.status(), 200);
+        assert!(response.headers().get("sec-websocket-accept").is_none());
+        let mut body = response.into_body();
+        let ask = b"/close 4000 raw bye";
+        send.send_data(Bytes::from(client_frame(0x1, ask)), false).unwrap();
+        let close = server_frame(0x8, &close_payload(4000, "raw bye"));
+        assert_eq!(read_stream(&mut body, close.len()).await, close);
+        send.send_data(Bytes::from(client_frame(0x8, &close_payload(4000, "raw bye"))), false).unwrap();
+        // The server's END_STREAM, then nothing: no RST_STREAM while our
+        // side is open.
+        assert_eq!(stream_end(&mut body).await, Ok(()));
+        assert_eq!(reset_within(&mut send, Duration::from_millis(300)).await, None);
+        send.send_data(Bytes::new(), true).unwrap();
+        let report = reports.recv().await.unwrap();
+        assert_eq!(
+            (report.closed.code, report.closed.reason.as_str(), report.closed.was_clean),
+            (CloseCode::new(4000), "raw bye", true)
+        );
+        assert_eq!(reset_within(&mut send, Duration::from_millis(300)).await, None);
+    })
+    .await;
+}
+
+/// A raw h2 client that resets its stream (`RST_STREAM(CANCEL)`, an abort
+/// in RFC 8441 §5's terms) ends the server's WebSocket abnormally: 1006,
+/// `was_clean` false. A wrong version is refused 400 with
+/// `sec-websocket-version: 13`.
+#[tokio::test]
+async fn raw_client_reset_is_1006_and_a_wrong_version_is_400() {
+    within(20, async {
+        let (addr, _, mut reports) = h2_server(None).await;
+        let (response, mut send) = raw_connect(addr, "/aborted", "13").await;
+        assert_eq!(response.status(), 200);
+        send.send_data(Bytes::from(client_frame(0x1, b"before the reset")), false).unwrap();
+        let echo = server_frame(0x1, b"before the reset");
+        assert_eq!(read_stream(&mut response.into_body(), echo.len()).await, echo);
+        send.send_reset(h2::Reason::CANCEL);
+        let report = reports.recv().await.unwrap();
+        assert_eq!(report.messages, [Message::text("before the reset")]);
+        assert_eq!((report.closed.code, report.closed.was_clean), (CloseCode::ABNORMAL, false));
+
+        let (response, _send) = raw_connect(addr, "/old", "8").await;
+        assert_eq!(response.status(), 400);
+        assert_eq!(response.headers()["sec-websocket-version"], "13");
+    })
+    .await;
+}
+
+/// A raw h2 server (the `h2` crate, extended CONNECT enabled) for our
+/// client: hands each accepted stream to the test.
+async fn raw_server()
+-> (SocketAddr, mpsc::UnboundedReceiver<(http::Request<h2::RecvStream>, h2::server::SendResponse<Bytes>)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut connection = h2::server::Builder::new().enable_connect_protocol().handshake(tcp).await.unwrap();
+        while let Some(Ok(stream)) = connection.accept().await {
+            let _ = tx.send(stream);
+        }
+    });
+    (addr, rx)
+}
+
+/// Our client's side on the stream, against a raw h2 server: the extended
+/// CONNECT as RFC 8441 §5 has it; a clean close from the server (Close,
+/// then `END_STREAM`) is answered with our Close and our `END_STREAM`, no
+/// reset; and a server's `RST_STREAM(CANCEL)` ends a WebSocket with 1006,
+/// `was_clean` false.
+#[tokio::test]
+async fn raw_server_sees_our_end_stream_and_its_reset_is_1006() {
+    within(20, async {
+        let (addr, mut streams) = raw_server().await;
+        let h2 = Http2Connection::connect(&format!("ws://{addr}/")).await.unwrap();
+        let url = format!("ws://{addr}/clean?x=1");
+        let request = ClientRequest::new(&url).unwrap().protocol("chat").origin("http://example.test");
+        let opening = tokio::spawn({
+            let h2 = h2.clone();
+            async move { h2.websocket(request, Config::default()).await.unwrap() }
+        });
+        let (request, mut respond) = streams.recv().await.unwrap();
+        assert_eq!(request.method(), http::Method::CONNECT);
+        assert_eq!(request.extensions().get::<h2::ext::Protocol>().map(|p| p.as_str()), Some("websocket"));
+        assert_eq!(request.uri().to_string(), format!("http://{addr}/clean?x=1"));
+        let headers = request.headers();
+        assert_eq!(headers["sec-websocket-version"], "13");
+        assert_eq!(headers["sec-websocket-protocol"], "chat");
+        assert_eq!(headers["origin"], "http://example.test");
+        for absent in ["sec-websocket-key", "upgrade", "connection", "host"] {
+            assert!(headers.get(absent).is_none(), "{absent} in {headers:?}");
+        }
+        let response = http::Response::builder().status(200).header("sec-websocket-protocol", "chat").body(()).unwrap();
+        let mut send = respond.send_response(response, false).unwrap();
+        let mut body = request.into_body();
+        let (ws, negotiated) = opening.await.unwrap();
+        assert_eq!(negotiated.protocol.as_deref(), Some("chat"));
+
+        // The server closes: Close, then, once our echo of it is in,
+        // END_STREAM (RFC 6455 §7.1.1: the server ends the transport first).
+        send.send_data(Bytes::from(server_frame(0x8, &close_payload(4001, "raw server bye"))), false).unwrap();
+        let echo = client_frame(0x8, &close_payload(4001, "raw server bye"));
+        let got = read_stream(&mut body, echo.len()).await;
+        assert_eq!((got.len(), &got[..2]), (echo.len(), &echo[..2]));
+        // Nothing more from our side until the server's END_STREAM: no
+        // END_STREAM, no reset.
+        assert!(tokio::time::timeout(Duration::from_millis(200), body.data()).await.is_err());
+        assert_eq!(reset_within(&mut send, Duration::from_millis(10)).await, None);
+        send.send_data(Bytes::new(), true).unwrap();
+        // Then ours, and no reset.
+        assert_eq!(stream_end(&mut body).await, Ok(()));
+        assert_eq!(reset_within(&mut send, Duration::from_millis(300)).await, None);
+        let closed = within(1, ws.closed()).await;
+        assert_eq!(
+            (closed.code, closed.reason.as_str(), closed.was_clean),
+            (CloseCode::new(4001), "raw server bye", true)
+        );
+
+        // A second WebSocket on the connection, reset by the server.
+        let opening = tokio::spawn({
+            let h2 = h2.clone();
+            async move {
+                h2.websocket(ClientRequest::new(&format!("ws://{addr}/reset")).unwrap(), Config::default())
+                    .await
+                    .unwrap()
+            }
+        });
+        let (_request, mut respond) = streams.recv().await.unwrap();
+        let mut send = respond.send_response(http::Response::new(()), false).unwrap();
+        let (mut ws, _) = opening.await.unwrap();
+        send.send_data(Bytes::from(server_frame(0x1, b"then a reset")), false).unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("then a reset"));
+        send.send_reset(h2::Reason::CANCEL);
+        match ws.recv().await {
+            Some(Err(Error::Failed(closed))) => {
+                assert_eq!((closed.code, closed.was_clean), (CloseCode::ABNORMAL, false));
+            }
+            other => panic!("expected the abnormal end, got {other:?}"),
+        }
+        assert!(ws.recv().await.is_none());
+        let closed = ws.closed().await;
+        assert_eq!((closed.code, closed.reason.as_str(), closed.was_clean), (CloseCode::ABNORMAL, "", false));
+    })
+    .await;
+}
