@@ -321,7 +321,9 @@ impl Http2Connection {
     /// [`client_config`](crate::client_config)). Returns once the server's
     /// `SETTINGS` have enabled extended CONNECT; a server that has not
     /// enabled it within [`SETTINGS_WAIT`] fails with
-    /// [`ErrorKind::Unsupported`](io::ErrorKind::Unsupported).
+    /// [`ErrorKind::Unsupported`](io::ErrorKind::Unsupported). Resolving,
+    /// TCP and TLS are not bounded here: wrap the call in
+    /// `tokio::time::timeout` for that.
     pub async fn connect(url: &str) -> Result<Self, Error> {
         let request = ClientRequest::new(url)?;
         let tcp = crate::opening::tcp_connect(&request).await?;
