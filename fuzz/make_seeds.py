@@ -18,6 +18,8 @@ section 5.7, wrapped in each target's input format:
   closes, peer frames, EOF and timeouts, and operations on buffers lent by
   `read_buffer` (`lends`, after the operations);
 - differential: a settings byte, then the peer's byte stream;
+- h2_connect:   a flags byte, a status (2 bytes), then HTTP/2 fields one a
+  line, `name: value` (RFC 8441 §5.1's request and variants);
 - memory:       `arbitrary`'s encoding of `MemoryInput` (fuzz/src/memory.rs),
   written by `memory_input` below: messages, reads and hostile frames.
 
@@ -339,6 +341,35 @@ def heads():
     return requests, responses
 
 
+def h2_seeds():
+    """RFC 8441 §5.1's request and response, and variants (see fuzz/src/h2.rs)."""
+    example = [
+        b":method: CONNECT", b":protocol: websocket", b":scheme: https", b":path: /chat",
+        b":authority: server.example.com", b"sec-websocket-protocol: chat, superchat",
+        b"sec-websocket-extensions: permessage-deflate", b"sec-websocket-version: 13",
+        b"origin: http://www.example.com",
+    ]
+
+    def seed(flags, status, lines):
+        return bytes([flags]) + struct.pack(">H", status) + b"\n".join(lines)
+
+    return {
+        "rfc-8441-5.1": seed(0, 200, example),
+        "rfc-8441-5.1-deflate": seed(0x0C, 200, example),
+        "rfc-8441-5.1-response": seed(0x04, 200, [b":status: 200", b"sec-websocket-protocol: chat"]),
+        "example-flags": seed(0x0F, 200, [b"cookie: a=b"]),
+        "deflate-params": seed(0x0F, 200, [
+            b"sec-websocket-extensions: permessage-deflate; client_max_window_bits; server_max_window_bits=10"]),
+        "403": seed(0x03, 403, [b"www-authenticate: Basic"]),
+        "version-8": seed(0x01, 200, [b"sec-websocket-version: 8"]),
+        "upgrade": seed(0x03, 200, [b"upgrade: websocket", b"connection: Upgrade"]),
+        "uppercase": seed(0x03, 200, [b"Cookie: a"]),
+        "other-protocol": seed(0, 200, [b":method: CONNECT", b":protocol: connect-udp", b":scheme: https",
+                                        b":path: /", b":authority: h", b"sec-websocket-version: 13"]),
+        "get": seed(0, 200, [b":method: GET", b":scheme: http", b":path: /", b":authority: h"]),
+    }
+
+
 def handshake_stream_seeds(role):
     if role == "server":
         m = lambda *a, **k: frame(*a, mask=RFC_KEY, **k)
@@ -613,6 +644,8 @@ def main():
         write("handshake_request", name, data)
     for name, data in responses.items():
         write("handshake_response", name, data)
+    for name, data in h2_seeds().items():
+        write("h2_connect", name, data)
     for name, data in api_seeds().items():
         write("api_sequence", name, data)
     for name, data in differential_seeds().items():

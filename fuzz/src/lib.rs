@@ -15,6 +15,7 @@
 //!   with the peer's HTTP head;
 //! - [`run_streaming`]: streaming receive against assembled delivery;
 //! - [`heads`]: the handshake head parsers on their own;
+//! - [`h2`]: RFC 8441's extended CONNECT checks on arbitrary header lists;
 //! - [`api`]: arbitrary sequences of commands and inputs;
 //! - [`differential`]: wsmachine against tungstenite.
 
@@ -31,6 +32,7 @@ pub mod data;
 #[path = "../../tests/common/deflate.rs"]
 pub mod deflate;
 pub mod differential;
+pub mod h2;
 pub mod heads;
 pub mod memory;
 
@@ -1601,7 +1603,7 @@ mod tests {
     fn seeds_replay() {
         use arbitrary::{Arbitrary, Unstructured};
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
-        let targets: [(&str, fn(&[u8])); 9] = [
+        let targets: [(&str, fn(&[u8])); 10] = [
             ("server_stream", |d| run_stream(Role::Server, d)),
             ("client_stream", |d| run_stream(Role::Client, d)),
             ("streaming", |d| {
@@ -1610,6 +1612,7 @@ mod tests {
             }),
             ("handshake_request", heads::request),
             ("handshake_response", heads::response),
+            ("h2_connect", h2::connect),
             ("differential", differential::run),
             ("frame_decode", |_| {}),
             ("memory", |d| {

@@ -40,7 +40,8 @@ impl<B> TryFrom<&http::Request<B>> for Request {
     /// Checks an `http` request as an opening handshake, with the same
     /// checks and errors as the wire parser (RFC 6455 §4.2.1). Only
     /// HTTP/1.0 and HTTP/1.1 requests can be upgrades; HTTP/2 and later are
-    /// [`HandshakeError::HttpVersion`] (RFC 8441 is not supported here).
+    /// [`HandshakeError::HttpVersion`] (an RFC 8441 extended CONNECT goes
+    /// through [`ConnectRequest::from_http`](super::h2::ConnectRequest::from_http)).
     /// Header names are those of the `http` map (lower case).
     fn try_from(req: &http::Request<B>) -> Result<Self, HandshakeError> {
         let version = match req.version() {

@@ -8,6 +8,10 @@
 //!   Switching Protocols, §4.2.2) or a rejection status.
 //! * Both sides negotiate extensions with the §9.1 grammar
 //!   ([`ExtensionOffer`], [`parse_extensions`]).
+//! * Over HTTP/2, RFC 8441's extended CONNECT replaces the upgrade: the
+//!   [`h2`] module checks and builds its header lists, and
+//!   [`Accept::negotiate`] negotiates for it with the same code
+//!   ([`Offers`]).
 //!
 //! Every failed check is its own [`HandshakeError`] variant.
 //!

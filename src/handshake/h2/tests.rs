@@ -593,3 +593,112 @@ mod never_panics {
         }
     }
 }
+
+#[cfg(feature = "http")]
+mod http_conversions {
+    use super::*;
+    use ::http::{HeaderValue, Method, StatusCode, Version};
+
+    #[test]
+    fn client_request_is_the_fields() {
+        let req = client().origin("http://www.example.com").header("Cookie", "a=b");
+        let h = client_request(&req);
+        assert_eq!(h.method(), Method::CONNECT);
+        assert_eq!(h.uri(), "https://server.example.com/chat");
+        assert_eq!(h.version(), Version::HTTP_2);
+        let regular: Vec<(&str, &str)> = h.headers().iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap())).collect();
+        let fields = request_fields(&req);
+        assert_eq!(regular, pairs(&fields)[5..]);
+        // Back on the server, with the :protocol hyper hands over apart.
+        let connect = ConnectRequest::from_http(&h, Some("websocket")).unwrap();
+        assert_eq!(connect, ConnectRequest::from_fields(owned(&fields)).unwrap());
+
+        let h = client_request(&ClientRequest::new("ws://[::1]:8080/a?x=1").unwrap());
+        assert_eq!(h.uri(), "http://[::1]:8080/a?x=1");
+        let connect = ConnectRequest::from_http(&h, Some("websocket")).unwrap();
+        assert_eq!((connect.scheme(), connect.authority(), connect.path()), ("http", "[::1]:8080", "/a?x=1"));
+    }
+
+    #[test]
+    fn from_http_rejections() {
+        let good = || client_request(&client());
+        let ws = Some("websocket");
+        let mut h = good();
+        *h.version_mut() = Version::HTTP_11;
+        assert_eq!(ConnectRequest::from_http(&h, ws), Err(ConnectRejection::NotHttp2));
+        assert_eq!(ConnectRequest::from_http(&good(), None), Err(ConnectRejection::MissingProtocol));
+        assert_eq!(
+            ConnectRequest::from_http(&good(), Some("connect-udp")),
+            Err(ConnectRejection::UnsupportedProtocol("connect-udp".into()))
+        );
+        let mut h = good();
+        *h.method_mut() = Method::GET;
+        assert_eq!(ConnectRequest::from_http(&h, None), Err(ConnectRejection::MethodNotConnect("GET".into())));
+        assert_eq!(ConnectRequest::from_http(&h, ws), Err(ConnectRejection::InvalidPseudoHeader(":protocol".into())));
+        let mut h = good();
+        *h.uri_mut() = "/chat".parse().unwrap();
+        assert_eq!(ConnectRequest::from_http(&h, ws), Err(ConnectRejection::MissingPseudoHeader(":scheme")));
+        // A plain CONNECT's authority-form target has no :scheme or :path.
+        *h.uri_mut() = "server.example.com:443".parse().unwrap();
+        assert_eq!(ConnectRequest::from_http(&h, ws), Err(ConnectRejection::MissingPseudoHeader(":scheme")));
+        *h.uri_mut() = "https://user@server.example.com/chat".parse().unwrap();
+        assert_eq!(ConnectRequest::from_http(&h, ws), Err(ConnectRejection::InvalidAuthority));
+        let mut h = good();
+        h.headers_mut().insert("x-bin", HeaderValue::from_bytes(b"\xff").unwrap());
+        assert_eq!(ConnectRequest::from_http(&h, ws), Err(ConnectRejection::InvalidFieldValue("x-bin".into())));
+        let mut h = good();
+        h.headers_mut().insert("upgrade", HeaderValue::from_static("websocket"));
+        assert_eq!(ConnectRequest::from_http(&h, ws), Err(ConnectRejection::ConnectionSpecificField("upgrade".into())));
+        let mut h = good();
+        h.headers_mut().remove("sec-websocket-version");
+        let e = ConnectRequest::from_http(&h, ws).unwrap_err();
+        assert_eq!((e.status(), e.headers()), (400, &[("sec-websocket-version", "13")][..]));
+    }
+
+    #[test]
+    fn accept_response_and_validate_http_response() {
+        let req = client();
+        let connect = ConnectRequest::from_http(&client_request(&req), Some("websocket")).unwrap();
+        let mut accept = Accept::new().protocol("chat").header("Set-Cookie", "a=b");
+        accept.extensions = vec![ExtensionOffer::new("x-ext")];
+        let resp = accept_response(&connect, &accept).unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.version(), Version::HTTP_2);
+        let regular: Vec<(&str, &str)> =
+            resp.headers().iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap())).collect();
+        assert_eq!(regular, pairs(&response_fields(&connect, &accept).unwrap())[1..]);
+        let accepted = validate_http_response(&req, &resp).unwrap();
+        assert_eq!(accepted.protocol.as_deref(), Some("chat"));
+        assert_eq!(accepted.extensions, [ExtensionOffer::new("x-ext")]);
+        assert_eq!(
+            accepted,
+            validate_response(&req, 200, owned(&response_fields(&connect, &accept).unwrap())).unwrap()
+        );
+
+        assert_eq!(
+            accept_response(&connect, &Accept::new().protocol("nope")).err(),
+            Some(UsageError::UnofferedProtocol("nope".into()))
+        );
+        assert_eq!(
+            accept_response(&connect, &Accept::new().header("TE", "trailers")).err(),
+            Some(UsageError::ReservedHeader("TE".into()))
+        );
+
+        let mut resp = accept_response(&connect, &Accept::new()).unwrap();
+        *resp.version_mut() = Version::HTTP_11;
+        assert_eq!(validate_http_response(&req, &resp), Err(HandshakeError::HttpVersion));
+        *resp.status_mut() = StatusCode::FORBIDDEN;
+        resp.headers_mut().insert("x-a", HeaderValue::from_static("1"));
+        match validate_http_response(&req, &resp) {
+            Err(HandshakeError::Rejected(r)) => {
+                assert_eq!((r.status, r.reason.as_str()), (403, "Forbidden"));
+                assert_eq!(r.headers, vec![("x-a".into(), "1".into())]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut resp = http::Response::new(());
+        *resp.version_mut() = Version::HTTP_2;
+        resp.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("nope"));
+        assert_eq!(validate_http_response(&req, &resp), Err(HandshakeError::UnofferedProtocol("nope".into())));
+    }
+}
