@@ -107,6 +107,13 @@ fn handle(
         _ => {}
     }
     let config = Config::default().with_protocol("chat");
+    // `/deflate`: permessage-deflate, every message compressed.
+    #[cfg(feature = "deflate")]
+    let config = if path == "/deflate" {
+        config.with_deflate(Some(wsmachine::DeflateConfig::default().with_threshold(0)))
+    } else {
+        config
+    };
     match http2::accept_with(&mut request, config, |r| {
         assert_eq!(r.path(), path);
         Accept::new()
@@ -322,6 +329,46 @@ async fn refusals_are_typed_errors() {
     .await;
 }
 
+/// permessage-deflate over HTTP/2, negotiated as on HTTP/1.1: our client
+/// and server agree on it, and on the wire (a raw h2 client that offers
+/// it) the server's 200 accepts it and its frames are compressed.
+#[cfg(feature = "deflate")]
+#[tokio::test]
+async fn deflate_is_negotiated_over_h2() {
+    use wsmachine_tokio::wsmachine::DeflateConfig;
+    within(20, async {
+        let (addr, _, mut reports) = h2_server(None).await;
+        let h2 = Http2Connection::connect(&format!("ws://{addr}/")).await.unwrap();
+        let config = Config::default().with_deflate(Some(DeflateConfig::default().with_threshold(0)));
+        let request = ClientRequest::new(&format!("ws://{addr}/deflate")).unwrap();
+        let (mut ws, negotiated) = h2.websocket(request, config).await.unwrap();
+        let names: Vec<&str> = negotiated.extensions.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["permessage-deflate"]);
+        let text = "compressible ".repeat(1000);
+        ws.send(text.clone()).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text(text.clone()));
+        assert!(ws.close(CloseCode::NORMAL, "deflated").await.unwrap().was_clean);
+        let report = reports.recv().await.unwrap();
+        assert_eq!(report.negotiated, negotiated);
+        assert_eq!(report.messages, [Message::text(text)]);
+
+        // A raw client's view: the answer, and a compressed echo (RSV1).
+        let (response, mut send) = raw_connect_with(addr, "/deflate", "13", Some("permessage-deflate")).await;
+        assert_eq!(response.status(), 200);
+        let agreed = response.headers()["sec-websocket-extensions"].to_str().unwrap().to_owned();
+        assert!(agreed.starts_with("permessage-deflate"), "{agreed}");
+        let plain =
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        send.send_data(Bytes::from(client_frame(0x1, plain.as_bytes())), false).unwrap();
+        let mut body = response.into_body();
+        let head = read_stream(&mut body, 2).await;
+        assert_eq!(head[0], 0x80 | 0x40 | 0x1, "FIN, RSV1 (compressed), text: {head:?}");
+        assert!(usize::from(head[1]) < plain.len() / 4, "{} bytes for {}", head[1], plain.len());
+        send.send_reset(h2::Reason::CANCEL);
+    })
+    .await;
+}
+
 /// A hyper HTTP/2 server that did not enable extended CONNECT never gets
 /// one: `Http2Connection` refuses to start.
 #[tokio::test(start_paused = true)]
@@ -410,6 +457,16 @@ async fn raw_connect(
     path: &str,
     version: &str,
 ) -> (http::Response<h2::RecvStream>, h2::SendStream<Bytes>) {
+    raw_connect_with(addr, path, version, None).await
+}
+
+/// [`raw_connect`] offering `extensions`.
+async fn raw_connect_with(
+    addr: SocketAddr,
+    path: &str,
+    version: &str,
+    extensions: Option<&str>,
+) -> (http::Response<h2::RecvStream>, h2::SendStream<Bytes>) {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let (client, connection) = h2::client::handshake(tcp).await.unwrap();
     tokio::spawn(connection);
@@ -424,6 +481,9 @@ async fn raw_connect(
         .header("sec-websocket-version", version)
         .body(())
         .unwrap();
+    if let Some(offer) = extensions {
+        request.headers_mut().insert("sec-websocket-extensions", offer.parse().unwrap());
+    }
     request.extensions_mut().insert(h2::ext::Protocol::from_static("websocket"));
     let (response, send) = client.send_request(request, false).unwrap();
     (response.await.unwrap(), send)
