@@ -31,9 +31,9 @@ s=$SECONDS
 (cd browser && timeout 600 npm ci --no-audit --no-fund --loglevel=error)
 lap "npm ci took $((SECONDS - s)) s"
 
-lap "cargo build --release -p wsmachine-tokio --features http2,rustls --example h2_server"
+lap "cargo build --release -p wsmachine-tokio --features http2,rustls,deflate --example h2_server"
 s=$SECONDS
-timeout 1800 cargo build --release -p wsmachine-tokio --features http2,rustls --example h2_server
+timeout 1800 cargo build --release -p wsmachine-tokio --features http2,rustls,deflate --example h2_server
 lap "build took $((SECONDS - s)) s"
 
 lap "node browser/h2_test.mjs (it prints its own time; its summary is the last line)"

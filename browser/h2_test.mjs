@@ -10,8 +10,8 @@
 // the page is loaded first. The server prints the HTTP version of every
 // request and WebSocket with the client's address: that is the proof that
 // each WebSocket arrived as an HTTP/2 extended CONNECT on the page's own
-// connection. Then: echo, a client-initiated close and a server-initiated
-// close, each checked on the page (CloseEvent code, reason, wasClean) and on
+// connection, with permessage-deflate negotiated. Then: echo, a
+// client-initiated close and a server-initiated close, each checked on the page (CloseEvent code, reason, wasClean) and on
 // the server.
 //
 //   node browser/h2_test.mjs          (after `npm ci` in browser/)
@@ -155,7 +155,7 @@ function portAnswers() {
 
 async function startServer() {
   if (!existsSync(serverBin)) {
-    throw new Error(`${serverBin} is missing: cargo build --release -p wsmachine-tokio --features http2,rustls --example h2_server`);
+    throw new Error(`${serverBin} is missing: cargo build --release -p wsmachine-tokio --features http2,rustls,deflate --example h2_server`);
   }
   if (await portAnswers()) throw new Error(`something already listens on ${host}:${port}; stop it or set WS_BROWSER_H2_PORT`);
   server = spawn(serverBin, [`${host}:${port}`], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
@@ -238,10 +238,12 @@ async function connect() {
   const n = await logLength();
   await page.click("#connect");
   await waitLog(`new WebSocket("wss://${host}:${port}/")`, n);
-  await waitLog(/^open \(protocol "", extensions ""\)$/, n);
+  await waitLog(/^open \(protocol "", extensions "permessage-deflate[^"]*"\)$/, n);
   const m = await serverLine(/^\[([^\]]+)\] websocket (\d+) over (.*) \/$/, from);
   if (m[3] !== "HTTP/2 (extended CONNECT) https") throw new Error(`the server took the WebSocket over ${m[3]}, not HTTP/2's extended CONNECT`);
-  await serverLine(new RegExp(`^\\[ws ${m[2]}\\] open: `), from);
+  // The example is built with permessage-deflate (feature deflate):
+  // Chromium offers it and the server accepts it on this path too.
+  await serverLine(new RegExp(`^\\[ws ${m[2]}\\] open: .*name: "permessage-deflate"`), from);
   sockets.push({ peer: m[1], id: m[2] });
   return m[2];
 }

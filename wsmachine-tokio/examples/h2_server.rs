@@ -15,7 +15,9 @@
 //! as a stream of that connection. Each WebSocket is printed with the HTTP
 //! version it came over: `websocket 3 over HTTP/2 (extended CONNECT)`.
 //! Every message is sent back, except a text message `/close CODE REASON`,
-//! to which the server answers by closing with that code and reason.
+//! to which the server answers by closing with that code and reason. With
+//! `--features deflate` it also answers permessage-deflate, on both HTTP
+//! versions (`.ci/browser_h2.sh` builds it so).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
