@@ -369,6 +369,30 @@ async fn deflate_is_negotiated_over_h2() {
     .await;
 }
 
+/// The connection lives as long as a WebSocket on it does, without the
+/// `Http2Connection` that opened it.
+#[tokio::test]
+async fn a_websocket_outlives_its_http2_connection_handle() {
+    within(20, async {
+        let (addr, _, mut reports) = h2_server(None).await;
+        let request = ClientRequest::new(&format!("ws://{addr}/alone")).unwrap();
+        let (mut ws, _) = Http2Connection::connect(&format!("ws://{addr}/"))
+            .await
+            .unwrap()
+            .websocket(request, Config::default())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ws.send("still here").await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("still here"));
+        let closed = ws.close(4002, "alone").await.unwrap();
+        assert_eq!((closed.code, closed.reason.as_str(), closed.was_clean), (CloseCode::new(4002), "alone", true));
+        let report = reports.recv().await.unwrap();
+        assert_eq!((report.closed.code, report.closed.was_clean), (CloseCode::new(4002), true));
+    })
+    .await;
+}
+
 /// A hyper HTTP/2 server that did not enable extended CONNECT never gets
 /// one: `Http2Connection` refuses to start.
 #[tokio::test(start_paused = true)]
