@@ -24,26 +24,26 @@
 //!
 //! RFC 8441 §5 maps an orderly TCP close to `END_STREAM` and an abort to
 //! `RST_STREAM(CANCEL)`. hyper gives no handle on an upgraded stream but
-//! its reads, writes and shutdown, so this is what goes on the wire (read
-//! from hyper 1.13's `proto/h2/upgrade.rs` and h2 0.4's stream handling,
-//! and checked by the adapter's tests with a raw `h2` peer):
+//! its reads, writes and shutdown, so this is what goes on the wire, frame
+//! by frame as the adapter's tests capture it with a raw `h2` peer (hyper
+//! 1.13, h2 0.4):
 //!
 //! - **Clean close.** The connection's transport-close output
 //!   (`CloseTransport`, a shutdown of the transport) is an `END_STREAM`:
-//!   hyper ends the send side on `poll_shutdown`. Dropped after that while
-//!   the peer's side is still open, hyper's stream would be reset at once
-//!   (`RST_STREAM(NO_ERROR)` from a server, as RFC 9113 §8.1 has a server
-//!   that does not read a request to the end; `CANCEL` from a client). So
-//!   [`H2Stream`] keeps the stream until the peer's `END_STREAM` too (at
-//!   most [`LINGER`]), as TCP's FIN goes both ways: a clean close is
-//!   `END_STREAM` both ways and nothing else. (RFC 6455 §7.1.1: the server
-//!   ends first, the client after it.)
+//!   hyper ends the send side on `poll_shutdown` (an empty DATA frame with
+//!   the flag). Dropped after that while the peer's side is still open,
+//!   hyper's stream would be reset at once (`RST_STREAM(NO_ERROR)` from a
+//!   server, as RFC 9113 §8.1 has a server that does not read a request to
+//!   the end). So [`H2Stream`] keeps the stream until the peer's
+//!   `END_STREAM` too (at most [`LINGER`]), as TCP's FIN goes both ways: a
+//!   clean close is the Close frames, then `END_STREAM` both ways (RFC 6455
+//!   §7.1.1: the server's first), and nothing else.
 //! - **Abort.** A stream dropped without a shutdown (the transport failed;
-//!   the close deadline passed with bytes unwritten) goes to hyper, which
-//!   sends what it holds, ends the send side and then resets the stream if
-//!   the peer's side is open: `END_STREAM` and `RST_STREAM(CANCEL)` from a
-//!   client, `END_STREAM` and `RST_STREAM(NO_ERROR)` from a server. hyper
-//!   offers no way to send the `CANCEL` alone.
+//!   the close deadline passed with bytes unwritten) is dropped as it is,
+//!   and hyper resets it: a client sends `RST_STREAM(CANCEL)` alone, as
+//!   RFC 8441 §5 has it; a server sends `END_STREAM` and then
+//!   `RST_STREAM(NO_ERROR)` (hyper's server path offers no way to send the
+//!   `CANCEL`).
 //! - **Received.** An `END_STREAM` is the end of the input. hyper reads an
 //!   `RST_STREAM(CANCEL)` or `NO_ERROR` as the end of the input too, and
 //!   any other reset as an error. Either way a stream that ends before the

@@ -10,8 +10,10 @@
 use std::convert::Infallible;
 use std::future::poll_fn;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,6 +21,7 @@ use http_body_util::Empty;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use wsmachine_tokio::handshake::{Accept, ClientRequest, HandshakeError};
@@ -491,7 +494,19 @@ async fn raw_connect_with(
     version: &str,
     extensions: Option<&str>,
 ) -> (http::Response<h2::RecvStream>, h2::SendStream<Bytes>) {
-    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (response, send, _) = raw_connect_recorded(addr, path, version, extensions).await;
+    (response, send)
+}
+
+/// [`raw_connect_with`], keeping a copy of every byte the client reads.
+async fn raw_connect_recorded(
+    addr: SocketAddr,
+    path: &str,
+    version: &str,
+    extensions: Option<&str>,
+) -> (http::Response<h2::RecvStream>, h2::SendStream<Bytes>, Arc<Mutex<Vec<u8>>>) {
+    let read = Arc::default();
+    let tcp = Recorded { io: TcpStream::connect(addr).await.unwrap(), read: Arc::clone(&read) };
     let (client, connection) = h2::client::handshake(tcp).await.unwrap();
     tokio::spawn(connection);
     let mut client = client.ready().await.unwrap();
@@ -510,7 +525,63 @@ async fn raw_connect_with(
     }
     request.extensions_mut().insert(h2::ext::Protocol::from_static("websocket"));
     let (response, send) = client.send_request(request, false).unwrap();
-    (response.await.unwrap(), send)
+    (response.await.unwrap(), send, read)
+}
+
+/// A transport that keeps a copy of every byte read: the HTTP/2 frames as
+/// they came, which h2's stream API does not show one by one.
+struct Recorded<S> {
+    io: S,
+    read: Arc<Mutex<Vec<u8>>>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Recorded<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        self.read.lock().unwrap().extend_from_slice(&buf.filled()[before..]);
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Recorded<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// The frames of stream `id` in `bytes` (HTTP/2 frames, after the client
+/// preface if `preface`), named: `HEADERS`, `DATA (n bytes)`,
+/// `DATA+END_STREAM (n bytes)`, `RST_STREAM(code)`, `WINDOW_UPDATE`.
+fn stream_frames(bytes: &[u8], preface: bool, id: u32) -> Vec<String> {
+    let mut rest = if preface { &bytes[24..] } else { bytes };
+    let mut out = Vec::new();
+    while rest.len() >= 9 {
+        let len = usize::from(rest[0]) << 16 | usize::from(rest[1]) << 8 | usize::from(rest[2]);
+        let (kind, flags) = (rest[3], rest[4]);
+        let stream = u32::from_be_bytes([rest[5] & 0x7f, rest[6], rest[7], rest[8]]);
+        let payload = &rest[9..9 + len];
+        if stream == id {
+            out.push(match kind {
+                0x0 if flags & 0x1 != 0 => format!("DATA+END_STREAM ({len} bytes)"),
+                0x0 => format!("DATA ({len} bytes)"),
+                0x1 => "HEADERS".to_owned(),
+                0x3 => format!("RST_STREAM({})", u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]])),
+                0x8 => "WINDOW_UPDATE".to_owned(),
+                other => format!("frame type {other}"),
+            });
+        }
+        rest = &rest[9 + len..];
+    }
+    out
 }
 
 /// The server's side of a clean close on the stream, seen by a raw h2
@@ -521,7 +592,8 @@ async fn raw_connect_with(
 async fn raw_client_sees_end_stream_and_no_reset_on_a_clean_close() {
     within(20, async {
         let (addr, _, mut reports) = h2_server(None).await;
-        let (response, mut send) = raw_connect(addr, "/raw", "13").await;
+        let (response, mut send, read) = raw_connect_recorded(addr, "/raw", "13", None).await;
+        let id = send.stream_id().as_u32();
         assert_eq!(response.status(), 200);
         assert!(response.headers().get("sec-websocket-accept").is_none());
         let mut body = response.into_body();
@@ -541,6 +613,11 @@ async fn raw_client_sees_end_stream_and_no_reset_on_a_clean_close() {
             (CloseCode::new(4000), "raw bye", true)
         );
         assert_eq!(reset_within(&mut send, Duration::from_millis(300)).await, None);
+        // Frame by frame: the 200, the Close (2 + 2 + 7 bytes), END_STREAM.
+        assert_eq!(
+            stream_frames(&read.lock().unwrap(), false, id),
+            ["HEADERS", "DATA (11 bytes)", "DATA+END_STREAM (0 bytes)"]
+        );
     })
     .await;
 }
@@ -572,19 +649,25 @@ async fn raw_client_reset_is_1006_and_a_wrong_version_is_400() {
 
 /// A raw h2 server (the `h2` crate, extended CONNECT enabled) for our
 /// client: hands each accepted stream to the test.
-async fn raw_server()
--> (SocketAddr, mpsc::UnboundedReceiver<(http::Request<h2::RecvStream>, h2::server::SendResponse<Bytes>)>) {
+async fn raw_server() -> (
+    SocketAddr,
+    mpsc::UnboundedReceiver<(http::Request<h2::RecvStream>, h2::server::SendResponse<Bytes>)>,
+    Arc<Mutex<Vec<u8>>>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
+    let read = Arc::default();
+    let recorded = Arc::clone(&read);
     tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
+        let tcp = Recorded { io: tcp, read: recorded };
         let mut connection = h2::server::Builder::new().enable_connect_protocol().handshake(tcp).await.unwrap();
         while let Some(Ok(stream)) = connection.accept().await {
             let _ = tx.send(stream);
         }
     });
-    (addr, rx)
+    (addr, rx, read)
 }
 
 /// Our client's side on the stream, against a raw h2 server: the extended
@@ -595,7 +678,7 @@ async fn raw_server()
 #[tokio::test]
 async fn raw_server_sees_our_end_stream_and_its_reset_is_1006() {
     within(20, async {
-        let (addr, mut streams) = raw_server().await;
+        let (addr, mut streams, read) = raw_server().await;
         let h2 = Http2Connection::connect(&format!("ws://{addr}/")).await.unwrap();
         let url = format!("ws://{addr}/clean?x=1");
         let request = ClientRequest::new(&url).unwrap().protocol("chat").origin("http://example.test");
@@ -604,6 +687,7 @@ async fn raw_server_sees_our_end_stream_and_its_reset_is_1006() {
             async move { h2.websocket(request, Config::default()).await.unwrap() }
         });
         let (request, mut respond) = streams.recv().await.unwrap();
+        let id = respond.stream_id().as_u32();
         assert_eq!(request.method(), http::Method::CONNECT);
         assert_eq!(request.extensions().get::<h2::ext::Protocol>().map(|p| p.as_str()), Some("websocket"));
         assert_eq!(request.uri().to_string(), format!("http://{addr}/clean?x=1"));
@@ -639,6 +723,12 @@ async fn raw_server_sees_our_end_stream_and_its_reset_is_1006() {
             (closed.code, closed.reason.as_str(), closed.was_clean),
             (CloseCode::new(4001), "raw server bye", true)
         );
+        // Frame by frame: the CONNECT, the masked Close (2 + 4 + 2 + 14
+        // bytes), END_STREAM; then nothing more (WINDOW_UPDATEs aside).
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let frames = stream_frames(&read.lock().unwrap(), true, id);
+        let frames: Vec<&str> = frames.iter().map(String::as_str).filter(|f| *f != "WINDOW_UPDATE").collect();
+        assert_eq!(frames, ["HEADERS", "DATA (22 bytes)", "DATA+END_STREAM (0 bytes)"]);
 
         // A second WebSocket on the connection, reset by the server.
         let opening = tokio::spawn({
@@ -664,6 +754,70 @@ async fn raw_server_sees_our_end_stream_and_its_reset_is_1006() {
         assert!(ws.recv().await.is_none());
         let closed = ws.closed().await;
         assert_eq!((closed.code, closed.reason.as_str(), closed.was_clean), (CloseCode::ABNORMAL, "", false));
+    })
+    .await;
+}
+
+/// What hyper itself sends when an upgraded HTTP/2 stream is dropped
+/// without a shutdown (an abort: `H2Stream` drops hyper's stream as it is
+/// when its send side was not ended), as `http2`'s module docs say, frame
+/// by frame, the peer's side being open: `RST_STREAM(CANCEL)` (8) alone
+/// from a client; `DATA+END_STREAM`, then `RST_STREAM(NO_ERROR)` (0) from a
+/// server.
+#[tokio::test]
+async fn hyper_ends_then_resets_a_dropped_upgraded_stream() {
+    within(20, async {
+        // hyper as the client, a raw h2 server.
+        let (addr, mut streams, read) = raw_server().await;
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let (mut send_request, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await.unwrap();
+        tokio::spawn(connection);
+        let mut connect = http::Request::builder()
+            .method(http::Method::CONNECT)
+            .uri(format!("http://{addr}/dropped"))
+            .version(http::Version::HTTP_2)
+            .header("sec-websocket-version", "13")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        connect.extensions_mut().insert(hyper::ext::Protocol::from_static("websocket"));
+        // Time for the server's SETTINGS (extended CONNECT) to arrive.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let dropping = tokio::spawn(async move {
+            let mut response = send_request.send_request(connect).await.unwrap();
+            drop(hyper::upgrade::on(&mut response).await.unwrap());
+            send_request
+        });
+        let (request, mut respond) = streams.recv().await.unwrap();
+        let id = respond.stream_id().as_u32();
+        let mut send = respond.send_response(http::Response::new(()), false).unwrap();
+        let _send_request = dropping.await.unwrap();
+        assert_eq!(reset_within(&mut send, Duration::from_secs(2)).await, Some(h2::Reason::CANCEL));
+        drop(request);
+        assert_eq!(stream_frames(&read.lock().unwrap(), true, id), ["HEADERS", "RST_STREAM(8)"]);
+
+        // hyper as the server, a raw h2 client.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let service = service_fn(|mut request: hyper::Request<Incoming>| async move {
+                let on_upgrade = hyper::upgrade::on(&mut request);
+                tokio::spawn(async move { drop(on_upgrade.await.unwrap()) });
+                Ok::<_, Infallible>(hyper::Response::new(Empty::<Bytes>::new()))
+            });
+            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            builder.enable_connect_protocol();
+            let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
+        });
+        let (response, mut send, read) = raw_connect_recorded(addr, "/dropped", "13", None).await;
+        assert_eq!(response.status(), 200);
+        let id = send.stream_id().as_u32();
+        assert_eq!(reset_within(&mut send, Duration::from_secs(2)).await, Some(h2::Reason::NO_ERROR));
+        assert_eq!(
+            stream_frames(&read.lock().unwrap(), false, id),
+            ["HEADERS", "DATA+END_STREAM (0 bytes)", "RST_STREAM(0)"]
+        );
     })
     .await;
 }
