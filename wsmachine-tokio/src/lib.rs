@@ -268,8 +268,11 @@
 //! subprotocols and extensions as in HTTP/1.1) and the server answers 200
 //! instead of 101; the stream then carries the frames. A client may send
 //! one only to a server whose `SETTINGS` announced
-//! `SETTINGS_ENABLE_CONNECT_PROTOCOL = 1`; browsers (Chromium, Firefox)
-//! use it on an HTTP/2 connection they already have to that origin.
+//! `SETTINGS_ENABLE_CONNECT_PROTOCOL = 1`. Chromium uses it, with no flag,
+//! for a `wss://` WebSocket when it already has an HTTP/2 connection to
+//! that origin whose server enabled it (Chromium 156, checked by the
+//! repository's `.ci/browser_h2.sh`); otherwise it opens an HTTP/1.1
+//! connection and upgrades, so a server should take both.
 //!
 //! To turn it on in a hyper server, enable the `http2` feature, serve
 //! HTTP/2 with `enable_connect_protocol()` on hyper's HTTP/2 builder (with
