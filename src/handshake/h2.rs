@@ -19,7 +19,8 @@
 //! * Server: [`ConnectRequest::from_fields`] (or
 //!   [`ConnectRequest::from_http`]) checks the request; every refusal is a
 //!   [`ConnectRejection`] that knows its status and the fields to send with
-//!   it. [`Accept::negotiate`] chooses the subprotocol and answers
+//!   it ([`ConnectRejection::response_fields`], or
+//!   [`ConnectRejection::to_http`]). [`Accept::negotiate`] chooses the subprotocol and answers
 //!   permessage-deflate exactly as for HTTP/1.1 (one code path for both),
 //!   and [`response_fields`] (or [`accept_response`]) builds the `200`.
 //!

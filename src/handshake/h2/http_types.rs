@@ -46,6 +46,23 @@ impl ConnectRequest {
     }
 }
 
+impl ConnectRejection {
+    /// The refusing response as an `http::Response` (version HTTP/2, empty
+    /// body): [`status`](Self::status) and [`headers`](Self::headers).
+    pub fn to_http(&self) -> http::Response<()> {
+        let mut out = http::Response::new(());
+        // Every status here is a valid code; on failure 200 would stay.
+        if let Ok(status) = http::StatusCode::from_u16(self.status()) {
+            *out.status_mut() = status;
+        }
+        *out.version_mut() = http::Version::HTTP_2;
+        for (name, value) in self.headers() {
+            out.headers_mut().append(*name, HeaderValue::from_static(value));
+        }
+        out
+    }
+}
+
 /// Fills an `http` header map with the regular fields of `fields`; a pair
 /// `http` refuses is [`UsageError::InvalidHeader`] (none, for fields that
 /// passed this module's checks).

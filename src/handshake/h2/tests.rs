@@ -653,6 +653,13 @@ mod http_conversions {
         h.headers_mut().remove("sec-websocket-version");
         let e = ConnectRequest::from_http(&h, ws).unwrap_err();
         assert_eq!((e.status(), e.headers()), (400, &[("sec-websocket-version", "13")][..]));
+        let resp = e.to_http();
+        assert_eq!((resp.status(), resp.version()), (StatusCode::BAD_REQUEST, Version::HTTP_2));
+        assert_eq!(resp.headers()["sec-websocket-version"], "13");
+        let resp = ConnectRejection::MethodNotConnect("GET".into()).to_http();
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(resp.headers()["allow"], "CONNECT");
+        assert_eq!(ConnectRejection::UnsupportedProtocol("x".into()).to_http().status(), StatusCode::NOT_IMPLEMENTED);
     }
 
     #[test]
