@@ -57,7 +57,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
 use http_body_util::Empty;
 use hyper::client::conn::http2::SendRequest;
 use hyper::upgrade::{OnUpgrade, Upgraded};
@@ -143,50 +142,43 @@ where
 /// deserves.
 #[derive(Debug)]
 pub struct Refusal {
-    status: u16,
-    headers: Vec<(HeaderName, HeaderValue)>,
+    status: http::StatusCode,
+    /// Boxed: a `HeaderMap` is large, and this is an `Err` (usually empty).
+    headers: Box<http::HeaderMap>,
     why: String,
 }
 
 impl Refusal {
     fn request(rejection: ConnectRejection) -> Self {
-        let headers = rejection
-            .headers()
-            .iter()
-            .filter_map(|(name, value)| {
-                Some((HeaderName::from_bytes(name.as_bytes()).ok()?, HeaderValue::from_str(value).ok()?))
-            })
-            .collect();
-        Self { status: rejection.status(), headers, why: rejection.to_string() }
+        let (parts, ()) = rejection.to_http().into_parts();
+        Self { status: parts.status, headers: Box::new(parts.headers), why: rejection.to_string() }
     }
 
     fn usage(error: UsageError) -> Self {
-        Self { status: 500, headers: Vec::new(), why: error.to_string() }
+        Self { status: http::StatusCode::INTERNAL_SERVER_ERROR, headers: Box::default(), why: error.to_string() }
     }
 
     /// The status the request deserves: 400 (malformed, or a
     /// `sec-websocket-version` other than 13, with `sec-websocket-version:
     /// 13`), 405, 501, or 500 when the application's [`Accept`] was invalid.
     pub fn status(&self) -> u16 {
-        self.status
+        self.status.as_u16()
     }
 
     /// The response to send: the status and the headers the core asks for,
     /// with an empty body (request data is never echoed).
     pub fn response(&self) -> http::Response<Empty<Bytes>> {
         let mut response = http::Response::new(Empty::new());
-        *response.status_mut() =
-            http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-        for (name, value) in &self.headers {
-            response.headers_mut().append(name.clone(), value.clone());
-        }
+        *response.status_mut() = self.status;
+        *response.version_mut() = http::Version::HTTP_2;
+        *response.headers_mut() = (*self.headers).clone();
         response
     }
 }
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "extended CONNECT refused with {}: {}", self.status, self.why)
+        write!(f, "extended CONNECT refused with {}: {}", self.status.as_u16(), self.why)
     }
 }
 
