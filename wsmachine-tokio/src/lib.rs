@@ -258,6 +258,48 @@
 //! # fn main() {}
 //! ```
 //!
+//! # HTTP/2 (RFC 8441)
+//!
+//! With feature `http2`, WebSockets run over HTTP/2 too, each on one stream
+//! of a connection that carries other WebSockets and ordinary requests
+//! alongside (RFC 8441, "Bootstrapping WebSockets with HTTP/2"): the client
+//! opens a stream with an *extended CONNECT* (`:method CONNECT`,
+//! `:protocol websocket`, the path, `sec-websocket-version: 13`, the
+//! subprotocols and extensions as in HTTP/1.1) and the server answers 200
+//! instead of 101; the stream then carries the frames. A client may send
+//! one only to a server whose `SETTINGS` announced
+//! `SETTINGS_ENABLE_CONNECT_PROTOCOL = 1`. Chromium uses it, with no flag,
+//! for a `wss://` WebSocket when it already has an HTTP/2 connection to
+//! that origin whose server enabled it (Chromium 156, checked by the
+//! repository's `.ci/browser_h2.sh`); otherwise it opens an HTTP/1.1
+//! connection and upgrades, so a server should take both.
+//!
+//! To turn it on in a hyper server, enable the `http2` feature, serve
+//! HTTP/2 with `enable_connect_protocol()` on hyper's HTTP/2 builder (with
+//! hyper-util's `auto::Builder`: `.http2().enable_connect_protocol()`;
+//! over TLS, offer ALPN `h2`), and hand extended CONNECTs
+//! ([`http2::is_connect_request`]) to [`http2::accept`], as upgrades go to
+//! [`upgrade`] (`examples/h2_server.rs` does both on one port). A client
+//! opens an [`http2::Http2Connection`] and as many WebSockets on it as it
+//! likes:
+//!
+//! ```no_run
+//! # #[cfg(feature = "http2")]
+//! # async fn run() -> Result<(), wsmachine_tokio::Error> {
+//! use wsmachine_tokio::http2::Http2Connection;
+//! use wsmachine_tokio::handshake::ClientRequest;
+//! use wsmachine_tokio::Config;
+//!
+//! let h2 = Http2Connection::connect("ws://127.0.0.1:8080/").await?;
+//! let (chat, _) = h2.websocket(ClientRequest::new("ws://127.0.0.1:8080/chat")?, Config::default()).await?;
+//! let (feed, _) = h2.websocket(ClientRequest::new("ws://127.0.0.1:8080/feed")?, Config::default()).await?;
+//! chat.send("hello").await?;
+//! # drop(feed);
+//! # Ok(())
+//! # }
+//! # fn main() {}
+//! ```
+//!
 //! # Features
 //!
 //! - `rustls`: TLS through tokio-rustls on ring.
@@ -265,11 +307,15 @@
 //! - `deflate`: permessage-deflate (the core's `deflate` feature).
 //! - `hyper`: [`upgrade`] for servers on hyper 1.x and axum (the core's
 //!   `http` feature).
+//! - `http2`: WebSockets over HTTP/2 (RFC 8441), server and client, on
+//!   hyper's HTTP/2 ([`http2`]; implies `hyper`).
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
 mod driver;
 mod error;
+#[cfg(feature = "http2")]
+pub mod http2;
 mod opening;
 mod shared;
 mod tls;

@@ -4,6 +4,8 @@
 mod common;
 mod concurrency;
 mod deadlines;
+#[cfg(feature = "http2")]
+mod http2;
 #[cfg(feature = "hyper")]
 mod hyper_upgrade;
 mod interop;
