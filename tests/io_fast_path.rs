@@ -288,6 +288,53 @@ fn read_from_feeds_every_byte_and_the_end() {
     }
 }
 
+/// A reader that always has more than asked for, and records the size of
+/// every buffer it is handed.
+struct Endless {
+    sizes: Vec<usize>,
+    frame: Vec<u8>,
+    at: usize,
+}
+
+impl Read for Endless {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sizes.push(buf.len());
+        for b in buf.iter_mut() {
+            *b = self.frame[self.at];
+            self.at = (self.at + 1) % self.frame.len();
+        }
+        Ok(buf.len())
+    }
+}
+
+#[test]
+fn read_from_starts_small_and_doubles_to_64_kib_while_reads_fill_it() {
+    let mut c = server();
+    let mut r = Endless { sizes: Vec::new(), frame: peer_frame(Role::Server, true, op::BINARY, b"0123456789"), at: 0 };
+    for _ in 0..9 {
+        assert_eq!(c.read_from(&mut r).unwrap(), *r.sizes.last().unwrap());
+        while c.poll_event().is_some() {}
+    }
+    let k = 1024;
+    assert_eq!(r.sizes, [2 * k, 4 * k, 8 * k, 16 * k, 32 * k, 64 * k, 64 * k, 64 * k, 64 * k]);
+
+    // Reads that do not fill it leave it as it is: a connection that only
+    // sees a handshake and small messages never zeroes more than 2 KiB.
+    let input: Vec<u8> = (0..50).flat_map(|_| peer_frame(Role::Server, true, op::TEXT, b"hi")).collect();
+    let mut c = server();
+    let mut r = Pieces { data: &input, piece: 40, interrupt: false };
+    let mut sizes = Vec::new();
+    struct Spy<'a, 'b>(&'a mut Pieces<'b>, &'a mut Vec<usize>);
+    impl Read for Spy<'_, '_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.1.push(buf.len());
+            self.0.read(buf)
+        }
+    }
+    while c.read_from(&mut Spy(&mut r, &mut sizes)).unwrap() > 0 {}
+    assert!(sizes.iter().all(|&n| n == 2 * k), "{sizes:?}");
+}
+
 #[test]
 fn read_from_passes_errors_through() {
     struct Failing;
