@@ -115,12 +115,7 @@ async fn handle(mut request: Request<Incoming>, peer: SocketAddr, scheme: &str) 
         return Ok(match wsmachine_tokio::http2::accept(&mut request, config) {
             Ok((response, websocket)) => {
                 println!("[{peer}] websocket {id} over HTTP/2 (extended CONNECT) {scheme} {}", request.uri().path());
-                tokio::spawn(async move {
-                    match websocket.await {
-                        Ok(ws) => echo(ws, id).await,
-                        Err(e) => println!("[ws {id}] not opened: {e}"),
-                    }
-                });
+                spawn_echo(websocket, id);
                 response.map(|body| body.boxed())
             }
             Err(refusal) => {
@@ -134,12 +129,7 @@ async fn handle(mut request: Request<Incoming>, peer: SocketAddr, scheme: &str) 
         return Ok(match wsmachine_tokio::upgrade(&mut request, config) {
             Ok((response, websocket)) => {
                 println!("[{peer}] websocket {id} over {version:?} (upgrade) {scheme} {}", request.uri().path());
-                tokio::spawn(async move {
-                    match websocket.await {
-                        Ok(ws) => echo(ws, id).await,
-                        Err(e) => println!("[ws {id}] not opened: {e}"),
-                    }
-                });
+                spawn_echo(websocket, id);
                 response.map(|body| body.boxed())
             }
             Err(e) => {
@@ -158,6 +148,20 @@ async fn handle(mut request: Request<Incoming>, peer: SocketAddr, scheme: &str) 
     *response.status_mut() = status;
     response.headers_mut().insert(hyper::header::CONTENT_TYPE, content_type.parse().expect("a valid value"));
     Ok(response)
+}
+
+/// Echoes on the WebSocket once the handshake's future gives it.
+fn spawn_echo<S, E>(websocket: impl Future<Output = Result<WebSocket<S>, E>> + Send + 'static, id: u64)
+where
+    S: Send + 'static,
+    E: std::fmt::Display + Send,
+{
+    tokio::spawn(async move {
+        match websocket.await {
+            Ok(ws) => echo(ws, id).await,
+            Err(e) => println!("[ws {id}] not opened: {e}"),
+        }
+    });
 }
 
 /// Echoes every message; `/close CODE REASON` closes from this side.
