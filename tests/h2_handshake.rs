@@ -242,6 +242,7 @@ fn every_rejection_with_its_status_and_fields() {
         (example_with(set(":authority", "u:p@h")), R::InvalidAuthority, 400),
         (example_with(set(":authority", "a/b")), R::InvalidAuthority, 400),
         (example_with(push("host", "other.example.com")), R::HostMismatch, 400),
+        (example_with(push("host", "elsewhere")), R::HostMismatch, 400),
         (example_with(push("content-length", "5")), R::UnexpectedContent, 400),
         (example_with(push("content-length", "10")), R::UnexpectedContent, 400),
         (example_with(drop_field("sec-websocket-version")), R::UnsupportedVersion(None), 400),
