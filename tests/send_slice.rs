@@ -20,14 +20,12 @@ fn send(conn: &mut Connection, borrowed: bool, text: bool, payload: &str) -> Res
 }
 
 fn config(fragment: Option<usize>, high_water: Option<usize>, deflate: bool) -> Config {
-    let mut c = Config::default().with_fragment_size(fragment).with_send_water_marks(high_water, 0);
-    if !deflate {
-        return c;
-    }
+    let c = Config::default().with_fragment_size(fragment).with_send_water_marks(high_water, 0);
     #[cfg(feature = "deflate")]
-    {
-        c = c.with_deflate(Some(wsmachine::DeflateConfig::default()));
+    if deflate {
+        return c.with_deflate(Some(wsmachine::DeflateConfig::default()));
     }
+    let _ = deflate;
     c
 }
 
