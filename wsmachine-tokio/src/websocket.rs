@@ -56,8 +56,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> WebSocket<S> {
         low_water: usize,
         negotiated: Negotiated,
     ) -> Self {
-        let shared = Shared::new(conn, high_water, low_water, negotiated);
-        tokio::spawn(Driver::new(io, Arc::clone(&shared)));
+        let shared = Shared::new(conn, high_water, low_water, negotiated, Box::new(io));
+        tokio::spawn(Driver::new(Arc::clone(&shared)));
         shared.add_handle();
         Self { reader: Reader { shared: Arc::clone(&shared) }, writer: Writer { shared }, _transport: PhantomData }
     }
