@@ -21,6 +21,9 @@ pub(crate) const READ_MIN: usize = 16 * 1024;
 /// At most this many pieces per vectored write (`IOV_MAX` is 1024 on
 /// Linux; a few dozen already amortise the system call).
 const MAX_SLICES: usize = 64;
+/// A smaller array for the usual few pieces (a header and a payload or
+/// two): cheaper to set up.
+const FEW_SLICES: usize = 4;
 
 /// Without vectored writes, pieces are gathered into one buffer of up to
 /// this many bytes; larger pieces are written on their own.
@@ -96,13 +99,13 @@ impl Io {
     pub(crate) fn poll_write_tx(&mut self, cx: &mut Context<'_>) -> io::Result<usize> {
         let mut written = 0;
         while !self.tx.is_empty() {
-            let result = if self.vectored {
-                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-                let n = self.tx.len().min(MAX_SLICES);
-                for (slot, piece) in slices.iter_mut().zip(&self.tx) {
-                    *slot = IoSlice::new(piece);
-                }
-                Pin::new(&mut self.transport).poll_write_vectored(cx, &slices[..n])
+            let result = if self.tx.len() == 1 {
+                // One piece (a small message is one): a plain write.
+                Pin::new(&mut self.transport).poll_write(cx, &self.tx[0])
+            } else if self.vectored && self.tx.len() <= FEW_SLICES {
+                self.poll_write_vectored::<FEW_SLICES>(cx)
+            } else if self.vectored {
+                self.poll_write_vectored::<MAX_SLICES>(cx)
             } else {
                 self.gather_front();
                 Pin::new(&mut self.transport).poll_write(cx, &self.tx[0])
@@ -127,6 +130,16 @@ impl Io {
             }
         }
         Ok(written)
+    }
+
+    /// One vectored write of the first `N` pieces at most.
+    fn poll_write_vectored<const N: usize>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let mut slices = [IoSlice::new(&[]); N];
+        let n = self.tx.len().min(N);
+        for (slot, piece) in slices.iter_mut().zip(&self.tx) {
+            *slot = IoSlice::new(piece);
+        }
+        Pin::new(&mut self.transport).poll_write_vectored(cx, &slices[..n])
     }
 
     /// Reads into `buf` (at most its spare capacity).

@@ -51,6 +51,10 @@ const MAX_HEADER: usize = 14;
 /// How many reads one `recv` may do before it lets other tasks run.
 const RECV_READS: usize = 16;
 
+/// A read tells the connection the time only if it moved this much since
+/// it last did (see `State::handle_read`).
+const STAMP_EVERY: Duration = Duration::from_millis(1);
+
 pub(crate) struct Shared {
     state: Mutex<State>,
     /// Settled by the handshake; never changes.
@@ -120,6 +124,11 @@ pub(crate) struct State {
     /// `send` now is a reply with nothing behind it, written at once by the
     /// sending task.
     pub(crate) reply_slot: bool,
+
+    /// When a read last told the connection the time.
+    pub(crate) stamped: Option<std::time::Instant>,
+    /// When the latest read happened.
+    pub(crate) read_at: Option<Instant>,
 
     /// How the connection ended, once it has.
     pub(crate) closed: Option<Closed>,
@@ -208,6 +217,8 @@ impl Shared {
                 routed: 0,
                 served: 0,
                 reply_slot: false,
+                stamped: None,
+                read_at: None,
                 closed: None,
                 linger_until: None,
                 io_error: None,
@@ -460,7 +471,10 @@ impl Shared {
         loop {
             if let Some(m) = st.drain(&mut io, true) {
                 st.reply_slot = fresh.is_some_and(|n| n <= m.len() + MAX_HEADER);
-                st.start_hold();
+                // The hold counts from the read that brought the message if
+                // this call made it, else from now.
+                let since = if fresh.is_some() { st.read_at } else { None };
+                st.start_hold_at(since);
                 st.delivered = true;
                 if !st.hold_timer {
                     // The driver's timer must be set to look at the hold.
@@ -624,7 +638,15 @@ impl State {
     /// What a read brought (`buf`, filled) or how it failed: handed to the
     /// connection. The bytes read, if any.
     pub(crate) fn handle_read(&mut self, io: &mut Io, buf: BytesMut, result: io::Result<usize>) -> Option<usize> {
-        self.conn.handle_timeout_at(crate::now());
+        // The bytes are stamped with the connection's latest time: a
+        // millisecond old at most is close enough, and saves the timers'
+        // work on every read of a busy connection.
+        let now = crate::now();
+        if self.stamped.is_none_or(|t| now >= t + STAMP_EVERY) {
+            self.conn.handle_timeout_at(now);
+            self.stamped = Some(now);
+        }
+        self.read_at = Some(Instant::from_std(now));
         match result {
             // A TLS peer that closes TCP without close_notify (rustls says
             // UnexpectedEof): an EOF all the same; the Close frames say
@@ -709,8 +731,14 @@ impl State {
     /// A message goes to the application: the input behind it waits (see
     /// [`hold`](Self::hold)), unless nobody will answer it.
     pub(crate) fn start_hold(&mut self) {
+        self.start_hold_at(None);
+    }
+
+    /// [`start_hold`](Self::start_hold) counting from `since` (now if
+    /// `None`).
+    fn start_hold_at(&mut self, since: Option<Instant>) {
         if self.reader_alive && !self.end_awaited && !self.hold_lapsed && self.conn.ready_state() == ReadyState::Open {
-            self.hold = Some(Instant::now());
+            self.hold = Some(since.unwrap_or_else(Instant::now));
         }
     }
 
