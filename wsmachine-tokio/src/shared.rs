@@ -586,30 +586,37 @@ impl State {
                     self.unwritten += bytes.len();
                     io.tx.push_back(bytes);
                 }
-                Output::CloseTransport => {
-                    if io.shutdown == Shutdown::No {
-                        io.shutdown = Shutdown::Asked;
-                    }
-                    self.kick = true;
-                }
                 Output::Event(Event::Message(message)) if pull => return Some(message),
-                // While closing, a full inbox drops what still arrives
-                // rather than stopping the reading: the peer's Close is
-                // behind it.
-                Output::Event(Event::Message(message))
-                    if self.reader_alive && !(self.inbox_bytes >= MAX_UNREAD && closing(self)) =>
-                {
-                    self.inbox_bytes += message.len() + MESSAGE_COST;
-                    self.inbox.push_back(message);
-                    self.start_hold();
-                    self.wake_reader();
-                }
-                Output::Event(Event::Closed(closed)) => self.on_closed(closed),
-                // The connection queued the Pong already.
-                Output::Event(Event::Ping(payload)) => self.pong_debt += payload.len() + PONG_COST,
-                // Pongs, Closing and Writable need nothing from the driver.
-                _ => {}
+                other => self.take_other(io, other),
             }
+        }
+    }
+
+    /// [`drain`](Self::drain)'s less common outputs.
+    #[inline(never)]
+    fn take_other(&mut self, io: &mut Io, output: Output) {
+        match output {
+            Output::CloseTransport => {
+                if io.shutdown == Shutdown::No {
+                    io.shutdown = Shutdown::Asked;
+                }
+                self.kick = true;
+            }
+            // While closing, a full inbox drops what still arrives rather
+            // than stopping the reading: the peer's Close is behind it.
+            Output::Event(Event::Message(message))
+                if self.reader_alive && !(self.inbox_bytes >= MAX_UNREAD && closing(self)) =>
+            {
+                self.inbox_bytes += message.len() + MESSAGE_COST;
+                self.inbox.push_back(message);
+                self.start_hold();
+                self.wake_reader();
+            }
+            Output::Event(Event::Closed(closed)) => self.on_closed(closed),
+            // The connection queued the Pong already.
+            Output::Event(Event::Ping(payload)) => self.pong_debt += payload.len() + PONG_COST,
+            // Pongs, Closing and Writable need nothing from the driver.
+            _ => {}
         }
     }
 
@@ -692,6 +699,7 @@ impl State {
     }
 
     /// Puts the transport back; the driver is woken if it wanted it.
+    #[inline]
     pub(crate) fn put_io(&mut self, io: Box<Io>) {
         if self.driver_gone {
             return;
