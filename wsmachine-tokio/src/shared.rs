@@ -432,7 +432,7 @@ impl Shared {
         if st.closed.is_none() {
             // Back for more: the input behind what was handed out is the
             // reader's to look at.
-            let held = st.hold.take().is_some() || std::mem::take(&mut st.hold_lapsed);
+            let held = st.hold.take().is_some() | std::mem::take(&mut st.hold_lapsed);
             if st.conn.ready_state() == ReadyState::Open && st.io.is_some() {
                 let (locked, message) = self.read_for_reader(st, cx);
                 st = locked;
