@@ -121,10 +121,12 @@
 //! - **Time runs on its own.** The handshake, close and keepalive deadlines
 //!   of [`Config`] fire, and Pings are answered, while the application is
 //!   busy elsewhere and awaits nothing on the socket: the task reads
-//!   whenever the reader is not engaged. A `recv` future that is kept but
-//!   not polled does not keep Pings waiting long either: the task watches a
-//!   reader that was woken and does not come, and reads instead of it after
-//!   two ticks of a second.
+//!   whenever the reader is not engaged. A `recv` future dropped while it
+//!   waits (a `select!` branch that lost) hands the reading back at once;
+//!   one that is kept but not polled does not keep Pings waiting long
+//!   either: the task watches a reader that was woken and does not come,
+//!   and reads instead of it after two ticks of a second (a `Stream`'s
+//!   `next()` is only watched).
 //! - **Writes that do not go at once**: what does not fit in the transport,
 //!   sends that are no reply, a `close()` from any task (written behind
 //!   what was queued before it).

@@ -547,6 +547,17 @@ impl Shared {
         (st, message)
     }
 
+    /// A `recv` future was dropped before it completed: if the reader was
+    /// engaged, nobody waits for the transport's readiness any more, and
+    /// the connection's task reads again.
+    pub(crate) fn recv_dropped(&self) {
+        let mut st = self.lock();
+        if st.reader_engaged {
+            st.reader_engaged = false;
+            st.wake_driver = true;
+        }
+    }
+
     /// A new writer handle.
     pub(crate) fn add_handle(&self) {
         self.lock().handles += 1;
