@@ -1,26 +1,29 @@
-//! The driver: the task that owns the transport and runs the connection.
+//! The transport, shared by whoever does I/O, and the driver: the task that
+//! keeps the connection's time and does the I/O nobody else is doing.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Wake};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::{Instant, Sleep};
-use wsmachine::{CloseCode, Closed, Event, Output};
+use wsmachine::{CloseCode, Closed};
 
-use crate::shared::{HOLD, MAX_UNREAD, MESSAGE_COST, Shared, State};
+use crate::shared::{HOLD, Shared, State};
 
 /// The least room lent for each read.
-const READ_MIN: usize = 16 * 1024;
+pub(crate) const READ_MIN: usize = 16 * 1024;
 
 /// At most this many pieces per vectored write (`IOV_MAX` is 1024 on
 /// Linux; a few dozen already amortise the system call).
 const MAX_SLICES: usize = 64;
+/// A smaller array for the usual few pieces (a header and a payload or
+/// two): cheaper to set up.
+const FEW_SLICES: usize = 4;
 
 /// Without vectored writes, pieces are gathered into one buffer of up to
 /// this many bytes; larger pieces are written on their own.
@@ -29,28 +32,22 @@ const GATHER_MAX: usize = 64 * 1024;
 /// After the connection is closed, how long the driver keeps trying to
 /// write what is left (the Close frame, a TLS close_notify) before it drops
 /// the transport anyway.
-const LINGER: Duration = Duration::from_secs(1);
+pub(crate) const LINGER: Duration = Duration::from_secs(1);
 
 /// How many rounds of reading and writing one poll may do before it yields
 /// to other tasks.
 const ROUNDS: usize = 16;
 
 /// How many reads one round may do: after a read, the next one either
-/// finds more input or registers the task for the transport's readiness.
-const READS: usize = 4;
+/// finds more input or registers for the transport's readiness.
+pub(crate) const READS: usize = 4;
 
-/// While the backlog is over the high-water mark (or this default without
-/// one), reading stops once the Pongs it made reach this many bytes: a peer
-/// that sends Pings and reads nothing cannot grow the queue past it.
-const PONG_LIMIT: usize = 64 * 1024;
-const DEFAULT_MARK: usize = 16 << 20;
-
-/// What a queued Pong costs beyond its payload, as counted for
-/// [`PONG_LIMIT`]: its header and a share of a queue slot.
-const PONG_COST: usize = 32;
+/// The transport, whatever its type: the handles are not generic over it.
+pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Shutdown {
+pub(crate) enum Shutdown {
     /// Not asked for.
     No,
     /// `CloseTransport` came: shut the write side down once `tx` is out.
@@ -58,143 +55,60 @@ enum Shutdown {
     Done,
 }
 
-/// Runs one connection: reads into it, writes what it gives out, keeps its
-/// time. Spawned as its own task, so that deadlines and automatic Pongs
-/// happen whatever the application is doing.
-pub(crate) struct Driver<S> {
-    io: S,
-    shared: Arc<Shared>,
+/// The transport and what goes with it: the bytes taken from the connection
+/// and not yet written, the read buffer lent for the next read. It lives in
+/// the shared state and is taken out by whichever task does I/O (the
+/// driver, or an application task writing what it sent or reading what it
+/// waits for), so the system calls happen without the lock held, and put
+/// back before that task's poll returns.
+pub(crate) struct Io {
+    transport: Box<dyn Transport>,
     vectored: bool,
     /// Bytes taken from the connection, in order, not yet written.
-    tx: VecDeque<Bytes>,
+    pub(crate) tx: std::collections::VecDeque<Bytes>,
     gather: BytesMut,
     /// A write happened since the last flush.
-    dirty: bool,
-    shutdown: Shutdown,
-    /// The buffer lent by `Connection::read_buffer` for the read in progress.
-    lent: Option<BytesMut>,
-    eof: bool,
-    sleep: Pin<Box<Sleep>>,
-    armed: Option<Instant>,
-    /// The timer has the driver's current waker and its current deadline:
-    /// until it fires (`is_elapsed`), polling it again would change nothing.
-    timer_polled: bool,
-    /// The timer fired: tell the connection the time.
-    tick: bool,
-    /// Closed: give up on the transport at this time.
-    linger_until: Option<Instant>,
-    /// The application dropped every handle and the Close was started.
-    abandoned: bool,
-    /// Bytes of automatic Pongs queued since the backlog was last at or
-    /// under the mark.
-    pong_debt: usize,
+    pub(crate) dirty: bool,
+    pub(crate) shutdown: Shutdown,
+    /// The buffer lent by `Connection::read_buffer` for the next read.
+    pub(crate) lent: Option<BytesMut>,
+    pub(crate) eof: bool,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
-    pub(crate) fn new(io: S, shared: Arc<Shared>) -> Self {
-        let vectored = io.is_write_vectored();
+impl Io {
+    pub(crate) fn new(transport: Box<dyn Transport>) -> Self {
+        let vectored = transport.is_write_vectored();
         Self {
-            io,
-            shared,
+            transport,
             vectored,
-            tx: VecDeque::new(),
+            tx: std::collections::VecDeque::new(),
             gather: BytesMut::new(),
             dirty: false,
             shutdown: Shutdown::No,
             lent: None,
             eof: false,
-            sleep: Box::pin(tokio::time::sleep_until(Instant::now())),
-            armed: None,
-            timer_polled: false,
-            tick: false,
-            linger_until: None,
-            abandoned: false,
-            pong_debt: 0,
         }
     }
 
-    /// Takes everything the connection has to give: bytes to `tx`, messages
-    /// to the inbox, the end of the connection to `closed`.
-    ///
-    /// While a message is held (`State::hold`), only what commands queued
-    /// is taken: the input behind the message is left for the reader.
-    fn drain(&mut self, st: &mut State) {
-        loop {
-            // What the reader took comes first: it left the connection
-            // before anything still in it.
-            let (output, counted) = match st.pending.pop_front() {
-                Some(output) => (output, true),
-                // Nothing queued by a command: the next output would be the
-                // input's.
-                None if st.holding() && st.conn.queued_bytes() == 0 => break,
-                None => match st.conn.poll_output() {
-                    Some(output) => (output, false),
-                    None => break,
-                },
-            };
-            match output {
-                Output::Transmit(bytes) => {
-                    if !counted {
-                        st.unwritten += bytes.len();
-                    }
-                    self.tx.push_back(bytes);
-                }
-                Output::CloseTransport if self.shutdown == Shutdown::No => self.shutdown = Shutdown::Asked,
-                // While closing, a full inbox drops what still arrives
-                // rather than stopping the reading: the peer's Close is
-                // behind it.
-                Output::Event(Event::Message(message))
-                    if st.reader_alive && !(st.inbox_bytes >= MAX_UNREAD && closing(st)) =>
-                {
-                    st.inbox_bytes += message.len() + MESSAGE_COST;
-                    st.inbox.push_back(message);
-                    st.start_hold();
-                    st.wake_reader();
-                }
-                Output::Event(Event::Closed(closed)) => self.on_closed(st, closed),
-                // The connection queued the Pong already.
-                Output::Event(Event::Ping(payload)) => self.pong_debt += payload.len() + PONG_COST,
-                // Pongs, Closing and Writable need nothing from the driver.
-                _ => {}
-            }
-        }
-    }
-
-    fn on_closed(&mut self, st: &mut State, closed: Closed) {
-        st.closed = Some(closed);
-        self.linger_until = Some(Instant::now() + LINGER);
-        st.wake_reader();
-        st.wake_waiters();
-    }
-
-    /// The transport failed: the connection ends (1006).
-    fn fail(&mut self, st: &mut State, e: &io::Error) {
-        if st.io_error.is_none() && st.closed.is_none() {
-            st.io_error = Some((e.kind(), e.to_string()));
-        }
-        st.conn.handle_eof();
-        self.eof = true;
-        self.tx.clear();
-        st.pending.retain(|output| !matches!(output, Output::Transmit(_)));
-        self.shutdown = Shutdown::Done;
-        st.unwritten = 0;
-        self.drain(st);
+    /// Whether anything is left to write (or flush).
+    pub(crate) fn unflushed(&self) -> bool {
+        !self.tx.is_empty() || self.dirty
     }
 
     /// Writes `tx` until it is empty or the transport would block.
-    fn poll_write_tx(&mut self, cx: &mut Context<'_>) -> io::Result<usize> {
+    pub(crate) fn poll_write_tx(&mut self, cx: &mut Context<'_>) -> io::Result<usize> {
         let mut written = 0;
         while !self.tx.is_empty() {
-            let result = if self.vectored {
-                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-                let n = self.tx.len().min(MAX_SLICES);
-                for (slot, piece) in slices.iter_mut().zip(&self.tx) {
-                    *slot = IoSlice::new(piece);
-                }
-                Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..n])
+            let result = if self.tx.len() == 1 {
+                // One piece (a small message is one): a plain write.
+                Pin::new(&mut self.transport).poll_write(cx, &self.tx[0])
+            } else if self.vectored && self.tx.len() <= FEW_SLICES {
+                self.poll_write_vectored::<FEW_SLICES>(cx)
+            } else if self.vectored {
+                self.poll_write_vectored::<MAX_SLICES>(cx)
             } else {
                 self.gather_front();
-                Pin::new(&mut self.io).poll_write(cx, &self.tx[0])
+                Pin::new(&mut self.transport).poll_write(cx, &self.tx[0])
             };
             match result {
                 Poll::Pending => break,
@@ -209,13 +123,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             }
         }
         if self.tx.is_empty() && self.dirty {
-            match Pin::new(&mut self.io).poll_flush(cx) {
+            match Pin::new(&mut self.transport).poll_flush(cx) {
                 Poll::Ready(Ok(())) => self.dirty = false,
                 Poll::Ready(Err(e)) => return Err(e),
                 Poll::Pending => {}
             }
         }
         Ok(written)
+    }
+
+    /// One vectored write of the first `N` pieces at most.
+    fn poll_write_vectored<const N: usize>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let mut slices = [IoSlice::new(&[]); N];
+        let n = self.tx.len().min(N);
+        for (slot, piece) in slices.iter_mut().zip(&self.tx) {
+            *slot = IoSlice::new(piece);
+        }
+        Pin::new(&mut self.transport).poll_write_vectored(cx, &slices[..n])
+    }
+
+    /// Reads into `buf` (at most its spare capacity).
+    pub(crate) fn poll_read_into(&mut self, buf: &mut BytesMut, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let mut read = std::pin::pin!(self.transport.read_buf(buf));
+        read.as_mut().poll(cx)
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.transport).poll_shutdown(cx)
     }
 
     /// Without vectored writes: joins the small pieces at the front of `tx`
@@ -247,60 +181,95 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             }
         }
     }
+}
 
-    /// Decides whether to read, and lends the read buffer if so.
-    fn prepare_read(&mut self, st: &mut State) -> bool {
-        if st.backlog() <= st.high_water.unwrap_or(DEFAULT_MARK) {
-            self.pong_debt = 0;
+/// The waker every poll of the transport registers, whichever task makes
+/// it: it wakes the task whose turn it is. Readiness to read goes to the
+/// reader while it waits in `recv` having read itself (it reads next),
+/// else to the driver; readiness to write always goes to the driver, which
+/// writes whatever an application task could not.
+pub(crate) struct Dispatch {
+    pub(crate) shared: Weak<Shared>,
+    pub(crate) read: bool,
+}
+
+impl Wake for Dispatch {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let Some(shared) = self.shared.upgrade() else { return };
+        let (reader, driver) = {
+            let mut st = shared.lock_quiet();
+            if self.read && st.reader_engaged {
+                st.routed = st.routed.wrapping_add(1);
+                // The driver checks, at its next tick, that the reader
+                // came: its timer must be set for that.
+                let driver = if st.hold_timer { None } else { st.driver.take() };
+                (st.reader.take(), driver)
+            } else {
+                (None, st.driver.take())
+            }
+        };
+        if let Some(w) = reader {
+            w.wake();
         }
-        st.read_paused = st.inbox_bytes >= MAX_UNREAD && !closing(st);
-        // Reading goes on while our own writes are stuck (stopping it
-        // then would let two congested ends wait on each other), except
-        // for a peer that sends Pings and reads nothing: its Pongs are
-        // capped at PONG_LIMIT past the mark.
-        // Nor while a message is held: the next read would wait behind it,
-        // and an EOF must not end the connection before the application
-        // could answer it.
-        let want_read = !self.eof
-            && st.closed.is_none()
-            && !st.read_paused
-            && !st.holding()
-            && self.pong_debt <= PONG_LIMIT
-            && st.conn.wants_read();
-        if want_read && self.lent.is_none() {
-            self.lent = Some(st.conn.read_buffer(READ_MIN));
+        if let Some(w) = driver {
+            w.wake();
         }
-        want_read
+    }
+}
+
+/// Keeps one connection's time and does the I/O nobody else does: writes
+/// what was sent and not written, reads while the application is not
+/// waiting in `recv` (Pings are answered, the peer's Close is seen),
+/// closes the transport at the end. Spawned as its own task, so that
+/// deadlines and automatic Pongs happen whatever the application is doing.
+pub(crate) struct Driver {
+    shared: Arc<Shared>,
+    sleep: Pin<Box<Sleep>>,
+    armed: Option<Instant>,
+    /// The timer has the driver's current waker and its current deadline:
+    /// until it fires (`is_elapsed`), polling it again would change nothing.
+    timer_polled: bool,
+    /// The timer fired: tell the connection the time.
+    tick: bool,
+    /// The application dropped every handle and the Close was started.
+    abandoned: bool,
+    /// At the previous tick, the reader had not come for this readiness.
+    seen_routed: Option<u64>,
+}
+
+impl Driver {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            sleep: Box::pin(tokio::time::sleep_until(Instant::now())),
+            armed: None,
+            timer_polled: false,
+            tick: false,
+            abandoned: false,
+            seen_routed: None,
+        }
     }
 
     /// One round: state, writes, reads, time. True if something happened
     /// that another round has to act on.
-    fn round(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+    fn round(&mut self, cx: &mut Context<'_>, io: &mut Io) -> Poll<bool> {
         let shared = Arc::clone(&self.shared);
         let mut progress = false;
 
         // ---- under the lock: commands' output in, the next moves decided.
-        let (want_read, mut deadline, closed) = {
-            let mut st = shared.lock();
+        let (want_read, mut deadline, closed, linger_until) = {
+            let mut st = shared.lock_quiet();
             if !st.driver.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 st.driver = Some(cx.waker().clone());
                 // The timer must learn the new waker too.
                 self.timer_polled = false;
             }
             if std::mem::take(&mut self.tick) {
-                let now = crate::now();
-                st.conn.handle_timeout_at(now);
-                st.hold_timer = false;
-                // The connection's deadlines fire as the input is processed:
-                // one that is due ends the hold (else the timer would spin).
-                let due = st.conn.poll_timeout_at().is_some_and(|t| t <= now);
-                if st.hold.is_some_and(|since| due || Instant::from_std(now) >= since + HOLD) {
-                    // The application is busy elsewhere: read ahead (and
-                    // answer Pings) as if nothing were held, until it is
-                    // back.
-                    st.hold = None;
-                    st.hold_lapsed = true;
-                }
+                self.on_tick(&mut st);
             }
             if st.handles == 0 && !self.abandoned {
                 // Every handle is gone: close, as a browser does when the
@@ -309,52 +278,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 st.conn.handle_timeout_at(crate::now());
                 let _ = st.conn.close(Some(CloseCode::GOING_AWAY), "");
             }
-            self.drain(&mut st);
-            let want_read = self.prepare_read(&mut st);
-            (want_read, self.deadline(&mut st), st.closed.is_some())
+            st.drain(io, false);
+            let want_read = st.driver_reads(io);
+            (want_read, deadline(&mut st), st.closed.is_some(), st.linger_until)
         };
 
         // ---- writes, without the lock. A write that empties the queue
         // needs no further round: whatever is sent next wakes the task.
         let mut failed = None;
-        if !self.tx.is_empty() || self.dirty {
-            match self.poll_write_tx(cx) {
+        if io.unflushed() {
+            match io.poll_write_tx(&mut Context::from_waker(&shared.write_waker)) {
                 Ok(0) => {}
                 Ok(n) => {
                     // Reading may have waited for the backlog to fall.
                     progress |= !want_read;
-                    let mut st = shared.lock();
-                    st.unwritten -= n;
-                    let backlog = st.backlog();
-                    if st.blocked && backlog <= st.low_water {
-                        st.blocked = false;
-                    }
-                    if !st.waiters.is_empty() && (!st.blocked || backlog == 0) {
-                        st.wake_waiters();
-                    }
+                    shared.lock_quiet().wrote(n);
                 }
                 Err(e) => failed = Some(e),
             }
         }
-        if failed.is_none() && self.tx.is_empty() && !self.dirty && self.shutdown == Shutdown::Asked {
-            match Pin::new(&mut self.io).poll_shutdown(cx) {
+        if failed.is_none() && !io.unflushed() && io.shutdown == Shutdown::Asked {
+            match io.poll_shutdown(&mut Context::from_waker(&shared.write_waker)) {
                 // A failed shutdown leaves nothing more to do either.
                 Poll::Ready(_) => {
-                    self.shutdown = Shutdown::Done;
+                    io.shutdown = Shutdown::Done;
                     progress = true;
                 }
                 Poll::Pending => {}
             }
         }
         if let Some(e) = failed {
-            self.fail(&mut shared.lock(), &e);
+            shared.lock_quiet().fail(io, &e);
             return Poll::Ready(true);
         }
 
         // ---- the end: everything written (or given up on).
         if closed {
-            let flushed = self.tx.is_empty() && !self.dirty && self.shutdown != Shutdown::Asked;
-            if flushed || self.linger_until.is_some_and(|t| Instant::now() >= t) {
+            let flushed = !io.unflushed() && io.shutdown != Shutdown::Asked;
+            if flushed || linger_until.is_some_and(|t| Instant::now() >= t) {
                 return Poll::Ready(false);
             }
         }
@@ -362,9 +323,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         // ---- reads, without the lock; what arrives is handed to the
         // connection and its messages to the reader at once, and the next
         // read follows until the transport would block (which registers
-        // the task for its readiness).
+        // for its readiness).
         if want_read {
-            progress |= self.read_some(cx, &shared, &mut deadline);
+            progress |= self.read_some(io, &mut deadline);
         }
 
         // ---- time. The timer is moved only to an earlier deadline: the
@@ -389,19 +350,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         if progress { Poll::Ready(true) } else { Poll::Pending }
     }
 
-    /// When the timer must wake the driver next.
-    fn deadline(&self, st: &mut State) -> Option<Instant> {
-        let mut deadline = match self.linger_until {
-            Some(t) => Some(t),
-            None => st.conn.poll_timeout_at().map(Instant::from_std),
-        };
-        if let Some(since) = st.hold.filter(|_| st.holding()) {
-            // The hold lapses then (see `HOLD`).
-            let lapse = since + HOLD;
-            deadline = Some(deadline.map_or(lapse, |d| d.min(lapse)));
-            st.hold_timer = true;
+    /// The timer fired: the connection's deadlines, the hold's lapse, a
+    /// reader that does not come.
+    fn on_tick(&mut self, st: &mut State) {
+        let now = crate::now();
+        st.conn.handle_timeout_at(now);
+        st.hold_timer = false;
+        // The connection's deadlines fire as the input is processed: one
+        // that is due ends the hold (else the timer would spin).
+        let due = st.conn.poll_timeout_at().is_some_and(|t| t <= now);
+        if st.hold.is_some_and(|since| due || Instant::from_std(now) >= since + HOLD) {
+            // The application is busy elsewhere: read ahead (and answer
+            // Pings) as if nothing were held, until it is back.
+            st.hold = None;
+            st.hold_lapsed = true;
         }
-        deadline
+        // The reader was told the transport is readable and has not come
+        // since the previous tick: it is busy elsewhere with a `recv`
+        // pending (a future kept but not polled). The driver reads.
+        if st.reader_engaged && st.routed != st.served {
+            if self.seen_routed == Some(st.routed) || due {
+                st.reader_engaged = false;
+                self.seen_routed = None;
+            } else {
+                self.seen_routed = Some(st.routed);
+            }
+        } else {
+            self.seen_routed = None;
+        }
     }
 
     /// Reads until the transport would block (at most [`READS`] times),
@@ -409,89 +385,103 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     /// bring the next Ping's deadline before the Pong's). True if another
     /// round is needed: bytes to write, the end of the input, a change
     /// that stopped the reading, or more reads to do.
-    fn read_some(&mut self, cx: &mut Context<'_>, shared: &Shared, deadline: &mut Option<Instant>) -> bool {
+    fn read_some(&mut self, io: &mut Io, deadline: &mut Option<Instant>) -> bool {
+        let shared = &*self.shared;
         for _ in 0..READS {
-            let Some(buf) = self.lent.as_mut() else { return true };
-            let mut read = std::pin::pin!(self.io.read_buf(buf));
-            let Poll::Ready(result) = read.as_mut().poll(cx) else { return false };
-            let mut st = shared.lock();
-            st.conn.handle_timeout_at(crate::now());
-            match result {
-                Ok(0) => {
-                    self.lent = None;
-                    self.eof = true;
-                    st.conn.handle_eof();
-                    return true;
-                }
-                // A TLS peer that closes TCP without close_notify
-                // (rustls says UnexpectedEof): an EOF all the same;
-                // the Close frames say whether the end was clean.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    self.lent = None;
-                    self.eof = true;
-                    st.conn.handle_eof();
-                    return true;
-                }
-                Ok(_) => {
-                    if let Some(buf) = self.lent.take() {
-                        st.conn.handle_bytes_owned(buf);
-                    }
-                    self.drain(&mut st);
-                    *deadline = self.deadline(&mut st);
-                    if !self.tx.is_empty() || self.shutdown == Shutdown::Asked || st.closed.is_some() {
-                        return true;
-                    }
-                    if !self.prepare_read(&mut st) {
-                        return true;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.lent = None;
-                    self.fail(&mut st, &e);
-                    return true;
-                }
+            let Some(mut buf) = io.lent.take() else { return true };
+            let polled = io.poll_read_into(&mut buf, &mut Context::from_waker(&shared.read_waker));
+            let Poll::Ready(result) = polled else {
+                io.lent = Some(buf);
+                return false;
+            };
+            let mut st = shared.lock_quiet();
+            if st.handle_read(io, buf, result).is_none() {
+                return true;
+            }
+            st.drain(io, false);
+            *deadline = self::deadline(&mut st);
+            if io.unflushed() || io.shutdown == Shutdown::Asked || st.closed.is_some() {
+                return true;
+            }
+            if !st.driver_reads(io) {
+                return true;
             }
         }
         true
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
+/// When the timer must wake the driver next.
+fn deadline(st: &mut State) -> Option<Instant> {
+    let mut deadline = match st.linger_until {
+        Some(t) => Some(t),
+        None => st.conn.poll_timeout_at().map(Instant::from_std),
+    };
+    let watch = if let Some(since) = st.hold.filter(|_| st.holding()) {
+        // The hold lapses then (see `HOLD`).
+        Some(since + HOLD)
+    } else if std::mem::take(&mut st.delivered) || (st.reader_engaged && st.routed != st.served) {
+        // The application reads for itself: look again in a while, in
+        // case it holds the next message or stops coming.
+        Some(Instant::now() + HOLD)
+    } else {
+        None
+    };
+    if let Some(watch) = watch {
+        deadline = Some(deadline.map_or(watch, |d| d.min(watch)));
+        st.hold_timer = true;
+    }
+    deadline
+}
+
+impl Future for Driver {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(mut io) = self.shared.take_io_for_driver(cx) else {
+            // An application task is writing or reading: it wakes the
+            // driver when it puts the transport back.
+            return Poll::Pending;
+        };
         for _ in 0..ROUNDS {
-            match self.round(cx) {
-                // Finished: the transport is dropped with the driver.
-                Poll::Ready(false) => return Poll::Ready(()),
+            match self.round(cx, &mut io) {
+                // Finished: the transport is dropped.
+                Poll::Ready(false) => {
+                    self.shared.lock_quiet().driver_gone = true;
+                    drop(io);
+                    return Poll::Ready(());
+                }
                 Poll::Ready(true) => continue,
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    self.shared.lock_quiet().put_io(io);
+                    return Poll::Pending;
+                }
             }
         }
+        self.shared.lock_quiet().put_io(io);
         // Busy: let other tasks run, then carry on.
         cx.waker().wake_by_ref();
         Poll::Pending
     }
 }
 
-impl<S> Drop for Driver<S> {
+impl Drop for Driver {
     fn drop(&mut self) {
         // Also reached if the runtime shuts down with the task: nobody may
         // wait forever for a report that will not come.
-        let mut st = self.shared.lock();
-        if st.closed.is_none() {
-            st.io_error = Some((io::ErrorKind::BrokenPipe, "the connection's driver task stopped".into()));
-            st.closed =
-                Some(Closed { code: CloseCode::ABNORMAL, reason: String::new(), was_clean: false, error: None });
-        }
-        st.driver = None;
-        st.wake_reader();
-        st.wake_waiters();
+        let io = {
+            let mut st = self.shared.lock_quiet();
+            if st.closed.is_none() {
+                st.io_error = Some((io::ErrorKind::BrokenPipe, "the connection's driver task stopped".into()));
+                st.closed =
+                    Some(Closed { code: CloseCode::ABNORMAL, reason: String::new(), was_clean: false, error: None });
+            }
+            st.driver = None;
+            st.driver_gone = true;
+            st.wake_reader();
+            st.wake_waiters();
+            st.io.take()
+        };
+        drop(io);
     }
-}
-
-/// The closing handshake is under way.
-fn closing(st: &State) -> bool {
-    st.conn.ready_state() == wsmachine::ReadyState::Closing
 }

@@ -94,43 +94,65 @@
 //!
 //! # Design
 //!
-//! Each connection runs in a task of its own, spawned when it opens, that
-//! owns the transport and the [`wsmachine::Connection`] (the shape of
-//! quinn's connection driver). The handles the application holds —
-//! [`WebSocket`], or its [`Reader`] and [`Writer`] halves — share a small
-//! state with that task behind one mutex that is held only for a command
-//! or a queue operation, never across an `.await` or a system call. Why a
-//! task, rather than a shared state polled by whichever half the
-//! application happens to poll (tokio-tungstenite's `split`):
+//! Each connection has a task of its own, spawned when it opens (the shape
+//! of quinn's connection driver), and the [`wsmachine::Connection`] and the
+//! transport live in a small state that this task and the handles the
+//! application holds — [`WebSocket`], or its [`Reader`] and [`Writer`]
+//! halves — share behind one mutex. The mutex is held only for a command
+//! or a queue operation, never across an `.await` or a system call: the
+//! task that reads or writes takes the transport out of the state and puts
+//! it back before its poll returns.
+//!
+//! **The application's tasks do their own I/O when they can**, so that a
+//! request and its reply cost no hop through another task:
+//!
+//! - `recv` with no message waiting writes what is queued, reads, and looks
+//!   at the input up to the next message itself. When the transport has
+//!   nothing, the reader stays *engaged*: the transport's readiness wakes
+//!   the reader's task (a waker that picks whom to wake), not the
+//!   connection's.
+//! - `send` of a reply (the first message sent after `recv` handed out one
+//!   that ended what it read) writes it at once from the sending task.
+//!   Other sends only queue, so that a burst goes out in one write.
+//! - `flush` (and a `Sink`'s `poll_flush`) writes from the caller.
+//!
+//! The connection's task does the rest, which is why there is one:
 //!
 //! - **Time runs on its own.** The handshake, close and keepalive deadlines
 //!   of [`Config`] fire, and Pings are answered, while the application is
-//!   busy elsewhere and awaits nothing on the socket. With a shared state,
-//!   a connection whose application does not poll it is a dead peer.
-//! - **`close()` from any task is written at once**: the command wakes the
-//!   task, which writes the Close behind what was queued before it.
+//!   busy elsewhere and awaits nothing on the socket: the task reads
+//!   whenever the reader is not engaged. A `recv` future dropped while it
+//!   waits (a `select!` branch that lost) hands the reading back at once;
+//!   one that is kept but not polled does not keep Pings waiting long
+//!   either: the task watches a reader that was woken and does not come,
+//!   and reads instead of it after two ticks of a second (a `Stream`'s
+//!   `next()` is only watched).
+//! - **Writes that do not go at once**: what does not fit in the transport,
+//!   sends that are no reply, a `close()` from any task (written behind
+//!   what was queued before it).
 //! - **Order.** Every command goes straight into the one
 //!   [`Connection`](wsmachine::Connection), whose output queue is the order
-//!   of the wire: an automatic Pong goes out behind the messages already
-//!   sent, never ahead of them, and nothing follows the Close.
+//!   of the wire, whichever task writes it: an automatic Pong goes out
+//!   behind the messages already sent, never ahead of them, and nothing
+//!   follows the Close.
 //! - **No channel between the application and the protocol**, so no second
 //!   queue to bound: `send` queues into the connection under the lock, and
 //!   it is done. That is also what makes it cancel-safe (below).
 //!
-//! The price is one task and one `Arc` per connection, a lock taken per
-//! command and a few times per round of the task, and a read buffer of at
-//! least 16 KiB that the task keeps lent for the next read, even while the
-//! connection is idle.
+//! The price is one task and one `Arc` per connection, a lock taken a few
+//! times per message, and a read buffer of at least 16 KiB kept lent for
+//! the next read, even while the connection is idle.
 //!
-//! **Backpressure.** The task drains the connection's output at once, so
-//! the backlog that matters is what it has not yet written to the
-//! transport: [`WebSocket::backlog`]. [`Config::send_high_water`] bounds
+//! **Backpressure.** The connection's output is taken as soon as someone
+//! can write it, so the backlog that matters is what has not yet been
+//! written to the transport: [`WebSocket::backlog`]. [`Config::send_high_water`] bounds
 //! it: `send`, `ping` and [`Sink::poll_ready`](futures_sink::Sink::poll_ready)
 //! wait while the backlog is over the mark, until it is back at
 //! [`Config::send_low_water`]; `None` turns it off. (A message larger than
 //! the mark still goes when nothing is queued; a `Sink` may overshoot by one
 //! message.) On the read side, the task reads only while less than
-//! [`MAX_UNREAD`] bytes of messages wait for the application. It goes on
+//! [`MAX_UNREAD`] bytes of messages wait for the application (the reader
+//! reads only when none does). It goes on
 //! reading while its own writes are stuck (two congested ends must not wait
 //! on each other), but a peer that sends Pings while reading nothing gets
 //! at most 64 KiB of Pongs queued past the mark before reading stops. A
@@ -155,7 +177,7 @@
 //! **Writes are coalesced**: everything queued goes out in one vectored
 //! write where the transport supports it (TCP and rustls do), else gathered
 //! into one buffer of up to 64 KiB; small frames are already joined by the
-//! connection. **Reads are zero-copy**: the task reads into
+//! connection. **Reads are zero-copy**: whoever reads, reads into
 //! [`Connection::read_buffer`](wsmachine::Connection::read_buffer) and hands
 //! it back with `handle_bytes_owned`, so a received message is a slice of
 //! the read.

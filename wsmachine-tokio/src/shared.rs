@@ -3,8 +3,8 @@
 //! One `std::sync::Mutex` guards the [`Connection`] and the few counters
 //! around it. It is held for a handful of instructions at a time (a command,
 //! draining `poll_output`), never across an `.await` and never during a
-//! system call: the driver reads and writes the socket with the lock
-//! released.
+//! system call: the transport ([`Io`]) is taken out of the state by the task
+//! that reads or writes, and put back before that task's poll returns.
 
 use std::collections::VecDeque;
 use std::io;
@@ -12,10 +12,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use bytes::BytesMut;
 use tokio::time::Instant;
 use wsmachine::{CloseCode, Closed, Connection, Event, Message, Negotiated, Output, ReadyState};
 
 use crate::Error;
+use crate::driver::{Dispatch, Io, LINGER, READ_MIN, Shutdown, Transport};
 
 /// The driver stops reading from the transport while received messages of
 /// this many bytes or more (counting 64 bytes more for each) wait for the
@@ -32,16 +34,47 @@ pub(crate) const MESSAGE_COST: usize = 64;
 /// driver looks at it anyway.
 pub(crate) const HOLD: Duration = Duration::from_secs(1);
 
+/// While the backlog is over the high-water mark (or this default without
+/// one), reading stops once the Pongs it made reach this many bytes: a peer
+/// that sends Pings and reads nothing cannot grow the queue past it.
+const PONG_LIMIT: usize = 64 * 1024;
+const DEFAULT_MARK: usize = 16 << 20;
+
+/// What a queued Pong costs beyond its payload, as counted for
+/// [`PONG_LIMIT`]: its header and a share of a queue slot.
+const PONG_COST: usize = 32;
+
+/// The longest frame header (8-byte length and a masking key): a read of
+/// at most a message's length plus this brought nothing behind it.
+const MAX_HEADER: usize = 14;
+
+/// How many reads one `recv` may do before it lets other tasks run.
+const RECV_READS: usize = 16;
+
+/// A read tells the connection the time only if it moved this much since
+/// it last did (see `State::handle_read`).
+const STAMP_EVERY: Duration = Duration::from_millis(1);
+
 pub(crate) struct Shared {
     state: Mutex<State>,
     /// Settled by the handshake; never changes.
     pub(crate) negotiated: Negotiated,
+    /// What reads of the transport register (see [`Dispatch`]).
+    pub(crate) read_waker: Waker,
+    /// What writes, flushes and the shutdown register: the driver's.
+    pub(crate) write_waker: Waker,
 }
 
 pub(crate) struct State {
     pub(crate) conn: Connection,
-    /// Bytes the driver (or the reader, into `pending`) took from the
-    /// connection and has not yet written to the transport.
+    /// The transport, when no task is using it.
+    pub(crate) io: Option<Box<Io>>,
+    /// The driver found the transport taken: whoever puts it back wakes it.
+    pub(crate) io_wanted: bool,
+    /// The driver has finished: a transport put back is dropped.
+    pub(crate) driver_gone: bool,
+    /// Bytes taken from the connection (into [`Io::tx`]) and not yet
+    /// written to the transport.
     pub(crate) unwritten: usize,
     /// The adapter's own marks over `unwritten + conn.queued_bytes()` (the
     /// core's are turned off: its queue is drained at once, so only the
@@ -52,6 +85,9 @@ pub(crate) struct State {
     /// backlog is back at the low-water mark (no starving a large message
     /// behind a stream of small ones).
     pub(crate) blocked: bool,
+    /// Bytes of automatic Pongs queued since the backlog was last at or
+    /// under the mark.
+    pub(crate) pong_debt: usize,
 
     /// Received messages waiting for the application.
     pub(crate) inbox: VecDeque<Message>,
@@ -69,37 +105,61 @@ pub(crate) struct State {
     /// The driver gave up waiting ([`HOLD`] passed): it reads ahead into
     /// the inbox until the reader comes back.
     pub(crate) hold_lapsed: bool,
-    /// The driver's timer is set to look at `hold`.
+    /// The driver's timer is set to look at `hold` (or at the reader) within
+    /// [`HOLD`].
     pub(crate) hold_timer: bool,
+    /// The reader handed out a message since the driver last looked.
+    pub(crate) delivered: bool,
     /// Someone awaits the end (`closed()`) rather than the next message.
     pub(crate) end_awaited: bool,
-    /// What the reader took from the connection while looking at the input
-    /// behind a message itself (bytes to write, events): the driver handles
-    /// these first, in order, before the connection's own output.
-    pub(crate) pending: VecDeque<Output>,
+    /// The reader waits in `recv` after a read of its own found nothing:
+    /// the transport's readiness goes to it, and the driver does not read.
+    pub(crate) reader_engaged: bool,
+    /// Readiness passed to the reader while engaged, and how much of it the
+    /// reader has come for: the driver takes over from a reader that does
+    /// not come (see `Driver::on_tick`).
+    pub(crate) routed: u64,
+    pub(crate) served: u64,
+    /// The reader just handed out a message that ended what it read: a
+    /// `send` now is a reply with nothing behind it, written at once by the
+    /// sending task.
+    pub(crate) reply_slot: bool,
+
+    /// When a read last told the connection the time.
+    pub(crate) stamped: Option<std::time::Instant>,
+    /// When the latest read happened.
+    pub(crate) read_at: Option<Instant>,
 
     /// How the connection ended, once it has.
     pub(crate) closed: Option<Closed>,
+    /// Closed: the driver gives up on the transport at this time.
+    pub(crate) linger_until: Option<Instant>,
     /// The transport error that ended it, if one did.
     pub(crate) io_error: Option<(io::ErrorKind, String)>,
     /// The reader has been given the stream's last item.
     pub(crate) final_taken: bool,
+    /// Something only the driver does is due (a shutdown, the linger, a
+    /// timer): an application task's lock wakes it when released.
+    pub(crate) kick: bool,
 
     /// Handles alive: the reader and every writer. At zero the driver
     /// closes the connection.
     pub(crate) handles: usize,
     pub(crate) reader_alive: bool,
-    /// The driver task owns the transport and runs.
+    /// The driver task runs.
     pub(crate) driver: Option<Waker>,
     pub(crate) reader: Option<Waker>,
     /// Writers waiting for room, flushers, closers.
     pub(crate) waiters: Vec<Waker>,
 }
 
-/// A guard that wakes the driver when dropped if a command queued output.
+/// A guard that wakes the driver when dropped if a command queued output
+/// or something else needs it (`State::kick`). The driver's own guards
+/// (`quiet`) wake nobody.
 pub(crate) struct Locked<'a> {
     pub(crate) st: MutexGuard<'a, State>,
     pub(crate) wake_driver: bool,
+    quiet: bool,
 }
 
 impl std::ops::Deref for Locked<'_> {
@@ -117,7 +177,8 @@ impl std::ops::DerefMut for Locked<'_> {
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
-        if self.wake_driver {
+        let kick = std::mem::take(&mut self.st.kick);
+        if (self.wake_driver || kick) && !self.quiet {
             if let Some(w) = self.st.driver.take() {
                 w.wake();
             }
@@ -131,25 +192,38 @@ impl Shared {
         high_water: Option<usize>,
         low_water: usize,
         negotiated: Negotiated,
+        transport: Box<dyn Transport>,
     ) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new_cyclic(|weak| Self {
             state: Mutex::new(State {
                 conn,
+                io: Some(Box::new(Io::new(transport))),
+                io_wanted: false,
+                driver_gone: false,
                 unwritten: 0,
                 high_water,
                 low_water,
                 blocked: false,
+                pong_debt: 0,
                 inbox: VecDeque::new(),
                 inbox_bytes: 0,
                 read_paused: false,
                 hold: None,
                 hold_lapsed: false,
                 hold_timer: false,
+                delivered: false,
                 end_awaited: false,
-                pending: VecDeque::new(),
+                reader_engaged: false,
+                routed: 0,
+                served: 0,
+                reply_slot: false,
+                stamped: None,
+                read_at: None,
                 closed: None,
+                linger_until: None,
                 io_error: None,
                 final_taken: false,
+                kick: false,
                 handles: 1,
                 reader_alive: true,
                 driver: None,
@@ -157,6 +231,8 @@ impl Shared {
                 waiters: Vec::new(),
             }),
             negotiated,
+            read_waker: Waker::from(Arc::new(Dispatch { shared: weak.clone(), read: true })),
+            write_waker: Waker::from(Arc::new(Dispatch { shared: weak.clone(), read: false })),
         })
     }
 
@@ -167,10 +243,34 @@ impl Shared {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        Locked { st, wake_driver: false }
+        Locked { st, wake_driver: false, quiet: false }
     }
 
-    /// Queues `message` if there is room; otherwise parks the caller.
+    /// Locks the state for the driver (or a waker): dropping it wakes
+    /// nobody.
+    pub(crate) fn lock_quiet(&self) -> Locked<'_> {
+        let mut locked = self.lock();
+        locked.quiet = true;
+        locked
+    }
+
+    /// The transport for the driver's poll; `None` (and a wake-up once it
+    /// is back) while an application task has it.
+    pub(crate) fn take_io_for_driver(&self, cx: &mut Context<'_>) -> Option<Box<Io>> {
+        let mut st = self.lock_quiet();
+        let io = st.io.take();
+        if io.is_none() && !st.driver_gone {
+            st.io_wanted = true;
+            if !st.driver.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                st.driver = Some(cx.waker().clone());
+            }
+        }
+        io
+    }
+
+    /// Queues `message` if there is room; otherwise parks the caller. A
+    /// reply to the message the reader just handed out is written at once,
+    /// from this task, when the transport is free.
     pub(crate) fn poll_send(&self, cx: &mut Context<'_>, message: &mut Option<Message>) -> Poll<Result<(), Error>> {
         let mut st = self.lock();
         let len = message.as_ref().map_or(0, Message::len);
@@ -183,8 +283,35 @@ impl Shared {
         }
         let Some(message) = message.take() else { return Poll::Ready(Ok(())) };
         let result = st.conn.send(message).map_err(Error::from);
-        st.wake_driver = true;
+        if result.is_ok() && std::mem::take(&mut st.reply_slot) && st.holding() {
+            drop(self.write_now(st));
+        } else {
+            st.wake_driver = true;
+        }
         Poll::Ready(result)
+    }
+
+    /// Takes what commands queued and writes it from the calling task, if
+    /// the transport is free; else (or if it does not all go) the driver
+    /// does.
+    fn write_now<'a>(&'a self, mut st: Locked<'a>) -> Locked<'a> {
+        let Some(mut io) = st.io.take() else {
+            st.wake_driver = true;
+            return st;
+        };
+        st.drain(&mut io, false);
+        drop(st);
+        let written = io.poll_write_tx(&mut Context::from_waker(&self.write_waker));
+        let mut st = self.lock();
+        match written {
+            Ok(n) => st.wrote(n),
+            Err(e) => st.fail(&mut io, &e),
+        }
+        if io.unflushed() {
+            st.wake_driver = true;
+        }
+        st.put_io(io);
+        st
     }
 
     /// `Sink::poll_ready`: room for at least one more message.
@@ -263,23 +390,37 @@ impl Shared {
     }
 
     /// Ready once everything queued has been written to the transport (or
-    /// the connection has ended).
+    /// the connection has ended). Writes from the calling task when the
+    /// transport is free.
     pub(crate) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let mut st = self.lock();
+        if st.closed.is_none() && st.backlog() > 0 && st.io.is_some() {
+            st = self.write_now(st);
+        }
         if st.closed.is_some() {
             return Poll::Ready(if st.unwritten == 0 { Ok(()) } else { Err(st.final_error()) });
         }
         if st.backlog() == 0 {
             return Poll::Ready(Ok(()));
         }
+        st.wake_driver = true;
         st.park_waiter(cx);
         Poll::Pending
     }
 
     /// The next received message; at the end, `None` after a clean close or
     /// the error that ended the connection.
+    ///
+    /// With the inbox empty and the transport free, the reader does the
+    /// I/O itself: it writes what is queued, reads, and takes the input up
+    /// to the next message, with no round trip through the driver. When
+    /// the transport has nothing, the reader stays engaged: the transport's
+    /// readiness wakes it, not the driver.
     pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         let mut st = self.lock();
+        st.reader_engaged = false;
+        st.served = st.routed;
+        st.reply_slot = false;
         if let Some(message) = st.inbox.pop_front() {
             st.inbox_bytes -= message.len() + MESSAGE_COST;
             if st.read_paused && st.inbox_bytes < MAX_UNREAD / 2 {
@@ -288,18 +429,20 @@ impl Shared {
             }
             return Poll::Ready(Some(Ok(message)));
         }
-        if st.closed.is_none() && (st.hold.is_some() || st.hold_lapsed) {
+        if st.closed.is_none() {
             // Back for more: the input behind what was handed out is the
-            // reader's to look at, here and now (no round trip through the
-            // driver), up to the next message.
-            let message = st.pull();
-            // The driver reads again, writes what the reader took, or sets
-            // its timer for the new hold.
-            if message.is_none() || !st.pending.is_empty() || !st.hold_timer {
+            // reader's to look at.
+            let held = st.hold.take().is_some() | std::mem::take(&mut st.hold_lapsed);
+            if st.conn.ready_state() == ReadyState::Open && st.io.is_some() {
+                let (locked, message) = self.read_for_reader(st, cx);
+                st = locked;
+                if let Some(message) = message {
+                    return Poll::Ready(Some(Ok(message)));
+                }
+            } else if held || st.io.is_none() {
+                // Closing, or another task has the transport: the driver
+                // looks at the input and fills the inbox.
                 st.wake_driver = true;
-            }
-            if let Some(message) = message {
-                return Poll::Ready(Some(Ok(message)));
             }
         }
         let Some(closed) = &st.closed else {
@@ -316,6 +459,105 @@ impl Shared {
         Poll::Ready(Some(Err(st.final_error())))
     }
 
+    /// The reader's own I/O (see [`poll_recv`](Self::poll_recv)): the next
+    /// message, or `None` with the reader engaged (or the end reached, or
+    /// the driver asked to carry on).
+    fn read_for_reader<'a>(&'a self, mut st: Locked<'a>, cx: &mut Context<'_>) -> (Locked<'a>, Option<Message>) {
+        let Some(mut io) = st.io.take() else { return (st, None) };
+        // Bytes of the read whose input is being looked at.
+        let mut fresh: Option<usize> = None;
+        let mut message = None;
+        let mut reads = 0;
+        loop {
+            if let Some(m) = st.drain(&mut io, true) {
+                st.reply_slot = fresh.is_some_and(|n| n <= m.len() + MAX_HEADER);
+                // The hold counts from the read that brought the message if
+                // this call made it, else from now.
+                let since = if fresh.is_some() { st.read_at } else { None };
+                st.start_hold_at(since);
+                st.delivered = true;
+                if !st.hold_timer {
+                    // The driver's timer must be set to look at the hold.
+                    st.wake_driver = true;
+                }
+                message = Some(m);
+                break;
+            }
+            if st.closed.is_some() {
+                break;
+            }
+            // What is queued goes out before the next read.
+            if io.unflushed() {
+                drop(st);
+                let written = io.poll_write_tx(&mut Context::from_waker(&self.write_waker));
+                st = self.lock();
+                match written {
+                    Ok(n) => st.wrote(n),
+                    Err(e) => {
+                        st.fail(&mut io, &e);
+                        continue;
+                    }
+                }
+                if io.unflushed() {
+                    // The rest is the driver's, woken by the transport.
+                    st.wake_driver = true;
+                }
+            }
+            if !st.may_read(&io) {
+                // Reading waits for the driver (Pongs stuck behind a peer
+                // that does not read).
+                st.wake_driver = true;
+                break;
+            }
+            if reads == RECV_READS {
+                // Plenty read: let other tasks run, then carry on.
+                cx.waker().wake_by_ref();
+                break;
+            }
+            reads += 1;
+            let mut buf = match io.lent.take() {
+                Some(buf) => buf,
+                None => st.conn.read_buffer(READ_MIN),
+            };
+            // Engaged before the read: a wake-up during it (tokio's
+            // cooperative budget wakes at once) must come here.
+            st.reader_engaged = true;
+            st.served = st.routed;
+            if !st.reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                st.reader = Some(cx.waker().clone());
+            }
+            drop(st);
+            let polled = io.poll_read_into(&mut buf, &mut Context::from_waker(&self.read_waker));
+            st = self.lock();
+            match polled {
+                Poll::Pending => {
+                    io.lent = Some(buf);
+                    break;
+                }
+                Poll::Ready(result) => {
+                    st.reader_engaged = false;
+                    fresh = st.handle_read(&mut io, buf, result);
+                }
+            }
+        }
+        if io.shutdown == Shutdown::Asked || st.closed.is_some() {
+            st.wake_driver = true;
+        }
+        st.put_io(io);
+        (st, message)
+    }
+
+    /// A `recv` future was dropped before it completed: if the reader was
+    /// engaged, nobody waits for the transport's readiness any more, and
+    /// the connection's task reads again.
+    pub(crate) fn recv_dropped(&self) {
+        let mut st = self.lock();
+        if st.reader_engaged {
+            st.reader_engaged = false;
+            st.wake_driver = true;
+        }
+    }
+
     /// A new writer handle.
     pub(crate) fn add_handle(&self) {
         self.lock().handles += 1;
@@ -327,6 +569,7 @@ impl Shared {
         st.handles -= 1;
         if reader {
             st.reader_alive = false;
+            st.reader_engaged = false;
             st.inbox.clear();
             st.inbox_bytes = 0;
             st.read_paused = false;
@@ -336,42 +579,190 @@ impl Shared {
 }
 
 impl State {
-    /// The reader came back with the inbox empty: ends the hold and takes
-    /// the connection's output up to the next message, which it returns
-    /// (holding again); everything else goes to `pending` for the driver.
-    fn pull(&mut self) -> Option<Message> {
-        self.hold = None;
-        self.hold_lapsed = false;
-        if self.conn.ready_state() != ReadyState::Open {
-            return None;
-        }
-        while let Some(output) = self.conn.poll_output() {
-            match output {
-                Output::Event(Event::Message(message)) => {
-                    self.start_hold();
-                    return Some(message);
+    /// Takes everything the connection has to give: bytes to `io.tx`,
+    /// messages to the inbox (or, with `pull`, the first one to the caller),
+    /// the end of the connection to `closed`.
+    ///
+    /// While a message is held (`hold`), only what commands queued is
+    /// taken: the input behind the message is left for the reader.
+    pub(crate) fn drain(&mut self, io: &mut Io, pull: bool) -> Option<Message> {
+        loop {
+            // Nothing queued by a command: the next output would be the
+            // input's.
+            if self.holding() && self.conn.queued_bytes() == 0 {
+                return None;
+            }
+            match self.conn.poll_output()? {
+                Output::Transmit(bytes) => {
+                    self.unwritten += bytes.len();
+                    io.tx.push_back(bytes);
                 }
-                other => {
-                    if let Output::Transmit(bytes) = &other {
-                        self.unwritten += bytes.len();
-                    }
-                    self.pending.push_back(other);
-                }
+                Output::Event(Event::Message(message)) if pull => return Some(message),
+                other => self.take_other(io, other),
             }
         }
-        None
+    }
+
+    /// [`drain`](Self::drain)'s less common outputs.
+    #[inline(never)]
+    fn take_other(&mut self, io: &mut Io, output: Output) {
+        match output {
+            Output::CloseTransport => {
+                if io.shutdown == Shutdown::No {
+                    io.shutdown = Shutdown::Asked;
+                }
+                self.kick = true;
+            }
+            // While closing, a full inbox drops what still arrives rather
+            // than stopping the reading: the peer's Close is behind it.
+            Output::Event(Event::Message(message))
+                if self.reader_alive && !(self.inbox_bytes >= MAX_UNREAD && closing(self)) =>
+            {
+                self.inbox_bytes += message.len() + MESSAGE_COST;
+                self.inbox.push_back(message);
+                self.start_hold();
+                self.wake_reader();
+            }
+            Output::Event(Event::Closed(closed)) => self.on_closed(closed),
+            // The connection queued the Pong already.
+            Output::Event(Event::Ping(payload)) => self.pong_debt += payload.len() + PONG_COST,
+            // Pongs, Closing and Writable need nothing from the driver.
+            _ => {}
+        }
+    }
+
+    fn on_closed(&mut self, closed: Closed) {
+        self.closed = Some(closed);
+        self.linger_until = Some(Instant::now() + LINGER);
+        self.kick = true;
+        self.wake_reader();
+        self.wake_waiters();
+    }
+
+    /// The transport failed: the connection ends (1006).
+    pub(crate) fn fail(&mut self, io: &mut Io, e: &io::Error) {
+        if self.io_error.is_none() && self.closed.is_none() {
+            self.io_error = Some((e.kind(), e.to_string()));
+        }
+        self.conn.handle_eof();
+        io.eof = true;
+        io.tx.clear();
+        io.shutdown = Shutdown::Done;
+        io.dirty = false;
+        self.unwritten = 0;
+        self.drain(io, false);
+    }
+
+    /// What a read brought (`buf`, filled) or how it failed: handed to the
+    /// connection. The bytes read, if any.
+    pub(crate) fn handle_read(&mut self, io: &mut Io, buf: BytesMut, result: io::Result<usize>) -> Option<usize> {
+        // The bytes are stamped with the connection's latest time: a
+        // millisecond old at most is close enough, and saves the timers'
+        // work on every read of a busy connection.
+        let now = crate::now();
+        if self.stamped.is_none_or(|t| now >= t + STAMP_EVERY) {
+            self.conn.handle_timeout_at(now);
+            self.stamped = Some(now);
+        }
+        self.read_at = Some(Instant::from_std(now));
+        match result {
+            // A TLS peer that closes TCP without close_notify (rustls says
+            // UnexpectedEof): an EOF all the same; the Close frames say
+            // whether the end was clean.
+            Ok(0) => {
+                io.eof = true;
+                self.conn.handle_eof();
+                None
+            }
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                io.eof = true;
+                self.conn.handle_eof();
+                None
+            }
+            Ok(n) => {
+                self.conn.handle_bytes_owned(buf);
+                Some(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                io.lent = Some(buf);
+                None
+            }
+            Err(e) => {
+                self.fail(io, &e);
+                None
+            }
+        }
+    }
+
+    /// `n` bytes of `io.tx` were written: room for the writers waiting.
+    pub(crate) fn wrote(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.unwritten -= n;
+        let backlog = self.backlog();
+        if self.blocked && backlog <= self.low_water {
+            self.blocked = false;
+        }
+        if !self.waiters.is_empty() && (!self.blocked || backlog == 0) {
+            self.wake_waiters();
+        }
+    }
+
+    /// Puts the transport back; the driver is woken if it wanted it.
+    #[inline]
+    pub(crate) fn put_io(&mut self, io: Box<Io>) {
+        if self.driver_gone {
+            return;
+        }
+        self.io = Some(io);
+        if std::mem::take(&mut self.io_wanted) {
+            self.kick = true;
+        }
+    }
+
+    /// Whether input may be read (by whoever reads): not after the end,
+    /// and not while a peer that reads nothing gets Pongs past the mark.
+    pub(crate) fn may_read(&mut self, io: &Io) -> bool {
+        if self.backlog() <= self.high_water.unwrap_or(DEFAULT_MARK) {
+            self.pong_debt = 0;
+        }
+        // Reading goes on while our own writes are stuck (stopping it then
+        // would let two congested ends wait on each other), except for a
+        // peer that sends Pings and reads nothing: its Pongs are capped at
+        // PONG_LIMIT past the mark.
+        !io.eof && self.closed.is_none() && self.pong_debt <= PONG_LIMIT && self.conn.wants_read()
+    }
+
+    /// Whether the driver reads, and lends the read buffer if so: not while
+    /// the reader reads for itself, nor while the inbox is full, nor while
+    /// a message is held (the next read would wait behind it, and an EOF
+    /// must not end the connection before the application could answer it).
+    pub(crate) fn driver_reads(&mut self, io: &mut Io) -> bool {
+        self.read_paused = self.inbox_bytes >= MAX_UNREAD && !closing(self);
+        let want_read = self.may_read(io) && !self.read_paused && !self.holding() && !self.reader_engaged;
+        if want_read && io.lent.is_none() {
+            io.lent = Some(self.conn.read_buffer(READ_MIN));
+        }
+        want_read
     }
 
     /// A message goes to the application: the input behind it waits (see
     /// [`hold`](Self::hold)), unless nobody will answer it.
     pub(crate) fn start_hold(&mut self) {
+        self.start_hold_at(None);
+    }
+
+    /// [`start_hold`](Self::start_hold) counting from `since` (now if
+    /// `None`).
+    fn start_hold_at(&mut self, since: Option<Instant>) {
         if self.reader_alive && !self.end_awaited && !self.hold_lapsed && self.conn.ready_state() == ReadyState::Open {
-            self.hold = Some(Instant::now());
+            self.hold = Some(since.unwrap_or_else(Instant::now));
         }
     }
 
-    /// Whether the driver leaves the input alone: a message is held and
-    /// someone may still answer it.
+    /// Whether the input is left alone: a message is held and someone may
+    /// still answer it.
     pub(crate) fn holding(&self) -> bool {
         self.hold.is_some() && self.reader_alive && !self.end_awaited && self.conn.ready_state() == ReadyState::Open
     }
@@ -424,6 +815,11 @@ impl State {
             _ => Error::Closed,
         }
     }
+}
+
+/// The closing handshake is under way.
+fn closing(st: &State) -> bool {
+    st.conn.ready_state() == ReadyState::Closing
 }
 
 fn bytes_of(payload: &[u8]) -> wsmachine::Bytes {

@@ -56,8 +56,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> WebSocket<S> {
         low_water: usize,
         negotiated: Negotiated,
     ) -> Self {
-        let shared = Shared::new(conn, high_water, low_water, negotiated);
-        tokio::spawn(Driver::new(io, Arc::clone(&shared)));
+        let shared = Shared::new(conn, high_water, low_water, negotiated, Box::new(io));
+        tokio::spawn(Driver::new(Arc::clone(&shared)));
         shared.add_handle();
         Self { reader: Reader { shared: Arc::clone(&shared) }, writer: Writer { shared }, _transport: PhantomData }
     }
@@ -155,7 +155,12 @@ impl<S> WebSocket<S> {
 impl Reader {
     /// The next message: see [`WebSocket::recv`]. Cancel-safe.
     pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
-        poll_fn(|cx| self.shared.poll_recv(cx)).await
+        // Dropped while waiting (a `select!` branch that lost): the reading
+        // goes back to the connection's task at once.
+        let mut waiting = Waiting { shared: &self.shared, done: false };
+        let result = poll_fn(|cx| waiting.shared.poll_recv(cx)).await;
+        waiting.done = true;
+        result
     }
 
     /// Waits for the connection to end and tells how.
@@ -208,6 +213,20 @@ impl Writer {
     /// Bytes sent and not yet written: see [`WebSocket::backlog`].
     pub fn backlog(&self) -> usize {
         self.shared.lock().backlog()
+    }
+}
+
+/// A `recv` in progress; see [`Shared::recv_dropped`].
+struct Waiting<'a> {
+    shared: &'a Shared,
+    done: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.shared.recv_dropped();
+        }
     }
 }
 

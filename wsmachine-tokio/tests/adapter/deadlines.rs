@@ -301,3 +301,74 @@ async fn close_completes_while_the_peer_floods_and_nobody_reads() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn pings_are_answered_while_a_recv_waits_unpolled() {
+    // The reader reads for itself while it waits in `recv`, and the
+    // transport's readiness wakes it rather than the driver. A `recv`
+    // future that is kept but not polled (the task awaits something else)
+    // must not leave the Pings unanswered: the driver takes over.
+    within(20, async {
+        let (listener, url) = listener().await;
+        let (go, went) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = wsmachine_tokio::accept(tcp).await.unwrap();
+            let mut next = Box::pin(ws.recv());
+            // Polled once: it waits for the transport.
+            assert!(tokio::time::timeout(Duration::from_millis(50), &mut next).await.is_err());
+            go.send(()).unwrap();
+            // Busy elsewhere for a while, the future kept.
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            let message = next.await.unwrap().unwrap();
+            drop(ws);
+            message
+        });
+        let mut raw = raw_client(&url).await;
+        went.await.unwrap();
+        let sent = Instant::now();
+        let mut wire = client_frame(0x9, b"there?");
+        wire.extend(client_frame(0x1, b"after the ping"));
+        raw.write_all(&wire).await.unwrap();
+        let mut pong = [0u8; 8];
+        raw.read_exact(&mut pong).await.unwrap();
+        assert_eq!(&pong, b"\x8a\x06there?");
+        let waited = sent.elapsed();
+        // Two ticks of the driver's watch (a second each) at most.
+        assert!(waited >= Duration::from_millis(500) && waited < Duration::from_millis(3500), "{waited:?}");
+        // Nothing was lost: the kept future gets the message.
+        assert_eq!(server.await.unwrap(), Message::text("after the ping"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pings_are_answered_at_once_after_a_recv_is_dropped() {
+    // A `recv` that loses a `select!` (here a time-out) is dropped while it
+    // waits for the transport: the connection's task reads again at once.
+    within(20, async {
+        let (listener, url) = listener().await;
+        let (go, went) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = wsmachine_tokio::accept(tcp).await.unwrap();
+            assert!(tokio::time::timeout(Duration::from_millis(50), ws.recv()).await.is_err());
+            go.send(()).unwrap();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            ws.recv().await.unwrap().unwrap()
+        });
+        let mut raw = raw_client(&url).await;
+        went.await.unwrap();
+        let sent = Instant::now();
+        let mut wire = client_frame(0x9, b"there?");
+        wire.extend(client_frame(0x1, b"after the ping"));
+        raw.write_all(&wire).await.unwrap();
+        let mut pong = [0u8; 8];
+        raw.read_exact(&mut pong).await.unwrap();
+        assert_eq!(&pong, b"\x8a\x06there?");
+        let waited = sent.elapsed();
+        assert!(waited < Duration::from_millis(500), "{waited:?}");
+        assert_eq!(server.await.unwrap(), Message::text("after the ping"));
+    })
+    .await;
+}

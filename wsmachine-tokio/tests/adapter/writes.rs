@@ -1,5 +1,6 @@
-//! The driver's writes: many small messages go out in few writes (vectored
-//! or gathered), and partial writes never corrupt the stream.
+//! Writes: many small messages go out in few writes (vectored or
+//! gathered), a reply is written by the task that sends it, `flush` writes
+//! from its caller, and partial writes never corrupt the stream.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -128,6 +129,82 @@ async fn partial_writes_keep_the_stream_intact() {
         for vectored in [true, false] {
             burst_then_check(vectored, 7, 300, 1500).await;
             burst_then_check(vectored, 1000, 50, 100_000).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_reply_is_written_by_the_task_that_sends_it() {
+    within(20, async {
+        // One thread: the driver task cannot run between two lines without
+        // an await that yields.
+        let (mut server, client, writes) = counted_pair(true, usize::MAX).await;
+        for i in 0..20u8 {
+            client.send(Message::binary(vec![i; 100])).await.unwrap();
+            let message = server.recv().await.unwrap().unwrap();
+            let before = writes.load(Ordering::Relaxed);
+            server.send(message).await.unwrap();
+            // Written before `send` returned: no hop through the driver.
+            assert_eq!(writes.load(Ordering::Relaxed), before + 1, "reply {i}");
+            assert_eq!(server.backlog(), 0);
+        }
+        // Messages that reply to nothing are queued for the driver, which
+        // writes them together once this task yields.
+        let before = writes.load(Ordering::Relaxed);
+        for i in 0..10u8 {
+            server.send(Message::binary(vec![i; 10])).await.unwrap();
+        }
+        assert_eq!(writes.load(Ordering::Relaxed), before, "a send that is no reply wrote");
+        let mut client = client;
+        for i in 0..20u8 {
+            assert_eq!(client.recv().await.unwrap().unwrap(), Message::binary(vec![i; 100]));
+        }
+        for i in 0..10u8 {
+            assert_eq!(client.recv().await.unwrap().unwrap(), Message::binary(vec![i; 10]));
+        }
+        assert_eq!(writes.load(Ordering::Relaxed), before + 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn flush_writes_from_the_task_that_calls_it() {
+    within(20, async {
+        let (server, mut client, writes) = counted_pair(false, usize::MAX).await;
+        let before = writes.load(Ordering::Relaxed);
+        server.send("one").await.unwrap();
+        server.send("two").await.unwrap();
+        assert!(server.backlog() > 0);
+        server.flush().await.unwrap();
+        // Both in one (gathered) write, before `flush` returned.
+        assert_eq!((writes.load(Ordering::Relaxed), server.backlog()), (before + 1, 0));
+        assert_eq!(client.recv().await.unwrap().unwrap(), Message::text("one"));
+        assert_eq!(client.recv().await.unwrap().unwrap(), Message::text("two"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn large_replies_written_in_pieces_stay_intact() {
+    within(60, async {
+        for vectored in [true, false] {
+            // At most 1000 bytes per write: each reply starts in the replying
+            // task and the driver writes the rest.
+            let (mut server, mut client, writes) = counted_pair(vectored, 1000).await;
+            let echo = tokio::spawn(async move {
+                while let Some(Ok(message)) = server.recv().await {
+                    server.send(message).await.unwrap();
+                }
+            });
+            for i in 0..20usize {
+                let message = Message::binary((0..50_000 + i).map(|b| (b * 7 + i) as u8).collect::<Vec<u8>>());
+                client.send(message.clone()).await.unwrap();
+                assert_eq!(client.recv().await.unwrap().unwrap(), message, "echo {i}, vectored {vectored}");
+            }
+            assert!(writes.load(Ordering::Relaxed) >= 20 * 50, "{} writes", writes.load(Ordering::Relaxed));
+            client.close(1000, "").await.unwrap();
+            echo.await.unwrap();
         }
     })
     .await;
