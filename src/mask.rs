@@ -30,6 +30,35 @@ pub(crate) fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     }
 }
 
+/// Unmasks a short payload in place (from payload byte 0), as
+/// [`apply_mask`] does, and tells whether the result is all ASCII: for
+/// short text, the UTF-8 check of the common case in the same pass.
+#[inline(always)]
+pub(crate) fn unmask_is_ascii(buf: &mut [u8], key: [u8; 4]) -> bool {
+    let k32 = u32::from_ne_bytes(key);
+    let k64 = u64::from(k32) | (u64::from(k32) << 32);
+    let mut high = 0u64;
+    let mut words = buf.chunks_exact_mut(8);
+    for word in &mut words {
+        let w = u64::from_ne_bytes([word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7]]) ^ k64;
+        high |= w;
+        word.copy_from_slice(&w.to_ne_bytes());
+    }
+    // Under 8 bytes left, at key phase 0 (8 is a multiple of 4).
+    let rest = words.into_remainder();
+    let (four, rest) = if rest.len() >= 4 { rest.split_at_mut(4) } else { (&mut [][..], rest) };
+    if let [a, b, c, d] = four {
+        let w = u32::from_ne_bytes([*a, *b, *c, *d]) ^ k32;
+        high |= u64::from(w);
+        [*a, *b, *c, *d] = w.to_ne_bytes();
+    }
+    for (b, k) in rest.iter_mut().zip(key) {
+        *b ^= k;
+        high |= u64::from(*b);
+    }
+    high & 0x8080_8080_8080_8080 == 0
+}
+
 /// Appends `src` masked with `key` (from payload byte 0) to `dst`. A large
 /// payload is copied and XORed in one pass over memory: each piece is masked
 /// into a small stack buffer that stays in L1 and then appended, rather than
@@ -135,6 +164,25 @@ mod tests {
                 extend_masked_at(&mut dst, &src[..cut], key, 0);
                 extend_masked_at(&mut dst, &src[cut..], key, cut);
                 assert_eq!(&dst[..], &expected[..], "len {len} cut {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn unmask_is_ascii_matches_apply_mask() {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        for len in 0usize..80 {
+            for high_at in [None, Some(0), Some(len / 2), Some(len.saturating_sub(1))] {
+                let mut plain: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                if let (Some(i), true) = (high_at, len > 0) {
+                    plain[i] = 0xc3;
+                }
+                let mut a = plain.clone();
+                apply_mask(&mut a, key, 0);
+                let mut b = a.clone();
+                let ascii = unmask_is_ascii(&mut b, key);
+                assert_eq!(b, plain, "len {len}");
+                assert_eq!(ascii, plain.is_ascii(), "len {len} high at {high_at:?}");
             }
         }
     }

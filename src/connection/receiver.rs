@@ -22,7 +22,7 @@ use crate::error::ProtocolError;
 use crate::event::{CloseFrame, Message, MessageKind, Text};
 use crate::extension::{RSV1, RxExtensions};
 use crate::frame::{self, Header, Rules};
-use crate::mask::{apply_mask, extend_masked_at};
+use crate::mask::{apply_mask, extend_masked_at, unmask_is_ascii};
 use crate::utf8::{self, Utf8Validator};
 
 /// Input buffers grow by at least this much (up to what a frame in
@@ -80,6 +80,12 @@ pub(super) struct Receiver {
     /// Where the buffer last lent starts (its address; 0: none), to tell a
     /// lent buffer handed back, which shares `alloc`, from the caller's own.
     lent_at: usize,
+    /// Whole messages taken off the input together, unmasked and validated
+    /// in place, their headers still in front of them (see
+    /// [`next_whole_message`](Self::next_whole_message)); `batch_at` is
+    /// where the next one's header starts. They come before `buf`.
+    batch: Bytes,
+    batch_at: usize,
     /// The frame whose header is decoded and whose payload is arriving.
     frame: Option<FrameProgress>,
     /// The message in progress (started by its first frame's header).
@@ -156,6 +162,8 @@ impl Receiver {
             alloc: 0,
             retention: Retention::default(),
             lent_at: 0,
+            batch: Bytes::new(),
+            batch_at: 0,
             frame: None,
             assembly: None,
             utf8: Utf8Validator::default(),
@@ -244,7 +252,11 @@ impl Receiver {
         }
         if self.alloc >= self.buf.len().saturating_add(want) {
             let reused = self.buf.try_reclaim(want);
-            self.retention.checked(!reused);
+            // Messages taken off the input but not yet delivered hold the
+            // buffer too: that says nothing about the application.
+            if self.batch.is_empty() {
+                self.retention.checked(!reused);
+            }
             if reused {
                 return;
             }
@@ -304,6 +316,8 @@ impl Receiver {
     /// request): everything held is dropped.
     pub(super) fn stop(&mut self) {
         self.release();
+        self.batch = Bytes::new();
+        self.batch_at = 0;
         self.frame = None;
         self.assembly = None;
         self.pending = VecDeque::new();
@@ -330,6 +344,9 @@ impl Receiver {
     /// needed. The partial payload seen so far is unmasked and, for text,
     /// validated, so invalid UTF-8 fails at once, mid-frame.
     pub(super) fn next(&mut self) -> Result<Option<Incoming>, ProtocolError> {
+        if self.batch_at < self.batch.len() {
+            return Ok(Some(Incoming::Message(self.pop_batched())));
+        }
         if let Some(item) = self.pending.pop_front() {
             return Ok(Some(item));
         }
@@ -366,12 +383,102 @@ impl Receiver {
     }
 
     /// The common case in one call: when the input starts with a whole,
-    /// unfragmented, uncompressed data frame, takes it and returns its
-    /// message. `Ok(None)` when that is not the case ([`next`](Self::next)
-    /// then runs). The caller checks
-    /// [`between_messages`](Self::between_messages).
+    /// unfragmented, uncompressed data frame, returns its message.
+    /// `Ok(None)` when that is not the case ([`next`](Self::next) then
+    /// runs). The caller checks [`between_messages`](Self::between_messages).
+    ///
+    /// Short frames (up to 125 bytes, masked) are taken off the input
+    /// together, every one at its front that is whole (up to the first other
+    /// frame: a control frame, a fragment, one cut by the read, a longer
+    /// one), each unmasked and validated in place: one `split_to` for all of
+    /// them, and each message a slice of that
+    /// ([`take_batch`](Self::take_batch)). Nothing else is looked at before
+    /// its turn, so control frames are still acted on in order.
     #[inline]
     pub(super) fn next_whole_message(&mut self) -> Result<Option<Message>, ProtocolError> {
+        if self.batch_at < self.batch.len() {
+            return Ok(Some(self.pop_batched()));
+        }
+        if let [0x81 | 0x82, 0x81..=0xFD, ..] = self.buf[..] {
+            return self.take_batch();
+        }
+        self.take_one()
+    }
+
+    /// The next message of the batch.
+    #[inline(always)]
+    fn pop_batched(&mut self) -> Message {
+        let at = self.batch_at;
+        // A short masked frame (see `take_batch`): a 6-byte header.
+        let [b0, b1, ..] = self.batch[at..] else { unreachable!("a batched frame") };
+        let start = at + 6;
+        let end = start + usize::from(b1 & 0x7F);
+        let payload = if end == self.batch.len() {
+            // The last one takes the batch itself: no count to raise and
+            // drop, and the input buffer is no longer held by the batch.
+            let mut last = core::mem::take(&mut self.batch);
+            self.batch_at = 0;
+            last.advance(start);
+            last
+        } else {
+            self.batch_at = end;
+            self.batch.slice(start..end)
+        };
+        let payload = self.detach(payload);
+        if b0 == 0x81 { Message::Text(Text::from_validated(payload)) } else { Message::Binary(payload) }
+    }
+
+    /// Takes every short whole data frame at the front of the input (see
+    /// [`next_whole_message`](Self::next_whole_message)) and returns the
+    /// first one's message; when the input starts with another whole,
+    /// unfragmented, uncompressed data frame, takes that one alone. A text
+    /// frame that is not valid UTF-8 fails here when it is the first;
+    /// behind others, it is left as it came (masked again) for its turn, so
+    /// the messages before it are delivered first, and then it fails the
+    /// same way.
+    #[inline(never)]
+    fn take_batch(&mut self) -> Result<Option<Message>, ProtocolError> {
+        let rules = self.rules();
+        // Masked frames of up to this many bytes are batched: FIN, text or
+        // binary, 1 to `short_max` bytes, whole (what `decode_header` and
+        // the checks of `take_one` accept, in fewer steps).
+        let short_max = if matches!(rules.receiver, Role::Server) {
+            frame::MAX_CONTROL_PAYLOAD.min(rules.max_frame_size).min(self.limits.max_message_size)
+        } else {
+            0
+        };
+        let mut at = 0;
+        while let [b0 @ (0x81 | 0x82), b1 @ 0x81..=0xFD, k0, k1, k2, k3, ref mut rest @ ..] = self.buf[at..] {
+            let len = usize::from(b1 & 0x7F);
+            if len > short_max || rest.len() < len {
+                break;
+            }
+            let payload = &mut rest[..len];
+            // Unmasked and checked for ASCII in one pass.
+            let ascii = unmask_is_ascii(payload, [k0, k1, k2, k3]);
+            if b0 == 0x81 && !ascii {
+                self.utf8.reset();
+                if self.utf8.feed(payload).is_err() || !self.utf8.is_complete() {
+                    if at == 0 {
+                        return Err(ProtocolError::InvalidUtf8);
+                    }
+                    // Left as it came, for its turn.
+                    apply_mask(payload, [k0, k1, k2, k3], 0);
+                    break;
+                }
+            }
+            at += 6 + len;
+        }
+        if at > 0 {
+            return Ok(self.finish_batch(at));
+        }
+        self.take_one()
+    }
+
+    /// When the input starts with a whole, unfragmented, uncompressed data
+    /// frame, takes it and returns its message.
+    #[inline]
+    fn take_one(&mut self) -> Result<Option<Message>, ProtocolError> {
         let Ok(Some((header, header_len))) = frame::decode_header(&self.buf, &self.rules()) else {
             // Incomplete, or an error the general path reports.
             return Ok(None);
@@ -397,6 +504,18 @@ impl Receiver {
             return Err(ProtocolError::InvalidUtf8);
         }
         Ok(Some(Message::Text(Text::from_validated(frame))))
+    }
+
+    /// Takes the first `at` bytes of input as the batch and returns its
+    /// first message.
+    #[inline(always)]
+    fn finish_batch(&mut self, at: usize) -> Option<Message> {
+        if at == 0 {
+            return None;
+        }
+        self.batch = self.buf.split_to(at).freeze();
+        self.batch_at = 0;
+        Some(self.pop_batched())
     }
 
     /// One unit of progress.
