@@ -225,15 +225,21 @@ impl Receiver {
     /// The spare capacity right behind the buffered input, at least `min`
     /// bytes (see `Connection::read_buffer`).
     pub(super) fn lend(&mut self, min: usize) -> BytesMut {
-        let want = match self.frame_rest() {
-            0 => min,
+        let (want, end_of_frame) = match self.frame_rest() {
+            0 => (min, false),
             // The end of a large frame: room for just its rest, rather than
             // moving the partial frame to make room behind it.
-            rest if rest < min && self.buf.len() > min => rest,
-            _ => self.frame_room().max(min),
+            rest if rest < min && self.buf.len() > min => (rest, true),
+            _ => (self.frame_room().max(min), false),
         };
         self.reserve(want);
-        let lent = self.buf.split_off(self.buf.len());
+        let mut lent = self.buf.split_off(self.buf.len());
+        if end_of_frame {
+            // And no more: the next frame's start would land behind this
+            // one's end, where the allocation ends, and be moved to its
+            // front when the next large frame needs the room.
+            drop(lent.split_off(want));
+        }
         self.lent_at = lent.as_ptr() as usize;
         lent
     }
@@ -251,7 +257,10 @@ impl Receiver {
             return;
         }
         if self.alloc >= self.buf.len().saturating_add(want) {
-            let reused = self.buf.try_reclaim(want);
+            // All of it if it can be had, so that reads land at its front
+            // again (in cache, and a large frame that starts there has its
+            // room behind it), else just what is wanted.
+            let reused = self.buf.try_reclaim(self.alloc - self.buf.len()) || self.buf.try_reclaim(want);
             // Messages taken off the input but not yet delivered hold the
             // buffer too: that says nothing about the application.
             if self.batch.is_empty() {
