@@ -22,7 +22,7 @@ use crate::error::ProtocolError;
 use crate::event::{CloseFrame, Message, MessageKind, Text};
 use crate::extension::{RSV1, RxExtensions};
 use crate::frame::{self, Header, Rules};
-use crate::mask::{apply_mask, extend_masked_at, unmask_is_ascii};
+use crate::mask::{apply_mask, extend_unmasked, unmask_is_ascii};
 use crate::utf8::{self, Utf8Validator};
 
 /// Input buffers grow by at least this much (up to what a frame in
@@ -126,10 +126,14 @@ struct FrameProgress {
 #[derive(Debug)]
 struct Assembly {
     text: bool,
-    /// The message so far (assembled mode): an uncompressed fragment's
-    /// bytes are unmasked into it as they arrive, in one pass; a compressed
-    /// message's frames are inflated into it.
+    /// The message so far (assembled mode) when it is compressed: its
+    /// frames are inflated into it.
     data: BytesMut,
+    /// The message so far (assembled mode) when it is not compressed: a
+    /// fragment's bytes are unmasked into it as they arrive, in one pass
+    /// (`extend_unmasked`, which a vector's trusted-length `extend` makes
+    /// possible in safe code).
+    plain: Vec<u8>,
     /// Its size on the wire so far, counted at each frame header.
     size: usize,
     /// Its frames so far (bounded by `Config::max_fragments`).
@@ -658,15 +662,15 @@ impl Receiver {
         };
         let take = self.buf.len().min(p.len);
         if take > 0 {
-            let start = a.data.len();
+            let start = a.plain.len();
             // Room for more of this frame at once, but no more than the
             // message so far: memory follows the bytes that came.
-            a.data.reserve(take.max(p.len.min(start.max(RX_GROWTH))));
+            a.plain.reserve(take.max(p.len.min(start.max(RX_GROWTH))));
             match p.header.mask {
-                Some(key) => extend_masked_at(&mut a.data, &self.buf[..take], key, p.offset),
-                None => a.data.extend_from_slice(&self.buf[..take]),
+                Some(key) => extend_unmasked(&mut a.plain, &self.buf[..take], key, p.offset),
+                None => a.plain.extend_from_slice(&self.buf[..take]),
             }
-            if a.text && self.utf8.feed(&a.data[start..]).is_err() {
+            if a.text && self.utf8.feed(&a.plain[start..]).is_err() {
                 return Err(ProtocolError::InvalidUtf8);
             }
             self.buf.advance(take);
@@ -681,7 +685,7 @@ impl Receiver {
         self.frame = None;
         if p.header.fin {
             if let Some(a) = self.assembly.take() {
-                return self.deliver(a.text, fitted(a.data));
+                return self.deliver(a.text, fitted(a.plain));
             }
         }
         Ok(Step::Progress)
@@ -712,7 +716,14 @@ impl Receiver {
                 // A whole message in one frame, delivered as it completes,
                 // needs no assembly (`on_frame` delivers it directly).
                 if !header.fin || compressed || limits.streaming {
-                    self.assembly = Some(Assembly { text, data: BytesMut::new(), size: len, frames: 1, compressed });
+                    self.assembly = Some(Assembly {
+                        text,
+                        data: BytesMut::new(),
+                        plain: Vec::new(),
+                        size: len,
+                        frames: 1,
+                        compressed,
+                    });
                 }
                 if limits.streaming {
                     let kind = if text { MessageKind::Text } else { MessageKind::Binary };
@@ -823,7 +834,7 @@ impl Receiver {
         }
         if fin {
             if let Some(a) = self.assembly.take() {
-                return self.deliver(a.text, fitted(a.data));
+                return self.deliver(a.text, fitted(a.data.into()));
             }
         }
         Ok(Step::Progress)
@@ -895,14 +906,11 @@ impl Receiver {
 /// 256 bytes for as long as the application keeps it. Shrinking reallocates
 /// (in place where the allocator can), so it never holds two copies at
 /// once.
-fn fitted(data: BytesMut) -> Bytes {
+fn fitted(mut data: Vec<u8>) -> Bytes {
     if data.capacity() > data.len().saturating_mul(2).saturating_add(256) {
-        let mut data: Vec<u8> = data.into();
         data.shrink_to_fit();
-        Bytes::from(data)
-    } else {
-        data.freeze()
     }
+    Bytes::from(data)
 }
 
 fn check_message_size(size: usize, max: usize) -> Result<(), ProtocolError> {
