@@ -37,20 +37,25 @@ pub(crate) fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 pub(crate) fn unmask_is_ascii(buf: &mut [u8], key: [u8; 4]) -> bool {
     let k32 = u32::from_ne_bytes(key);
     let k64 = u64::from(k32) | (u64::from(k32) << 32);
+    // A word at a time, without the setup of a vectorised loop: these
+    // payloads are a few words long.
     let mut high = 0u64;
-    let mut words = buf.chunks_exact_mut(8);
-    for word in &mut words {
-        let w = u64::from_ne_bytes([word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7]]) ^ k64;
+    let mut rest = buf;
+    while rest.len() >= 8 {
+        let Some((word, tail)) = core::mem::take(&mut rest).split_first_chunk_mut::<8>() else { break };
+        let w = u64::from_ne_bytes(*word) ^ k64;
         high |= w;
-        word.copy_from_slice(&w.to_ne_bytes());
+        *word = w.to_ne_bytes();
+        rest = tail;
     }
     // Under 8 bytes left, at key phase 0 (8 is a multiple of 4).
-    let rest = words.into_remainder();
-    let (four, rest) = if rest.len() >= 4 { rest.split_at_mut(4) } else { (&mut [][..], rest) };
-    if let [a, b, c, d] = four {
-        let w = u32::from_ne_bytes([*a, *b, *c, *d]) ^ k32;
-        high |= u64::from(w);
-        [*a, *b, *c, *d] = w.to_ne_bytes();
+    if rest.len() >= 4 {
+        if let Some((word, tail)) = core::mem::take(&mut rest).split_first_chunk_mut::<4>() {
+            let w = u32::from_ne_bytes(*word) ^ k32;
+            high |= u64::from(w);
+            *word = w.to_ne_bytes();
+            rest = tail;
+        }
     }
     for (b, k) in rest.iter_mut().zip(key) {
         *b ^= k;

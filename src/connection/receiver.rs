@@ -461,14 +461,16 @@ impl Receiver {
             0
         };
         let mut at = 0;
-        while let [b0 @ (0x81 | 0x82), b1 @ 0x81..=0xFD, k0, k1, k2, k3, ref mut rest @ ..] = self.buf[at..] {
+        let mut rest: &mut [u8] = &mut self.buf;
+        while let [b0 @ (0x81 | 0x82), b1 @ 0x81..=0xFD, k0, k1, k2, k3, tail @ ..] = core::mem::take(&mut rest) {
+            let (b0, b1, key) = (*b0, *b1, [*k0, *k1, *k2, *k3]);
             let len = usize::from(b1 & 0x7F);
-            if len > short_max || rest.len() < len {
+            if len > short_max || tail.len() < len {
                 break;
             }
-            let payload = &mut rest[..len];
+            let (payload, after) = tail.split_at_mut(len);
             // Unmasked and checked for ASCII in one pass.
-            let ascii = unmask_is_ascii(payload, [k0, k1, k2, k3]);
+            let ascii = unmask_is_ascii(payload, key);
             if b0 == 0x81 && !ascii {
                 self.utf8.reset();
                 if self.utf8.feed(payload).is_err() || !self.utf8.is_complete() {
@@ -476,11 +478,12 @@ impl Receiver {
                         return Err(ProtocolError::InvalidUtf8);
                     }
                     // Left as it came, for its turn.
-                    apply_mask(payload, [k0, k1, k2, k3], 0);
+                    apply_mask(payload, key, 0);
                     break;
                 }
             }
             at += 6 + len;
+            rest = after;
         }
         if at > 0 {
             return Ok(self.finish_batch(at));
