@@ -392,7 +392,10 @@ impl Receiver {
     /// between messages, assembled delivery.
     #[inline]
     pub(super) fn between_messages(&self) -> bool {
-        self.frame.is_none() && self.assembly.is_none() && !self.limits.streaming && self.pending.is_empty()
+        // Messages batched are taken between messages, and while they wait
+        // nothing else is (`next` hands them out first).
+        self.batch_at < self.batch.len()
+            || (self.frame.is_none() && self.assembly.is_none() && !self.limits.streaming && self.pending.is_empty())
     }
 
     /// The common case in one call: when the input starts with a whole,
@@ -400,19 +403,18 @@ impl Receiver {
     /// `Ok(None)` when that is not the case ([`next`](Self::next) then
     /// runs). The caller checks [`between_messages`](Self::between_messages).
     ///
-    /// Short frames (up to 125 bytes, masked) are taken off the input
-    /// together, every one at its front that is whole (up to the first other
-    /// frame: a control frame, a fragment, one cut by the read, a longer
-    /// one), each unmasked and validated in place: one `split_to` for all of
-    /// them, and each message a slice of that
-    /// ([`take_batch`](Self::take_batch)). Nothing else is looked at before
+    /// Masked frames of up to 64 KiB are taken off the input together,
+    /// every one at its front that is whole (up to the first other frame: a
+    /// control frame, a fragment, one cut by the read, a longer one), each
+    /// unmasked and validated in place: one `split_to` for all of them, and
+    /// each message a slice of that ([`take_batch`](Self::take_batch)). Nothing else is looked at before
     /// its turn, so control frames are still acted on in order.
     #[inline]
     pub(super) fn next_whole_message(&mut self) -> Result<Option<Message>, ProtocolError> {
         if self.batch_at < self.batch.len() {
             return Ok(Some(self.pop_batched()));
         }
-        if let [0x81 | 0x82, 0x81..=0xFD, ..] = self.buf[..] {
+        if let [0x81 | 0x82, 0x81..=0xFE, ..] = self.buf[..] {
             return self.take_batch();
         }
         self.take_one()
@@ -422,10 +424,13 @@ impl Receiver {
     #[inline(always)]
     fn pop_batched(&mut self) -> Message {
         let at = self.batch_at;
-        // A short masked frame (see `take_batch`): a 6-byte header.
-        let [b0, b1, ..] = self.batch[at..] else { unreachable!("a batched frame") };
-        let start = at + 6;
-        let end = start + usize::from(b1 & 0x7F);
+        // A masked frame with a 7- or 16-bit length (see `take_batch`).
+        let (b0, start, len) = match self.batch[at..] {
+            [b0, 0xFE, l0, l1, ..] => (b0, at + 8, usize::from(u16::from_be_bytes([l0, l1]))),
+            [b0, b1, ..] => (b0, at + 6, usize::from(b1 & 0x7F)),
+            _ => unreachable!("a batched frame"),
+        };
+        let end = start + len;
         let payload = if end == self.batch.len() {
             // The last one takes the batch itself: no count to raise and
             // drop, and the input buffer is no longer held by the batch.
@@ -441,7 +446,8 @@ impl Receiver {
         if b0 == 0x81 { Message::Text(Text::from_validated(payload)) } else { Message::Binary(payload) }
     }
 
-    /// Takes every short whole data frame at the front of the input (see
+    /// Takes every whole, final, masked data frame of up to 64 KiB (a 7- or
+    /// 16-bit length) at the front of the input (see
     /// [`next_whole_message`](Self::next_whole_message)) and returns the
     /// first one's message; when the input starts with another whole,
     /// unfragmented, uncompressed data frame, takes that one alone. A text
@@ -455,34 +461,63 @@ impl Receiver {
         // Masked frames of up to this many bytes are batched: FIN, text or
         // binary, 1 to `short_max` bytes, whole (what `decode_header` and
         // the checks of `take_one` accept, in fewer steps).
-        let short_max = if matches!(rules.receiver, Role::Server) {
-            frame::MAX_CONTROL_PAYLOAD.min(rules.max_frame_size).min(self.limits.max_message_size)
+        let max = if matches!(rules.receiver, Role::Server) {
+            rules.max_frame_size.min(self.limits.max_message_size)
         } else {
             0
         };
+        let short_max = max.min(frame::MAX_CONTROL_PAYLOAD);
         let mut at = 0;
         let mut rest: &mut [u8] = &mut self.buf;
-        while let [b0 @ (0x81 | 0x82), b1 @ 0x81..=0xFD, k0, k1, k2, k3, tail @ ..] = core::mem::take(&mut rest) {
-            let (b0, b1, key) = (*b0, *b1, [*k0, *k1, *k2, *k3]);
-            let len = usize::from(b1 & 0x7F);
-            if len > short_max || tail.len() < len {
-                break;
-            }
-            let (payload, after) = tail.split_at_mut(len);
-            // Unmasked and checked for ASCII in one pass.
-            let ascii = unmask_is_ascii(payload, key);
-            if b0 == 0x81 && !ascii {
-                self.utf8.reset();
-                if self.utf8.feed(payload).is_err() || !self.utf8.is_complete() {
+        'batch: loop {
+            // Frames of up to 125 bytes, a 6-byte header: unmasked and
+            // checked for ASCII in one pass.
+            loop {
+                let short = match *rest {
+                    [0x81 | 0x82, b1 @ 0x81..=0xFD, _, _, _, _, ref tail @ ..] => {
+                        let len = usize::from(b1 & 0x7F);
+                        len <= short_max && tail.len() >= len
+                    }
+                    _ => false,
+                };
+                if !short {
+                    break;
+                }
+                let [b0, b1, k0, k1, k2, k3, tail @ ..] = core::mem::take(&mut rest) else { break };
+                let (b0, len, key) = (*b0, usize::from(*b1 & 0x7F), [*k0, *k1, *k2, *k3]);
+                let (payload, after) = tail.split_at_mut(len);
+                let ascii = unmask_is_ascii(payload, key);
+                if b0 == 0x81 && !ascii && !valid_whole(&mut self.utf8, payload) {
                     if at == 0 {
                         return Err(ProtocolError::InvalidUtf8);
                     }
                     // Left as it came, for its turn.
                     apply_mask(payload, key, 0);
-                    break;
+                    break 'batch;
                 }
+                at += 6 + len;
+                rest = after;
             }
-            at += 6 + len;
+            // Frames of 126 bytes to 64 KiB, an 8-byte header.
+            let [b0 @ (0x81 | 0x82), 0xFE, l0, l1, k0, k1, k2, k3, tail @ ..] = core::mem::take(&mut rest) else {
+                break;
+            };
+            let len = usize::from(u16::from_be_bytes([*l0, *l1]));
+            // Not minimal, too large or not whole: `take_one` decides.
+            if len < 126 || len > max || tail.len() < len {
+                break;
+            }
+            let (b0, key) = (*b0, [*k0, *k1, *k2, *k3]);
+            let (payload, after) = tail.split_at_mut(len);
+            apply_mask(payload, key, 0);
+            if b0 == 0x81 && !valid_whole(&mut self.utf8, payload) {
+                if at == 0 {
+                    return Err(ProtocolError::InvalidUtf8);
+                }
+                apply_mask(payload, key, 0);
+                break;
+            }
+            at += 8 + len;
             rest = after;
         }
         if at > 0 {
@@ -914,6 +949,13 @@ fn fitted(mut data: Vec<u8>) -> Bytes {
         data.shrink_to_fit();
     }
     Bytes::from(data)
+}
+
+/// Whether the unmasked payload of a whole text frame is valid UTF-8.
+#[inline]
+fn valid_whole(utf8: &mut Utf8Validator, payload: &[u8]) -> bool {
+    utf8.reset();
+    utf8.feed(payload).is_ok() && utf8.is_complete()
 }
 
 fn check_message_size(size: usize, max: usize) -> Result<(), ProtocolError> {
