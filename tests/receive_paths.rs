@@ -1,6 +1,7 @@
 //! The receive fast paths (issue 16) against the plain one: short frames
-//! taken off the input together, large frames unmasked and validated read by
-//! read, fragments unmasked straight into the message. Whatever the reads,
+//! recognised from two bytes and unmasked with their ASCII check, whole
+//! frames of a read taken one after the other, large frames unmasked and
+//! validated read by read, fragments unmasked straight into the message. Whatever the reads,
 //! the outputs must be exactly those of the same bytes fed one at a time
 //! (where no fast path applies: no two frames are ever whole at once),
 //! failures included: invalid UTF-8 still fails with 1007 at the read that

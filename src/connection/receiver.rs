@@ -80,12 +80,6 @@ pub(super) struct Receiver {
     /// Where the buffer last lent starts (its address; 0: none), to tell a
     /// lent buffer handed back, which shares `alloc`, from the caller's own.
     lent_at: usize,
-    /// Whole messages taken off the input together, unmasked and validated
-    /// in place, their headers still in front of them (see
-    /// [`next_whole_message`](Self::next_whole_message)); `batch_at` is
-    /// where the next one's header starts. They come before `buf`.
-    batch: Bytes,
-    batch_at: usize,
     /// The frame whose header is decoded and whose payload is arriving.
     frame: Option<FrameProgress>,
     /// The message in progress (started by its first frame's header).
@@ -166,8 +160,6 @@ impl Receiver {
             alloc: 0,
             retention: Retention::default(),
             lent_at: 0,
-            batch: Bytes::new(),
-            batch_at: 0,
             frame: None,
             assembly: None,
             utf8: Utf8Validator::default(),
@@ -265,11 +257,7 @@ impl Receiver {
             // again (in cache, and a large frame that starts there has its
             // room behind it), else just what is wanted.
             let reused = self.buf.try_reclaim(self.alloc - self.buf.len()) || self.buf.try_reclaim(want);
-            // Messages taken off the input but not yet delivered hold the
-            // buffer too: that says nothing about the application.
-            if self.batch.is_empty() {
-                self.retention.checked(!reused);
-            }
+            self.retention.checked(!reused);
             if reused {
                 return;
             }
@@ -329,8 +317,6 @@ impl Receiver {
     /// request): everything held is dropped.
     pub(super) fn stop(&mut self) {
         self.release();
-        self.batch = Bytes::new();
-        self.batch_at = 0;
         self.frame = None;
         self.assembly = None;
         self.pending = VecDeque::new();
@@ -357,9 +343,6 @@ impl Receiver {
     /// needed. The partial payload seen so far is unmasked and, for text,
     /// validated, so invalid UTF-8 fails at once, mid-frame.
     pub(super) fn next(&mut self) -> Result<Option<Incoming>, ProtocolError> {
-        if self.batch_at < self.batch.len() {
-            return Ok(Some(Incoming::Message(self.pop_batched())));
-        }
         if let Some(item) = self.pending.pop_front() {
             return Ok(Some(item));
         }
@@ -392,136 +375,42 @@ impl Receiver {
     /// between messages, assembled delivery.
     #[inline]
     pub(super) fn between_messages(&self) -> bool {
-        // Messages batched are taken between messages, and while they wait
-        // nothing else is (`next` hands them out first).
-        self.batch_at < self.batch.len()
-            || (self.frame.is_none() && self.assembly.is_none() && !self.limits.streaming && self.pending.is_empty())
+        self.frame.is_none() && self.assembly.is_none() && !self.limits.streaming && self.pending.is_empty()
     }
 
     /// The common case in one call: when the input starts with a whole,
-    /// unfragmented, uncompressed data frame, returns its message.
-    /// `Ok(None)` when that is not the case ([`next`](Self::next) then
-    /// runs). The caller checks [`between_messages`](Self::between_messages).
+    /// unfragmented, uncompressed data frame, takes it and returns its
+    /// message. `Ok(None)` when that is not the case ([`next`](Self::next)
+    /// then runs). The caller checks
+    /// [`between_messages`](Self::between_messages).
     ///
-    /// Masked frames of up to 64 KiB are taken off the input together,
-    /// every one at its front that is whole (up to the first other frame: a
-    /// control frame, a fragment, one cut by the read, a longer one), each
-    /// unmasked and validated in place: one `split_to` for all of them, and
-    /// each message a slice of that ([`take_batch`](Self::take_batch)). Nothing else is looked at before
-    /// its turn, so control frames are still acted on in order.
+    /// A short masked frame (FIN, text or binary, 1 to 125 bytes: what a
+    /// server reads most) is recognised from its first two bytes, and its
+    /// payload unmasked and, for text, checked for ASCII in one pass.
     #[inline]
     pub(super) fn next_whole_message(&mut self) -> Result<Option<Message>, ProtocolError> {
-        if self.batch_at < self.batch.len() {
-            return Ok(Some(self.pop_batched()));
-        }
-        if let [0x81 | 0x82, 0x81..=0xFE, ..] = self.buf[..] {
-            return self.take_batch();
-        }
-        self.take_one()
-    }
-
-    /// The next message of the batch.
-    #[inline(always)]
-    fn pop_batched(&mut self) -> Message {
-        let at = self.batch_at;
-        // A masked frame with a 7- or 16-bit length (see `take_batch`).
-        let (b0, start, len) = match self.batch[at..] {
-            [b0, 0xFE, l0, l1, ..] => (b0, at + 8, usize::from(u16::from_be_bytes([l0, l1]))),
-            [b0, b1, ..] => (b0, at + 6, usize::from(b1 & 0x7F)),
-            _ => unreachable!("a batched frame"),
-        };
-        let end = start + len;
-        let payload = if end == self.batch.len() {
-            // The last one takes the batch itself: no count to raise and
-            // drop, and the input buffer is no longer held by the batch.
-            let mut last = core::mem::take(&mut self.batch);
-            self.batch_at = 0;
-            last.advance(start);
-            last
-        } else {
-            self.batch_at = end;
-            self.batch.slice(start..end)
-        };
-        let payload = self.detach(payload);
-        if b0 == 0x81 { Message::Text(Text::from_validated(payload)) } else { Message::Binary(payload) }
-    }
-
-    /// Takes every whole, final, masked data frame of up to 64 KiB (a 7- or
-    /// 16-bit length) at the front of the input (see
-    /// [`next_whole_message`](Self::next_whole_message)) and returns the
-    /// first one's message; when the input starts with another whole,
-    /// unfragmented, uncompressed data frame, takes that one alone. A text
-    /// frame that is not valid UTF-8 fails here when it is the first;
-    /// behind others, it is left as it came (masked again) for its turn, so
-    /// the messages before it are delivered first, and then it fails the
-    /// same way.
-    #[inline(never)]
-    fn take_batch(&mut self) -> Result<Option<Message>, ProtocolError> {
-        let rules = self.rules();
-        // Masked frames of up to this many bytes are batched: FIN, text or
-        // binary, 1 to `short_max` bytes, whole (what `decode_header` and
-        // the checks of `take_one` accept, in fewer steps).
-        let max = if matches!(rules.receiver, Role::Server) {
-            rules.max_frame_size.min(self.limits.max_message_size)
-        } else {
-            0
-        };
-        let short_max = max.min(frame::MAX_CONTROL_PAYLOAD);
-        let mut at = 0;
-        let mut rest: &mut [u8] = &mut self.buf;
-        'batch: loop {
-            // Frames of up to 125 bytes, a 6-byte header: unmasked and
-            // checked for ASCII in one pass.
-            loop {
-                let short = match *rest {
-                    [0x81 | 0x82, b1 @ 0x81..=0xFD, _, _, _, _, ref tail @ ..] => {
-                        let len = usize::from(b1 & 0x7F);
-                        len <= short_max && tail.len() >= len
-                    }
-                    _ => false,
-                };
-                if !short {
-                    break;
-                }
-                let [b0, b1, k0, k1, k2, k3, tail @ ..] = core::mem::take(&mut rest) else { break };
-                let (b0, len, key) = (*b0, usize::from(*b1 & 0x7F), [*k0, *k1, *k2, *k3]);
-                let (payload, after) = tail.split_at_mut(len);
-                let ascii = unmask_is_ascii(payload, key);
-                if b0 == 0x81 && !ascii && !valid_whole(&mut self.utf8, payload) {
-                    if at == 0 {
+        if let [b0 @ (0x81 | 0x82), b1 @ 0x81..=0xFD, k0, k1, k2, k3, ref mut rest @ ..] = self.buf[..] {
+            let len = usize::from(b1 & 0x7F);
+            let short_max =
+                frame::MAX_CONTROL_PAYLOAD.min(self.limits.max_frame_size).min(self.limits.max_message_size);
+            if matches!(self.role, Role::Server) && len <= short_max && rest.len() >= len {
+                let payload = &mut rest[..len];
+                let ascii = unmask_is_ascii(payload, [k0, k1, k2, k3]);
+                if b0 == 0x81 && !ascii {
+                    self.utf8.reset();
+                    if self.utf8.feed(payload).is_err() || !self.utf8.is_complete() {
                         return Err(ProtocolError::InvalidUtf8);
                     }
-                    // Left as it came, for its turn.
-                    apply_mask(payload, key, 0);
-                    break 'batch;
                 }
-                at += 6 + len;
-                rest = after;
+                let mut frame = self.buf.split_to(6 + len).freeze();
+                frame.advance(6);
+                let frame = self.detach(frame);
+                return Ok(Some(if b0 == 0x81 {
+                    Message::Text(Text::from_validated(frame))
+                } else {
+                    Message::Binary(frame)
+                }));
             }
-            // Frames of 126 bytes to 64 KiB, an 8-byte header.
-            let [b0 @ (0x81 | 0x82), 0xFE, l0, l1, k0, k1, k2, k3, tail @ ..] = core::mem::take(&mut rest) else {
-                break;
-            };
-            let len = usize::from(u16::from_be_bytes([*l0, *l1]));
-            // Not minimal, too large or not whole: `take_one` decides.
-            if len < 126 || len > max || tail.len() < len {
-                break;
-            }
-            let (b0, key) = (*b0, [*k0, *k1, *k2, *k3]);
-            let (payload, after) = tail.split_at_mut(len);
-            apply_mask(payload, key, 0);
-            if b0 == 0x81 && !valid_whole(&mut self.utf8, payload) {
-                if at == 0 {
-                    return Err(ProtocolError::InvalidUtf8);
-                }
-                apply_mask(payload, key, 0);
-                break;
-            }
-            at += 8 + len;
-            rest = after;
-        }
-        if at > 0 {
-            return Ok(self.finish_batch(at));
         }
         self.take_one()
     }
@@ -555,18 +444,6 @@ impl Receiver {
             return Err(ProtocolError::InvalidUtf8);
         }
         Ok(Some(Message::Text(Text::from_validated(frame))))
-    }
-
-    /// Takes the first `at` bytes of input as the batch and returns its
-    /// first message.
-    #[inline(always)]
-    fn finish_batch(&mut self, at: usize) -> Option<Message> {
-        if at == 0 {
-            return None;
-        }
-        self.batch = self.buf.split_to(at).freeze();
-        self.batch_at = 0;
-        Some(self.pop_batched())
     }
 
     /// One unit of progress.
@@ -949,13 +826,6 @@ fn fitted(mut data: Vec<u8>) -> Bytes {
         data.shrink_to_fit();
     }
     Bytes::from(data)
-}
-
-/// Whether the unmasked payload of a whole text frame is valid UTF-8.
-#[inline]
-fn valid_whole(utf8: &mut Utf8Validator, payload: &[u8]) -> bool {
-    utf8.reset();
-    utf8.feed(payload).is_ok() && utf8.is_complete()
 }
 
 fn check_message_size(size: usize, max: usize) -> Result<(), ProtocolError> {
