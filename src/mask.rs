@@ -30,6 +30,64 @@ pub(crate) fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     }
 }
 
+/// Unmasks a short payload in place (from payload byte 0), as
+/// [`apply_mask`] does, and tells whether the result is all ASCII: for
+/// short text, the UTF-8 check of the common case in the same pass.
+#[inline(always)]
+pub(crate) fn unmask_is_ascii(buf: &mut [u8], key: [u8; 4]) -> bool {
+    let k32 = u32::from_ne_bytes(key);
+    let k64 = u64::from(k32) | (u64::from(k32) << 32);
+    // A word at a time, without the setup of a vectorised loop: these
+    // payloads are a few words long.
+    let mut high = 0u64;
+    let mut rest = buf;
+    while rest.len() >= 8 {
+        let Some((word, tail)) = core::mem::take(&mut rest).split_first_chunk_mut::<8>() else { break };
+        let w = u64::from_ne_bytes(*word) ^ k64;
+        high |= w;
+        *word = w.to_ne_bytes();
+        rest = tail;
+    }
+    // Under 8 bytes left, at key phase 0 (8 is a multiple of 4).
+    if rest.len() >= 4 {
+        if let Some((word, tail)) = core::mem::take(&mut rest).split_first_chunk_mut::<4>() {
+            let w = u32::from_ne_bytes(*word) ^ k32;
+            high |= u64::from(w);
+            *word = w.to_ne_bytes();
+            rest = tail;
+        }
+    }
+    for (b, k) in rest.iter_mut().zip(key) {
+        *b ^= k;
+        high |= u64::from(*b);
+    }
+    high & 0x8080_8080_8080_8080 == 0
+}
+
+/// Appends `src` masked with `key`, as if it started at payload byte
+/// `offset`, to `dst` in one pass: each byte is XORed on its way into the
+/// vector's spare room (a trusted-length `extend`, no stack piece, no second
+/// pass).
+#[inline]
+pub(crate) fn extend_unmasked(dst: &mut alloc::vec::Vec<u8>, src: &[u8], key: [u8; 4], offset: usize) {
+    // The key repeated: each piece of `src` is zipped with as much of it,
+    // the form LLVM turns into vector XORs written straight into `dst`.
+    let k32 = u32::from_ne_bytes(rotate(key, offset));
+    let mut pattern = [0u8; PATTERN];
+    for word in pattern.chunks_exact_mut(4) {
+        word.copy_from_slice(&k32.to_ne_bytes());
+    }
+    dst.reserve(src.len());
+    // Every piece but the last is a multiple of 4 long: the key's phase is
+    // the same at the start of each.
+    for piece in src.chunks(PATTERN) {
+        dst.extend(piece.iter().zip(&pattern[..piece.len()]).map(|(b, k)| b ^ k));
+    }
+}
+
+/// The length of the key pattern [`extend_unmasked`] zips with.
+const PATTERN: usize = 512;
+
 /// Appends `src` masked with `key` (from payload byte 0) to `dst`. A large
 /// payload is copied and XORed in one pass over memory: each piece is masked
 /// into a small stack buffer that stays in L1 and then appended, rather than
@@ -135,6 +193,48 @@ mod tests {
                 extend_masked_at(&mut dst, &src[..cut], key, 0);
                 extend_masked_at(&mut dst, &src[cut..], key, cut);
                 assert_eq!(&dst[..], &expected[..], "len {len} cut {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn extend_unmasked_matches_naive_at_every_offset_and_split() {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        for len in [0usize, 1, 3, 4, 5, 31, 511, 512, 513, 1025, 4099] {
+            let src: Vec<u8> = (0..len).map(|i| (i * 13 % 256) as u8).collect();
+            for offset in 0..5 {
+                let mut expected = src.clone();
+                naive(&mut expected, key, offset);
+                let mut dst = b"head".to_vec();
+                extend_unmasked(&mut dst, &src, key, offset);
+                assert_eq!(&dst[..4], b"head");
+                assert_eq!(&dst[4..], &expected[..], "len {len} offset {offset}");
+                for cut in [0, 1, 2, 3, 5, len / 2, len.saturating_sub(1), len] {
+                    let cut = cut.min(len);
+                    let mut dst = Vec::new();
+                    extend_unmasked(&mut dst, &src[..cut], key, offset);
+                    extend_unmasked(&mut dst, &src[cut..], key, offset + cut);
+                    assert_eq!(dst, expected, "len {len} offset {offset} cut {cut}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unmask_is_ascii_matches_apply_mask() {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        for len in 0usize..80 {
+            for high_at in [None, Some(0), Some(len / 2), Some(len.saturating_sub(1))] {
+                let mut plain: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                if let (Some(i), true) = (high_at, len > 0) {
+                    plain[i] = 0xc3;
+                }
+                let mut a = plain.clone();
+                apply_mask(&mut a, key, 0);
+                let mut b = a.clone();
+                let ascii = unmask_is_ascii(&mut b, key);
+                assert_eq!(b, plain, "len {len}");
+                assert_eq!(ascii, plain.is_ascii(), "len {len} high at {high_at:?}");
             }
         }
     }

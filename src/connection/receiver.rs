@@ -22,7 +22,7 @@ use crate::error::ProtocolError;
 use crate::event::{CloseFrame, Message, MessageKind, Text};
 use crate::extension::{RSV1, RxExtensions};
 use crate::frame::{self, Header, Rules};
-use crate::mask::{apply_mask, extend_masked_at};
+use crate::mask::{apply_mask, extend_unmasked, unmask_is_ascii};
 use crate::utf8::{self, Utf8Validator};
 
 /// Input buffers grow by at least this much (up to what a frame in
@@ -120,10 +120,14 @@ struct FrameProgress {
 #[derive(Debug)]
 struct Assembly {
     text: bool,
-    /// The message so far (assembled mode): an uncompressed fragment's
-    /// bytes are unmasked into it as they arrive, in one pass; a compressed
-    /// message's frames are inflated into it.
+    /// The message so far (assembled mode) when it is compressed: its
+    /// frames are inflated into it.
     data: BytesMut,
+    /// The message so far (assembled mode) when it is not compressed: a
+    /// fragment's bytes are unmasked into it as they arrive, in one pass
+    /// (`extend_unmasked`, which a vector's trusted-length `extend` makes
+    /// possible in safe code).
+    plain: Vec<u8>,
     /// Its size on the wire so far, counted at each frame header.
     size: usize,
     /// Its frames so far (bounded by `Config::max_fragments`).
@@ -217,15 +221,21 @@ impl Receiver {
     /// The spare capacity right behind the buffered input, at least `min`
     /// bytes (see `Connection::read_buffer`).
     pub(super) fn lend(&mut self, min: usize) -> BytesMut {
-        let want = match self.frame_rest() {
-            0 => min,
+        let (want, end_of_frame) = match self.frame_rest() {
+            0 => (min, false),
             // The end of a large frame: room for just its rest, rather than
             // moving the partial frame to make room behind it.
-            rest if rest < min && self.buf.len() > min => rest,
-            _ => self.frame_room().max(min),
+            rest if rest < min && self.buf.len() > min => (rest, true),
+            _ => (self.frame_room().max(min), false),
         };
         self.reserve(want);
-        let lent = self.buf.split_off(self.buf.len());
+        let mut lent = self.buf.split_off(self.buf.len());
+        if end_of_frame {
+            // And no more: the next frame's start would land behind this
+            // one's end, where the allocation ends, and be moved to its
+            // front when the next large frame needs the room.
+            drop(lent.split_off(want));
+        }
         self.lent_at = lent.as_ptr() as usize;
         lent
     }
@@ -243,7 +253,10 @@ impl Receiver {
             return;
         }
         if self.alloc >= self.buf.len().saturating_add(want) {
-            let reused = self.buf.try_reclaim(want);
+            // All of it if it can be had, so that reads land at its front
+            // again (in cache, and a large frame that starts there has its
+            // room behind it), else just what is wanted.
+            let reused = self.buf.try_reclaim(self.alloc - self.buf.len()) || self.buf.try_reclaim(want);
             self.retention.checked(!reused);
             if reused {
                 return;
@@ -370,8 +383,42 @@ impl Receiver {
     /// message. `Ok(None)` when that is not the case ([`next`](Self::next)
     /// then runs). The caller checks
     /// [`between_messages`](Self::between_messages).
+    ///
+    /// A short masked frame (FIN, text or binary, 1 to 125 bytes: what a
+    /// server reads most) is recognised from its first two bytes, and its
+    /// payload unmasked and, for text, checked for ASCII in one pass.
     #[inline]
     pub(super) fn next_whole_message(&mut self) -> Result<Option<Message>, ProtocolError> {
+        if let [b0 @ (0x81 | 0x82), b1 @ 0x81..=0xFD, k0, k1, k2, k3, ref mut rest @ ..] = self.buf[..] {
+            let len = usize::from(b1 & 0x7F);
+            let short_max =
+                frame::MAX_CONTROL_PAYLOAD.min(self.limits.max_frame_size).min(self.limits.max_message_size);
+            if matches!(self.role, Role::Server) && len <= short_max && rest.len() >= len {
+                let payload = &mut rest[..len];
+                let ascii = unmask_is_ascii(payload, [k0, k1, k2, k3]);
+                if b0 == 0x81 && !ascii {
+                    self.utf8.reset();
+                    if self.utf8.feed(payload).is_err() || !self.utf8.is_complete() {
+                        return Err(ProtocolError::InvalidUtf8);
+                    }
+                }
+                let mut frame = self.buf.split_to(6 + len).freeze();
+                frame.advance(6);
+                let frame = self.detach(frame);
+                return Ok(Some(if b0 == 0x81 {
+                    Message::Text(Text::from_validated(frame))
+                } else {
+                    Message::Binary(frame)
+                }));
+            }
+        }
+        self.take_one()
+    }
+
+    /// When the input starts with a whole, unfragmented, uncompressed data
+    /// frame, takes it and returns its message.
+    #[inline]
+    fn take_one(&mut self) -> Result<Option<Message>, ProtocolError> {
         let Ok(Some((header, header_len))) = frame::decode_header(&self.buf, &self.rules()) else {
             // Incomplete, or an error the general path reports.
             return Ok(None);
@@ -530,15 +577,15 @@ impl Receiver {
         };
         let take = self.buf.len().min(p.len);
         if take > 0 {
-            let start = a.data.len();
+            let start = a.plain.len();
             // Room for more of this frame at once, but no more than the
             // message so far: memory follows the bytes that came.
-            a.data.reserve(take.max(p.len.min(start.max(RX_GROWTH))));
+            a.plain.reserve(take.max(p.len.min(start.max(RX_GROWTH))));
             match p.header.mask {
-                Some(key) => extend_masked_at(&mut a.data, &self.buf[..take], key, p.offset),
-                None => a.data.extend_from_slice(&self.buf[..take]),
+                Some(key) => extend_unmasked(&mut a.plain, &self.buf[..take], key, p.offset),
+                None => a.plain.extend_from_slice(&self.buf[..take]),
             }
-            if a.text && self.utf8.feed(&a.data[start..]).is_err() {
+            if a.text && self.utf8.feed(&a.plain[start..]).is_err() {
                 return Err(ProtocolError::InvalidUtf8);
             }
             self.buf.advance(take);
@@ -553,7 +600,7 @@ impl Receiver {
         self.frame = None;
         if p.header.fin {
             if let Some(a) = self.assembly.take() {
-                return self.deliver(a.text, fitted(a.data));
+                return self.deliver(a.text, fitted(a.plain));
             }
         }
         Ok(Step::Progress)
@@ -584,7 +631,14 @@ impl Receiver {
                 // A whole message in one frame, delivered as it completes,
                 // needs no assembly (`on_frame` delivers it directly).
                 if !header.fin || compressed || limits.streaming {
-                    self.assembly = Some(Assembly { text, data: BytesMut::new(), size: len, frames: 1, compressed });
+                    self.assembly = Some(Assembly {
+                        text,
+                        data: BytesMut::new(),
+                        plain: Vec::new(),
+                        size: len,
+                        frames: 1,
+                        compressed,
+                    });
                 }
                 if limits.streaming {
                     let kind = if text { MessageKind::Text } else { MessageKind::Binary };
@@ -695,7 +749,7 @@ impl Receiver {
         }
         if fin {
             if let Some(a) = self.assembly.take() {
-                return self.deliver(a.text, fitted(a.data));
+                return self.deliver(a.text, fitted(a.data.into()));
             }
         }
         Ok(Step::Progress)
@@ -767,14 +821,11 @@ impl Receiver {
 /// 256 bytes for as long as the application keeps it. Shrinking reallocates
 /// (in place where the allocator can), so it never holds two copies at
 /// once.
-fn fitted(data: BytesMut) -> Bytes {
+fn fitted(mut data: Vec<u8>) -> Bytes {
     if data.capacity() > data.len().saturating_mul(2).saturating_add(256) {
-        let mut data: Vec<u8> = data.into();
         data.shrink_to_fit();
-        Bytes::from(data)
-    } else {
-        data.freeze()
     }
+    Bytes::from(data)
 }
 
 fn check_message_size(size: usize, max: usize) -> Result<(), ProtocolError> {
