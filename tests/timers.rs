@@ -1671,3 +1671,30 @@ proptest! {
         h.assert_closed_once_last();
     }
 }
+
+/// A read's last message leaves nothing to process: the connection wants
+/// the next read at once. A deadline that came due before that read is
+/// still acted on once the message is taken, and only then.
+#[test]
+fn the_last_message_of_a_read_leaves_the_deadlines_checked() {
+    let mut c = server();
+    c.handle_timeout(ts(0));
+    assert!(c.poll_output().is_none());
+    c.handle_bytes(&peer_frame(Role::Server, true, op::TEXT, b"hi"));
+    assert!(!c.wants_read());
+    assert!(matches!(c.poll_output(), Some(wsmachine::Output::Event(Event::Message(_)))));
+    assert!(c.wants_read(), "nothing is left to process");
+    assert!(c.poll_output().is_none());
+
+    // Our Close is out and the close timeout (5 s) passed; a message comes
+    // in the same wake-up: the message first, then the time is acted on.
+    c.close(Some(CloseCode::NORMAL), "").unwrap();
+    assert!(matches!(c.poll_output(), Some(wsmachine::Output::Transmit(_))));
+    c.handle_timeout(ts(6_000));
+    c.handle_bytes(&peer_frame(Role::Server, true, op::TEXT, b"late"));
+    assert!(matches!(c.poll_output(), Some(wsmachine::Output::Event(Event::Message(_)))));
+    assert!(!c.wants_read(), "the time is still to be acted on");
+    assert!(matches!(c.poll_output(), Some(wsmachine::Output::CloseTransport)));
+    let Some(wsmachine::Output::Event(Event::Closed(closed))) = c.poll_output() else { panic!("no Closed") };
+    assert_eq!((closed.code, closed.was_clean), (CloseCode::ABNORMAL, false));
+}

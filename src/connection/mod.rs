@@ -104,6 +104,9 @@ pub struct Connection {
     dirty: bool,
     /// The transport's read side ended; acted on once the input is processed.
     eof: bool,
+    /// The time moved (`handle_timeout`) since the deadlines were last
+    /// checked; they are checked once the input before it is processed.
+    ticked: bool,
     /// What [`read_from`](Self::read_from) reads into: zeroed once, then
     /// reused (given back when the connection is idle).
     #[cfg(feature = "std")]
@@ -218,6 +221,7 @@ impl Connection {
             state,
             config,
             dirty: false,
+            ticked: false,
             eof: false,
             #[cfg(feature = "std")]
             scratch: alloc::vec::Vec::new(),
@@ -421,6 +425,7 @@ impl Connection {
         }
         // Checked once the input before it is processed (see `pump`).
         self.dirty = true;
+        self.ticked = true;
         // Idle since the previous wake-up (no input in between) and nothing
         // buffered: give the buffers back, so an idle connection holds
         // little more than itself. A busy connection, whose driver calls
@@ -488,7 +493,17 @@ impl Connection {
         // uncompressed data frame at the front of the input.
         if matches!(self.state, State::Open | State::Closing { received: None }) && self.rx.between_messages() {
             match self.rx.next_whole_message() {
-                Ok(Some(message)) => return Some(Output::Event(Event::Message(message))),
+                Ok(Some(message)) => {
+                    // That was the last of the input: what `pump` would do
+                    // on finding it exhausted is done, unless the end of the
+                    // stream or the time is still to be acted on. The next
+                    // poll returns at once, and `wants_read` says so.
+                    if self.rx.buffered().is_empty() && !self.eof && !self.ticked {
+                        self.dirty = false;
+                        self.rx.release_large();
+                    }
+                    return Some(Output::Event(Event::Message(message)));
+                }
                 Ok(None) => {}
                 Err(e) => self.fail(e),
             }
@@ -638,6 +653,7 @@ impl Connection {
 
     /// Fires the deadline due at the latest known time.
     fn fire_timers(&mut self) {
+        self.ticked = false;
         match self.timers.due(self.timer_phase(), &self.config) {
             None => {}
             Some(Due::Handshake) => self.fail_handshake(crate::HandshakeError::Timeout),
