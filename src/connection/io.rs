@@ -18,37 +18,43 @@ impl Connection {
     /// Reads once from `reader` (up to 64 KiB) and feeds what came, as
     /// [`handle_bytes`](Self::handle_bytes) does; at the end of the stream
     /// (a read of 0 bytes) it calls [`handle_eof`](Self::handle_eof).
-    /// Returns the bytes read (0: the end). The buffer read into is the
-    /// connection's own, zeroed once and reused (an idle connection gives
-    /// it back, see [`handle_timeout`](Self::handle_timeout)), so a
-    /// blocking driver needs none of its own. It starts at 2 KiB and
-    /// doubles whenever a read fills it, up to 64 KiB: a busy stream reaches
-    /// full-size reads within a few reads, and a server accepting many
-    /// short connections does not zero 64 KiB for each. Errors are the reader's (a
-    /// read time-out is `WouldBlock` or `TimedOut`); `Interrupted` is
-    /// retried.
+    /// Returns the bytes read (0: the end). It reads straight into the
+    /// connection's input buffer, behind what is buffered (the room
+    /// [`read_buffer`](Self::read_buffer) lends), so a blocking driver needs
+    /// no buffer of its own and the bytes are not copied again: received
+    /// payloads are slices of it. `Read` needs initialised memory, so the
+    /// room is zeroed first; a read of 2 KiB to start with, doubled whenever
+    /// a read fills it, up to 64 KiB, so that a busy stream reaches
+    /// full-size reads within a few reads and a connection that sees a
+    /// handshake and a few small messages never zeroes more than it reads.
+    /// Errors are the reader's (a read time-out is `WouldBlock` or
+    /// `TimedOut`); `Interrupted` is retried.
     pub fn read_from<R: Read + ?Sized>(&mut self, reader: &mut R) -> io::Result<usize> {
-        if self.scratch.is_empty() {
-            self.scratch = alloc::vec![0; FIRST_READ_SIZE];
-        }
-        let n = loop {
-            match reader.read(&mut self.scratch) {
+        let size = self.read_size.clamp(FIRST_READ_SIZE, READ_SIZE);
+        let feeding = self.reading() && !self.eof;
+        let mut buf = self.read_buffer(size);
+        // At the end of a large frame the room lent is just its rest.
+        let room = size.min(buf.capacity());
+        buf.resize(room, 0);
+        let read = loop {
+            match reader.read(&mut buf) {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                other => break other?,
+                other => break other,
             }
         };
-        let full = n == self.scratch.len();
-        if n == 0 {
+        let n = *read.as_ref().unwrap_or(&0);
+        buf.truncate(n);
+        if n == room && room == size && size < READ_SIZE {
+            self.read_size = size * 2;
+        }
+        if n > 0 {
+            self.handle_bytes_owned(buf);
+        } else if feeding {
+            // Nothing came: the room goes back behind the input.
+            self.rx.push_owned(buf);
+        }
+        if read? == 0 {
             self.handle_eof();
-        } else {
-            // Not `handle_bytes(&self.scratch[..n])`: the borrow of the
-            // scratch would overlap `self`.
-            let mut scratch = core::mem::take(&mut self.scratch);
-            self.handle_bytes(&scratch[..n]);
-            if full && scratch.len() < READ_SIZE {
-                scratch.resize(scratch.len() * 2, 0);
-            }
-            self.scratch = scratch;
         }
         Ok(n)
     }

@@ -107,10 +107,10 @@ pub struct Connection {
     /// The time moved (`handle_timeout`) since the deadlines were last
     /// checked; they are checked once the input before it is processed.
     ticked: bool,
-    /// What [`read_from`](Self::read_from) reads into: zeroed once, then
-    /// reused (given back when the connection is idle).
+    /// How much the next [`read_from`](Self::read_from) reads (0: the
+    /// first size); it grows while reads fill it.
     #[cfg(feature = "std")]
-    scratch: alloc::vec::Vec<u8>,
+    read_size: usize,
 }
 
 /// Where [`Connection::pump`] stops processing input.
@@ -224,7 +224,7 @@ impl Connection {
             ticked: false,
             eof: false,
             #[cfg(feature = "std")]
-            scratch: alloc::vec::Vec::new(),
+            read_size: 0,
         }
     }
 
@@ -435,7 +435,7 @@ impl Connection {
             self.tx.release_idle();
             #[cfg(feature = "std")]
             {
-                self.scratch = alloc::vec::Vec::new();
+                self.read_size = 0;
             }
         }
     }
