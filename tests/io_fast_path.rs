@@ -346,6 +346,21 @@ fn read_from_passes_errors_through() {
     let mut c = server();
     assert_eq!(c.read_from(&mut Failing).unwrap_err().kind(), io::ErrorKind::TimedOut);
     assert_eq!(c.ready_state(), ReadyState::Open);
+    assert!(c.poll_event().is_none());
+
+    // Half a frame, a time-out, the rest: the input read so far stays, and
+    // what comes after the failed read lands behind it.
+    let frame = peer_frame(Role::Server, true, op::BINARY, &[7u8; 3000]);
+    let (head, tail) = frame.split_at(1000);
+    assert_eq!(c.read_from(&mut Pieces { data: head, piece: 1000, interrupt: true }).unwrap(), 1000);
+    assert!(c.poll_event().is_none());
+    assert_eq!(c.read_from(&mut Failing).unwrap_err().kind(), io::ErrorKind::TimedOut);
+    let mut rest = Pieces { data: tail, piece: 4096, interrupt: true };
+    while !rest.data.is_empty() {
+        c.read_from(&mut rest).unwrap();
+    }
+    assert_eq!(c.poll_event(), Some(Event::Message(Message::binary(vec![7u8; 3000]))));
+    assert_eq!(c.ready_state(), ReadyState::Open);
 }
 
 /// One step of a random session.
