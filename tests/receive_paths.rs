@@ -115,6 +115,24 @@ enum Feed {
     Lent,
 }
 
+/// One read of `bytes`, handed to the connection as `how` says.
+fn read(c: &mut Connection, bytes: &[u8], how: Feed) {
+    match how {
+        Feed::Slices => c.handle_bytes(bytes),
+        Feed::Lent => {
+            let mut buf = c.read_buffer(bytes.len());
+            buf.extend_from_slice(bytes);
+            c.handle_bytes_owned(buf);
+        }
+    }
+}
+
+impl Feed {
+    fn lent(lent: bool) -> Self {
+        if lent { Self::Lent } else { Self::Slices }
+    }
+}
+
 /// Feeds `wire` in reads of the given sizes (cycled), draining after each.
 fn feed(wire: &[u8], sizes: &[usize], how: Feed) -> Vec<Out> {
     let mut c = server_conn();
@@ -124,14 +142,7 @@ fn feed(wire: &[u8], sizes: &[usize], how: Feed) -> Vec<Out> {
     while at < wire.len() {
         let n = sizes[i % sizes.len()].clamp(1, wire.len() - at);
         i += 1;
-        match how {
-            Feed::Slices => c.handle_bytes(&wire[at..at + n]),
-            Feed::Lent => {
-                let mut buf = c.read_buffer(n);
-                buf.extend_from_slice(&wire[at..at + n]);
-                c.handle_bytes_owned(buf);
-            }
-        }
+        read(&mut c, &wire[at..at + n], how);
         at += n;
         merge_into(&mut outs, drain(&mut c));
     }
@@ -152,7 +163,7 @@ proptest! {
         let mut keys = (0u32..).map(|i| seed.wrapping_mul(0x9e37_79b9).wrapping_add(i.wrapping_mul(0x85eb_ca6b)));
         let wire = wire_of(&pieces, &mut keys);
         let reference = feed(&wire, &[1], Feed::Slices);
-        let how = if lent { Feed::Lent } else { Feed::Slices };
+        let how = Feed::lent(lent);
         let got = feed(&wire, &sizes, how);
         prop_assert!(got == reference, "{how:?} reads {sizes:?}: outputs differ");
         let all_at_once = feed(&wire, &[wire.len()], how);
@@ -190,13 +201,7 @@ proptest! {
         let mut at = 0;
         let mut got = Vec::new();
         for n in sizes {
-            if lent {
-                let mut buf = c.read_buffer(n);
-                buf.extend_from_slice(&wire[at..at + n]);
-                c.handle_bytes_owned(buf);
-            } else {
-                c.handle_bytes(&wire[at..at + n]);
-            }
+            read(&mut c, &wire[at..at + n], Feed::lent(lent));
             at += n;
             got.extend(events(&drain(&mut c)));
         }
@@ -251,13 +256,7 @@ proptest! {
         loop {
             let n = sizes[i % sizes.len()].min(wire.len() - at);
             i += 1;
-            if lent {
-                let mut buf = c.read_buffer(n);
-                buf.extend_from_slice(&wire[at..at + n]);
-                c.handle_bytes_owned(buf);
-            } else {
-                c.handle_bytes(&wire[at..at + n]);
-            }
+            read(&mut c, &wire[at..at + n], Feed::lent(lent));
             at += n;
             let outs = drain(&mut c);
             prop_assert!(!events(&outs).iter().any(|e| matches!(e, Event::Message(_))));

@@ -302,6 +302,40 @@ async fn close_completes_while_the_peer_floods_and_nobody_reads() {
     .await;
 }
 
+/// A server whose application does `server_side` with its `WebSocket`
+/// (saying `go` once its `recv` waits), and a raw client that then sends a
+/// Ping and a text message in one write: how long the Pong took, and the
+/// message the application got.
+async fn ping_behind_a_recv<F, Fut>(server_side: F) -> (Duration, Message)
+where
+    F: FnOnce(wsmachine_tokio::WebSocket<tokio::net::TcpStream>, tokio::sync::oneshot::Sender<()>) -> Fut
+        + Send
+        + 'static,
+    Fut: Future<Output = Message> + Send + 'static,
+{
+    let (listener, url) = listener().await;
+    let (go, went) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let ws = wsmachine_tokio::accept(tcp).await.unwrap();
+        server_side(ws, go).await
+    });
+    let mut raw = raw_client(&url).await;
+    went.await.unwrap();
+    let sent = Instant::now();
+    let mut wire = client_frame(0x9, b"there?");
+    wire.extend(client_frame(0x1, b"after the ping"));
+    raw.write_all(&wire).await.unwrap();
+    let mut pong = [0u8; 8];
+    raw.read_exact(&mut pong).await.unwrap();
+    assert_eq!(&pong, b"\x8a\x06there?");
+    let waited = sent.elapsed();
+    // The client stays open until the application has the message.
+    let message = server.await.unwrap();
+    drop(raw);
+    (waited, message)
+}
+
 #[tokio::test]
 async fn pings_are_answered_while_a_recv_waits_unpolled() {
     // The reader reads for itself while it waits in `recv`, and the
@@ -309,35 +343,20 @@ async fn pings_are_answered_while_a_recv_waits_unpolled() {
     // future that is kept but not polled (the task awaits something else)
     // must not leave the Pings unanswered: the driver takes over.
     within(20, async {
-        let (listener, url) = listener().await;
-        let (go, went) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap();
-            let mut ws = wsmachine_tokio::accept(tcp).await.unwrap();
+        let (waited, message) = ping_behind_a_recv(|mut ws, go| async move {
             let mut next = Box::pin(ws.recv());
             // Polled once: it waits for the transport.
             assert!(tokio::time::timeout(Duration::from_millis(50), &mut next).await.is_err());
             go.send(()).unwrap();
             // Busy elsewhere for a while, the future kept.
             tokio::time::sleep(Duration::from_secs(4)).await;
-            let message = next.await.unwrap().unwrap();
-            drop(ws);
-            message
-        });
-        let mut raw = raw_client(&url).await;
-        went.await.unwrap();
-        let sent = Instant::now();
-        let mut wire = client_frame(0x9, b"there?");
-        wire.extend(client_frame(0x1, b"after the ping"));
-        raw.write_all(&wire).await.unwrap();
-        let mut pong = [0u8; 8];
-        raw.read_exact(&mut pong).await.unwrap();
-        assert_eq!(&pong, b"\x8a\x06there?");
-        let waited = sent.elapsed();
+            next.await.unwrap().unwrap()
+        })
+        .await;
         // Two ticks of the driver's watch (a second each) at most.
         assert!(waited >= Duration::from_millis(500) && waited < Duration::from_millis(3500), "{waited:?}");
         // Nothing was lost: the kept future gets the message.
-        assert_eq!(server.await.unwrap(), Message::text("after the ping"));
+        assert_eq!(message, Message::text("after the ping"));
     })
     .await;
 }
@@ -347,28 +366,15 @@ async fn pings_are_answered_at_once_after_a_recv_is_dropped() {
     // A `recv` that loses a `select!` (here a time-out) is dropped while it
     // waits for the transport: the connection's task reads again at once.
     within(20, async {
-        let (listener, url) = listener().await;
-        let (go, went) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap();
-            let mut ws = wsmachine_tokio::accept(tcp).await.unwrap();
+        let (waited, message) = ping_behind_a_recv(|mut ws, go| async move {
             assert!(tokio::time::timeout(Duration::from_millis(50), ws.recv()).await.is_err());
             go.send(()).unwrap();
             tokio::time::sleep(Duration::from_secs(2)).await;
             ws.recv().await.unwrap().unwrap()
-        });
-        let mut raw = raw_client(&url).await;
-        went.await.unwrap();
-        let sent = Instant::now();
-        let mut wire = client_frame(0x9, b"there?");
-        wire.extend(client_frame(0x1, b"after the ping"));
-        raw.write_all(&wire).await.unwrap();
-        let mut pong = [0u8; 8];
-        raw.read_exact(&mut pong).await.unwrap();
-        assert_eq!(&pong, b"\x8a\x06there?");
-        let waited = sent.elapsed();
+        })
+        .await;
         assert!(waited < Duration::from_millis(500), "{waited:?}");
-        assert_eq!(server.await.unwrap(), Message::text("after the ping"));
+        assert_eq!(message, Message::text("after the ping"));
     })
     .await;
 }
