@@ -8,30 +8,26 @@ use std::io::{self, BufWriter, Read, Write};
 use std::net::{Shutdown, TcpStream};
 
 use wsmachine::handshake::ClientRequest;
-use wsmachine::{ChaChaEntropy, Config, Connection, Event, Message, Output};
+use wsmachine::{ChaChaEntropy, Config, Connection, Event, Output};
+
+#[path = "support/autobahn.rs"]
+mod autobahn;
+use autobahn::Suite;
 
 const AGENT: &str = "wsmachine";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let base = std::env::args().nth(1).unwrap_or_else(|| "ws://127.0.0.1:9001".to_owned());
-    let base = base.trim_end_matches('/');
-    let mut count = None;
-    run(&format!("{base}/getCaseCount"), |m| {
-        count = Some(std::str::from_utf8(m.as_bytes()).ok()?.trim().parse().ok()?);
-        Some(())
-    })?;
-    let count: usize = count.ok_or("getCaseCount did not answer a number")?;
-    eprintln!("autobahn_client: {count} cases");
-    for case in 1..=count {
-        run(&format!("{base}/runCase?case={case}&agent={AGENT}"), |_| None)?;
+    let suite = Suite::from_args(AGENT);
+    let count = suite.case_count(run(&suite.case_count_url())?.as_deref())?;
+    for url in suite.runs(count) {
+        run(&url)?;
     }
-    run(&format!("{base}/updateReports?agent={AGENT}"), |_| None)?;
     Ok(())
 }
 
-/// Runs one connection to `url`, echoing every message (and handing it to
-/// `on_message`) until it closes.
-fn run(url: &str, mut on_message: impl FnMut(&Message) -> Option<()>) -> Result<(), Box<dyn std::error::Error>> {
+/// Runs one connection to `url`, echoing every message until it closes;
+/// returns the first message's bytes.
+fn run(url: &str) -> Result<Option<Vec<u8>>, Box<dyn std::error::Error>> {
     let request = ClientRequest::new(url)?;
     let stream = TcpStream::connect((request.host(), request.port()))?;
     stream.set_nodelay(true)?;
@@ -54,6 +50,7 @@ fn run(url: &str, mut on_message: impl FnMut(&Message) -> Option<()>) -> Result<
     let mut reader = stream.try_clone()?;
     let mut writer = BufWriter::with_capacity(64 * 1024, stream);
     let mut buf = vec![0u8; 64 * 1024];
+    let mut first = None;
     loop {
         while let Some(output) = conn.poll_output() {
             match output {
@@ -63,10 +60,10 @@ fn run(url: &str, mut on_message: impl FnMut(&Message) -> Option<()>) -> Result<
                     let _ = writer.get_ref().shutdown(Shutdown::Write);
                 }
                 Output::Event(Event::Message(message)) => {
-                    let _ = on_message(&message);
+                    first.get_or_insert_with(|| message.as_bytes().to_vec());
                     let _ = conn.send(message);
                 }
-                Output::Event(Event::Closed(_)) => return Ok(()),
+                Output::Event(Event::Closed(_)) => return Ok(first),
                 _ => {}
             }
         }

@@ -10,10 +10,14 @@
 //! cargo build --release -p wsmachine-tokio --features deflate --example autobahn_tokio_client
 //! ```
 
+use wsmachine_tokio::Config;
 use wsmachine_tokio::handshake::ClientRequest;
 #[cfg(feature = "deflate")]
 use wsmachine_tokio::wsmachine::DeflateConfig;
-use wsmachine_tokio::{Config, Message};
+
+#[path = "../../examples/support/autobahn.rs"]
+mod autobahn;
+use autobahn::Suite;
 
 const AGENT: &str = "wsmachine-tokio";
 
@@ -21,20 +25,11 @@ type BoxError = Box<dyn std::error::Error>;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), BoxError> {
-    let base = std::env::args().nth(1).unwrap_or_else(|| "ws://127.0.0.1:9001".to_owned());
-    let base = base.trim_end_matches('/');
-    let mut count = None;
-    run(&format!("{base}/getCaseCount"), |m| {
-        count = Some(std::str::from_utf8(m.as_bytes()).ok()?.trim().parse().ok()?);
-        Some(())
-    })
-    .await?;
-    let count: usize = count.ok_or("getCaseCount did not answer a number")?;
-    eprintln!("autobahn_tokio_client: {count} cases");
-    for case in 1..=count {
-        run(&format!("{base}/runCase?case={case}&agent={AGENT}"), |_| None).await?;
+    let suite = Suite::from_args(AGENT);
+    let count = suite.case_count(run(&suite.case_count_url()).await?.as_deref())?;
+    for url in suite.runs(count) {
+        run(&url).await?;
     }
-    run(&format!("{base}/updateReports?agent={AGENT}"), |_| None).await?;
     Ok(())
 }
 
@@ -53,19 +48,20 @@ fn config() -> Config {
     config
 }
 
-/// Runs one connection to `url`, echoing every message (and handing it to
-/// `on_message`) until it closes. A connection the suite fails on purpose
-/// (a protocol error, which our Close answers) is no error here: the
-/// report grades it.
-async fn run(url: &str, mut on_message: impl FnMut(&Message) -> Option<()>) -> Result<(), BoxError> {
+/// Runs one connection to `url`, echoing every message until it closes;
+/// returns the first message's bytes. A connection the suite fails on
+/// purpose (a protocol error, which our Close answers) is no error here:
+/// the report grades it.
+async fn run(url: &str) -> Result<Option<Vec<u8>>, BoxError> {
     let (mut ws, _negotiated) = wsmachine_tokio::connect_with(ClientRequest::new(url)?, config()).await?;
+    let mut first = None;
     while let Some(Ok(message)) = ws.recv().await {
-        let _ = on_message(&message);
+        first.get_or_insert_with(|| message.as_bytes().to_vec());
         // Once we are closing there is nothing to echo to.
         let _ = ws.send(message).await;
     }
     // The end of the stream is the end of the connection (`recv` gives
     // `None` or its last `Err` only once the connection has closed).
     ws.closed().await;
-    Ok(())
+    Ok(first)
 }
