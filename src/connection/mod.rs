@@ -528,12 +528,19 @@ impl Connection {
     /// what it hands out.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        if let Some(event) = self.tx.pop_event() {
-            return Some(event);
+        // Events are only ever in the queue proper: the common case (bytes
+        // at most, in the run of small frames) skips both searches.
+        if self.tx.may_hold_event() {
+            if let Some(event) = self.tx.pop_event() {
+                return Some(event);
+            }
+            if self.tx.has_event() {
+                // Held by CloseTransport.
+                return None;
+            }
         }
-        if !self.dirty || self.tx.has_event() {
-            // Nothing fed since processing last stalled, or held by
-            // CloseTransport.
+        if !self.dirty {
+            // Nothing fed since processing last stalled.
             return None;
         }
         match self.poll_input(Stop::AtEvent)? {

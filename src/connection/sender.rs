@@ -269,6 +269,13 @@ impl Sender {
         }
     }
 
+    /// False when no event can be queued: the queue proper is empty (the
+    /// run of small frames holds bytes only). Cheap, for the hot path.
+    #[inline(always)]
+    pub(super) fn may_hold_event(&self) -> bool {
+        !self.out.is_empty()
+    }
+
     /// Whether an event (or `CloseTransport`, or the end) is queued.
     pub(super) fn has_event(&self) -> bool {
         self.out.iter().any(|p| !p.is_bytes())
