@@ -63,6 +63,18 @@ pub fn extend_masked_at(dst: &mut BytesMut, src: &[u8], key: [u8; 4], offset: us
     crate::mask::extend_masked_at(dst, src, key, offset);
 }
 
+/// Appends `src` masked with `key` at `offset` to a vector in one pass (the
+/// receiver's fragment assembly).
+pub fn extend_unmasked(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize) {
+    crate::mask::extend_unmasked(dst, src, key, offset);
+}
+
+/// Unmasks `buf` in place with `key` (from payload byte 0) and says whether
+/// the result is all ASCII (the short-frame fast path's one pass).
+pub fn unmask_is_ascii(buf: &mut [u8], key: [u8; 4]) -> bool {
+    crate::mask::unmask_is_ascii(buf, key)
+}
+
 /// One direction's permessage-deflate decompressor (RFC 7692 §7.2.2), with
 /// context takeover or not, 15-bit windows.
 #[cfg(feature = "deflate")]

@@ -1,5 +1,9 @@
 //! XOR masking: applied whole or split at any point and at any payload
-//! offset gives the same bytes, and masking twice restores the input.
+//! offset gives the same bytes, and masking twice restores the input; the
+//! same for masking while copying (`extend_masked_at`, into a `BytesMut`)
+//! and while appending to a vector (`extend_unmasked`, the receiver's
+//! fragment assembly), and the short-frame pass (`unmask_is_ascii`) agrees
+//! on the bytes and on whether they are ASCII.
 //!
 //! Input: 4 bytes of key, 2 bytes of offset (big-endian), 2 bytes of split
 //! point (big-endian), then the payload.

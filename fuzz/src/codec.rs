@@ -5,7 +5,7 @@
 
 use wsmachine::fuzzing::{
     FrameHeader, Inflater, RequestHead, RequestReader, ResponseHead, ResponseReader, apply_mask, decode_header,
-    encode_header, extend_masked_at, header_len,
+    encode_header, extend_masked_at, extend_unmasked, header_len, unmask_is_ascii,
 };
 use wsmachine::handshake::ClientRequest;
 use wsmachine::{BytesMut, HandshakeError, Role};
@@ -96,6 +96,24 @@ pub fn mask_split(data: &[u8], key: [u8; 4], offset: usize, split: usize) {
     extend_masked_at(&mut copied, &data[..split], key, offset);
     extend_masked_at(&mut copied, &data[split..], key, offset + split);
     assert_eq!(&copied[..], &whole[..]);
+    // Unmasking into a vector that already holds bytes, whole and in two
+    // pieces: what was there stays, the rest is the masked input.
+    let mut grown = data[..split].to_vec();
+    extend_unmasked(&mut grown, data, key, offset);
+    assert_eq!(&grown[..split], &data[..split]);
+    assert_eq!(&grown[split..], &whole[..]);
+    let mut grown = Vec::new();
+    extend_unmasked(&mut grown, &data[..split], key, offset);
+    extend_unmasked(&mut grown, &data[split..], key, offset + split);
+    assert_eq!(grown, whole);
+    // The short-frame pass: the same bytes (from offset 0), and ASCII
+    // exactly when no byte has its high bit set.
+    let mut short = data.to_vec();
+    let ascii = unmask_is_ascii(&mut short, key);
+    let mut expected = data.to_vec();
+    apply_mask(&mut expected, key, 0);
+    assert_eq!(short, expected);
+    assert_eq!(ascii, expected.is_ascii());
     apply_mask(&mut whole, key, offset);
     assert_eq!(whole, data);
 }

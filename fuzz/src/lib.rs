@@ -24,9 +24,9 @@
 #[path = "../../tests/common/alloc.rs"]
 pub mod alloc;
 pub mod api;
-pub mod codec;
 #[path = "../../tests/common/bounds.rs"]
 pub mod bounds;
+pub mod codec;
 #[path = "../../tests/common/data.rs"]
 pub mod data;
 #[path = "../../tests/common/deflate.rs"]
@@ -1293,9 +1293,10 @@ fn head_outcome(role: Role, input: &Input<'_>, stream: &[u8], eof: bool) -> Open
                     Opening::Open(vec![request, open], n)
                 }
             }
-            Ok(RequestHead::NotUpgrade(req, _)) => {
-                Opening::Closed(vec![Event::HttpRequest(Arc::from(req))], Some(ConnectionError::Rejected { status: 200 }))
-            }
+            Ok(RequestHead::NotUpgrade(req, _)) => Opening::Closed(
+                vec![Event::HttpRequest(Arc::from(req))],
+                Some(ConnectionError::Rejected { status: 200 }),
+            ),
             Err(e) => hs(e),
         },
         Role::Client => {
