@@ -19,24 +19,32 @@ fn send(conn: &mut Connection, borrowed: bool, text: bool, payload: &str) -> Res
     }
 }
 
-fn config(fragment: Option<usize>, high_water: Option<usize>, deflate: bool) -> Config {
+/// With `deflate`, permessage-deflate compressing messages of at least that
+/// many bytes.
+fn config(fragment: Option<usize>, high_water: Option<usize>, deflate: Option<usize>) -> Config {
     let c = Config::default().with_fragment_size(fragment).with_send_water_marks(high_water, 0);
     #[cfg(feature = "deflate")]
-    if deflate {
-        return c.with_deflate(Some(wsmachine::DeflateConfig::default()));
+    if let Some(threshold) = deflate {
+        return c.with_deflate(Some(wsmachine::DeflateConfig::default().with_threshold(threshold)));
     }
     let _ = deflate;
     c
 }
 
 /// A pair of connections with the same configuration and keys; with
-/// `deflate`, both run the permessage-deflate agreed by default.
-fn twins(role: Role, fragment: Option<usize>, high_water: Option<usize>, deflate: bool) -> (Connection, Connection) {
+/// `deflate`, both run the permessage-deflate agreed by default, with that
+/// threshold.
+fn twins(
+    role: Role,
+    fragment: Option<usize>,
+    high_water: Option<usize>,
+    deflate: Option<usize>,
+) -> (Connection, Connection) {
     let make = || {
         let conn =
             Connection::new_open(role, config(fragment, high_water, deflate), FixedMask([0x37, 0xfa, 0x21, 0x3d]));
         #[cfg(feature = "deflate")]
-        if deflate {
+        if deflate.is_some() {
             let agreed = [wsmachine::handshake::ExtensionOffer::new("permessage-deflate")];
             return conn.with_extensions(&agreed).expect("permessage-deflate agreed");
         }
@@ -97,7 +105,7 @@ proptest! {
         messages in prop::collection::vec((any::<bool>(), "\\PC{0,40}", 0usize..5000), 1..12),
     ) {
         let role = if client { Role::Client } else { Role::Server };
-        let (mut owned, mut borrowed) = twins(role, fragment, high_water, deflate);
+        let (mut owned, mut borrowed) = twins(role, fragment, high_water, deflate.then_some(128));
         for (text, seed, repeat) in messages {
             // Lengths around 125, 126, 1024 and 65535 come from the repeat.
             let payload: String = seed.chars().cycle().take(if seed.is_empty() { 0 } else { repeat }).collect();
@@ -107,6 +115,32 @@ proptest! {
             prop_assert_eq!(owned.buffered_amount(), borrowed.buffered_amount());
             prop_assert_eq!(owned.queued_bytes(), borrowed.queued_bytes());
             if repeat % 3 == 0 {
+                prop_assert_eq!(wire(&drain(&mut owned)), wire(&drain(&mut borrowed)));
+            }
+        }
+        prop_assert_eq!(wire(&drain(&mut owned)), wire(&drain(&mut borrowed)));
+    }
+
+    /// Short messages (the slice's fast path, up to 125 bytes) against
+    /// fragment sizes, marks and compression at their scale: each condition
+    /// that sends them down the general path instead is met often.
+    #[test]
+    fn short_borrowed_and_owned_sends_are_indistinguishable(
+        client in any::<bool>(),
+        deflate in prop::option::of(0usize..140),
+        fragment in prop::option::of(1usize..140),
+        high_water in prop::option::of(1usize..400),
+        messages in prop::collection::vec((any::<bool>(), "[a-z\\u{e9}\\u{1f600}]{0,130}"), 1..24),
+    ) {
+        let role = if client { Role::Client } else { Role::Server };
+        let (mut owned, mut borrowed) = twins(role, fragment, high_water, deflate);
+        for (i, (text, payload)) in messages.into_iter().enumerate() {
+            let a = send(&mut owned, false, text, &payload);
+            let b = send(&mut borrowed, true, text, &payload);
+            prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));
+            prop_assert_eq!(owned.buffered_amount(), borrowed.buffered_amount());
+            prop_assert_eq!(owned.queued_bytes(), borrowed.queued_bytes());
+            if i % 4 == 3 {
                 prop_assert_eq!(wire(&drain(&mut owned)), wire(&drain(&mut borrowed)));
             }
         }

@@ -16,11 +16,17 @@ const CLOSED_WHILE_PENDING: u16 = 503;
 
 impl Connection {
     /// Data may be sent: OPEN.
+    #[inline(always)]
     fn check_open(&self) -> Result<(), SendError> {
-        match self.state {
-            State::Open => Ok(()),
-            _ => Err(SendError::NotOpen(self.ready_state())),
-        }
+        if matches!(self.state, State::Open) { Ok(()) } else { Err(self.not_open()) }
+    }
+
+    /// The error of a command that needs OPEN, out of the hot path (the
+    /// state's `ReadyState` is a second look at it).
+    #[cold]
+    #[inline(never)]
+    fn not_open(&self) -> SendError {
+        SendError::NotOpen(self.ready_state())
     }
 
     /// Queues a message. Allowed only while OPEN; nothing is queued on error.

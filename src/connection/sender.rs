@@ -506,6 +506,24 @@ impl Sender {
     #[inline]
     pub(super) fn send_slice(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), SendError> {
         let opcode = if kind == MessageKind::Text { frame::TEXT } else { frame::BINARY };
+        let len = payload.len();
+        // The common small message, in a few instructions: one frame (not
+        // fragmented, not compressed) with a one-byte length, copied (and
+        // for a client masked) behind whatever is queued. The same as
+        // `send_data` then `queue_data` would do (`tests/send_slice.rs`
+        // compares the two surfaces on the wire).
+        if len <= SHORT && len <= self.fragment_size && self.stream.is_none() && !self.ext.compresses(len) {
+            self.check_room(len)?;
+            self.buffered += len;
+            self.queue_frame_copied(true, 0, opcode, payload, len);
+            return Ok(());
+        }
+        self.send_data_cold(opcode, payload)
+    }
+
+    /// [`send_slice`](Self::send_slice)'s general path, kept out of line.
+    #[inline(never)]
+    fn send_data_cold(&mut self, opcode: u8, payload: &[u8]) -> Result<(), SendError> {
         self.send_data(opcode, Data::Borrowed(payload))
     }
 
@@ -820,12 +838,20 @@ fn put_short_frame(out: &mut BytesMut, b0: u8, payload: &[u8], mask: Option<[u8;
     // 4: the key's phase is 0 in each.
     let k32 = u32::from_ne_bytes(key);
     let k64 = u64::from(k32) | (u64::from(k32) << 32);
-    let mut words = payload.chunks_exact(8);
-    for s in &mut words {
-        let w = u64::from_ne_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]) ^ k64;
-        out.extend_from_slice(&w.to_ne_bytes());
+    let k128 = u128::from(k64) | (u128::from(k64) << 64);
+    // Sixteen bytes per append (one capacity check each), then eight, then
+    // single bytes.
+    let mut pairs = payload.chunks_exact(16);
+    for s in &mut pairs {
+        let Ok(s) = <[u8; 16]>::try_from(s) else { break };
+        out.extend_from_slice(&(u128::from_ne_bytes(s) ^ k128).to_ne_bytes());
     }
-    for (b, k) in words.remainder().iter().zip(key.iter().cycle()) {
+    let mut rest = pairs.remainder();
+    if let Some((s, tail)) = rest.split_first_chunk::<8>() {
+        out.extend_from_slice(&(u64::from_ne_bytes(*s) ^ k64).to_ne_bytes());
+        rest = tail;
+    }
+    for (b, k) in rest.iter().zip(key.iter().cycle()) {
         out.extend_from_slice(&[b ^ k]);
     }
     6
