@@ -149,8 +149,49 @@ fn feed(wire: &[u8], sizes: &[usize], how: Feed) -> Vec<Out> {
     outs
 }
 
+/// As [`feed`], but drained as the README's loop does: every event first
+/// (`poll_event`, which takes short frames inline), then what is queued
+/// (`poll_output`: the bytes, and the end). The events in order, and every
+/// byte written.
+fn feed_events(wire: &[u8], sizes: &[usize], how: Feed) -> (Vec<Event>, Vec<u8>) {
+    let mut c = server_conn();
+    let (mut got, mut written) = (Vec::new(), Vec::new());
+    let mut at = 0;
+    let mut i = 0;
+    while at < wire.len() {
+        let n = sizes[i % sizes.len()].clamp(1, wire.len() - at);
+        i += 1;
+        read(&mut c, &wire[at..at + n], how);
+        at += n;
+        while let Some(event) = c.poll_event() {
+            got.push(event);
+        }
+        let rest = drain(&mut c);
+        written.extend(common::wire(&rest));
+        got.extend(events(&rest));
+    }
+    (got, written)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Drained with `poll_event`, any reads give the events and bytes of
+    /// the same bytes fed one at a time and drained with `poll_output`.
+    #[test]
+    fn any_reads_polled_for_events_equal_one_byte_at_a_time(
+        pieces in vec(piece(), 1..24),
+        seed in any::<u32>(),
+        sizes in vec(prop_oneof![1usize..16, 16usize..5000, 5000usize..140_000], 1..8),
+        lent in any::<bool>(),
+    ) {
+        let mut keys = (0u32..).map(|i| seed.wrapping_mul(0x9e37_79b9).wrapping_add(i.wrapping_mul(0x85eb_ca6b)));
+        let wire = wire_of(&pieces, &mut keys);
+        let reference = feed(&wire, &[1], Feed::Slices);
+        let (got, written) = feed_events(&wire, &sizes, Feed::lent(lent));
+        prop_assert_eq!(got, events(&reference));
+        prop_assert_eq!(written, common::wire(&reference));
+    }
 
     /// Any reads give the outputs of the same bytes fed one at a time.
     #[test]
@@ -268,6 +309,20 @@ proptest! {
             }
             prop_assert!(outs.is_empty(), "{:?} before the bad byte", outs);
         }
+    }
+}
+
+/// Short text that is not UTF-8, taken where `poll_event` polls: it is
+/// masked back before the general path reports it, so that unmasking it
+/// twice cannot make it valid. Here it would: 0x7F under key 0x80 is 0xFF,
+/// and 0xFF unmasked again is 0x7F.
+#[test]
+fn invalid_short_text_polled_for_events_fails_with_1007() {
+    let wire = [0x81, 0x81, 0x80, 0, 0, 0, 0x7F];
+    for how in [Feed::Slices, Feed::Lent] {
+        let (got, written) = feed_events(&wire, &[wire.len()], how);
+        assert!(!got.iter().any(|e| matches!(e, Event::Message(_))), "{how:?}: {got:?}");
+        assert_eq!(written, sframe(true, op::CLOSE, &close_body(1007, "")), "{how:?}");
     }
 }
 

@@ -51,7 +51,7 @@ use crate::close::CloseCode;
 use crate::config::{Config, Role};
 use crate::entropy::Entropy;
 use crate::error::{ConnectionError, ProtocolError};
-use crate::event::{CloseFrame, Closed, Event, Output};
+use crate::event::{CloseFrame, Closed, Event, Message, Output};
 use crate::frame;
 use crate::handshake::{ClientRequest, Request, RequestReader, ResponseReader};
 use crate::state::ReadyState;
@@ -485,6 +485,31 @@ impl Connection {
         self.poll_input(Stop::AtOutput)
     }
 
+    /// The most common input, taken where the driver polls (see
+    /// `Receiver::next_short_message`): the message is built in the caller's
+    /// frame, not returned through memory from a call and moved again.
+    #[inline(always)]
+    fn short_message(&mut self) -> Option<Message> {
+        if !matches!(self.state, State::Open | State::Closing { received: None }) || !self.rx.between_messages() {
+            return None;
+        }
+        let message = self.rx.next_short_message()?;
+        self.took_message();
+        Some(message)
+    }
+
+    /// A message was taken whole from the input. When that was the last of
+    /// the input, what `pump` would do on finding it exhausted is done,
+    /// unless the end of the stream or the time is still to be acted on:
+    /// the next poll returns at once, and `wants_read` says so.
+    #[inline(always)]
+    fn took_message(&mut self) {
+        if self.rx.buffered().is_empty() && !self.eof && !self.ticked {
+            self.dirty = false;
+            self.rx.release_large();
+        }
+    }
+
     /// `poll_output` with nothing queued and input to look at: processes it
     /// until something is queued.
     #[inline(never)]
@@ -494,14 +519,7 @@ impl Connection {
         if matches!(self.state, State::Open | State::Closing { received: None }) && self.rx.between_messages() {
             match self.rx.next_whole_message() {
                 Ok(Some(message)) => {
-                    // That was the last of the input: what `pump` would do
-                    // on finding it exhausted is done, unless the end of the
-                    // stream or the time is still to be acted on. The next
-                    // poll returns at once, and `wants_read` says so.
-                    if self.rx.buffered().is_empty() && !self.eof && !self.ticked {
-                        self.dirty = false;
-                        self.rx.release_large();
-                    }
+                    self.took_message();
                     return Some(Output::Event(Event::Message(message)));
                 }
                 Ok(None) => {}
@@ -542,6 +560,9 @@ impl Connection {
         if !self.dirty {
             // Nothing fed since processing last stalled.
             return None;
+        }
+        if let Some(message) = self.short_message() {
+            return Some(Event::Message(message));
         }
         match self.poll_input(Stop::AtEvent)? {
             Output::Event(event) => Some(event),

@@ -136,6 +136,25 @@ struct Assembly {
     compressed: bool,
 }
 
+/// A short masked data frame at the front of the input, its payload
+/// unmasked (see `Receiver::short_frame_unmasked`).
+#[derive(Clone, Copy)]
+struct Short {
+    text: bool,
+    /// The payload is all ASCII.
+    ascii: bool,
+    len: usize,
+    key: [u8; 4],
+}
+
+impl Short {
+    /// Text whose UTF-8 is still to be checked (not all ASCII).
+    #[inline(always)]
+    fn unchecked_text(self) -> bool {
+        self.text && !self.ascii
+    }
+}
+
 /// What one step of [`Receiver::step`] did.
 enum Step {
     /// An item to return.
@@ -389,30 +408,62 @@ impl Receiver {
     /// payload unmasked and, for text, checked for ASCII in one pass.
     #[inline]
     pub(super) fn next_whole_message(&mut self) -> Result<Option<Message>, ProtocolError> {
-        if let [b0 @ (0x81 | 0x82), b1 @ 0x81..=0xFD, k0, k1, k2, k3, ref mut rest @ ..] = self.buf[..] {
-            let len = usize::from(b1 & 0x7F);
-            let short_max =
-                frame::MAX_CONTROL_PAYLOAD.min(self.limits.max_frame_size).min(self.limits.max_message_size);
-            if matches!(self.role, Role::Server) && len <= short_max && rest.len() >= len {
-                let payload = &mut rest[..len];
-                let ascii = unmask_is_ascii(payload, [k0, k1, k2, k3]);
-                if b0 == 0x81 && !ascii {
-                    self.utf8.reset();
-                    if self.utf8.feed(payload).is_err() || !self.utf8.is_complete() {
-                        return Err(ProtocolError::InvalidUtf8);
-                    }
-                }
-                let mut frame = self.buf.split_to(6 + len).freeze();
-                frame.advance(6);
-                let frame = self.detach(frame);
-                return Ok(Some(if b0 == 0x81 {
-                    Message::Text(Text::from_validated(frame))
-                } else {
-                    Message::Binary(frame)
-                }));
+        if let Some(short) = self.short_frame_unmasked() {
+            if short.unchecked_text() && !self.short_text_valid(short.len) {
+                return Err(ProtocolError::InvalidUtf8);
             }
+            return Ok(Some(self.take_short(short)));
         }
         self.take_one()
+    }
+
+    /// The most common case of all, small enough to be inlined where the
+    /// driver polls: [`next_whole_message`](Self::next_whole_message)'s
+    /// short frame, or `None`. Text that is not UTF-8 is masked back and
+    /// left to the general path, which reports the frame as it came.
+    #[inline(always)]
+    pub(super) fn next_short_message(&mut self) -> Option<Message> {
+        let short = self.short_frame_unmasked()?;
+        if short.unchecked_text() && !self.short_text_valid(short.len) {
+            apply_mask(&mut self.buf[6..6 + short.len], short.key, 0);
+            return None;
+        }
+        Some(self.take_short(short))
+    }
+
+    /// A short masked frame (FIN, text or binary, 1 to 125 bytes: what a
+    /// server reads most) at the front of the input, recognised from its
+    /// first two bytes, its payload unmasked in place and, for text,
+    /// checked for ASCII in the same pass.
+    #[inline(always)]
+    fn short_frame_unmasked(&mut self) -> Option<Short> {
+        let [b0 @ (0x81 | 0x82), b1 @ 0x81..=0xFD, k0, k1, k2, k3, ref mut rest @ ..] = self.buf[..] else {
+            return None;
+        };
+        let len = usize::from(b1 & 0x7F);
+        let short_max = frame::MAX_CONTROL_PAYLOAD.min(self.limits.max_frame_size).min(self.limits.max_message_size);
+        if !matches!(self.role, Role::Server) || len > short_max || rest.len() < len {
+            return None;
+        }
+        let key = [k0, k1, k2, k3];
+        let ascii = unmask_is_ascii(&mut rest[..len], key);
+        Some(Short { text: b0 == 0x81, ascii, len, key })
+    }
+
+    /// Whether the unmasked payload of the short text frame at the front of
+    /// the input is UTF-8.
+    fn short_text_valid(&mut self, len: usize) -> bool {
+        self.utf8.reset();
+        self.utf8.feed(&self.buf[6..6 + len]).is_ok() && self.utf8.is_complete()
+    }
+
+    /// Takes the short frame at the front of the input as its message.
+    #[inline(always)]
+    fn take_short(&mut self, short: Short) -> Message {
+        let mut frame = self.buf.split_to(6 + short.len).freeze();
+        frame.advance(6);
+        let frame = self.detach(frame);
+        if short.text { Message::Text(Text::from_validated(frame)) } else { Message::Binary(frame) }
     }
 
     /// When the input starts with a whole, unfragmented, uncompressed data
