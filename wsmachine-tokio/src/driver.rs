@@ -206,7 +206,8 @@ impl Wake for Dispatch {
                 // The first readiness since the reader last came wakes it;
                 // later ones find it woken already. Its waker stays: the
                 // reader's next engagement finds it there, not a clone to
-                // make.
+                // make. It is woken under the lock (as `Locked` wakes the
+                // driver), which keeping it in place requires.
                 if st.routed == st.served {
                     if let Some(w) = &st.reader {
                         w.wake_by_ref();
