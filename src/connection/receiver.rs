@@ -248,7 +248,12 @@ impl Receiver {
             _ => (self.frame_room().max(min), false),
         };
         self.reserve(want);
-        let mut lent = self.buf.split_off(self.buf.len());
+        // With nothing buffered (between reads of whole frames, the common
+        // case) the whole buffer is lent, not split: no reference count to
+        // raise here and drop in `push_owned`. What is left, empty, has no
+        // capacity either way.
+        let mut lent =
+            if self.buf.is_empty() { core::mem::take(&mut self.buf) } else { self.buf.split_off(self.buf.len()) };
         if end_of_frame {
             // And no more: the next frame's start would land behind this
             // one's end, where the allocation ends, and be moved to its

@@ -200,21 +200,27 @@ impl Wake for Dispatch {
 
     fn wake_by_ref(self: &Arc<Self>) {
         let Some(shared) = self.shared.upgrade() else { return };
-        let (reader, driver) = {
+        let driver = {
             let mut st = shared.lock_quiet();
             if self.read && st.reader_engaged {
+                // The first readiness since the reader last came wakes it;
+                // later ones find it woken already. Its waker stays: the
+                // reader's next engagement finds it there, not a clone to
+                // make. It is woken under the lock (as `Locked` wakes the
+                // driver), which keeping it in place requires.
+                if st.routed == st.served {
+                    if let Some(w) = &st.reader {
+                        w.wake_by_ref();
+                    }
+                }
                 st.routed = st.routed.wrapping_add(1);
                 // The driver checks, at its next tick, that the reader
                 // came: its timer must be set for that.
-                let driver = if st.hold_timer { None } else { st.driver.take() };
-                (st.reader.take(), driver)
+                if st.hold_timer { None } else { st.driver.take() }
             } else {
-                (None, st.driver.take())
+                st.driver.take()
             }
         };
-        if let Some(w) = reader {
-            w.wake();
-        }
         if let Some(w) = driver {
             w.wake();
         }

@@ -585,7 +585,20 @@ impl State {
     ///
     /// While a message is held (`hold`), only what commands queued is
     /// taken: the input behind the message is left for the reader.
+    #[inline]
     pub(crate) fn drain(&mut self, io: &mut Io, pull: bool) -> Option<Message> {
+        // Nothing queued and all input processed (what `wants_read` says):
+        // `poll_output` has nothing. The common case on the way to a read,
+        // checked here without the call.
+        if self.conn.wants_read() {
+            return None;
+        }
+        self.drain_some(io, pull)
+    }
+
+    /// [`drain`](Self::drain) when the connection may have output.
+    #[inline(never)]
+    fn drain_some(&mut self, io: &mut Io, pull: bool) -> Option<Message> {
         loop {
             // Nothing queued by a command: the next output would be the
             // input's.
