@@ -1195,6 +1195,50 @@ pub mod limits {
         }
     }
 
+    /// The reference decoder of W1 (`table`'s "reference" row): what a
+    /// server that does nothing but W1's work achieves, hand-written for
+    /// its frames alone (FIN, text, masked, 1–125 bytes) and nothing else:
+    /// 64 KiB reads copied into one reused buffer (a frame cut by a read is
+    /// moved to its front), each payload unmasked in place a word at a time
+    /// with its ASCII check in the same pass (`simdutf8` for the rest), and
+    /// handed to `on` borrowed — no message object, no allocation, no
+    /// state beyond the read buffer. Returns the messages decoded.
+    #[inline(never)]
+    pub fn decode_short_frames(wire: &[u8], buf: &mut [u8], on: &mut impl FnMut(&[u8])) -> usize {
+        let mut carry = 0;
+        let mut count = 0;
+        for chunk in wire.chunks(READ) {
+            let end = carry + chunk.len();
+            buf[carry..end].copy_from_slice(chunk);
+            let mut at = 0;
+            while let [0x81, b1 @ 0x81..=0xFD, k0, k1, k2, k3, ref mut rest @ ..] = buf[at..end] {
+                let len = usize::from(b1 & 0x7F);
+                let Some(payload) = rest.get_mut(..len) else { break };
+                let k32 = u32::from_ne_bytes([k0, k1, k2, k3]);
+                let k64 = u64::from(k32) | (u64::from(k32) << 32);
+                let mut high = 0u64;
+                let mut words = payload.chunks_exact_mut(8);
+                for w in &mut words {
+                    let v = u64::from_ne_bytes(w.try_into().unwrap()) ^ k64;
+                    high |= v;
+                    w.copy_from_slice(&v.to_ne_bytes());
+                }
+                for (b, k) in words.into_remainder().iter_mut().zip([k0, k1, k2, k3].iter().cycle()) {
+                    *b ^= k;
+                    high |= u64::from(*b);
+                }
+                assert!(high & 0x8080_8080_8080_8080 == 0 || simdutf8::basic::from_utf8(payload).is_ok());
+                on(payload);
+                count += 1;
+                at += 6 + len;
+            }
+            buf.copy_within(at..end, 0);
+            carry = end - at;
+        }
+        assert_eq!(carry, 0, "the wire ends in the middle of a frame");
+        count
+    }
+
     #[inline(never)]
     pub fn unmask_volume(buf: &mut [u8], volume: usize) {
         let mut left = volume;

@@ -35,7 +35,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use wsmachine_rivals::limits::{Limit, Limits};
-use wsmachine_rivals::{Dir, Impl, NAMES, Workload, fmt_rate, fmt_time, run_counted, runtime, verify};
+use wsmachine_rivals::{Dir, Impl, NAMES, READ, Workload, fmt_rate, fmt_time, run_counted, runtime, verify};
 
 thread_local! {
     /// Allocation calls (alloc, alloc_zeroed, realloc) on this thread while
@@ -113,6 +113,9 @@ enum RowKind {
     Rival,
     Limit,
     Floor,
+    /// A hand-written decoder of the workload's frames alone: what it would
+    /// take (compared with the rivals, not counted in the floor).
+    Reference,
 }
 
 fn main() {
@@ -182,12 +185,25 @@ fn main() {
         let which = limits.which();
         let mut impl_times: Vec<Vec<Duration>> = vec![Vec::new(); impls.len()];
         let mut limit_times: Vec<Vec<Duration>> = vec![Vec::new(); which.len()];
+        // The reference decoder where it applies (W1's short text frames),
+        // unless implementations were picked.
+        let reference = (impl_filter.is_none() && w.dir == Dir::Recv && w.text && w.payload.len() <= 125)
+            .then(|| vec![0u8; READ + 131]);
+        let mut reference_times = Vec::new();
         for round in 0..runs {
             eprint!("\r{name}: round {}/{runs}", round + 1);
             for (i, &imp) in impls.iter().enumerate() {
                 let t = Instant::now();
                 black_box(run_counted(imp, &w, &rt));
                 impl_times[i].push(t.elapsed());
+            }
+            if let Some(mut buf) = reference.clone() {
+                let t = Instant::now();
+                let n = wsmachine_rivals::limits::decode_short_frames(&w.wire, &mut buf, &mut |p| {
+                    black_box(p);
+                });
+                reference_times.push(t.elapsed());
+                assert_eq!(n, w.count, "the reference decoder's messages");
             }
             for (i, &l) in which.iter().enumerate() {
                 let t = Instant::now();
@@ -208,6 +224,18 @@ fn main() {
                 messages,
                 bytes,
                 allocs: Some(allocs[i]),
+            });
+        }
+        if !reference_times.is_empty() {
+            rows.push(Row {
+                workload: name.into(),
+                desc: w.desc.into(),
+                name: "reference: hand-written decoder of these frames alone".into(),
+                kind: RowKind::Reference,
+                median: median(&mut reference_times),
+                messages,
+                bytes,
+                allocs: None,
             });
         }
         let mut floor = Duration::ZERO;
@@ -276,11 +304,12 @@ fn print_table(rows: &[Row], runs: usize) {
             let label = if j == 0 { format!("{} ({})", r.workload, r.desc) } else { String::new() };
             let msgs = if r.messages > 0 { fmt_rate(r.messages as f64 / secs) } else { "—".into() };
             let gib = r.bytes as f64 / secs / (1u64 << 30) as f64;
-            let vs = match (r.kind == RowKind::Wsmachine || r.kind == RowKind::Rival, best_rival) {
+            let compared = matches!(r.kind, RowKind::Wsmachine | RowKind::Rival | RowKind::Reference);
+            let vs = match (compared, best_rival) {
                 (true, Some(b)) => format!("{:.2}×", b.as_secs_f64() / secs),
                 _ => "—".into(),
             };
-            let of_floor = match (r.kind == RowKind::Wsmachine || r.kind == RowKind::Rival, floor) {
+            let of_floor = match (compared, floor) {
                 (true, Some(f)) => format!("{:.0}%", 100.0 * f.as_secs_f64() / secs),
                 _ => "—".into(),
             };
