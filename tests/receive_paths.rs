@@ -32,7 +32,7 @@ enum Piece {
 
 /// Text that is valid, or (rarely) invalid at a random place.
 fn text_payload(max: usize) -> impl Strategy<Value = Vec<u8>> {
-    (vec(any_width_char(), 0..max), any::<u8>(), any::<prop::sample::Index>()).prop_map(|(chars, bad, at)| {
+    (vec(any_width_char(), 0..=max), any::<u8>(), any::<prop::sample::Index>()).prop_map(|(chars, bad, at)| {
         let mut v = chars.into_iter().collect::<String>().into_bytes();
         // One case in sixteen: an invalid byte somewhere.
         if bad % 16 == 0 {
