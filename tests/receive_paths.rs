@@ -133,19 +133,26 @@ impl Feed {
     }
 }
 
-/// Feeds `wire` in reads of the given sizes (cycled), draining after each.
-fn feed(wire: &[u8], sizes: &[usize], how: Feed) -> Vec<Out> {
+/// Feeds `wire` to a server in reads of the given sizes (cycled), calling
+/// `after` with the connection after each.
+fn feed_with(wire: &[u8], sizes: &[usize], how: Feed, mut after: impl FnMut(&mut Connection)) {
     let mut c = server_conn();
-    let mut outs = Vec::new();
     let mut at = 0;
-    let mut i = 0;
-    while at < wire.len() {
-        let n = sizes[i % sizes.len()].clamp(1, wire.len() - at);
-        i += 1;
+    for &size in sizes.iter().cycle() {
+        if at == wire.len() {
+            break;
+        }
+        let n = size.clamp(1, wire.len() - at);
         read(&mut c, &wire[at..at + n], how);
         at += n;
-        merge_into(&mut outs, drain(&mut c));
+        after(&mut c);
     }
+}
+
+/// Feeds `wire` in reads of the given sizes (cycled), draining after each.
+fn feed(wire: &[u8], sizes: &[usize], how: Feed) -> Vec<Out> {
+    let mut outs = Vec::new();
+    feed_with(wire, sizes, how, |c| merge_into(&mut outs, drain(c)));
     outs
 }
 
@@ -154,46 +161,23 @@ fn feed(wire: &[u8], sizes: &[usize], how: Feed) -> Vec<Out> {
 /// (`poll_output`: the bytes, and the end). The events in order, and every
 /// byte written.
 fn feed_events(wire: &[u8], sizes: &[usize], how: Feed) -> (Vec<Event>, Vec<u8>) {
-    let mut c = server_conn();
     let (mut got, mut written) = (Vec::new(), Vec::new());
-    let mut at = 0;
-    let mut i = 0;
-    while at < wire.len() {
-        let n = sizes[i % sizes.len()].clamp(1, wire.len() - at);
-        i += 1;
-        read(&mut c, &wire[at..at + n], how);
-        at += n;
+    feed_with(wire, sizes, how, |c| {
         while let Some(event) = c.poll_event() {
             got.push(event);
         }
-        let rest = drain(&mut c);
+        let rest = drain(c);
         written.extend(common::wire(&rest));
         got.extend(events(&rest));
-    }
+    });
     (got, written)
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
 
-    /// Drained with `poll_event`, any reads give the events and bytes of
-    /// the same bytes fed one at a time and drained with `poll_output`.
-    #[test]
-    fn any_reads_polled_for_events_equal_one_byte_at_a_time(
-        pieces in vec(piece(), 1..24),
-        seed in any::<u32>(),
-        sizes in vec(prop_oneof![1usize..16, 16usize..5000, 5000usize..140_000], 1..8),
-        lent in any::<bool>(),
-    ) {
-        let mut keys = (0u32..).map(|i| seed.wrapping_mul(0x9e37_79b9).wrapping_add(i.wrapping_mul(0x85eb_ca6b)));
-        let wire = wire_of(&pieces, &mut keys);
-        let reference = feed(&wire, &[1], Feed::Slices);
-        let (got, written) = feed_events(&wire, &sizes, Feed::lent(lent));
-        prop_assert_eq!(got, events(&reference));
-        prop_assert_eq!(written, common::wire(&reference));
-    }
-
-    /// Any reads give the outputs of the same bytes fed one at a time.
+    /// Any reads give the outputs of the same bytes fed one at a time;
+    /// drained with `poll_event` instead, the same events and bytes.
     #[test]
     fn any_reads_equal_one_byte_at_a_time(
         pieces in vec(piece(), 1..24),
@@ -209,6 +193,9 @@ proptest! {
         prop_assert!(got == reference, "{how:?} reads {sizes:?}: outputs differ");
         let all_at_once = feed(&wire, &[wire.len()], how);
         prop_assert!(all_at_once == reference, "{how:?} in one read: outputs differ");
+        let (polled, written) = feed_events(&wire, &sizes, how);
+        prop_assert_eq!(polled, events(&reference), "{:?} reads {:?} polled for events", how, sizes);
+        prop_assert_eq!(written, common::wire(&reference));
     }
 
     /// A large masked frame split anywhere is unmasked read by read into

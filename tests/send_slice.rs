@@ -93,6 +93,33 @@ fn the_same_errors_as_send() {
     assert!(matches!(conn.send_text_str("x"), Err(SendError::NotOpen(ReadyState::Closing))));
 }
 
+/// Sends each message (text or not, the payload, whether to drain the
+/// wire after it) through both surfaces of twin connections: the same
+/// result, `buffered_amount` and `queued_bytes` after each, the same bytes at
+/// each drain and at the end.
+fn same_sends(
+    client: bool,
+    fragment: Option<usize>,
+    high_water: Option<usize>,
+    deflate: Option<usize>,
+    messages: impl IntoIterator<Item = (bool, String, bool)>,
+) -> Result<(), TestCaseError> {
+    let role = if client { Role::Client } else { Role::Server };
+    let (mut owned, mut borrowed) = twins(role, fragment, high_water, deflate);
+    for (text, payload, drain_after) in messages {
+        let a = send(&mut owned, false, text, &payload);
+        let b = send(&mut borrowed, true, text, &payload);
+        prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        prop_assert_eq!(owned.buffered_amount(), borrowed.buffered_amount());
+        prop_assert_eq!(owned.queued_bytes(), borrowed.queued_bytes());
+        if drain_after {
+            prop_assert_eq!(wire(&drain(&mut owned)), wire(&drain(&mut borrowed)));
+        }
+    }
+    prop_assert_eq!(wire(&drain(&mut owned)), wire(&drain(&mut borrowed)));
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -104,26 +131,17 @@ proptest! {
         high_water in prop::option::of(1usize..20_000),
         messages in prop::collection::vec((any::<bool>(), "\\PC{0,40}", 0usize..5000), 1..12),
     ) {
-        let role = if client { Role::Client } else { Role::Server };
-        let (mut owned, mut borrowed) = twins(role, fragment, high_water, deflate.then_some(128));
-        for (text, seed, repeat) in messages {
-            // Lengths around 125, 126, 1024 and 65535 come from the repeat.
+        // Lengths around 125, 126, 1024 and 65535 come from the repeat.
+        let messages = messages.into_iter().map(|(text, seed, repeat)| {
             let payload: String = seed.chars().cycle().take(if seed.is_empty() { 0 } else { repeat }).collect();
-            let a = send(&mut owned, false, text, &payload);
-            let b = send(&mut borrowed, true, text, &payload);
-            prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));
-            prop_assert_eq!(owned.buffered_amount(), borrowed.buffered_amount());
-            prop_assert_eq!(owned.queued_bytes(), borrowed.queued_bytes());
-            if repeat % 3 == 0 {
-                prop_assert_eq!(wire(&drain(&mut owned)), wire(&drain(&mut borrowed)));
-            }
-        }
-        prop_assert_eq!(wire(&drain(&mut owned)), wire(&drain(&mut borrowed)));
+            (text, payload, repeat % 3 == 0)
+        });
+        same_sends(client, fragment, high_water, deflate.then_some(128), messages)?;
     }
 
     /// Short messages (the slice's fast path, up to 125 bytes) against
-    /// fragment sizes, marks and compression at their scale: each condition
-    /// that sends them down the general path instead is met often.
+    /// fragment sizes, marks and compression thresholds at their scale: each
+    /// condition that sends them down the general path instead is met often.
     #[test]
     fn short_borrowed_and_owned_sends_are_indistinguishable(
         client in any::<bool>(),
@@ -132,18 +150,7 @@ proptest! {
         high_water in prop::option::of(1usize..400),
         messages in prop::collection::vec((any::<bool>(), "[a-z\\u{e9}\\u{1f600}]{0,130}"), 1..24),
     ) {
-        let role = if client { Role::Client } else { Role::Server };
-        let (mut owned, mut borrowed) = twins(role, fragment, high_water, deflate);
-        for (i, (text, payload)) in messages.into_iter().enumerate() {
-            let a = send(&mut owned, false, text, &payload);
-            let b = send(&mut borrowed, true, text, &payload);
-            prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));
-            prop_assert_eq!(owned.buffered_amount(), borrowed.buffered_amount());
-            prop_assert_eq!(owned.queued_bytes(), borrowed.queued_bytes());
-            if i % 4 == 3 {
-                prop_assert_eq!(wire(&drain(&mut owned)), wire(&drain(&mut borrowed)));
-            }
-        }
-        prop_assert_eq!(wire(&drain(&mut owned)), wire(&drain(&mut borrowed)));
+        let messages = messages.into_iter().enumerate().map(|(i, (text, payload))| (text, payload, i % 4 == 3));
+        same_sends(client, fragment, high_water, deflate, messages)?;
     }
 }
