@@ -4,8 +4,8 @@
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::sync::{Arc, Weak};
-use std::task::{Context, Poll, Wake};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -183,50 +183,6 @@ impl Io {
     }
 }
 
-/// The waker every poll of the transport registers, whichever task makes
-/// it: it wakes the task whose turn it is. Readiness to read goes to the
-/// reader while it waits in `recv` having read itself (it reads next),
-/// else to the driver; readiness to write always goes to the driver, which
-/// writes whatever an application task could not.
-pub(crate) struct Dispatch {
-    pub(crate) shared: Weak<Shared>,
-    pub(crate) read: bool,
-}
-
-impl Wake for Dispatch {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        let Some(shared) = self.shared.upgrade() else { return };
-        let driver = {
-            let mut st = shared.lock_quiet();
-            if self.read && st.reader_engaged {
-                // The first readiness since the reader last came wakes it;
-                // later ones find it woken already. Its waker stays: the
-                // reader's next engagement finds it there, not a clone to
-                // make. It is woken under the lock (as `Locked` wakes the
-                // driver), which keeping it in place requires.
-                if st.routed == st.served {
-                    if let Some(w) = &st.reader {
-                        w.wake_by_ref();
-                    }
-                }
-                st.routed = st.routed.wrapping_add(1);
-                // The driver checks, at its next tick, that the reader
-                // came: its timer must be set for that.
-                if st.hold_timer { None } else { st.driver.take() }
-            } else {
-                st.driver.take()
-            }
-        };
-        if let Some(w) = driver {
-            w.wake();
-        }
-    }
-}
-
 /// Keeps one connection's time and does the I/O nobody else does: writes
 /// what was sent and not written, reads while the application is not
 /// waiting in `recv` (Pings are answered, the peer's Close is seen),
@@ -243,8 +199,9 @@ pub(crate) struct Driver {
     tick: bool,
     /// The application dropped every handle and the Close was started.
     abandoned: bool,
-    /// At the previous tick, the reader had not come for this readiness.
-    seen_routed: Option<u64>,
+    /// At the previous tick, the reader was engaged and `recv` had been
+    /// polled this many times.
+    seen_polls: Option<u64>,
 }
 
 impl Driver {
@@ -256,7 +213,7 @@ impl Driver {
             timer_polled: false,
             tick: false,
             abandoned: false,
-            seen_routed: None,
+            seen_polls: None,
         }
     }
 
@@ -293,7 +250,7 @@ impl Driver {
         // needs no further round: whatever is sent next wakes the task.
         let mut failed = None;
         if io.unflushed() {
-            match io.poll_write_tx(&mut Context::from_waker(&shared.write_waker)) {
+            match io.poll_write_tx(cx) {
                 Ok(0) => {}
                 Ok(n) => {
                     // Reading may have waited for the backlog to fall.
@@ -304,7 +261,7 @@ impl Driver {
             }
         }
         if failed.is_none() && !io.unflushed() && io.shutdown == Shutdown::Asked {
-            match io.poll_shutdown(&mut Context::from_waker(&shared.write_waker)) {
+            match io.poll_shutdown(cx) {
                 // A failed shutdown leaves nothing more to do either.
                 Poll::Ready(_) => {
                     io.shutdown = Shutdown::Done;
@@ -331,7 +288,7 @@ impl Driver {
         // read follows until the transport would block (which registers
         // for its readiness).
         if want_read {
-            progress |= self.read_some(io, &mut deadline);
+            progress |= self.read_some(cx, io, &mut deadline);
         }
 
         // ---- time. The timer is moved only to an earlier deadline: the
@@ -371,18 +328,20 @@ impl Driver {
             st.hold = None;
             st.hold_lapsed = true;
         }
-        // The reader was told the transport is readable and has not come
-        // since the previous tick: it is busy elsewhere with a `recv`
-        // pending (a future kept but not polled). The driver reads.
-        if st.reader_engaged && st.routed != st.served {
-            if self.seen_routed == Some(st.routed) || due {
+        // The reader has waited in `recv` since the previous tick without
+        // being polled: it is idle, or busy elsewhere with a `recv` pending
+        // (a future kept but not polled), and readiness that wakes it would
+        // wait. The driver reads (and registers for the readiness) until
+        // the reader reads for itself again.
+        if st.reader_engaged {
+            if self.seen_polls == Some(st.recv_polls) || due {
                 st.reader_engaged = false;
-                self.seen_routed = None;
+                self.seen_polls = None;
             } else {
-                self.seen_routed = Some(st.routed);
+                self.seen_polls = Some(st.recv_polls);
             }
         } else {
-            self.seen_routed = None;
+            self.seen_polls = None;
         }
     }
 
@@ -391,11 +350,11 @@ impl Driver {
     /// bring the next Ping's deadline before the Pong's). True if another
     /// round is needed: bytes to write, the end of the input, a change
     /// that stopped the reading, or more reads to do.
-    fn read_some(&mut self, io: &mut Io, deadline: &mut Option<Instant>) -> bool {
+    fn read_some(&mut self, cx: &mut Context<'_>, io: &mut Io, deadline: &mut Option<Instant>) -> bool {
         let shared = &*self.shared;
         for _ in 0..READS {
             let Some(mut buf) = io.lent.take() else { return true };
-            let polled = io.poll_read_into(&mut buf, &mut Context::from_waker(&shared.read_waker));
+            let polled = io.poll_read_into(&mut buf, cx);
             let Poll::Ready(result) = polled else {
                 io.lent = Some(buf);
                 return false;
@@ -426,7 +385,7 @@ fn deadline(st: &mut State) -> Option<Instant> {
     let watch = if let Some(since) = st.hold.filter(|_| st.holding()) {
         // The hold lapses then (see `HOLD`).
         Some(since + HOLD)
-    } else if std::mem::take(&mut st.delivered) || (st.reader_engaged && st.routed != st.served) {
+    } else if std::mem::take(&mut st.delivered) || st.reader_engaged {
         // The application reads for itself: look again in a while, in
         // case it holds the next message or stops coming.
         Some(Instant::now() + HOLD)

@@ -98,19 +98,21 @@
 //! of quinn's connection driver), and the [`wsmachine::Connection`] and the
 //! transport live in a small state that this task and the handles the
 //! application holds — [`WebSocket`], or its [`Reader`] and [`Writer`]
-//! halves — share behind one mutex. The mutex is held only for a command
-//! or a queue operation, never across an `.await` or a system call: the
+//! halves — share behind one mutex, never held across an `.await`. The
 //! task that reads or writes takes the transport out of the state and puts
-//! it back before its poll returns.
+//! it back before its poll returns. The connection's task does its I/O
+//! without the lock; an application task keeps it across its own
+//! non-blocking read or write (as a `BiLock`ed split stream does), which
+//! halves the lock round trips of a request and its reply.
 //!
 //! **The application's tasks do their own I/O when they can**, so that a
 //! request and its reply cost no hop through another task:
 //!
 //! - `recv` with no message waiting writes what is queued, reads, and looks
 //!   at the input up to the next message itself. When the transport has
-//!   nothing, the reader stays *engaged*: the transport's readiness wakes
-//!   the reader's task (a waker that picks whom to wake), not the
-//!   connection's.
+//!   nothing, the reader stays *engaged*: its own waker is registered with
+//!   the transport, whose readiness wakes the reader's task directly, not
+//!   the connection's.
 //! - `send` of a reply (the first message sent after `recv` handed out one
 //!   that ended what it read) writes it at once from the sending task.
 //!   Other sends only queue, so that a burst goes out in one write.
@@ -124,8 +126,9 @@
 //!   whenever the reader is not engaged. A `recv` future dropped while it
 //!   waits (a `select!` branch that lost) hands the reading back at once;
 //!   one that is kept but not polled does not keep Pings waiting long
-//!   either: the task watches a reader that was woken and does not come,
-//!   and reads instead of it after two ticks of a second (a `Stream`'s
+//!   either: the task watches an engaged reader, and reads instead of it
+//!   (until it reads for itself again) once it has not been polled for
+//!   a tick of a second, that is after one to two seconds (a `Stream`'s
 //!   `next()` is only watched).
 //! - **Writes that do not go at once**: what does not fit in the transport,
 //!   sends that are no reply, a `close()` from any task (written behind

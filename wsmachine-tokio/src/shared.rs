@@ -1,10 +1,16 @@
 //! The state the driver task and the user-facing handles share.
 //!
 //! One `std::sync::Mutex` guards the [`Connection`] and the few counters
-//! around it. It is held for a handful of instructions at a time (a command,
-//! draining `poll_output`), never across an `.await` and never during a
-//! system call: the transport ([`Io`]) is taken out of the state by the task
-//! that reads or writes, and put back before that task's poll returns.
+//! around it. It is never held across an `.await`. The transport ([`Io`])
+//! is taken out of the state by the task that reads or writes, and put back
+//! before that task's poll returns. The driver reads and writes without the
+//! lock. An application task keeps it across its own non-blocking reads and
+//! writes (the read `recv` does, the reply `send` writes): one lock round
+//! trip instead of two for the common echo, as a `BiLock`ed split stream
+//! holds its lock across the I/O. Those polls are given only wakers that
+//! never take the lock (the reader's own, or none for a write: what a write
+//! leaves is the driver's), so a transport that wakes at once from inside a
+//! poll (tokio's cooperative budget does) cannot deadlock.
 
 use std::collections::VecDeque;
 use std::io;
@@ -17,7 +23,7 @@ use tokio::time::Instant;
 use wsmachine::{CloseCode, Closed, Connection, Event, Message, Negotiated, Output, ReadyState};
 
 use crate::Error;
-use crate::driver::{Dispatch, Io, LINGER, READ_MIN, Shutdown, Transport};
+use crate::driver::{Io, LINGER, READ_MIN, Shutdown, Transport};
 
 /// The driver stops reading from the transport while received messages of
 /// this many bytes or more (counting 64 bytes more for each) wait for the
@@ -59,10 +65,6 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     /// Settled by the handshake; never changes.
     pub(crate) negotiated: Negotiated,
-    /// What reads of the transport register (see [`Dispatch`]).
-    pub(crate) read_waker: Waker,
-    /// What writes, flushes and the shutdown register: the driver's.
-    pub(crate) write_waker: Waker,
 }
 
 pub(crate) struct State {
@@ -113,13 +115,13 @@ pub(crate) struct State {
     /// Someone awaits the end (`closed()`) rather than the next message.
     pub(crate) end_awaited: bool,
     /// The reader waits in `recv` after a read of its own found nothing:
-    /// the transport's readiness goes to it, and the driver does not read.
+    /// the transport's readiness wakes it (its own waker is registered with
+    /// the transport), and the driver does not read.
     pub(crate) reader_engaged: bool,
-    /// Readiness passed to the reader while engaged, and how much of it the
-    /// reader has come for: the driver takes over from a reader that does
-    /// not come (see `Driver::on_tick`).
-    pub(crate) routed: u64,
-    pub(crate) served: u64,
+    /// How many times `recv` has been polled: the driver takes over the
+    /// reading from an engaged reader that has not been polled for a whole
+    /// tick of its watch (see `Driver::on_tick`).
+    pub(crate) recv_polls: u64,
     /// The reader just handed out a message that ended what it read: a
     /// `send` now is a reply with nothing behind it, written at once by the
     /// sending task.
@@ -194,7 +196,7 @@ impl Shared {
         negotiated: Negotiated,
         transport: Box<dyn Transport>,
     ) -> Arc<Self> {
-        Arc::new_cyclic(|weak| Self {
+        Arc::new(Self {
             state: Mutex::new(State {
                 conn,
                 io: Some(Box::new(Io::new(transport))),
@@ -214,8 +216,7 @@ impl Shared {
                 delivered: false,
                 end_awaited: false,
                 reader_engaged: false,
-                routed: 0,
-                served: 0,
+                recv_polls: 0,
                 reply_slot: false,
                 stamped: None,
                 read_at: None,
@@ -231,8 +232,6 @@ impl Shared {
                 waiters: Vec::new(),
             }),
             negotiated,
-            read_waker: Waker::from(Arc::new(Dispatch { shared: weak.clone(), read: true })),
-            write_waker: Waker::from(Arc::new(Dispatch { shared: weak.clone(), read: false })),
         })
     }
 
@@ -300,16 +299,7 @@ impl Shared {
             return st;
         };
         st.drain(&mut io, false);
-        drop(st);
-        let written = io.poll_write_tx(&mut Context::from_waker(&self.write_waker));
-        let mut st = self.lock();
-        match written {
-            Ok(n) => st.wrote(n),
-            Err(e) => st.fail(&mut io, &e),
-        }
-        if io.unflushed() {
-            st.wake_driver = true;
-        }
+        st.write_out(&mut io);
         st.put_io(io);
         st
     }
@@ -419,7 +409,7 @@ impl Shared {
     pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         let mut st = self.lock();
         st.reader_engaged = false;
-        st.served = st.routed;
+        st.recv_polls = st.recv_polls.wrapping_add(1);
         st.reply_slot = false;
         if let Some(message) = st.inbox.pop_front() {
             st.inbox_bytes -= message.len() + MESSAGE_COST;
@@ -487,21 +477,8 @@ impl Shared {
                 break;
             }
             // What is queued goes out before the next read.
-            if io.unflushed() {
-                drop(st);
-                let written = io.poll_write_tx(&mut Context::from_waker(&self.write_waker));
-                st = self.lock();
-                match written {
-                    Ok(n) => st.wrote(n),
-                    Err(e) => {
-                        st.fail(&mut io, &e);
-                        continue;
-                    }
-                }
-                if io.unflushed() {
-                    // The rest is the driver's, woken by the transport.
-                    st.wake_driver = true;
-                }
+            if io.unflushed() && !st.write_out(&mut io) {
+                continue;
             }
             if !st.may_read(&io) {
                 // Reading waits for the driver (Pongs stuck behind a peer
@@ -519,19 +496,21 @@ impl Shared {
                 Some(buf) => buf,
                 None => st.conn.read_buffer(READ_MIN),
             };
-            // Engaged before the read: a wake-up during it (tokio's
-            // cooperative budget wakes at once) must come here.
-            st.reader_engaged = true;
-            st.served = st.routed;
-            if !st.reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                st.reader = Some(cx.waker().clone());
-            }
-            drop(st);
-            let polled = io.poll_read_into(&mut buf, &mut Context::from_waker(&self.read_waker));
-            st = self.lock();
+            // The read registers the reader's own waker with the
+            // transport: its readiness wakes this task, not the driver.
+            let polled = io.poll_read_into(&mut buf, cx);
             match polled {
                 Poll::Pending => {
                     io.lent = Some(buf);
+                    st.reader_engaged = true;
+                    if !st.reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        st.reader = Some(cx.waker().clone());
+                    }
+                    if !st.hold_timer {
+                        // The driver's watch must run to take over from a
+                        // reader that stops coming.
+                        st.wake_driver = true;
+                    }
                     break;
                 }
                 Poll::Ready(result) => {
@@ -705,6 +684,29 @@ impl State {
                 None
             }
         }
+    }
+
+    /// Writes `io.tx` from an application task, with the lock held (see
+    /// the module's docs): the write gets no waker, and whatever it leaves
+    /// (the transport is full, or would wake at once) is the driver's,
+    /// which registers for the transport's readiness. False if the
+    /// transport failed.
+    pub(crate) fn write_out(&mut self, io: &mut Io) -> bool {
+        let result = io.poll_write_tx(&mut Context::from_waker(Waker::noop()));
+        let ok = match result {
+            Ok(n) => {
+                self.wrote(n);
+                true
+            }
+            Err(e) => {
+                self.fail(io, &e);
+                false
+            }
+        };
+        if io.unflushed() {
+            self.kick = true;
+        }
+        ok
     }
 
     /// `n` bytes of `io.tx` were written: room for the writers waiting.
