@@ -356,6 +356,9 @@ impl Shared {
         st.conn.handle_timeout_at(crate::now());
         st.conn.close(Some(code), reason)?;
         st.wake_driver = true;
+        // The reader reads for itself only while the connection is open:
+        // from now on the driver reads (the peer's answer), at once.
+        st.reader_engaged = false;
         // Senders waiting for room fail now rather than at the next write.
         st.wake_waiters();
         Ok(())
@@ -422,16 +425,18 @@ impl Shared {
         if st.closed.is_none() {
             // Back for more: the input behind what was handed out is the
             // reader's to look at.
-            let held = st.hold.take().is_some() | std::mem::take(&mut st.hold_lapsed);
+            st.hold = None;
+            st.hold_lapsed = false;
             if st.conn.ready_state() == ReadyState::Open && st.io.is_some() {
                 let (locked, message) = self.read_for_reader(st, cx);
                 st = locked;
                 if let Some(message) = message {
                     return Poll::Ready(Some(Ok(message)));
                 }
-            } else if held || st.io.is_none() {
+            } else {
                 // Closing, or another task has the transport: the driver
-                // looks at the input and fills the inbox.
+                // looks at the input and fills the inbox (the transport may
+                // have woken this task, registered by an earlier read).
                 st.wake_driver = true;
             }
         }

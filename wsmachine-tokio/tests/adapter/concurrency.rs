@@ -169,3 +169,46 @@ async fn both_sides_congested_at_once_still_make_progress() {
     })
     .await;
 }
+
+/// The reader half waits in `recv` (its own waker is registered with the
+/// transport), and the writer half closes: the peer's answer must be read at
+/// once, although the reader does not read while the connection is closing.
+async fn close_while_a_recv_waits() {
+    within(20, async {
+        let (mut server, client) = pair(Config::default(), Config::default()).await;
+        let echo = tokio::spawn(async move {
+            while let Some(Ok(message)) = server.recv().await {
+                server.send(message).await.unwrap();
+            }
+            server.closed().await
+        });
+        let (mut client_rx, client_tx) = client.split();
+        client_tx.send(Message::text("one")).await.unwrap();
+        let reader = tokio::spawn(async move {
+            let first = client_rx.recv().await.unwrap().unwrap();
+            (first, client_rx.recv().await.is_none())
+        });
+        // The reader has its echo and waits in `recv` again.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = std::time::Instant::now();
+        let closed = client_tx.close(4001, "bye").await.unwrap();
+        let took = started.elapsed();
+        assert!(closed.was_clean, "{closed:?}");
+        assert_eq!(closed.code, 4001);
+        assert!(took < Duration::from_millis(500), "the close took {took:?}");
+        assert_eq!(reader.await.unwrap(), (Message::text("one"), true));
+        let seen = echo.await.unwrap();
+        assert!(seen.was_clean && seen.code == 4001 && seen.reason == "bye", "{seen:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn close_from_the_writer_completes_at_once_while_a_recv_waits() {
+    close_while_a_recv_waits().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_from_the_writer_completes_at_once_while_a_recv_waits_multi_thread() {
+    close_while_a_recv_waits().await;
+}
