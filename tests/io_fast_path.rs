@@ -335,6 +335,68 @@ fn read_from_starts_small_and_doubles_to_64_kib_while_reads_fill_it() {
     assert!(sizes.iter().all(|&n| n == 2 * k), "{sizes:?}");
 }
 
+/// A reader that hands out `data` in reads of at most `piece` bytes and
+/// notes, for each read, whether the buffer it was given was all zeros.
+struct Zeroes<'a> {
+    data: &'a [u8],
+    piece: usize,
+    zeroed: Vec<bool>,
+}
+
+impl Read for Zeroes<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.zeroed.push(buf.iter().all(|&b| b == 0));
+        let n = self.data.len().min(self.piece).min(buf.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn read_from_takes_fragments_through_a_buffer_initialised_once() {
+    // A 0.9 MiB text in 16 KiB fragments with a Ping between two of them, a
+    // binary message in fragments, then the stream ends inside a third.
+    let text = "κόσμε 𝄞 ascii ".repeat(40_000).into_bytes();
+    let binary: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 256) as u8).collect();
+    let mut wire = Vec::new();
+    let pieces: Vec<&[u8]> = text.chunks(16 * 1024).collect();
+    for (i, piece) in pieces.iter().enumerate() {
+        let opcode = if i == 0 { op::TEXT } else { op::CONT };
+        wire.extend(peer_frame(Role::Server, i + 1 == pieces.len(), opcode, piece));
+        if i == 3 {
+            wire.extend(peer_frame(Role::Server, true, op::PING, b"in between"));
+        }
+    }
+    let pieces: Vec<&[u8]> = binary.chunks(50_000).collect();
+    for (i, piece) in pieces.iter().enumerate() {
+        wire.extend(peer_frame(Role::Server, i + 1 == pieces.len(), if i == 0 { op::BINARY } else { op::CONT }, piece));
+    }
+    wire.extend(peer_frame(Role::Server, false, op::TEXT, b"cut off"));
+    for piece in [1000, 40_000, 1 << 20] {
+        let mut c = server();
+        let mut r = Zeroes { data: &wire, piece, zeroed: Vec::new() };
+        let mut got = Vec::new();
+        while c.read_from(&mut r).unwrap() > 0 {
+            got.extend(std::iter::from_fn(|| c.poll_event()));
+        }
+        assert_eq!(c.write_to(&mut Recorder::new()).unwrap(), Flushed::CloseTransport);
+        got.extend(std::iter::from_fn(|| c.poll_event()));
+        assert_eq!(got.len(), 4, "piece {piece}");
+        assert_eq!(got[0], Event::Ping(Bytes::from_static(b"in between")));
+        assert_eq!(got[1], Event::Message(Message::text(String::from_utf8(text.clone()).unwrap())));
+        assert_eq!(got[2], Event::Message(Message::binary(binary.clone())));
+        // The stream ended inside a message: 1006.
+        let Event::Closed(closed) = &got[3] else { panic!("{:?}", got[3]) };
+        assert_eq!((closed.code, closed.was_clean), (CloseCode::ABNORMAL, false));
+        // While the messages were assembled, the reads went to a buffer
+        // that still held the previous read's bytes: not zeroed again.
+        let kept = r.zeroed.iter().filter(|&&z| !z).count();
+        let reads = r.zeroed.len();
+        assert!(kept * 4 >= reads * 3, "piece {piece}: {kept} of {reads} reads into a buffer not zeroed again");
+    }
+}
+
 #[test]
 fn read_from_passes_errors_through() {
     struct Failing;

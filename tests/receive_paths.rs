@@ -111,8 +111,14 @@ fn server_conn() -> Connection {
 /// How reads reach the connection.
 #[derive(Clone, Copy, Debug)]
 enum Feed {
+    /// `handle_bytes`.
     Slices,
+    /// `read_buffer`, filled, then `handle_bytes_owned`.
     Lent,
+    /// `read_from` a reader that has the read's bytes, until it has none
+    /// (its own buffer while a fragmented message is assembled, else room
+    /// zeroed in the input buffer).
+    ReadFrom,
 }
 
 /// One read of `bytes`, handed to the connection as `how` says.
@@ -124,13 +130,18 @@ fn read(c: &mut Connection, bytes: &[u8], how: Feed) {
             buf.extend_from_slice(bytes);
             c.handle_bytes_owned(buf);
         }
+        Feed::ReadFrom => {
+            let mut reader = bytes;
+            while !reader.is_empty() {
+                assert!(c.read_from(&mut reader).unwrap() > 0);
+            }
+        }
     }
 }
 
-impl Feed {
-    fn lent(lent: bool) -> Self {
-        if lent { Self::Lent } else { Self::Slices }
-    }
+/// Any of the three ways in.
+fn feeds() -> impl Strategy<Value = Feed> {
+    prop_oneof![Just(Feed::Slices), Just(Feed::Lent), Just(Feed::ReadFrom)]
 }
 
 /// Feeds `wire` to a server in reads of the given sizes (cycled), calling
@@ -183,12 +194,11 @@ proptest! {
         pieces in vec(piece(), 1..24),
         seed in any::<u32>(),
         sizes in vec(prop_oneof![1usize..16, 16usize..5000, 5000usize..140_000], 1..8),
-        lent in any::<bool>(),
+        how in feeds(),
     ) {
         let mut keys = (0u32..).map(|i| seed.wrapping_mul(0x9e37_79b9).wrapping_add(i.wrapping_mul(0x85eb_ca6b)));
         let wire = wire_of(&pieces, &mut keys);
         let reference = feed(&wire, &[1], Feed::Slices);
-        let how = Feed::lent(lent);
         let got = feed(&wire, &sizes, how);
         prop_assert!(got == reference, "{how:?} reads {sizes:?}: outputs differ");
         let all_at_once = feed(&wire, &[wire.len()], how);
@@ -205,7 +215,7 @@ proptest! {
         len in 65_536usize..300_000,
         key in any::<u32>(),
         cuts in vec(any::<prop::sample::Index>(), 0..12),
-        lent in any::<bool>(),
+        how in feeds(),
         text in any::<bool>(),
     ) {
         let payload: Vec<u8> = if text {
@@ -229,7 +239,7 @@ proptest! {
         let mut at = 0;
         let mut got = Vec::new();
         for n in sizes {
-            read(&mut c, &wire[at..at + n], Feed::lent(lent));
+            read(&mut c, &wire[at..at + n], how);
             at += n;
             got.extend(events(&drain(&mut c)));
         }
@@ -250,7 +260,7 @@ proptest! {
         bad in any::<prop::sample::Index>(),
         fragment in prop_oneof![Just(None), (100usize..30_000).prop_map(Some)],
         sizes in vec(1usize..70_000, 1..6),
-        lent in any::<bool>(),
+        how in feeds(),
     ) {
         let mut payload = "κόσμε ascii 𝄞 ".repeat(len / 20 + 1).into_bytes();
         let bad = bad.index(payload.len() - 1);
@@ -284,7 +294,7 @@ proptest! {
         loop {
             let n = sizes[i % sizes.len()].min(wire.len() - at);
             i += 1;
-            read(&mut c, &wire[at..at + n], Feed::lent(lent));
+            read(&mut c, &wire[at..at + n], how);
             at += n;
             let outs = drain(&mut c);
             prop_assert!(!events(&outs).iter().any(|e| matches!(e, Event::Message(_))));

@@ -30,8 +30,11 @@ impl Connection {
     /// Errors are the reader's (a read time-out is `WouldBlock` or
     /// `TimedOut`); `Interrupted` is retried.
     pub fn read_from<R: Read + ?Sized>(&mut self, reader: &mut R) -> io::Result<usize> {
-        let size = self.read_size.clamp(FIRST_READ_SIZE, READ_SIZE);
         let feeding = self.reading() && !self.eof;
+        if feeding && self.rx.takes_slices() {
+            return self.read_beside(reader);
+        }
+        let size = self.read_size.clamp(FIRST_READ_SIZE, READ_SIZE);
         let mut buf = self.read_buffer(size);
         // At the end of a large frame the room lent is just its rest.
         let room = size.min(buf.capacity());
@@ -53,6 +56,35 @@ impl Connection {
             // Nothing came: the room goes back behind the input.
             self.rx.push_owned(buf);
         }
+        if read? == 0 {
+            self.handle_eof();
+        }
+        Ok(n)
+    }
+
+    /// [`read_from`](Self::read_from) while a fragmented message is being
+    /// assembled and nothing is buffered: the read lands in a buffer of the
+    /// connection's own, zeroed once when first needed, and its fragments'
+    /// bytes go from there straight into the message, unmasked on the way
+    /// (what [`handle_bytes`](Self::handle_bytes) does with a slice); only
+    /// what follows the message, or is not a fragment of it, is copied into
+    /// the input buffer. One pass fewer than zeroing room for each read.
+    fn read_beside<R: Read + ?Sized>(&mut self, reader: &mut R) -> io::Result<usize> {
+        let mut side = core::mem::take(&mut self.side);
+        if side.is_empty() {
+            side = alloc::vec![0; READ_SIZE];
+        }
+        let read = loop {
+            match reader.read(&mut side) {
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        };
+        let n = *read.as_ref().unwrap_or(&0);
+        if n > 0 {
+            self.handle_bytes(&side[..n]);
+        }
+        self.side = side;
         if read? == 0 {
             self.handle_eof();
         }

@@ -111,6 +111,10 @@ pub struct Connection {
     /// first size); it grows while reads fill it.
     #[cfg(feature = "std")]
     read_size: usize,
+    /// `read_from`'s own buffer while a fragmented message is assembled
+    /// (initialised once; given back when idle).
+    #[cfg(feature = "std")]
+    side: alloc::vec::Vec<u8>,
 }
 
 /// Where [`Connection::pump`] stops processing input.
@@ -225,6 +229,8 @@ impl Connection {
             eof: false,
             #[cfg(feature = "std")]
             read_size: 0,
+            #[cfg(feature = "std")]
+            side: alloc::vec::Vec::new(),
         }
     }
 
@@ -436,6 +442,7 @@ impl Connection {
             #[cfg(feature = "std")]
             {
                 self.read_size = 0;
+                self.side = alloc::vec::Vec::new();
             }
         }
     }

@@ -155,6 +155,25 @@ impl Short {
     }
 }
 
+impl Assembly {
+    /// Appends `bytes` of the fragment `p` (from its byte `p.offset`),
+    /// unmasked, in one pass. Room is made for more of the fragment at
+    /// once, but no more than the message so far: memory follows the bytes
+    /// that came.
+    #[inline]
+    fn append(&mut self, p: &FrameProgress, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let start = self.plain.len();
+        self.plain.reserve(bytes.len().max(p.len.min(start.max(RX_GROWTH))));
+        match p.header.mask {
+            Some(key) => extend_unmasked(&mut self.plain, bytes, key, p.offset),
+            None => self.plain.extend_from_slice(bytes),
+        }
+    }
+}
+
 /// What one step of [`Receiver::step`] did.
 enum Step {
     /// An item to return.
@@ -213,13 +232,95 @@ impl Receiver {
     // Input
     // ------------------------------------------------------------------
 
-    /// Appends bytes read from the transport.
-    pub(super) fn push(&mut self, data: &[u8]) {
+    /// Appends bytes read from the transport. With nothing buffered and a
+    /// fragmented message being assembled, the bytes of its fragments go
+    /// straight from `data` into the message (unmasked on the way, one
+    /// pass), not through the input buffer: see
+    /// [`assemble_from`](Self::assemble_from).
+    pub(super) fn push(&mut self, mut data: &[u8]) {
+        if self.takes_slices() {
+            data = &data[self.assemble_from(data)..];
+            if data.is_empty() {
+                return;
+            }
+        }
         // Room for (more of) the rest of a large frame at once, fewer
         // copies from growing a step at a time; see `frame_room`.
         let room = self.frame_room();
         self.reserve(data.len().max(room));
         self.buf.extend_from_slice(data);
+    }
+
+    /// Whether input handed over as a slice ([`push`](Self::push)) would go
+    /// straight into the message being assembled: nothing is buffered and
+    /// an uncompressed fragmented message is in progress (assembled
+    /// delivery). `Connection::read_from` then reads into a buffer of its
+    /// own, initialised once, rather than zeroing room in the input buffer
+    /// for every read.
+    #[inline]
+    pub(super) fn takes_slices(&self) -> bool {
+        self.buf.is_empty() && !self.limits.streaming && self.assembly.as_ref().is_some_and(|a| !a.compressed)
+    }
+
+    /// With nothing buffered, takes from the front of `data` what belongs
+    /// to the fragmented message being assembled: the rest of the fragment
+    /// in progress, unmasked into the message, then each continuation
+    /// frame whose header is whole in `data` and accepted (§5.4, the
+    /// message size and fragment limits), as `step` would, one after the
+    /// other, up to the end of the message, of `data`, or anything else (a
+    /// control frame, a header cut by the read, an error): that is left,
+    /// with the rest, to the input buffer and `step`, which reports errors
+    /// in order. Text is validated as it is taken; invalid UTF-8 stops it
+    /// and is reported by the next [`next`](Self::next). Returns how many
+    /// bytes it took.
+    fn assemble_from(&mut self, data: &[u8]) -> usize {
+        let mut used = 0;
+        loop {
+            match self.frame {
+                Some(mut p) => {
+                    if !self.assembles(&p) || p.len == 0 {
+                        // A control frame in progress, or a fragment whose
+                        // end `step` has to act on.
+                        return used;
+                    }
+                    let Some(a) = self.assembly.as_mut() else { return used };
+                    let take = (data.len() - used).min(p.len);
+                    let start = a.plain.len();
+                    a.append(&p, &data[used..used + take]);
+                    used += take;
+                    if a.text && self.utf8.feed(&a.plain[start..]).is_err() {
+                        // Reported by the next step, after anything before
+                        // it (as `next` does with an error behind items).
+                        self.failed = Some(ProtocolError::InvalidUtf8);
+                        return used;
+                    }
+                    p.offset += take;
+                    p.len -= take;
+                    if p.len > 0 || p.header.fin {
+                        // `data` is used up, or the message ends: `step`
+                        // delivers it.
+                        self.frame = Some(p);
+                        return used;
+                    }
+                    // A fragment complete, more to come (as `step_assemble`).
+                    self.frame = None;
+                }
+                None => {
+                    let rules = self.rules();
+                    let Ok(Some((header, header_len))) = frame::decode_header(&data[used..], &rules) else {
+                        return used;
+                    };
+                    if header.opcode != frame::CONTINUATION {
+                        return used;
+                    }
+                    // On an error it changes nothing: `step` decodes the
+                    // header again and reports it.
+                    let Ok(progress) = self.accept_header(header) else { return used };
+                    used += header_len;
+                    self.frame = Some(progress);
+                }
+            }
+        }
     }
 
     /// Appends a buffer the caller read into (zero-copy when it follows
@@ -634,13 +735,7 @@ impl Receiver {
         let take = self.buf.len().min(p.len);
         if take > 0 {
             let start = a.plain.len();
-            // Room for more of this frame at once, but no more than the
-            // message so far: memory follows the bytes that came.
-            a.plain.reserve(take.max(p.len.min(start.max(RX_GROWTH))));
-            match p.header.mask {
-                Some(key) => extend_unmasked(&mut a.plain, &self.buf[..take], key, p.offset),
-                None => a.plain.extend_from_slice(&self.buf[..take]),
-            }
+            a.append(&p, &self.buf[..take]);
             if a.text && self.utf8.feed(&a.plain[start..]).is_err() {
                 return Err(ProtocolError::InvalidUtf8);
             }
