@@ -7,7 +7,7 @@
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-use wsmachine::{Bytes, Config, Connection, Entropy, Output, Role};
+use wsmachine::{Bytes, Config, Connection, Entropy, Output, Role, Text};
 
 struct Key;
 impl Entropy for Key {
@@ -28,7 +28,7 @@ fn client_stream(count: usize, payload: &[u8], text: bool, fragment: Option<usiz
     let payload = Bytes::copy_from_slice(payload);
     for _ in 0..count {
         if text {
-            c.send_text(wsmachine::Text::from_utf8(payload.clone()).expect("utf-8")).expect("open");
+            c.send_text(Text::from_utf8(payload.clone()).expect("utf-8")).expect("open");
         } else {
             c.send_binary(payload.clone()).expect("open");
         }
@@ -103,5 +103,33 @@ fn send(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, receive, send);
+/// `Text::as_str` on a received-size text: a UTF-8 check each call by
+/// default, free with feature `unchecked-utf8` (run this group both ways:
+/// `cargo bench --bench codec -- as_str` and the same with
+/// `--features unchecked-utf8`).
+fn as_str(c: &mut Criterion) {
+    let mut g = c.benchmark_group("as_str");
+    let mixed = "κόσμε ascii 𝄞 ü ".repeat(1 << 16);
+    for (name, text) in [
+        ("16B_ascii", "0123456789abcdef".to_owned()),
+        ("1KiB_ascii", "a".repeat(1024)),
+        (
+            "1MiB_mixed",
+            mixed
+                .chars()
+                .scan(0, |n, ch| {
+                    *n += ch.len_utf8();
+                    (*n <= 1 << 20).then_some(ch)
+                })
+                .collect(),
+        ),
+    ] {
+        let text = Text::from(text);
+        g.throughput(Throughput::Bytes(text.len() as u64));
+        g.bench_function(name, |b| b.iter(|| black_box(black_box(&text).as_str()).len()));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, receive, send, as_str);
 criterion_main!(benches);

@@ -212,14 +212,20 @@ impl Text {
         Ok(Self(bytes))
     }
 
-    /// Wraps bytes this crate has already validated.
+    /// Wraps bytes this crate has already validated. Checked again in
+    /// debug builds and under the fuzzers: `as_str` relies on it with
+    /// feature `unchecked-utf8`.
     pub(crate) fn from_validated(bytes: Bytes) -> Self {
-        debug_assert!(core::str::from_utf8(&bytes).is_ok());
+        #[cfg(any(debug_assertions, fuzzing))]
+        assert!(core::str::from_utf8(&bytes).is_ok(), "Text::from_validated: not UTF-8");
         Self(bytes)
     }
 
-    /// The text. The crate forbids `unsafe`, so this re-checks the UTF-8
-    /// (with `simdutf8`, at memory speed) rather than trusting it blindly.
+    /// The text. The crate forbids `unsafe` by default, so this checks the
+    /// UTF-8 again (with `simdutf8`, at memory speed) rather than trusting
+    /// it blindly: linear in the length. With feature `unchecked-utf8` it
+    /// is free.
+    #[cfg(not(feature = "unchecked-utf8"))]
     pub fn as_str(&self) -> &str {
         match simdutf8::basic::from_utf8(&self.0) {
             Ok(s) => s,
@@ -227,6 +233,21 @@ impl Text {
             // `Bytes` is immutable.
             Err(_) => unreachable!("Text holds validated UTF-8"),
         }
+    }
+
+    /// The text, free: feature `unchecked-utf8` trusts the check every
+    /// `Text` passed when it was made.
+    #[cfg(feature = "unchecked-utf8")]
+    #[allow(unsafe_code)]
+    pub fn as_str(&self) -> &str {
+        // SAFETY: every way to make a `Text` checks that its bytes are
+        // UTF-8: `from_utf8` and `TryFrom<Bytes>` with `str::from_utf8`,
+        // `From<String>` and `From<&str>` by their types, `Default` is
+        // empty, and `from_validated` (the receive path) is called only on
+        // bytes the connection's UTF-8 validator accepted whole (asserted
+        // in debug builds and under the fuzzers). The bytes cannot change
+        // afterwards: `Bytes` is immutable and the field is private.
+        unsafe { core::str::from_utf8_unchecked(&self.0) }
     }
 
     /// The UTF-8 bytes.

@@ -131,8 +131,14 @@
 //! - `http`: conversions between [`handshake`] types and the `http` crate's
 //!   `Request`/`Response`, for hyper and axum users.
 //! - `deflate`: permessage-deflate (RFC 7692), set with `Config::deflate`.
+//! - `unchecked-utf8`: [`Text::as_str`] trusts the UTF-8 check that every
+//!   [`Text`] passed when it was made, instead of checking again on every
+//!   call (linear in the text's length). It is the crate's only `unsafe`
+//!   code (one call of `str::from_utf8_unchecked`); without the feature
+//!   the crate forbids `unsafe`.
 #![no_std]
-#![forbid(unsafe_code)]
+#![cfg_attr(not(feature = "unchecked-utf8"), forbid(unsafe_code))]
+#![cfg_attr(feature = "unchecked-utf8", deny(unsafe_code))]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 // Some docs link to what feature `http` adds (`accept_response`,

@@ -335,21 +335,17 @@ fn read_from_starts_small_and_doubles_to_64_kib_while_reads_fill_it() {
     assert!(sizes.iter().all(|&n| n == 2 * k), "{sizes:?}");
 }
 
-/// A reader that hands out `data` in reads of at most `piece` bytes and
-/// notes, for each read, whether the buffer it was given was all zeros.
+/// [`Pieces`] that notes, for each read, whether the buffer it was given
+/// was all zeros.
 struct Zeroes<'a> {
-    data: &'a [u8],
-    piece: usize,
+    pieces: Pieces<'a>,
     zeroed: Vec<bool>,
 }
 
 impl Read for Zeroes<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.zeroed.push(buf.iter().all(|&b| b == 0));
-        let n = self.data.len().min(self.piece).min(buf.len());
-        buf[..n].copy_from_slice(&self.data[..n]);
-        self.data = &self.data[n..];
-        Ok(n)
+        self.pieces.read(buf)
     }
 }
 
@@ -375,7 +371,7 @@ fn read_from_takes_fragments_through_a_buffer_initialised_once() {
     wire.extend(peer_frame(Role::Server, false, op::TEXT, b"cut off"));
     for piece in [1000, 40_000, 1 << 20] {
         let mut c = server();
-        let mut r = Zeroes { data: &wire, piece, zeroed: Vec::new() };
+        let mut r = Zeroes { pieces: Pieces { data: &wire, piece, interrupt: true }, zeroed: Vec::new() };
         let mut got = Vec::new();
         while c.read_from(&mut r).unwrap() > 0 {
             got.extend(std::iter::from_fn(|| c.poll_event()));

@@ -334,6 +334,8 @@
 //!   `http` feature).
 //! - `http2`: WebSockets over HTTP/2 (RFC 8441), server and client, on
 //!   hyper's HTTP/2 ([`http2`]; implies `hyper`).
+//! - `unchecked-utf8`: `Text::as_str` without a UTF-8 check per call (the
+//!   core's feature of that name, its only `unsafe`; this crate has none).
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
