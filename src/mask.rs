@@ -85,6 +85,26 @@ pub(crate) fn extend_unmasked(dst: &mut alloc::vec::Vec<u8>, src: &[u8], key: [u
     }
 }
 
+/// Writes `src` masked with `key`, as if it started at payload byte
+/// `offset`, into `dst` (as long as `src`), in one pass.
+#[cfg(feature = "std")]
+#[inline]
+pub(crate) fn mask_into(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
+    let k32 = u32::from_ne_bytes(rotate(key, offset));
+    let k64 = u64::from(k32) | (u64::from(k32) << 32);
+    let mut d = dst.chunks_exact_mut(8);
+    let mut s = src.chunks_exact(8);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let w = u64::from_ne_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]) ^ k64;
+        d.copy_from_slice(&w.to_ne_bytes());
+    }
+    // Under 8 bytes left, at key phase 0 again (8 is a multiple of 4).
+    let key = k32.to_ne_bytes();
+    for ((d, s), k) in d.into_remainder().iter_mut().zip(s.remainder()).zip(key.iter().cycle()) {
+        *d = s ^ k;
+    }
+}
+
 /// The length of the key pattern [`extend_unmasked`] zips with.
 const PATTERN: usize = 512;
 

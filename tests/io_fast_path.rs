@@ -132,6 +132,55 @@ fn partial_writes_and_would_block_keep_the_rest_queued_in_order() {
     }
 }
 
+/// Once a client's driver writes with `write_to`, a payload over 16 KiB
+/// handed over as `Bytes` is masked as it is written, 16 KiB at a time (no
+/// write carries more than that of it), resuming at the right key phase
+/// after a short write or `WouldBlock`; the wire is what `poll_output`
+/// gives.
+#[test]
+fn a_large_payload_is_masked_piece_by_piece_as_it_is_written() {
+    let big = Bytes::from((0..100_003u32).map(|i| (i % 253) as u8).collect::<Vec<u8>>());
+    let fill = |c: &mut Connection| {
+        c.send_text("before").unwrap();
+        c.send_binary(big.clone()).unwrap();
+        c.ping("p").unwrap();
+        c.send_binary(big.slice(..20_000)).unwrap();
+    };
+    let mut reference_conn = client();
+    fill(&mut reference_conn);
+    let (expected, _) = reference(&mut reference_conn);
+    assert_eq!(expected.len(), 12 + 14 + 100_003 + 7 + 8 + 20_000);
+    for (max, budget) in [(usize::MAX, usize::MAX), (4093, usize::MAX), (usize::MAX, 10_001), (999, 3_333)] {
+        let mut c = client();
+        // The driver shows that it writes with `write_to`.
+        assert_eq!(c.write_to(&mut Recorder::new()).unwrap(), Flushed::Written);
+        fill(&mut c);
+        let mut w = Recorder::new();
+        w.max = max;
+        loop {
+            w.budget = budget;
+            match c.write_to(&mut w) {
+                Ok(flushed) => {
+                    assert_eq!(flushed, Flushed::Written);
+                    break;
+                }
+                Err(e) => assert_eq!(e.kind(), io::ErrorKind::WouldBlock),
+            }
+            assert!(c.buffered_amount() > 0);
+        }
+        assert_eq!(w.wire, expected, "max {max} budget {budget}");
+        assert_eq!(c.buffered_amount(), 0);
+        assert_eq!(c.queued_bytes(), 0);
+        // Frames queued before it (12 bytes) and its header (14) share the
+        // first piece's write; no write carries more than 16 KiB of it.
+        let largest = w.calls.iter().map(|c| c.iter().sum::<usize>()).max().unwrap();
+        assert!(largest <= 12 + 14 + 16 * 1024, "a write of {largest} bytes");
+        if max == usize::MAX && budget == usize::MAX {
+            assert_eq!(largest, 12 + 14 + 16 * 1024);
+        }
+    }
+}
+
 #[test]
 fn a_partly_written_queue_finishes_through_poll_output() {
     let mut reference_conn = server();
@@ -433,7 +482,9 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        4 => prop_oneof![Just(0usize), 1..200usize, 60_000..70_000usize].prop_map(Step::Send),
+        // Past 16 KiB a client that writes with `write_to` masks a payload
+        // as it writes it, 16 KiB at a time: sizes around and past that.
+        4 => prop_oneof![Just(0usize), 1..200usize, 16_000..17_000usize, 60_000..70_000usize].prop_map(Step::Send),
         1 => Just(Step::Ping),
         2 => prop::collection::vec(any::<u8>(), 0..8).prop_map(|p| {
             Step::Input(peer_frame(Role::Client, true, if p.len() % 2 == 0 { op::TEXT } else { op::PING }, &[]))
@@ -451,7 +502,8 @@ proptest! {
     fn the_fast_path_gives_what_poll_output_gives(steps in prop::collection::vec(step(), 1..30), max in 1usize..5000) {
         let run = |c: &mut Connection, s: &Step| match s {
             Step::Send(n) => {
-                let _ = c.send_binary(vec![3u8; *n]);
+                // Not constant: a key applied at the wrong phase shows.
+                let _ = c.send_binary((0..*n).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
             }
             Step::Ping => {
                 let _ = c.ping("x");

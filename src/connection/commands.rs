@@ -46,21 +46,25 @@ impl Connection {
         self.send(Message::Text(text.into()))
     }
 
-    /// Queues a binary message.
+    /// Queues a binary message. A server sends a payload over 1 KiB without
+    /// copying it. A client, once its driver writes with
+    /// [`write_to`](Self::write_to), masks a payload over 16 KiB as it is
+    /// written, a 16 KiB piece at a time (it keeps the `Bytes` until then);
+    /// before that, or for a driver that polls
+    /// [`Output::Transmit`](crate::Output::Transmit)s, it masks the payload
+    /// into its output when queued.
     pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
         self.send(Message::Binary(data.into()))
     }
 
-    /// Queues a binary message copied from `data`: for a client, the
-    /// cheapest way to send. A client masks every payload into its output
-    /// buffer, so it copies anyway; from a borrowed slice that copy is the
-    /// only one, with no reference count to move and no allocation (a
-    /// `Bytes` handed to [`send_binary`](Self::send_binary) is kept alive
-    /// until copied, then released). A server copies a payload of up to
-    /// 1 KiB into its output the same way, and a larger one once into a
-    /// buffer of its own; for a large payload it already holds as `Bytes`,
-    /// [`send_binary`](Self::send_binary) sends it without a copy.
-    /// Otherwise exactly as `send_binary`.
+    /// Queues a binary message copied from `data`, masked on the way for a
+    /// client: the cheapest way to send a small message from a borrowed
+    /// buffer (one copy, no reference count to move, no allocation). A
+    /// server copies a payload of up to 1 KiB into its output the same way,
+    /// and a larger one once into a buffer of its own. For a large payload
+    /// already held as `Bytes`, [`send_binary`](Self::send_binary) avoids
+    /// the copy (a client writing with [`write_to`](Self::write_to) masks
+    /// it as it writes it). Otherwise exactly as `send_binary`.
     ///
     /// ```
     /// # use wsmachine::{ChaChaEntropy, Config, Connection, Role};

@@ -101,6 +101,11 @@ impl Connection {
     /// write side. On an error (a write time-out: the peer takes nothing),
     /// what was not written stays queued. `Interrupted` is retried.
     ///
+    /// A client's payload over 16 KiB handed over as `Bytes` and queued
+    /// after the first call is masked here, as it is written: a 16 KiB piece
+    /// at a time, into a buffer of the connection's own, so the masked frame
+    /// is never whole in memory (see [`send_binary`](Self::send_binary)).
+    ///
     /// Bytes it takes do not come out of [`poll_output`](Self::poll_output)
     /// as `Transmit`s; a driver uses either.
     pub fn write_to<W: Write + ?Sized>(&mut self, writer: &mut W) -> io::Result<Flushed> {

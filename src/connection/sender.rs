@@ -22,13 +22,27 @@ use crate::error::SendError;
 use crate::event::{Event, Message, MessageKind, Output};
 use crate::extension::{RSV1, TxExtensions};
 use crate::frame;
-use crate::mask::extend_masked;
+#[cfg(feature = "std")]
+use crate::mask::mask_into;
+use crate::mask::{extend_masked, extend_masked_at};
 use crate::utf8::Utf8Validator;
 
 /// Payloads up to this size are copied next to their header so that one
 /// `Transmit` carries many small frames; larger ones go out as their own
 /// `Transmit` without a copy.
 const COALESCE_MAX: usize = 1024;
+
+/// A client's payloads larger than this, handed over as `Bytes`, are masked
+/// when written rather than when queued, once the driver has shown that it
+/// writes with [`Sender::write_to`]: that masks them a
+/// piece at a time into a small buffer that stays in cache and writes each
+/// piece, so the masked frame never exists whole. Smaller ones are masked
+/// into the output buffer with their header, as borrowed payloads are.
+const MASK_LATER_MIN: usize = 16 * 1024;
+
+/// The piece [`Sender::write_to`] masks a large payload into and writes.
+#[cfg(feature = "std")]
+const MASK_PIECE: usize = 16 * 1024;
 
 /// The output buffer grows by at least this much (1 KiB: a busy connection
 /// holds little more) when small frames are copied into it.
@@ -60,6 +74,16 @@ enum Pending {
         app: usize,
         extra: usize,
     },
+    /// A client's large payload, still to be masked with `key` (from its
+    /// byte `offset`, which `bytes` starts at): masked as it is written,
+    /// a piece at a time, or into its own `Transmit` when polled.
+    Masked {
+        bytes: Bytes,
+        key: [u8; 4],
+        offset: usize,
+        app: usize,
+        extra: usize,
+    },
     Event(Event),
     CloseTransport,
     /// The last output: `Event::Closed`.
@@ -69,7 +93,7 @@ enum Pending {
 impl Pending {
     /// Bytes for the transport (not an event, `CloseTransport` or the end).
     fn is_bytes(&self) -> bool {
-        matches!(self, Self::Tx { .. } | Self::Payload { .. })
+        matches!(self, Self::Tx { .. } | Self::Payload { .. } | Self::Masked { .. })
     }
 }
 
@@ -158,6 +182,18 @@ pub(super) struct Sender {
     tail: Option<Run>,
     /// Bytes of queued small frames; `Pending::Tx` entries own prefixes of it.
     buf: BytesMut,
+    /// Where `pop` masks a `Pending::Masked` payload into its `Transmit`
+    /// (reused once the application drops the previous one).
+    masked: BytesMut,
+    /// Where `write_to` masks the pieces of a `Pending::Masked` payload
+    /// (empty until first needed).
+    #[cfg(feature = "std")]
+    piece: Vec<u8>,
+    /// The driver writes with `write_to`: a client's large payloads are
+    /// then masked as they are written (see [`MASK_LATER_MIN`]). A driver
+    /// that polls `Transmit`s has them masked into its output when queued,
+    /// with their header, in one `Transmit`.
+    mask_later: bool,
     /// Message payload queued and not yet polled (`bufferedAmount`).
     buffered: usize,
     /// What queued output costs beyond `buffered`: frame headers, control
@@ -205,6 +241,10 @@ impl Sender {
             out: VecDeque::new(),
             tail: None,
             buf: BytesMut::new(),
+            masked: BytesMut::new(),
+            #[cfg(feature = "std")]
+            piece: Vec::new(),
+            mask_later: false,
             buffered: 0,
             overhead: 0,
             blocked: false,
@@ -317,6 +357,12 @@ impl Sender {
                 self.drained(app, extra);
                 Output::Transmit(bytes)
             }
+            Pending::Masked { bytes, key, offset, app, extra } => {
+                self.drained(app, extra);
+                self.masked.reserve(bytes.len());
+                extend_masked_at(&mut self.masked, &bytes, key, offset);
+                Output::Transmit(self.masked.split().freeze())
+            }
             Pending::Event(e) => Output::Event(e),
             Pending::CloseTransport => Output::CloseTransport,
             Pending::End(closed) => {
@@ -379,6 +425,7 @@ impl Sender {
     #[cfg(feature = "std")]
     pub(super) fn write_to<W: std::io::Write + ?Sized>(&mut self, writer: &mut W) -> std::io::Result<Flushed> {
         use std::io::{ErrorKind, IoSlice};
+        self.mask_later = true;
         // The usual case: one run of small frames and nothing else.
         while self.out.is_empty() {
             let Some(run) = self.tail.as_mut() else { return Ok(Flushed::Written) };
@@ -402,14 +449,16 @@ impl Sender {
         loop {
             let n = {
                 // The queued byte runs live in order at the front of `buf`:
-                // consecutive runs are one slice, payloads one each.
+                // consecutive runs are one slice, payloads one each. A
+                // payload still to be masked ends the gathering with its
+                // next piece, masked into `piece`.
                 let mut slices = [IoSlice::new(&[]); GATHER];
                 // `run` bytes of `buf` from `start` not yet in a slice.
                 let (mut count, mut start, mut run) = (0, 0, 0);
                 for pending in &self.out {
                     match pending {
                         Pending::Tx { len, .. } => run += len,
-                        Pending::Payload { bytes, .. } => {
+                        Pending::Payload { bytes, .. } | Pending::Masked { bytes, .. } => {
                             if count + 2 > GATHER {
                                 break;
                             }
@@ -417,6 +466,16 @@ impl Sender {
                                 slices[count] = IoSlice::new(&self.buf[start..start + run]);
                                 count += 1;
                                 (start, run) = (start + run, 0);
+                            }
+                            if let Pending::Masked { key, offset, .. } = pending {
+                                let len = bytes.len().min(MASK_PIECE);
+                                if self.piece.len() < MASK_PIECE {
+                                    self.piece = alloc::vec![0; MASK_PIECE];
+                                }
+                                mask_into(&mut self.piece[..len], &bytes[..len], *key, *offset);
+                                slices[count] = IoSlice::new(&self.piece[..len]);
+                                count += 1;
+                                break;
                             }
                             slices[count] = IoSlice::new(bytes);
                             count += 1;
@@ -467,6 +526,13 @@ impl Sender {
                     n -= k;
                     (bytes.is_empty(), *app, *extra)
                 }
+                Pending::Masked { bytes, offset, app, extra, .. } => {
+                    let k = n.min(bytes.len());
+                    bytes.advance(k);
+                    *offset += k;
+                    n -= k;
+                    (bytes.is_empty(), *app, *extra)
+                }
                 _ => {
                     at += 1;
                     continue;
@@ -483,6 +549,11 @@ impl Sender {
     pub(super) fn release_idle(&mut self) {
         if self.is_empty() {
             self.buf = BytesMut::new();
+            self.masked = BytesMut::new();
+            #[cfg(feature = "std")]
+            {
+                self.piece = Vec::new();
+            }
             self.out = VecDeque::new();
             // Unused masking keys are just random bytes: drop them.
             self.masks = Vec::new();
@@ -723,7 +794,14 @@ impl Sender {
     /// in `buffered_amount`.
     #[inline(always)]
     fn queue_frame(&mut self, fin: bool, rsv: u8, opcode: u8, payload: Data<'_>, app: usize) {
-        if self.role == Role::Client || payload.len() <= COALESCE_MAX {
+        if self.role == Role::Client {
+            match payload {
+                Data::Owned(bytes) if self.mask_later && bytes.len() > MASK_LATER_MIN => {
+                    self.queue_masked(fin, rsv, opcode, bytes, app);
+                }
+                _ => self.queue_frame_copied(fin, rsv, opcode, payload.as_slice(), app),
+            }
+        } else if payload.len() <= COALESCE_MAX {
             self.queue_frame_copied(fin, rsv, opcode, payload.as_slice(), app);
         } else {
             let payload = payload.into_bytes();
@@ -733,6 +811,18 @@ impl Sender {
             self.overhead += QUEUE_SLOT;
             self.push(Pending::Payload { bytes: payload, app, extra: QUEUE_SLOT });
         }
+    }
+
+    /// A client's large payload held as `Bytes`: its header goes into `buf`,
+    /// the payload is queued as it is and masked when it leaves.
+    #[inline(never)]
+    fn queue_masked(&mut self, fin: bool, rsv: u8, opcode: u8, payload: Bytes, app: usize) {
+        let key = self.next_mask();
+        let mut head = [0u8; frame::MAX_HEADER_LEN];
+        let n = frame::encode_header(&mut head, fin, rsv, opcode, Some(key), payload.len());
+        self.append(&head[..n]);
+        self.overhead += QUEUE_SLOT;
+        self.push(Pending::Masked { bytes: payload, key, offset: 0, app, extra: QUEUE_SLOT });
     }
 
     /// Writes header and (masked, for a client) payload into `buf`.
