@@ -13,11 +13,20 @@
 mod common;
 
 use common::{drain, events, op, peer_frame, server, with_config};
-use wsmachine::{Config, Connection, Event, Message, Role};
+use wsmachine::{Bytes, Config, Connection, Event, Message, Role, Text};
 
-/// Texts of every shape: empty, ASCII, 2- to 4-byte code points, long.
+/// Texts of every shape: empty, ASCII, 2- to 4-byte code points, held in
+/// the message (up to `Text::INLINE` bytes: 22, 24) or shared with the
+/// input (25 and more), long.
 fn samples() -> Vec<String> {
-    vec![String::new(), "hi".to_owned(), "κόσμε 𝄞 ü €".to_owned(), "ascii, then κόσμε 𝄞 and more ".repeat(9)]
+    vec![
+        String::new(),
+        "hi".to_owned(),
+        "κόσμε 𝄞 ü €".to_owned(),
+        "κόσμε 𝄞 ü €!!".to_owned(),
+        "κόσμε 𝄞 ü €!!!".to_owned(),
+        "ascii, then κόσμε 𝄞 and more ".repeat(9),
+    ]
 }
 
 /// The text of every text message (or streamed chunk) in `events`, through
@@ -52,6 +61,52 @@ fn whole_frames_polled_for_events() {
     c.handle_bytes(&wire_of(&samples));
     let got: Vec<Event> = std::iter::from_fn(|| c.poll_event()).collect();
     assert_eq!(texts(&got), samples);
+}
+
+#[test]
+fn each_frame_alone_in_its_read() {
+    // A short text at the very end of the input (nothing behind it to copy
+    // with it) is taken on its own.
+    for sample in samples() {
+        let mut c = server();
+        c.handle_bytes(&wire_of(std::slice::from_ref(&sample)));
+        let got: Vec<Event> = std::iter::from_fn(|| c.poll_event()).collect();
+        assert_eq!(texts(&got), [sample]);
+    }
+}
+
+#[test]
+fn received_texts_equal_texts_made_by_hand() {
+    use std::collections::hash_map::DefaultHasher;
+    use std::hash::{Hash, Hasher};
+    let hash = |t: &Text| {
+        let mut h = DefaultHasher::new();
+        t.hash(&mut h);
+        h.finish()
+    };
+    let samples = samples();
+    assert_eq!(samples[3].len(), Text::INLINE);
+    let mut c = server();
+    c.handle_bytes(&wire_of(&samples));
+    let received: Vec<Text> = std::iter::from_fn(|| c.poll_event())
+        .filter_map(|e| match e {
+            Event::Message(Message::Text(t)) => Some(t),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(received.len(), samples.len());
+    for (got, sample) in received.iter().zip(&samples) {
+        let made = Text::from(sample.clone());
+        assert_eq!(*got, made);
+        assert_eq!(got, sample.as_str());
+        assert_eq!(hash(got), hash(&made));
+        assert_eq!(got.cmp(&made), std::cmp::Ordering::Equal);
+        assert_eq!(got.len(), sample.len());
+        assert_eq!(got.clone().into_bytes(), Bytes::from(sample.clone()));
+        assert_eq!(Message::Text(got.clone()).into_bytes(), sample.as_bytes());
+    }
+    // Ordered by bytes, whatever holds them.
+    assert!(received[1] > received[0] && received[4] > received[3] && received[3] > received[2]);
 }
 
 #[test]
