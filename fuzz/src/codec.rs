@@ -5,7 +5,7 @@
 
 use wsmachine::fuzzing::{
     FrameHeader, Inflater, RequestHead, RequestReader, ResponseHead, ResponseReader, apply_mask, decode_header,
-    encode_header, extend_masked_at, extend_unmasked, header_len, unmask_is_ascii,
+    encode_header, extend_masked_at, extend_unmasked, header_len, mask_into, unmask_is_ascii, unmask_window,
 };
 use wsmachine::handshake::ClientRequest;
 use wsmachine::{BytesMut, HandshakeError, Role};
@@ -114,6 +114,24 @@ pub fn mask_split(data: &[u8], key: [u8; 4], offset: usize, split: usize) {
     apply_mask(&mut expected, key, 0);
     assert_eq!(short, expected);
     assert_eq!(ascii, expected.is_ascii());
+    // Masking into a slice as long (a client's pieces in `write_to`),
+    // whole and in two pieces at their offsets.
+    let mut into = vec![0u8; data.len()];
+    mask_into(&mut into, data, key, offset);
+    assert_eq!(into, whole);
+    let (a, b) = into.split_at_mut(split);
+    mask_into(a, &data[..split], key, offset);
+    mask_into(b, &data[split..], key, offset + split);
+    assert_eq!(into, whole);
+    // A short text copied into its message: the first `len` bytes of a
+    // 24-byte window, the rest zero, ASCII exactly when those bytes are.
+    if let Some(window) = data.first_chunk::<24>() {
+        let len = split % 25;
+        let (out, ascii) = unmask_window(window, key, len);
+        assert_eq!(out[..len], expected[..len]);
+        assert!(out[len..].iter().all(|&b| b == 0));
+        assert_eq!(ascii, expected[..len].is_ascii());
+    }
     apply_mask(&mut whole, key, offset);
     assert_eq!(whole, data);
 }
