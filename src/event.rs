@@ -200,35 +200,16 @@ impl From<&'static [u8]> for Message {
     }
 }
 
-/// UTF-8 text: held in [`Bytes`], so a received text message shares the
-/// input buffer instead of being copied, or, for a received text of up to
-/// [`Text::INLINE`] bytes, held in the value itself (copying a few bytes
-/// costs less than the atomic reference count a shared slice takes and
-/// gives back, and keeps no input buffer alive).
-#[derive(Clone, Default)]
-pub struct Text(Repr);
-
-#[derive(Clone)]
-enum Repr {
-    Shared(Bytes),
-    Inline { len: u8, bytes: [u8; Text::INLINE] },
-}
-
-impl Default for Repr {
-    fn default() -> Self {
-        Self::Shared(Bytes::new())
-    }
-}
+/// UTF-8 text held in [`Bytes`], so a received text message shares the
+/// input buffer instead of being copied.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Text(Bytes);
 
 impl Text {
-    /// The longest received text held inline (no reference count, no
-    /// allocation).
-    pub const INLINE: usize = 24;
-
     /// Checks that `bytes` is UTF-8.
     pub fn from_utf8(bytes: Bytes) -> Result<Self, core::str::Utf8Error> {
         core::str::from_utf8(&bytes)?;
-        Ok(Self(Repr::Shared(bytes)))
+        Ok(Self(bytes))
     }
 
     /// Wraps bytes this crate has already validated. Checked again in
@@ -237,17 +218,7 @@ impl Text {
     pub(crate) fn from_validated(bytes: Bytes) -> Self {
         #[cfg(any(debug_assertions, fuzzing))]
         assert!(core::str::from_utf8(&bytes).is_ok(), "Text::from_validated: not UTF-8");
-        Self(Repr::Shared(bytes))
-    }
-
-    /// A short text this crate has already validated: the first `len`
-    /// bytes of `bytes`, the rest zero. Checked as
-    /// [`from_validated`](Self::from_validated) is.
-    #[inline(always)]
-    pub(crate) fn inline_validated(bytes: [u8; Self::INLINE], len: usize) -> Self {
-        #[cfg(any(debug_assertions, fuzzing))]
-        assert!(core::str::from_utf8(&bytes[..len]).is_ok(), "Text::inline_validated: not UTF-8");
-        Self(Repr::Inline { len: len as u8, bytes })
+        Self(bytes)
     }
 
     /// The text. The crate forbids `unsafe` by default, so this checks the
@@ -256,10 +227,10 @@ impl Text {
     /// is free.
     #[cfg(not(feature = "unchecked-utf8"))]
     pub fn as_str(&self) -> &str {
-        match simdutf8::basic::from_utf8(self.as_bytes()) {
+        match simdutf8::basic::from_utf8(&self.0) {
             Ok(s) => s,
             // Invariant: every constructor validated these exact bytes and
-            // neither `Bytes` nor the inline array is ever changed.
+            // `Bytes` is immutable.
             Err(_) => unreachable!("Text holds validated UTF-8"),
         }
     }
@@ -272,80 +243,47 @@ impl Text {
         // SAFETY: every way to make a `Text` checks that its bytes are
         // UTF-8: `from_utf8` and `TryFrom<Bytes>` with `str::from_utf8`,
         // `From<String>` and `From<&str>` by their types, `Default` is
-        // empty, and `from_validated` and `inline_validated` (the receive
-        // path) are called only on bytes the connection's UTF-8 validator
-        // (or its all-ASCII check) accepted whole (asserted in debug builds
-        // and under the fuzzers). The bytes cannot change afterwards:
-        // `Bytes` is immutable, the inline array is never written after it
-        // is made, and the field is private.
-        unsafe { core::str::from_utf8_unchecked(self.as_bytes()) }
+        // empty, and `from_validated` (the receive path) is called only on
+        // bytes the connection's UTF-8 validator accepted whole (asserted
+        // in debug builds and under the fuzzers). The bytes cannot change
+        // afterwards: `Bytes` is immutable and the field is private.
+        unsafe { core::str::from_utf8_unchecked(&self.0) }
     }
 
     /// The UTF-8 bytes.
-    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
-        match &self.0 {
-            Repr::Shared(b) => b,
-            Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
-        }
+        &self.0
     }
 
-    /// The UTF-8 bytes: without copying, except for a short received text
-    /// held inline, which is copied into a new `Bytes`.
+    /// The UTF-8 bytes, without copying.
     pub fn into_bytes(self) -> Bytes {
-        match self.0 {
-            Repr::Shared(b) => b,
-            Repr::Inline { len, bytes } => Bytes::copy_from_slice(&bytes[..usize::from(len)]),
-        }
+        self.0
     }
 
     /// The length in bytes.
     pub fn len(&self) -> usize {
-        self.as_bytes().len()
+        self.0.len()
     }
 
     /// Whether the text is empty.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl PartialEq for Text {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-impl Eq for Text {}
-impl core::hash::Hash for Text {
-    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
-        // As `Bytes` hashes: the bytes.
-        self.as_bytes().hash(state);
-    }
-}
-impl PartialOrd for Text {
-    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Text {
-    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
-        self.as_bytes().cmp(other.as_bytes())
+        self.0.is_empty()
     }
 }
 
 impl From<String> for Text {
     fn from(s: String) -> Self {
-        Self(Repr::Shared(Bytes::from(s)))
+        Self(Bytes::from(s))
     }
 }
 impl From<&'static str> for Text {
     fn from(s: &'static str) -> Self {
-        Self(Repr::Shared(Bytes::from_static(s.as_bytes())))
+        Self(Bytes::from_static(s.as_bytes()))
     }
 }
 impl From<Text> for Bytes {
     fn from(t: Text) -> Self {
-        t.into_bytes()
+        t.0
     }
 }
 impl TryFrom<Bytes> for Text {
@@ -356,12 +294,12 @@ impl TryFrom<Bytes> for Text {
 }
 impl PartialEq<str> for Text {
     fn eq(&self, other: &str) -> bool {
-        self.as_bytes() == other.as_bytes()
+        self.0 == other.as_bytes()
     }
 }
 impl PartialEq<&str> for Text {
     fn eq(&self, other: &&str) -> bool {
-        self.as_bytes() == other.as_bytes()
+        self.0 == other.as_bytes()
     }
 }
 impl fmt::Debug for Text {

@@ -76,13 +76,6 @@ pub fn mask_into(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
     crate::mask::mask_into(dst, src, key, offset);
 }
 
-/// Unmasks the first `len` bytes of a 24-byte window (from payload byte 0)
-/// into an array, the rest zero, and says whether they are all ASCII (the
-/// short text path that copies the text into its message).
-pub fn unmask_window(window: &[u8; 24], key: [u8; 4], len: usize) -> ([u8; 24], bool) {
-    crate::mask::unmask_window(window, key, len)
-}
-
 /// Unmasks `buf` in place with `key` (from payload byte 0) and says whether
 /// the result is all ASCII (the short-frame fast path's one pass).
 pub fn unmask_is_ascii(buf: &mut [u8], key: [u8; 4]) -> bool {

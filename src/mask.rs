@@ -64,45 +64,6 @@ pub(crate) fn unmask_is_ascii(buf: &mut [u8], key: [u8; 4]) -> bool {
     high & 0x8080_8080_8080_8080 == 0
 }
 
-/// Unmasks the first `len` bytes (at most 24) of a 24-byte `window` that
-/// starts at payload byte 0, three words at a time, into an array, and tells
-/// whether those `len` bytes are all ASCII. The array's bytes past `len` are
-/// zero.
-#[inline(always)]
-pub(crate) fn unmask_window(window: &[u8; 24], key: [u8; 4], len: usize) -> ([u8; 24], bool) {
-    let k = u64::from_le_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]);
-    // 24 - len bytes of 0xFF from the right place: the payload's bytes.
-    let keep: &[u8; 24] = KEEP.split_at(24 - len.min(24)).1.first_chunk().unwrap_or(&[0; 24]);
-    let [w0, w1, w2] = [0, 8, 16].map(|at| {
-        let w = u64::from_le_bytes(word_at(window, at));
-        (w ^ k) & u64::from_le_bytes(word_at(keep, at))
-    });
-    let mut out = [0u8; 24];
-    out[..8].copy_from_slice(&w0.to_le_bytes());
-    out[8..16].copy_from_slice(&w1.to_le_bytes());
-    out[16..].copy_from_slice(&w2.to_le_bytes());
-    (out, (w0 | w1 | w2) & 0x8080_8080_8080_8080 == 0)
-}
-
-/// The 8 bytes of `bytes` from `at` (at most 16).
-#[inline(always)]
-fn word_at(bytes: &[u8; 24], at: usize) -> [u8; 8] {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&bytes[at..at + 8]);
-    w
-}
-
-/// 24 bytes of 0xFF then 24 of zero: [`unmask_window`]'s masks.
-static KEEP: [u8; 48] = {
-    let mut k = [0u8; 48];
-    let mut i = 0;
-    while i < 24 {
-        k[i] = 0xFF;
-        i += 1;
-    }
-    k
-};
-
 /// Appends `src` masked with `key`, as if it started at payload byte
 /// `offset`, to `dst` in one pass: each byte is XORed on its way into the
 /// vector's spare room (a trusted-length `extend`, no stack piece, no second
@@ -246,31 +207,6 @@ mod tests {
                 let mut dst = alloc::vec![0xAAu8; len];
                 mask_into(&mut dst, &src, key, offset);
                 assert_eq!(dst, expected, "len {len} offset {offset}");
-            }
-        }
-    }
-
-    #[test]
-    fn unmask_window_takes_exactly_the_payload() {
-        let key = [0x37, 0xfa, 0x21, 0x3d];
-        for high in [0u8, 0x80] {
-            let window: [u8; 24] = core::array::from_fn(|i| (i as u8).wrapping_mul(29) ^ key[i % 4] ^ high);
-            for len in 0..=24 {
-                let (out, ascii) = unmask_window(&window, key, len);
-                let mut expected = window;
-                naive(&mut expected, key, 0);
-                assert_eq!(out[..len], expected[..len], "len {len}");
-                assert!(out[len..].iter().all(|&b| b == 0), "len {len}: bytes past the payload");
-                assert_eq!(ascii, expected[..len].is_ascii(), "len {len}");
-            }
-        }
-        // One non-ASCII byte anywhere in the payload, or only past it.
-        for at in 0..24 {
-            let mut plain = [b'a'; 24];
-            plain[at] = 0xC3;
-            let window: [u8; 24] = core::array::from_fn(|i| plain[i] ^ key[i % 4]);
-            for len in 0..=24 {
-                assert_eq!(unmask_window(&window, key, len).1, at >= len, "at {at} len {len}");
             }
         }
     }

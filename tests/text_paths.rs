@@ -15,9 +15,8 @@ mod common;
 use common::{drain, events, op, peer_frame, server, with_config};
 use wsmachine::{Bytes, Config, Connection, Event, Message, Role, Text};
 
-/// Texts of every shape: empty, ASCII, 2- to 4-byte code points, held in
-/// the message (up to `Text::INLINE` bytes: 22, 24) or shared with the
-/// input (25 and more), long.
+/// Texts of every shape: empty, ASCII, 2- to 4-byte code points (22, 24
+/// and 25 bytes), long.
 fn samples() -> Vec<String> {
     vec![
         String::new(),
@@ -65,8 +64,7 @@ fn whole_frames_polled_for_events() {
 
 #[test]
 fn each_frame_alone_in_its_read() {
-    // A short text at the very end of the input (nothing behind it to copy
-    // with it) is taken on its own.
+    // A short text at the very end of the input, nothing behind it.
     for sample in samples() {
         let mut c = server();
         c.handle_bytes(&wire_of(std::slice::from_ref(&sample)));
@@ -85,7 +83,7 @@ fn received_texts_equal_texts_made_by_hand() {
         h.finish()
     };
     let samples = samples();
-    assert_eq!(samples[3].len(), Text::INLINE);
+    assert_eq!(samples[3].len(), 24);
     let mut c = server();
     c.handle_bytes(&wire_of(&samples));
     let received: Vec<Text> = std::iter::from_fn(|| c.poll_event())
@@ -105,7 +103,7 @@ fn received_texts_equal_texts_made_by_hand() {
         assert_eq!(got.clone().into_bytes(), Bytes::from(sample.clone()));
         assert_eq!(Message::Text(got.clone()).into_bytes(), sample.as_bytes());
     }
-    // Ordered by bytes, whatever holds them.
+    // Ordered by bytes.
     assert!(received[1] > received[0] && received[4] > received[3] && received[3] > received[2]);
 }
 

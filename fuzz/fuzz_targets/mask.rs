@@ -3,9 +3,8 @@
 //! same for masking while copying (`extend_masked_at`, into a `BytesMut`)
 //! and while appending to a vector (`extend_unmasked`, the receiver's
 //! fragment assembly) and into a slice (`mask_into`, a client's pieces in
-//! `write_to`), and the short-frame passes (`unmask_is_ascii` in place,
-//! `unmask_window` into a short text's array) agree on the bytes and on
-//! whether they are ASCII.
+//! `write_to`), and the short-frame pass (`unmask_is_ascii`) agrees on the
+//! bytes and on whether they are ASCII.
 //!
 //! Input: 4 bytes of key, 2 bytes of offset (big-endian), 2 bytes of split
 //! point (big-endian), then the payload.

@@ -22,7 +22,7 @@ use crate::error::ProtocolError;
 use crate::event::{CloseFrame, Message, MessageKind, Text};
 use crate::extension::{RSV1, RxExtensions};
 use crate::frame::{self, Header, Rules};
-use crate::mask::{apply_mask, extend_unmasked, unmask_is_ascii, unmask_window};
+use crate::mask::{apply_mask, extend_unmasked, unmask_is_ascii};
 use crate::utf8::{self, Utf8Validator};
 
 /// Input buffers grow by at least this much (up to what a frame in
@@ -70,13 +70,8 @@ pub(super) struct Receiver {
     /// Which end receives (a server expects masked frames, §5.1).
     role: Role,
     limits: Limits,
-    /// Bytes fed and not yet taken, from `skip` on.
+    /// Bytes fed and not yet taken.
     buf: BytesMut,
-    /// Bytes at the front of `buf` already taken by short texts copied
-    /// into their messages (`take_short`): advancing `buf` past each costs
-    /// more than the message. Only the short-frame path reads behind it;
-    /// every other entry drops them first (`settle`).
-    skip: usize,
     /// The size of the allocation `buf` was last given (0: none or
     /// unknown), to tell at reuse whether something still holds it.
     alloc: usize,
@@ -200,7 +195,6 @@ impl Receiver {
                 streaming: config.streaming_receive,
             },
             buf: BytesMut::new(),
-            skip: 0,
             alloc: 0,
             retention: Retention::default(),
             lent_at: 0,
@@ -221,23 +215,13 @@ impl Receiver {
     }
 
     /// The bytes fed and not yet taken (the handshake parsers read them).
-    #[inline(always)]
     pub(super) fn buffered(&self) -> &[u8] {
-        &self.buf[self.skip..]
+        &self.buf
     }
 
     /// Drops the first `n` buffered bytes (a parsed HTTP head).
     pub(super) fn consume(&mut self, n: usize) {
-        self.settle();
         self.buf.advance(n);
-    }
-
-    /// Drops the bytes short texts were taken from (see `skip`).
-    #[inline(always)]
-    fn settle(&mut self) {
-        if self.skip > 0 {
-            self.buf.advance(core::mem::take(&mut self.skip));
-        }
     }
 
     fn rules(&self) -> Rules {
@@ -254,7 +238,6 @@ impl Receiver {
     /// pass), not through the input buffer: see
     /// [`assemble_from`](Self::assemble_from).
     pub(super) fn push(&mut self, mut data: &[u8]) {
-        self.settle();
         if self.takes_slices() {
             data = &data[self.assemble_from(data)..];
             if data.is_empty() {
@@ -276,7 +259,7 @@ impl Receiver {
     /// for every read.
     #[inline]
     pub(super) fn takes_slices(&self) -> bool {
-        self.buf.len() == self.skip && !self.limits.streaming && self.assembly.as_ref().is_some_and(|a| !a.compressed)
+        self.buf.is_empty() && !self.limits.streaming && self.assembly.as_ref().is_some_and(|a| !a.compressed)
     }
 
     /// With nothing buffered, takes from the front of `data` what belongs
@@ -343,7 +326,6 @@ impl Receiver {
     /// Appends a buffer the caller read into (zero-copy when it follows
     /// the buffered input, as [`lend`](Self::lend)'s buffers do).
     pub(super) fn push_owned(&mut self, data: BytesMut) {
-        self.settle();
         let lent = data.as_ptr() as usize == core::mem::take(&mut self.lent_at);
         if self.buf.is_empty() {
             if !lent {
@@ -359,7 +341,6 @@ impl Receiver {
     /// The spare capacity right behind the buffered input, at least `min`
     /// bytes (see `Connection::read_buffer`).
     pub(super) fn lend(&mut self, min: usize) -> BytesMut {
-        self.settle();
         let (want, end_of_frame) = match self.frame_rest() {
             0 => (min, false),
             // The end of a large frame: room for just its rest, rather than
@@ -439,7 +420,6 @@ impl Receiver {
 
     /// Between frames with nothing buffered: a large buffer is given back.
     pub(super) fn release_large(&mut self) {
-        self.settle();
         if self.buf.is_empty() && self.frame.is_none() && self.buf.capacity() > RX_KEEP_CAPACITY {
             self.release();
         }
@@ -448,7 +428,6 @@ impl Receiver {
     /// Between frames with nothing buffered: the buffer is given back
     /// (an idle connection).
     pub(super) fn release_idle(&mut self) {
-        self.settle();
         if self.buf.is_empty() && self.frame.is_none() {
             self.release();
         }
@@ -456,7 +435,6 @@ impl Receiver {
 
     fn release(&mut self) {
         self.buf = BytesMut::new();
-        self.skip = 0;
         self.alloc = 0;
     }
 
@@ -490,7 +468,6 @@ impl Receiver {
     /// needed. The partial payload seen so far is unmasked and, for text,
     /// validated, so invalid UTF-8 fails at once, mid-frame.
     pub(super) fn next(&mut self) -> Result<Option<Incoming>, ProtocolError> {
-        self.settle();
         if let Some(item) = self.pending.pop_front() {
             return Ok(Some(item));
         }
@@ -537,16 +514,12 @@ impl Receiver {
     /// payload unmasked and, for text, checked for ASCII in one pass.
     #[inline]
     pub(super) fn next_whole_message(&mut self) -> Result<Option<Message>, ProtocolError> {
-        if let Some(text) = self.short_text_inline() {
-            return Ok(Some(Message::Text(text)));
-        }
         if let Some(short) = self.short_frame_unmasked() {
             if short.unchecked_text() && !self.short_text_valid(short.len) {
                 return Err(ProtocolError::InvalidUtf8);
             }
             return Ok(Some(self.take_short(short)));
         }
-        self.settle();
         self.take_one()
     }
 
@@ -556,24 +529,21 @@ impl Receiver {
     /// left to the general path, which reports the frame as it came.
     #[inline(always)]
     pub(super) fn next_short_message(&mut self) -> Option<Message> {
-        if let Some(text) = self.short_text_inline() {
-            return Some(Message::Text(text));
-        }
         let short = self.short_frame_unmasked()?;
         if short.unchecked_text() && !self.short_text_valid(short.len) {
-            let at = self.skip + 6;
-            apply_mask(&mut self.buf[at..at + short.len], short.key, 0);
+            apply_mask(&mut self.buf[6..6 + short.len], short.key, 0);
             return None;
         }
         Some(self.take_short(short))
     }
 
     /// A short masked frame (FIN, text or binary, 1 to 125 bytes: what a
-    /// server reads most) whole at the front of the input, recognised from
-    /// its first two bytes; `ascii` is not known yet.
+    /// server reads most) at the front of the input, recognised from its
+    /// first two bytes, its payload unmasked in place and, for text,
+    /// checked for ASCII in the same pass.
     #[inline(always)]
-    fn short_head(&self) -> Option<Short> {
-        let [b0 @ (0x81 | 0x82), b1 @ 0x81..=0xFD, k0, k1, k2, k3, ref rest @ ..] = self.buf[self.skip..] else {
+    fn short_frame_unmasked(&mut self) -> Option<Short> {
+        let [b0 @ (0x81 | 0x82), b1 @ 0x81..=0xFD, k0, k1, k2, k3, ref mut rest @ ..] = self.buf[..] else {
             return None;
         };
         let len = usize::from(b1 & 0x7F);
@@ -581,67 +551,21 @@ impl Receiver {
         if !matches!(self.role, Role::Server) || len > short_max || rest.len() < len {
             return None;
         }
-        Some(Short { text: b0 == 0x81, ascii: false, len, key: [k0, k1, k2, k3] })
-    }
-
-    /// A short masked frame at the front of the input (see
-    /// [`short_head`](Self::short_head)), its payload unmasked in place and,
-    /// for text, checked for ASCII in the same pass.
-    #[inline(always)]
-    fn short_frame_unmasked(&mut self) -> Option<Short> {
-        let mut short = self.short_head()?;
-        let at = self.skip + 6;
-        short.ascii = unmask_is_ascii(&mut self.buf[at..at + short.len], short.key);
-        Some(short)
-    }
-
-    /// A short text frame of up to [`Text::INLINE`] bytes at the front of
-    /// the input, followed by at least that many bytes: taken as a text
-    /// held in the message, unmasked from the input straight into it a word
-    /// at a time (nothing is written to the input, and nothing just written
-    /// is read back), checked for ASCII in the same pass. `None`, with the
-    /// input untouched, for anything else, including text that is not
-    /// UTF-8 (the general path reports it).
-    #[inline(always)]
-    fn short_text_inline(&mut self) -> Option<Text> {
-        let head = self.short_head()?;
-        if !head.text || head.len > Text::INLINE {
-            return None;
-        }
-        let at = self.skip + 6;
-        let window = self.buf.get(at..at + Text::INLINE)?.try_into().ok()?;
-        let (bytes, ascii) = unmask_window(window, head.key, head.len);
-        if !ascii {
-            self.utf8.reset();
-            if self.utf8.feed(&bytes[..head.len]).is_err() || !self.utf8.is_complete() {
-                return None;
-            }
-        }
-        self.skip = at + head.len;
-        Some(Text::inline_validated(bytes, head.len))
+        let key = [k0, k1, k2, k3];
+        let ascii = unmask_is_ascii(&mut rest[..len], key);
+        Some(Short { text: b0 == 0x81, ascii, len, key })
     }
 
     /// Whether the unmasked payload of the short text frame at the front of
     /// the input is UTF-8.
     fn short_text_valid(&mut self, len: usize) -> bool {
         self.utf8.reset();
-        let at = self.skip + 6;
-        self.utf8.feed(&self.buf[at..at + len]).is_ok() && self.utf8.is_complete()
+        self.utf8.feed(&self.buf[6..6 + len]).is_ok() && self.utf8.is_complete()
     }
 
     /// Takes the short frame at the front of the input as its message.
     #[inline(always)]
     fn take_short(&mut self, short: Short) -> Message {
-        if short.text && short.len <= Text::INLINE {
-            // At the end of the input (`short_text_inline` takes the rest):
-            // held in the message all the same.
-            let at = self.skip + 6;
-            let mut bytes = [0u8; Text::INLINE];
-            bytes[..short.len].copy_from_slice(&self.buf[at..at + short.len]);
-            self.skip = at + short.len;
-            return Message::Text(Text::inline_validated(bytes, short.len));
-        }
-        self.settle();
         let mut frame = self.buf.split_to(6 + short.len).freeze();
         frame.advance(6);
         let frame = self.detach(frame);
