@@ -279,11 +279,11 @@ fn a_large_frame_grows_the_buffer_as_its_bytes_come() {
     // 1 MiB frames in 64 KiB reads. On a fresh connection the input buffer
     // doubles as the frame's bytes arrive, never ahead of them (see
     // `a_declared_but_unsent_frame_costs_nothing_until_its_bytes_come`):
-    // 64 KiB, 128 KiB, ..., 2 MiB, about 4 MiB allocated one after the
-    // other and at most 2 MiB held. Here each frame ends with a read, so the
-    // empty 2 MiB buffer is released (an idle connection must not keep a
-    // large message's worth) and the next frame does the same again; when
-    // reads run across frames (the rivals bench) the buffer is reused.
+    // 64 KiB, 128 KiB, ..., 1 MiB (each new buffer is what the frame needs
+    // so far, plus a little), about 2 MiB allocated one after the other and
+    // at most 1.5 MiB held. The message is the whole buffer; once the
+    // application drops it, the next frame reuses it (a connection left
+    // idle gives it back at its next `handle_timeout`).
     let frame = {
         let payload = big();
         common::frame(true, 0, op::BINARY, Some(RFC_KEY), &payload)
@@ -322,10 +322,10 @@ fn a_large_frame_grows_the_buffer_as_its_bytes_come() {
         let (reads, calls, bytes) = counted(|| receive(&mut server));
         eprintln!("receive 1 MiB in 64 KiB reads (lent {lent}): {reads} reads, {calls} allocations, {bytes} bytes");
         assert_eq!(reads, 17, "lent {lent}");
-        assert!(bytes < (4 * MIB + 2 * READ) as u64, "lent {lent}: {bytes} bytes allocated");
+        assert!(bytes < (2 * MIB + 2 * READ) as u64, "lent {lent}: {bytes} bytes allocated");
         let (_, calls2, bytes2) = counted(|| receive(&mut server));
         eprintln!("  the next frame: {calls2} allocations, {bytes2} bytes");
-        assert!(calls2 <= calls && bytes2 <= bytes, "lent {lent}: the next frame allocated more");
+        assert!(bytes2 < 1024, "lent {lent}: the next frame allocated {bytes2} bytes");
     }
 }
 

@@ -29,6 +29,10 @@ use crate::utf8::{self, Utf8Validator};
 /// progress still needs) beyond what they hold.
 pub(super) const RX_GROWTH: usize = 64 * 1024;
 
+/// A new input buffer has room for what it holds to grow by this much
+/// (or by what it holds, if less) beyond what was asked.
+const RX_SLACK: usize = 4 * 1024;
+
 /// Input buffers larger than this are released once empty, so an idle
 /// connection does not keep a large message's worth of memory.
 const RX_KEEP_CAPACITY: usize = 64 * 1024;
@@ -247,7 +251,7 @@ impl Receiver {
         // Room for (more of) the rest of a large frame at once, fewer
         // copies from growing a step at a time; see `frame_room`.
         let room = self.frame_room();
-        self.reserve(data.len().max(room));
+        self.reserve(data.len(), data.len().max(room));
         self.buf.extend_from_slice(data);
     }
 
@@ -341,14 +345,14 @@ impl Receiver {
     /// The spare capacity right behind the buffered input, at least `min`
     /// bytes (see `Connection::read_buffer`).
     pub(super) fn lend(&mut self, min: usize) -> BytesMut {
-        let (want, end_of_frame) = match self.frame_rest() {
-            0 => (min, false),
+        let (need, want, end_of_frame) = match self.frame_rest() {
+            0 => (min, min, false),
             // The end of a large frame: room for just its rest, rather than
             // moving the partial frame to make room behind it.
-            rest if rest < min && self.buf.len() > min => (rest, true),
-            _ => (self.frame_room().max(min), false),
+            rest if rest < min && self.buf.len() > min => (rest, rest, true),
+            _ => (min, self.frame_room().max(min), false),
         };
-        self.reserve(want);
+        self.reserve(need, want);
         // With nothing buffered (between reads of whole frames, the common
         // case) the whole buffer is lent, not split: no reference count to
         // raise here and drop in `push_owned`. What is left, empty, has no
@@ -365,29 +369,70 @@ impl Receiver {
         lent
     }
 
-    /// Makes room for `want` more bytes. When a new allocation would be
+    /// Makes room for at least `need` more bytes, and for `want` (at least
+    /// `need`) if it has to allocate. When a new allocation would be
     /// needed although the previous one is large enough for what the buffer
-    /// holds (a partial frame, or nothing) and `want` more, that one is
+    /// holds (a partial frame, or nothing) and `need` more, that one is
     /// reused (moving the partial frame to its front) if nothing holds it
     /// any more; if something does (the application kept a payload sliced
     /// out of it), [`Retention`] learns of it and small payloads are copied
-    /// out from then on.
+    /// out from then on. A new allocation is what is wanted plus
+    /// [`RX_SLACK`] at most.
     #[inline]
-    fn reserve(&mut self, want: usize) {
-        if self.buf.capacity() - self.buf.len() >= want {
+    fn reserve(&mut self, need: usize, want: usize) {
+        if self.buf.capacity() - self.buf.len() >= need {
             return;
         }
-        if self.alloc >= self.buf.len().saturating_add(want) {
+        // Whether nothing but the buffer holds its allocation: nothing was
+        // sliced off its front, or the check below found it free.
+        let mut unique = self.alloc > 0 && self.buf.capacity() == self.alloc;
+        if self.alloc >= self.buf.len().saturating_add(need) {
             // All of it if it can be had, so that reads land at its front
             // again (in cache, and a large frame that starts there has its
             // room behind it), else just what is wanted.
-            let reused = self.buf.try_reclaim(self.alloc - self.buf.len()) || self.buf.try_reclaim(want);
+            let reused = self.buf.try_reclaim(self.alloc - self.buf.len()) || self.buf.try_reclaim(need);
             self.retention.checked(!reused);
             if reused {
                 return;
             }
+            // Held: a new buffer beside it.
+            unique = false;
+        } else if self.alloc > 0 && self.buf.capacity() < self.alloc {
+            // Too small for what is wanted: a new allocation follows either
+            // way. Payloads were sliced off its front (the buffer no longer
+            // starts where it does); whether they still hold it is learnt
+            // all the same, else a driver whose every read asks for about
+            // a whole buffer's room (a read that ends inside a frame leaves
+            // it non-empty) would never be found keeping them, and every
+            // buffer would stay pinned.
+            let reusable = self.buf.try_reclaim(self.alloc - self.buf.len());
+            self.retention.checked(!reusable);
+            unique = reusable;
         }
-        self.buf.reserve(want);
+        // A new allocation of what is wanted, and up to 4 KiB more for
+        // what the buffer holds to grow (else a driver asking for the same
+        // room each time, a partial frame left behind each read a few
+        // bytes longer than the last, would need a new allocation for
+        // every read). `want` already grows geometrically with what the
+        // buffer holds (`frame_room`); `BytesMut::reserve` would double the
+        // old allocation's capacity on top of that, which compounds (a
+        // buffer twice what a read and a frame need, then twice that).
+        let len = self.buf.len();
+        let size = len.saturating_add(want).saturating_add(len.min(RX_SLACK));
+        if unique {
+            // Grown where it is when the allocator can (a large block is
+            // remapped, not copied), as `BytesMut::reserve` would, but to
+            // this size.
+            let mut grown = Vec::from(core::mem::take(&mut self.buf));
+            grown.reserve_exact(size - grown.len());
+            // Neither conversion copies: the vector becomes the `Bytes`'s
+            // storage, which the only owner takes back as a `BytesMut`.
+            self.buf = BytesMut::from(Bytes::from(grown));
+        } else {
+            let mut grown = BytesMut::with_capacity(size);
+            grown.extend_from_slice(&self.buf);
+            self.buf = grown;
+        }
         self.alloc = self.buf.capacity();
     }
 
@@ -421,6 +466,14 @@ impl Receiver {
     /// Between frames with nothing buffered: a large buffer is given back.
     pub(super) fn release_large(&mut self) {
         if self.buf.is_empty() && self.frame.is_none() && self.buf.capacity() > RX_KEEP_CAPACITY {
+            // The next buffer is a new allocation, never checked for reuse:
+            // whether payloads sliced out of this one still hold it is
+            // learnt here, else with reads of over 64 KiB that end with a
+            // message, every message kept would pin a whole read buffer.
+            if self.alloc > 0 && self.buf.capacity() < self.alloc {
+                let free = self.buf.try_reclaim(self.alloc);
+                self.retention.checked(!free);
+            }
             self.release();
         }
     }
@@ -452,8 +505,8 @@ impl Receiver {
     /// slice itself, or, when [`Retention`] found slices kept, a copy of a
     /// small one, so that it does not keep the whole buffer alive.
     #[inline(always)]
-    fn detach(&self, payload: Bytes) -> Bytes {
-        if self.retention.copies() && payload.len() < self.alloc / 2 {
+    fn detach(&mut self, payload: Bytes, control: bool) -> Bytes {
+        if !self.retention.shares() && self.retention.copies(payload.len(), self.alloc, control) {
             Bytes::copy_from_slice(&payload)
         } else {
             payload
@@ -568,7 +621,7 @@ impl Receiver {
     fn take_short(&mut self, short: Short) -> Message {
         let mut frame = self.buf.split_to(6 + short.len).freeze();
         frame.advance(6);
-        let frame = self.detach(frame);
+        let frame = self.detach(frame, false);
         if short.text { Message::Text(Text::from_validated(frame)) } else { Message::Binary(frame) }
     }
 
@@ -651,7 +704,7 @@ impl Receiver {
         if streaming && progress.done > 0 {
             // Hand over what arrived; only the undelivered rest stays.
             let chunk = self.buf.split_to(progress.done).freeze();
-            let chunk = self.detach(chunk);
+            let chunk = self.detach(chunk, false);
             progress.offset += progress.done;
             progress.len -= progress.done;
             progress.done = 0;
@@ -678,7 +731,7 @@ impl Receiver {
             0 => Bytes::new(),
             len => {
                 let payload = self.buf.split_to(len).freeze();
-                self.detach(payload)
+                self.detach(payload, frame::is_control(progress.header.opcode))
             }
         };
         self.on_frame(progress.header, payload)
@@ -704,7 +757,7 @@ impl Receiver {
         }
         let mut frame = self.buf.split_to(end).freeze();
         frame.advance(header_len);
-        Ok(self.detach(frame))
+        Ok(self.detach(frame, frame::is_control(header.opcode)))
     }
 
     /// Whether the frame is a fragment of an uncompressed message being
