@@ -225,29 +225,8 @@ impl Text {
     /// UTF-8 again (with `simdutf8`, at memory speed) rather than trusting
     /// it blindly: linear in the length. With feature `unchecked-utf8` it
     /// is free.
-    #[cfg(not(feature = "unchecked-utf8"))]
     pub fn as_str(&self) -> &str {
-        match simdutf8::basic::from_utf8(&self.0) {
-            Ok(s) => s,
-            // Invariant: every constructor validated these exact bytes and
-            // `Bytes` is immutable.
-            Err(_) => unreachable!("Text holds validated UTF-8"),
-        }
-    }
-
-    /// The text, free: feature `unchecked-utf8` trusts the check every
-    /// `Text` passed when it was made.
-    #[cfg(feature = "unchecked-utf8")]
-    #[allow(unsafe_code)]
-    pub fn as_str(&self) -> &str {
-        // SAFETY: every way to make a `Text` checks that its bytes are
-        // UTF-8: `from_utf8` and `TryFrom<Bytes>` with `str::from_utf8`,
-        // `From<String>` and `From<&str>` by their types, `Default` is
-        // empty, and `from_validated` (the receive path) is called only on
-        // bytes the connection's UTF-8 validator accepted whole (asserted
-        // in debug builds and under the fuzzers). The bytes cannot change
-        // afterwards: `Bytes` is immutable and the field is private.
-        unsafe { core::str::from_utf8_unchecked(&self.0) }
+        validated_str(&self.0)
     }
 
     /// The UTF-8 bytes.
@@ -308,6 +287,144 @@ impl fmt::Debug for Text {
     }
 }
 impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text of bytes this crate validated as UTF-8: a [`Text`]'s or a
+/// [`TextRef`]'s. Checked again (with `simdutf8`, at memory speed) unless
+/// feature `unchecked-utf8` trusts the check.
+#[cfg(not(feature = "unchecked-utf8"))]
+#[inline]
+fn validated_str(bytes: &[u8]) -> &str {
+    match simdutf8::basic::from_utf8(bytes) {
+        Ok(s) => s,
+        // Invariant: every constructor of `Text` and `TextRef` validated
+        // these exact bytes, and neither lets them change.
+        Err(_) => unreachable!("Text and TextRef hold validated UTF-8"),
+    }
+}
+
+/// The text of bytes this crate validated as UTF-8, free: feature
+/// `unchecked-utf8` trusts the check every [`Text`] and [`TextRef`] passed
+/// when it was made.
+#[cfg(feature = "unchecked-utf8")]
+#[allow(unsafe_code)]
+#[inline]
+fn validated_str(bytes: &[u8]) -> &str {
+    // SAFETY: called only with the bytes of a `Text` or a `TextRef`, and
+    // every way to make one checks that its bytes are UTF-8. `Text`:
+    // `from_utf8` and `TryFrom<Bytes>` with `str::from_utf8`, `From<String>`
+    // and `From<&str>` by their types, `Default` is empty, and
+    // `from_validated` (the receive path) is called only on bytes the
+    // connection's UTF-8 validator accepted whole (asserted in debug builds
+    // and under the fuzzers). `TextRef`: only `from_validated`, likewise,
+    // and `From<&str>`. The bytes cannot change afterwards: `Bytes` is
+    // immutable, a `TextRef` holds a shared borrow, and both fields are
+    // private.
+    unsafe { core::str::from_utf8_unchecked(bytes) }
+}
+
+/// What [`Connection::poll_event_ref`](crate::Connection::poll_event_ref)
+/// hands out: a received message *lent* by the connection (valid until the
+/// connection is used again; nothing to free, no reference count), or any
+/// other event, owned.
+///
+/// Take what you need from a lent message before using the connection
+/// again (the borrow checker sees to it): parse it, copy it
+/// ([`into_owned`](Self::into_owned), `to_vec`), or answer from what it
+/// computed.
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventRef<'a> {
+    /// A whole text message arrived ([`Event::Message`] with
+    /// [`Message::Text`]).
+    Text(TextRef<'a>),
+    /// A whole binary message arrived ([`Event::Message`] with
+    /// [`Message::Binary`]).
+    Binary(&'a [u8]),
+    /// Any other event, exactly as
+    /// [`poll_event`](crate::Connection::poll_event) hands it out; never an
+    /// [`Event::Message`].
+    Other(Event),
+}
+
+impl EventRef<'_> {
+    /// The event as [`poll_event`](crate::Connection::poll_event) would have
+    /// handed it out: a lent message is copied (one allocation).
+    pub fn into_owned(self) -> Event {
+        match self {
+            Self::Text(text) => Event::Message(Message::Text(text.to_text())),
+            Self::Binary(bytes) => Event::Message(Message::Binary(Bytes::copy_from_slice(bytes))),
+            Self::Other(event) => event,
+        }
+    }
+}
+
+/// Received UTF-8 text lent by the connection ([`EventRef::Text`]): the
+/// borrowed counterpart of [`Text`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct TextRef<'a>(&'a [u8]);
+
+impl<'a> TextRef<'a> {
+    /// Wraps bytes this crate has already validated (as
+    /// `Text::from_validated`).
+    pub(crate) fn from_validated(bytes: &'a [u8]) -> Self {
+        #[cfg(any(debug_assertions, fuzzing))]
+        assert!(core::str::from_utf8(bytes).is_ok(), "TextRef::from_validated: not UTF-8");
+        Self(bytes)
+    }
+
+    /// The text: as [`Text::as_str`], checked again (at memory speed)
+    /// unless feature `unchecked-utf8` makes it free. Where only the bytes
+    /// matter, [`as_bytes`](Self::as_bytes) is free either way.
+    pub fn as_str(&self) -> &'a str {
+        validated_str(self.0)
+    }
+
+    /// The UTF-8 bytes.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.0
+    }
+
+    /// A copy that owns its bytes (one allocation).
+    pub fn to_text(&self) -> Text {
+        Text(Bytes::copy_from_slice(self.0))
+    }
+
+    /// The length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the text is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> From<&'a str> for TextRef<'a> {
+    fn from(s: &'a str) -> Self {
+        Self(s.as_bytes())
+    }
+}
+impl PartialEq<str> for TextRef<'_> {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+impl PartialEq<&str> for TextRef<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+impl fmt::Debug for TextRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+impl fmt::Display for TextRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }

@@ -32,7 +32,11 @@
 //! few (vectored) writes as it takes and reports when the transport is to be
 //! closed ([`Flushed::CloseTransport`]); then read with
 //! [`read_from`](Connection::read_from) and start again. The answers to
-//! every event of one read leave in one write.
+//! every event of one read leave in one write. An application that handles
+//! each message where it reads it takes its events with
+//! [`poll_event_ref`](Connection::poll_event_ref) instead: the same events,
+//! with each message lent ([`EventRef`]) rather than handed out, which
+//! reads small messages fastest (no allocation, no reference count).
 //!
 //! Without `std::io` (async runtimes, `no_std`): after any input or
 //! command, drain `poll_output()` until it returns `None`, doing each
@@ -180,7 +184,7 @@ pub use entropy::Entropy;
 #[cfg(feature = "getrandom")]
 pub use entropy::{ChaChaEntropy, OsEntropy};
 pub use error::{BrowserCloseError, CloseError, ConnectionError, HandshakeError, ProtocolError, SendError, UsageError};
-pub use event::{CloseFrame, Closed, Event, Message, MessageKind, Negotiated, Output, Text};
+pub use event::{CloseFrame, Closed, Event, EventRef, Message, MessageKind, Negotiated, Output, Text, TextRef};
 pub use state::ReadyState;
 pub use time::Timestamp;
 

@@ -64,6 +64,37 @@ pub(crate) fn unmask_is_ascii(buf: &mut [u8], key: [u8; 4]) -> bool {
     high & 0x8080_8080_8080_8080 == 0
 }
 
+/// Writes `src` unmasked (from payload byte 0) into `dst` (as long as
+/// `src`), as [`unmask_is_ascii`] does in place, and tells whether the
+/// result is all ASCII: a short payload copied out of the input and checked
+/// in the pass that unmasks it.
+#[inline(always)]
+pub(crate) fn unmask_into_is_ascii(dst: &mut [u8], src: &[u8], key: [u8; 4]) -> bool {
+    let k32 = u32::from_ne_bytes(key);
+    let k64 = u64::from(k32) | (u64::from(k32) << 32);
+    // A word at a time, without the setup of a vectorised loop (as
+    // `unmask_is_ascii`): these payloads are a few words long.
+    let mut high = 0u64;
+    let (mut d, mut s) = (dst, src);
+    while s.len() >= 8 && d.len() >= 8 {
+        let (Some((dw, dt)), Some((sw, st))) =
+            (core::mem::take(&mut d).split_first_chunk_mut::<8>(), s.split_first_chunk::<8>())
+        else {
+            break;
+        };
+        let w = u64::from_ne_bytes(*sw) ^ k64;
+        high |= w;
+        *dw = w.to_ne_bytes();
+        (d, s) = (dt, st);
+    }
+    // Under 8 bytes left, at key phase 0 (8 is a multiple of 4).
+    for ((d, s), k) in d.iter_mut().zip(s).zip(key.iter().cycle()) {
+        *d = s ^ k;
+        high |= u64::from(*d);
+    }
+    high & 0x8080_8080_8080_8080 == 0
+}
+
 /// Appends `src` masked with `key`, as if it started at payload byte
 /// `offset`, to `dst` in one pass: each byte is XORed on its way into the
 /// vector's spare room (a trusted-length `extend`, no stack piece, no second
@@ -252,6 +283,25 @@ mod tests {
                     extend_unmasked(&mut dst, &src[cut..], key, offset + cut);
                     assert_eq!(dst, expected, "len {len} offset {offset} cut {cut}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn unmask_into_is_ascii_matches_apply_mask() {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        for len in 0..=130_usize {
+            for high in [None, Some(0), Some(len / 2), Some(len.saturating_sub(1))] {
+                let mut plain: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                if let (Some(at), true) = (high, len > 0) {
+                    plain[at] = 0xC3;
+                }
+                let mut masked = plain.clone();
+                apply_mask(&mut masked, key, 0);
+                let mut out = alloc::vec![0u8; len];
+                let ascii = unmask_into_is_ascii(&mut out, &masked, key);
+                assert_eq!(out, plain, "len {len}");
+                assert_eq!(ascii, plain.is_ascii(), "len {len}, high {high:?}");
             }
         }
     }

@@ -141,6 +141,40 @@ fn receiving_small_messages_in_64k_reads_streaming() {
 }
 
 #[test]
+fn receiving_small_and_1_kib_messages_lent_with_read_from() {
+    // `read_from` and `poll_event_ref`, the README's loop for reading many
+    // messages. Measured: 0 once warm, for 16-byte and 1 KiB messages (the
+    // warm-up makes the input buffer and the borrowed message's buffer).
+    for (payload, kind) in [(MSG.as_bytes().to_vec(), op::TEXT), (vec![7u8; 1024], op::BINARY)] {
+        let frame = cframe(true, kind, &payload);
+        let stream = frame.repeat(20_000);
+        let mut server = Connection::new_open(Role::Server, Config::default(), FixedMask(RFC_KEY));
+        let pass = |server: &mut Connection| {
+            let mut reader = std::io::Cursor::new(&stream[..]);
+            let mut n = 0u64;
+            // Never past the end: a read of 0 bytes is the end of the stream.
+            while (reader.position() as usize) < stream.len() {
+                server.read_from(&mut reader).expect("memory");
+                while let Some(event) = server.poll_event_ref() {
+                    match event {
+                        wsmachine::EventRef::Text(t) => assert_eq!(t.as_bytes(), &payload[..]),
+                        wsmachine::EventRef::Binary(b) => assert_eq!(b, &payload[..]),
+                        wsmachine::EventRef::Other(e) => panic!("unexpected {e:?}"),
+                    }
+                    n += 1;
+                }
+            }
+            assert_eq!(n, 20_000);
+            n
+        };
+        let (_, warm_up, _) = counted(|| pass(&mut server));
+        let (messages, calls, _) = counted(|| (0..5).map(|_| pass(&mut server)).sum::<u64>());
+        eprintln!("lent, {}-byte messages: warm-up {warm_up}, then {calls} allocations for {messages}", payload.len());
+        assert_eq!(calls, 0, "{calls} allocations for {messages} messages of {} bytes (measured 0)", payload.len());
+    }
+}
+
+#[test]
 fn receiving_small_messages_in_4k_reads() {
     // Measured: 0 once warm, as with 64 KiB reads.
     let (_, calls, messages) = receive_small_messages(4 * 1024, Config::default());

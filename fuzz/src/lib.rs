@@ -42,8 +42,8 @@ use std::sync::Arc;
 use wsmachine::fuzzing::{RequestHead, ResponseHead};
 use wsmachine::handshake::{Accept, ClientRequest, ExtensionOffer, Request, accept_key, key_from_nonce};
 use wsmachine::{
-    Bytes, BytesMut, CloseCode, Closed, Config, Connection, ConnectionError, Entropy, Event, HandshakeError, Message,
-    MessageKind, Negotiated, Output, ReadyState, Role,
+    Bytes, BytesMut, CloseCode, Closed, Config, Connection, ConnectionError, Entropy, Event, EventRef, HandshakeError,
+    Message, MessageKind, Negotiated, Output, ReadyState, Role,
 };
 
 // ----------------------------------------------------------------------
@@ -1160,9 +1160,11 @@ fn run_chunked(role: Role, input: &Input<'_>, config: Config) -> (Harness, Optio
     (a, mid_state)
 }
 
-/// The whole check for one input and role.
+/// The whole check for one input and role (first, for a connection created
+/// open: [`lent_matches_owned`]).
 pub fn run_stream(role: Role, data: &[u8]) {
     let input = Input::parse(data);
+    lent_matches_owned(role, &input);
     let config = input.config();
     let stream = input.stream;
     let mid = input.mid_offset();
@@ -1658,4 +1660,49 @@ mod tests {
         w.feed(&[0x88, 0x00, 0x8a, 0x00]);
         w.feed(&[0x81, 0x00]);
     }
+}
+
+/// `poll_event_ref` against `poll_event`: an open connection fed the
+/// input's stream in its chunks, polled by reference where the feed
+/// selectors say (every other poll without them), must hand out the same
+/// events, in the same order, and leave the same bytes queued as one polled
+/// with `poll_event` only.
+pub fn lent_matches_owned(role: Role, input: &Input<'_>) {
+    if input.handshake {
+        return;
+    }
+    let config = input.config();
+    let mut owned = Connection::new_open(role, config.clone(), CountingEntropy::default());
+    let mut lent = Connection::new_open(role, config, CountingEntropy::default());
+    let selectors: &[u8] = if input.feeds.is_empty() { &[0b1010_1010] } else { input.feeds };
+    let mut polls = 0usize;
+    let mut drain = |owned: &mut Connection, lent: &mut Connection| {
+        loop {
+            let bits = selectors[(polls / 8) % selectors.len()];
+            let by_ref = bits >> (polls % 8) & 1 == 1;
+            polls += 1;
+            let a = owned.poll_event();
+            let b = if by_ref { lent.poll_event_ref().map(EventRef::into_owned) } else { lent.poll_event() };
+            assert!(a == b, "poll_event_ref ({by_ref}) differs:\nowned: {a:?}\nlent:  {b:?}");
+            if a.is_none() {
+                break;
+            }
+        }
+        loop {
+            let (a, b) = (owned.poll_output(), lent.poll_output());
+            assert!(a == b, "outputs differ after poll_event_ref:\nowned: {a:?}\nlent:  {b:?}");
+            if a.is_none() {
+                break;
+            }
+        }
+    };
+    for (at, len, _) in input.chunks() {
+        owned.handle_bytes(&input.stream[at..at + len]);
+        lent.handle_bytes(&input.stream[at..at + len]);
+        drain(&mut owned, &mut lent);
+    }
+    owned.handle_eof();
+    lent.handle_eof();
+    drain(&mut owned, &mut lent);
+    assert_eq!(owned.ready_state(), lent.ready_state());
 }

@@ -22,7 +22,7 @@ use crate::error::ProtocolError;
 use crate::event::{CloseFrame, Message, MessageKind, Text};
 use crate::extension::{RSV1, RxExtensions};
 use crate::frame::{self, Header, Rules};
-use crate::mask::{apply_mask, extend_unmasked, unmask_is_ascii};
+use crate::mask::{apply_mask, extend_unmasked, unmask_into_is_ascii, unmask_is_ascii};
 use crate::utf8::{self, Utf8Validator};
 
 /// Input buffers grow by at least this much (up to what a frame in
@@ -100,7 +100,20 @@ pub(super) struct Receiver {
     failed: Option<ProtocolError>,
     /// The receiving side of the agreed extensions.
     ext: RxExtensions,
+    /// The payload of the message `Connection::poll_event_ref` lends last,
+    /// when it was a whole frame of at most [`BORROW_MAX`] bytes: copied
+    /// (unmasked on the way) out of `buf`, so that `buf` can move on and
+    /// no reference count is taken.
+    /// Its payload is `borrowed[..borrowed_len]`: a short frame's is
+    /// unmasked into room kept initialised (at least 125 bytes once used).
+    borrowed: Vec<u8>,
+    borrowed_len: usize,
 }
+
+/// The largest payload [`Receiver::next_borrowed`] takes: a copy this size
+/// (made as the payload is unmasked, so no pass more) costs about what the
+/// two atomic reference-count updates of a slice of `buf` do.
+pub(super) const BORROW_MAX: usize = 4 * 1024;
 
 /// A frame whose header is decoded.
 #[derive(Clone, Copy, Debug)]
@@ -210,6 +223,8 @@ impl Receiver {
             pending: VecDeque::new(),
             failed: None,
             ext: RxExtensions::default(),
+            borrowed: Vec::new(),
+            borrowed_len: 0,
         }
     }
 
@@ -483,6 +498,8 @@ impl Receiver {
     pub(super) fn release_idle(&mut self) {
         if self.buf.is_empty() && self.frame.is_none() {
             self.release();
+            self.borrowed = Vec::new();
+            self.borrowed_len = 0;
         }
     }
 
@@ -495,6 +512,8 @@ impl Receiver {
     /// request): everything held is dropped.
     pub(super) fn stop(&mut self) {
         self.release();
+        self.borrowed = Vec::new();
+        self.borrowed_len = 0;
         self.frame = None;
         self.assembly = None;
         self.pending = VecDeque::new();
@@ -590,13 +609,100 @@ impl Receiver {
         Some(self.take_short(short))
     }
 
+    /// [`next_whole_message`](Self::next_whole_message) for a message the
+    /// caller borrows: when the input starts with a whole, unfragmented,
+    /// uncompressed data frame of 1 to [`BORROW_MAX`] bytes (valid UTF-8 if
+    /// text), its payload is copied into [`borrowed`](Self::borrowed)
+    /// (unmasked on the way) and the frame taken off the input; returns
+    /// whether it is text. `None` otherwise, the input as it was (the
+    /// general path then takes the frame, or reports what is wrong with
+    /// it). The caller checks
+    /// [`between_messages`](Self::between_messages).
+    #[inline(always)]
+    pub(super) fn next_borrowed(&mut self) -> Option<bool> {
+        let Some((text, len, key)) = self.short_header() else {
+            return self.borrow_one();
+        };
+        // Unmasked straight out of the input, checked for ASCII on the way,
+        // into room zeroed once.
+        if self.borrowed.len() < len {
+            self.borrowed.resize(frame::MAX_CONTROL_PAYLOAD, 0);
+        }
+        let payload = &mut self.borrowed[..len];
+        let ascii = unmask_into_is_ascii(payload, &self.buf[6..6 + len], key);
+        if text && !ascii {
+            self.utf8.reset();
+            if self.utf8.feed(payload).is_err() || !self.utf8.is_complete() {
+                // Reported by the general path, from the input untouched.
+                return None;
+            }
+        }
+        self.borrowed_len = len;
+        self.buf.advance(6 + len);
+        Some(text)
+    }
+
+    /// [`next_borrowed`](Self::next_borrowed) past the short masked frame:
+    /// any header form, either role.
+    #[inline(never)]
+    fn borrow_one(&mut self) -> Option<bool> {
+        let Ok(Some((header, header_len))) = frame::decode_header(&self.buf, &self.rules()) else {
+            return None;
+        };
+        let len = usize::try_from(header.len).ok()?;
+        let end = header_len.checked_add(len)?;
+        if !header.fin
+            || header.rsv != 0
+            || !matches!(header.opcode, frame::TEXT | frame::BINARY)
+            || len == 0
+            || len > BORROW_MAX
+            || len > self.limits.max_message_size
+            || self.buf.len() < end
+        {
+            return None;
+        }
+        self.borrowed.clear();
+        let payload = &self.buf[header_len..end];
+        match header.mask {
+            Some(key) => extend_unmasked(&mut self.borrowed, payload, key, 0),
+            None => self.borrowed.extend_from_slice(payload),
+        }
+        let text = header.opcode == frame::TEXT;
+        if text {
+            self.utf8.reset();
+            if self.utf8.feed(&self.borrowed).is_err() || !self.utf8.is_complete() {
+                // Reported by the general path, from the input untouched.
+                return None;
+            }
+        }
+        self.borrowed_len = len;
+        self.buf.advance(end);
+        Some(text)
+    }
+
+    /// The payload [`next_borrowed`](Self::next_borrowed) took last.
+    #[inline(always)]
+    pub(super) fn borrowed(&self) -> &[u8] {
+        self.borrowed.get(..self.borrowed_len).unwrap_or_default()
+    }
+
     /// A short masked frame (FIN, text or binary, 1 to 125 bytes: what a
     /// server reads most) at the front of the input, recognised from its
     /// first two bytes, its payload unmasked in place and, for text,
     /// checked for ASCII in the same pass.
     #[inline(always)]
     fn short_frame_unmasked(&mut self) -> Option<Short> {
-        let [b0 @ (0x81 | 0x82), b1 @ 0x81..=0xFD, k0, k1, k2, k3, ref mut rest @ ..] = self.buf[..] else {
+        let (text, len, key) = self.short_header()?;
+        let ascii = unmask_is_ascii(&mut self.buf[6..6 + len], key);
+        Some(Short { text, ascii, len, key })
+    }
+
+    /// A short masked frame whole at the front of the input (see
+    /// [`short_frame_unmasked`](Self::short_frame_unmasked)): whether it is
+    /// text, its payload's length (1 to 125, at `buf[6..]`) and its key.
+    #[inline(always)]
+    fn short_header(&self) -> Option<(bool, usize, [u8; 4])> {
+        let [b0 @ (0x81 | 0x82), b1 @ 0x81..=0xFD, k0, k1, k2, k3, ref rest @ ..] = self.buf[..] else {
             return None;
         };
         let len = usize::from(b1 & 0x7F);
@@ -604,9 +710,7 @@ impl Receiver {
         if !matches!(self.role, Role::Server) || len > short_max || rest.len() < len {
             return None;
         }
-        let key = [k0, k1, k2, k3];
-        let ascii = unmask_is_ascii(&mut rest[..len], key);
-        Some(Short { text: b0 == 0x81, ascii, len, key })
+        Some((b0 == 0x81, len, [k0, k1, k2, k3]))
     }
 
     /// Whether the unmasked payload of the short text frame at the front of

@@ -586,7 +586,8 @@ pub fn runtime() -> tokio::runtime::Runtime {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Impl {
     /// wsmachine driven as the README's drive loop drives it (`std::io`):
-    /// `read_from` the stream, `poll_event` until `None`, `write_to` the
+    /// `read_from` the stream, `poll_event_ref` until `None` (each message
+    /// lent, the README's "Reading many messages"), `write_to` the
     /// stream; a sender queues with `send_binary` and calls `write_to` once
     /// 64 KiB are queued (the README's "Sending many messages"), the
     /// message copied from the caller's buffer (`send_binary_slice`). Masking
@@ -744,7 +745,7 @@ pub mod wsm {
     use super::*;
     use std::time::Instant;
     use wsmachine::handshake::Accept;
-    use wsmachine::{Config, Connection, Entropy, Event, Flushed, Message, Output, Role};
+    use wsmachine::{Config, Connection, Entropy, Event, EventRef, Flushed, Message, Output, Role};
 
     /// A server never masks; its entropy is never asked.
     struct Unused;
@@ -794,7 +795,8 @@ pub mod wsm {
         }
     }
 
-    /// Receive as the README's drive loop: every event (`poll_event`),
+    /// Receive as the README's drive loop: every event (`poll_event_ref`,
+    /// each message lent, as the README's "Reading many messages" says),
     /// then everything queued (`write_to`: nothing, for a reader), then one
     /// read (`read_from`, into the connection's own buffer) and the clock.
     #[inline(never)]
@@ -804,8 +806,13 @@ pub mod wsm {
         let mut got = 0;
         conn.handle_timeout_at(Instant::now());
         loop {
-            while let Some(event) = conn.poll_event() {
-                deliver(event, &mut got, on);
+            while let Some(event) = conn.poll_event_ref() {
+                match event {
+                    EventRef::Text(text) => on(text.as_bytes(), true),
+                    EventRef::Binary(bytes) => on(bytes, false),
+                    EventRef::Other(event) => panic!("wsmachine: unexpected {event:?}"),
+                }
+                got += 1;
             }
             if got == count {
                 return;
@@ -815,21 +822,6 @@ pub mod wsm {
             let n = conn.read_from(&mut stream).expect("memory");
             assert!(n > 0, "wsmachine: input ended after {got} of {count} messages");
             conn.handle_timeout_at(Instant::now());
-        }
-    }
-
-    #[inline]
-    fn deliver(event: Event, got: &mut usize, on: &mut impl FnMut(&[u8], bool)) {
-        match event {
-            Event::Message(m) => {
-                match &m {
-                    Message::Text(t) => on(t.as_bytes(), true),
-                    Message::Binary(b) => on(b, false),
-                }
-                *got += 1;
-            }
-            Event::Closed(c) => panic!("wsmachine closed: {c:?}"),
-            _ => {}
         }
     }
 
