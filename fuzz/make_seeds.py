@@ -260,6 +260,11 @@ def api_seeds():
             [("WriteTo", 0, 0), ("SendLarge", 38000, False), ("SendText", b"x"), ("WriteTo", 1000, 5000),
              ("Ping", b"p"), ("WriteTo", 0, 7001), ("SendLarge", 20000, True), ("Poll", 1), ("WriteTo", 0, 0),
              ("Close", 1000, b""), ("WriteTo", 3, 0), "Drain"], client=True),
+        # Events polled past the bytes queued, messages lent (poll_event_ref).
+        "poll-event-ref": api_input(
+            [hello, ("Peer", "Binary", True, bytes(300)), ("Peer", "Ping", True, b"p"), ("Poll", 0xC8),
+             ("SendText", b"x"), ("Peer", "Text", True, "κόσμε".encode() * 400), ("Poll", 0x88), ("Poll", 0xC8),
+             close, ("Poll", 0xC8), ("WriteTo", 0, 0), ("Poll", 0xC8), "Drain"]),
         "streamed-send": api_input(
             [("Begin", True), ("Chunk", "κό".encode()[:3]), ("Poll", 1), ("Ping", b""),
              ("Chunk", "κό".encode()[3:]), ("Finish", b"!"), "Drain"], fragment=2),

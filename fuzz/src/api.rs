@@ -42,8 +42,8 @@ use std::time::Duration;
 use arbitrary::Arbitrary;
 use wsmachine::handshake::{Accept, ClientRequest, accept_key};
 use wsmachine::{
-    BrowserCloseError, Bytes, BytesMut, CloseCode, CloseError, Config, Connection, Event, Flushed, MessageKind, Output,
-    ReadyState, Role, SendError, Timestamp,
+    BrowserCloseError, Bytes, BytesMut, CloseCode, CloseError, Config, Connection, Event, EventRef, Flushed,
+    MessageKind, Output, ReadyState, Role, SendError, Timestamp,
 };
 
 use crate::{CountingEntropy, WireChecker, code_on_wire_ok, counting_key};
@@ -176,7 +176,9 @@ pub enum Op {
         advance_ms: u16,
         back: bool,
     },
-    /// Poll at most this many outputs.
+    /// Poll at most this many outputs; from 0x80, once the connection is
+    /// open, at most `n & 0x3F` events with `poll_event`, or with
+    /// `poll_event_ref` (each lent message copied) when `n & 0x40`.
     Poll(u8),
     Drain,
     /// `write_to` a writer that takes at most `max` bytes a call (0: no
@@ -384,6 +386,23 @@ impl Api {
         }
         self.check_state();
         true
+    }
+
+    /// [`Op::Poll`] of events: they pass the bytes queued, which stay for
+    /// the next `poll_output` or `write_to`. Not before `Open` has come
+    /// through `poll_output` (the handshake's bytes go before it there).
+    fn poll_events(&mut self, n: u8, by_ref: bool) {
+        if !self.opened {
+            return;
+        }
+        for _ in 0..n {
+            let event =
+                if by_ref { self.conn.poll_event_ref().map(EventRef::into_owned) } else { self.conn.poll_event() };
+            let Some(event) = event else { break };
+            assert!(!self.closed, "event after Closed: {event:?}");
+            self.event(event);
+            self.check_state();
+        }
     }
 
     /// Bytes sent after the opening handshake: checked as frames, their
@@ -850,6 +869,7 @@ impl Api {
                 assert_eq!(self.conn.poll_timeout(), None, "a deadline after EOF");
             }
             Op::Timeout { advance_ms, back } => self.timeout(advance_ms, back),
+            Op::Poll(n) if n >= 0x80 => self.poll_events(n & 0x3F, n & 0x40 != 0),
             Op::Poll(n) => {
                 for _ in 0..n {
                     if !self.poll_one() {
