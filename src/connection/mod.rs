@@ -117,8 +117,8 @@ pub struct Connection {
     side: alloc::vec::Vec<u8>,
     /// The payload of the message [`poll_event_ref`](Self::poll_event_ref)
     /// lends last, when it is not one the receiver copied for it; dropped at
-    /// the next call (empty: none).
-    lent: Bytes,
+    /// the next call.
+    lent: Option<Bytes>,
 }
 
 /// Where [`Connection::pump`] stops processing input.
@@ -235,7 +235,7 @@ impl Connection {
             read_size: 0,
             #[cfg(feature = "std")]
             side: alloc::vec::Vec::new(),
-            lent: Bytes::new(),
+            lent: None,
         }
     }
 
@@ -608,7 +608,9 @@ impl Connection {
     #[must_use]
     pub fn poll_event_ref(&mut self) -> Option<EventRef<'_>> {
         // What was lent last time is no longer borrowed.
-        self.lent = Bytes::new();
+        if self.lent.is_some() {
+            self.lent = None;
+        }
         let event = match self.queued_event() {
             Some(due) => due?,
             None => {
@@ -626,8 +628,8 @@ impl Connection {
         Some(match event {
             Event::Message(message) => {
                 let text = message.is_text();
-                self.lent = message.into_bytes();
-                if text { EventRef::Text(TextRef::from_validated(&self.lent)) } else { EventRef::Binary(&self.lent) }
+                let payload = self.lent.insert(message.into_bytes());
+                if text { EventRef::Text(TextRef::from_validated(payload)) } else { EventRef::Binary(payload) }
             }
             other => EventRef::Other(other),
         })
