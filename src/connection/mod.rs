@@ -497,12 +497,20 @@ impl Connection {
         self.poll_input(Stop::AtOutput)
     }
 
+    /// Whether a whole message may be taken off the front of the input in
+    /// one step (the fast paths): frames are read (OPEN, or CLOSING before
+    /// the peer's Close) and the receiver is between messages.
+    #[inline(always)]
+    fn takes_whole_messages(&self) -> bool {
+        matches!(self.state, State::Open | State::Closing { received: None }) && self.rx.between_messages()
+    }
+
     /// The most common input, taken where the driver polls (see
     /// `Receiver::next_short_message`): the message is built in the caller's
     /// frame, not returned through memory from a call and moved again.
     #[inline(always)]
     fn short_message(&mut self) -> Option<Message> {
-        if !matches!(self.state, State::Open | State::Closing { received: None }) || !self.rx.between_messages() {
+        if !self.takes_whole_messages() {
             return None;
         }
         let message = self.rx.next_short_message()?;
@@ -528,7 +536,7 @@ impl Connection {
     fn poll_input(&mut self, stop: Stop) -> Option<Output> {
         // The common case without the output queue: a whole, unfragmented,
         // uncompressed data frame at the front of the input.
-        if matches!(self.state, State::Open | State::Closing { received: None }) && self.rx.between_messages() {
+        if self.takes_whole_messages() {
             match self.rx.next_whole_message() {
                 Ok(Some(message)) => {
                     self.took_message();
@@ -674,7 +682,7 @@ impl Connection {
     /// into the receiver's borrowed buffer (whether it is text), or `None`.
     #[inline(always)]
     fn borrowed_message(&mut self) -> Option<bool> {
-        if !matches!(self.state, State::Open | State::Closing { received: None }) || !self.rx.between_messages() {
+        if !self.takes_whole_messages() {
             return None;
         }
         let text = self.rx.next_borrowed()?;
