@@ -579,8 +579,8 @@ impl Connection {
     /// ([`EventRef::Text`], [`EventRef::Binary`]) rather than handed out:
     /// for an application that handles each message where it reads it
     /// (parses it, acts on it, drops it), the fastest way to read. A whole
-    /// message of up to 4 KiB in one frame (most of them) is unmasked
-    /// straight into a buffer the connection reuses, so it costs no
+    /// message of up to 4 KiB in one frame (most of them) is copied into
+    /// a buffer the connection reuses and unmasked there, so it costs no
     /// allocation and no reference count, and the input buffer moves on
     /// at once; a larger one is lent from the [`Message`] `poll_event`
     /// would have made. Every other event comes as [`EventRef::Other`],

@@ -111,8 +111,9 @@ pub(super) struct Receiver {
 }
 
 /// The largest payload [`Receiver::next_borrowed`] takes: a copy this size
-/// (made as the payload is unmasked, so no pass more) costs about what the
-/// two atomic reference-count updates of a slice of `buf` do.
+/// (then unmasked in place, still in the cache) costs less than the two
+/// atomic reference-count updates of a slice of `buf` (rivals bench, W2:
+/// 1 KiB messages read about 20 % faster copied than lent as slices).
 pub(super) const BORROW_MAX: usize = 4 * 1024;
 
 /// A frame whose header is decoded.
@@ -663,9 +664,12 @@ impl Receiver {
         }
         self.borrowed.clear();
         let payload = &self.buf[header_len..end];
-        match header.mask {
-            Some(key) => extend_unmasked(&mut self.borrowed, payload, key, 0),
-            None => self.borrowed.extend_from_slice(payload),
+        // Copied, then unmasked in place while in the cache: at these sizes
+        // faster than XORing on the way (`extend_unmasked`: W2 read 6.6 ms
+        // against 7.3 ms, interleaved runs).
+        self.borrowed.extend_from_slice(payload);
+        if let Some(key) = header.mask {
+            apply_mask(&mut self.borrowed, key, 0);
         }
         let text = header.opcode == frame::TEXT;
         if text {
