@@ -171,6 +171,184 @@ proptest! {
     }
 }
 
+/// A reader that hands out `data` in reads of the sizes `sizes` says
+/// (cycled; never more than the buffer, never 0 before the end).
+struct Reads<'a> {
+    data: &'a [u8],
+    sizes: &'a [usize],
+    next: usize,
+}
+
+impl std::io::Read for Reads<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let size = self.sizes[self.next % self.sizes.len()].max(1);
+        self.next += 1;
+        let n = size.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// `input` read with `read_from` in reads of `sizes` (every third one fed
+/// with `handle_bytes` instead when `mix`), taking up to `polls` events
+/// (cycled) after each read, by reference where `by_ref` says, and
+/// everything after the end of the stream, must give the events and bytes
+/// of one fed the whole input at once and polled with `poll_event`:
+/// whether the reads stay in the connection's own buffer (messages lent
+/// from there) or not, and whatever is left there when it reads again.
+fn read_from_same_as_owned(
+    role: Role,
+    config: Config,
+    input: &[u8],
+    sizes: &[usize],
+    polls: &[usize],
+    by_ref: &[bool],
+    mix: bool,
+) {
+    let mut owned = with_config(role, config.clone());
+    let mut lent = with_config(role, config);
+    let (mut owned_events, mut lent_events) = (Vec::new(), Vec::new());
+    owned.handle_bytes(input);
+    owned.handle_eof();
+    while let Some(e) = owned.poll_event() {
+        owned_events.push(e);
+    }
+    let owned_wire = wire(&mut owned, &mut owned_events);
+    let mut reader = Reads { data: input, sizes, next: 0 };
+    let mut choice = by_ref.iter().copied().cycle();
+    let mut limits = polls.iter().copied().cycle();
+    for round in 0.. {
+        let n = if mix && round % 3 == 2 && !reader.data.is_empty() {
+            let n = sizes[round % sizes.len()].clamp(1, reader.data.len());
+            lent.handle_bytes(&reader.data[..n]);
+            reader.data = &reader.data[n..];
+            n
+        } else {
+            lent.read_from(&mut reader).expect("reads from memory")
+        };
+        for _ in 0..limits.next().unwrap_or(usize::MAX) {
+            match take(&mut lent, choice.next().unwrap_or(true)) {
+                Some(e) => lent_events.push(e),
+                None => break,
+            }
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    while let Some(e) = take(&mut lent, choice.next().unwrap_or(true)) {
+        lent_events.push(e);
+    }
+    let lent_wire = wire(&mut lent, &mut lent_events);
+    assert_eq!(owned_events, lent_events);
+    assert_eq!(owned_wire, lent_wire);
+    assert_eq!(owned.ready_state(), lent.ready_state());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Read with `read_from` (its own buffer lends messages in place once
+    /// `poll_event_ref` is used), cut anywhere, drained or not between
+    /// reads: the same events and bytes as `poll_event` on the whole input.
+    #[test]
+    fn read_from_lent_events_are_the_owned_events(
+        server in any::<bool>(),
+        config in config(),
+        frames in prop::collection::vec(frame(), 1..16),
+        sizes in prop::collection::vec(prop_oneof![1usize..16, 1usize..3000, Just(65_536)], 1..6),
+        polls in prop::collection::vec(prop_oneof![Just(usize::MAX), 0usize..3], 1..6),
+        by_ref in prop::collection::vec(prop::bool::weighted(0.8), 1..8),
+        mix in any::<bool>(),
+    ) {
+        // Streamed messages come in pieces as the reads cut them: not
+        // comparable with one read of everything (and never lent).
+        let config = config.with_streaming_receive(false);
+        let role = if server { Role::Server } else { Role::Client };
+        let input = encode(role, &frames);
+        read_from_same_as_owned(role, config, &input, &sizes, &polls, &by_ref, mix);
+    }
+}
+
+/// Many whole messages of every size class in one read, each lent in place
+/// from `read_from`'s buffer: exact payloads, in order, and then a read
+/// that ends inside a frame, a header cut by a read, and a Ping between
+/// messages (moved to the general path) change nothing.
+#[test]
+fn read_from_lends_whole_messages_of_every_size_in_place() {
+    for role in [Role::Server, Role::Client] {
+        let payloads: Vec<Vec<u8>> = [1usize, 7, 125, 126, 1000, 4096, 4097, 20_000, 65_535, 65_536, 3]
+            .iter()
+            .map(|&n| (0..n).map(|i| b'a' + (i % 26) as u8).collect())
+            .collect();
+        let mut input = Vec::new();
+        for (i, p) in payloads.iter().enumerate() {
+            let opcode = if i % 2 == 0 { op::TEXT } else { op::BINARY };
+            input.extend(peer_frame(role, true, opcode, p));
+            if i == 4 {
+                input.extend(peer_frame(role, true, op::PING, b"mid"));
+            }
+        }
+        for sizes in [vec![65_536], vec![1000], vec![3, 65_536, 5], vec![7]] {
+            let mut conn = with_config(role, Config::default());
+            let mut reader = Reads { data: &input, sizes: &sizes, next: 0 };
+            let mut got: Vec<(bool, Vec<u8>)> = Vec::new();
+            let mut pings = 0;
+            while conn.read_from(&mut reader).expect("memory") > 0 {
+                while let Some(event) = conn.poll_event_ref() {
+                    match event {
+                        EventRef::Text(t) => got.push((true, t.as_bytes().to_vec())),
+                        EventRef::Binary(b) => got.push((false, b.to_vec())),
+                        EventRef::Other(Event::Ping(p)) => {
+                            assert_eq!(&p[..], b"mid");
+                            pings += 1;
+                        }
+                        EventRef::Other(other) => panic!("unexpected {other:?}"),
+                    }
+                }
+            }
+            assert_eq!(pings, 1, "{role:?} {sizes:?}");
+            let want: Vec<(bool, Vec<u8>)> =
+                payloads.iter().enumerate().map(|(i, p)| (i % 2 == 0, p.clone())).collect();
+            assert_eq!(got.len(), want.len(), "{role:?} {sizes:?}");
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(g == w, "{role:?} {sizes:?}: message {i} ({} bytes) differs", w.1.len());
+            }
+        }
+    }
+}
+
+/// A fragmented text message whose first header a read cuts: the next read
+/// completes that frame and goes on, in the connection's own buffer, into
+/// a continuation that is not UTF-8. The connection fails with 1007 at
+/// once, as when the same bytes are handed over with `handle_bytes` (found
+/// by the `server_stream` fuzz target).
+#[test]
+fn invalid_utf8_behind_a_cut_fragment_fails_at_once() {
+    let mut input = peer_frame(Role::Server, false, op::TEXT, b"d!=\x08\x00\x00\x00\x09\x00");
+    let cont = peer_frame(Role::Server, false, op::CONT, &[0x5a, 0x65, 0x93, b'x', b'y', b'z']);
+    input.extend_from_slice(&cont[..cont.len() - 2]);
+    for by_read in [false, true] {
+        let mut conn = with_config(Role::Server, Config::default());
+        let mut first = &input[..3];
+        assert_eq!(conn.read_from(&mut first).unwrap(), 3);
+        assert!(conn.poll_event_ref().is_none());
+        let mut rest = &input[3..];
+        if by_read {
+            assert_eq!(conn.read_from(&mut rest).unwrap(), input.len() - 3);
+        } else {
+            conn.handle_bytes(rest);
+        }
+        let mut events = Vec::new();
+        while let Some(e) = conn.poll_event_ref() {
+            events.push(e.into_owned());
+        }
+        let wire = wire(&mut conn, &mut events);
+        assert_eq!(wire[..4], [0x88, 0x02, 0x03, 0xef], "by read {by_read}: {wire:?}");
+    }
+}
+
 /// Each of the sizes where the path changes (the short frame, the 16-bit
 /// length, the borrow limit), both roles and both types: the lent message
 /// is exactly the payload, and `into_owned` gives `poll_event`'s message.

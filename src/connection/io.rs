@@ -27,6 +27,14 @@ impl Connection {
     /// a read fills it, up to 64 KiB, so that a busy stream reaches
     /// full-size reads within a few reads and a connection that sees a
     /// handshake and a few small messages never zeroes more than it reads.
+    ///
+    /// Once messages are taken with [`poll_event_ref`](Self::poll_event_ref),
+    /// reads between messages land in a 64 KiB buffer of the connection's
+    /// own instead, zeroed once, and stay there: whole messages are lent
+    /// from it in place (unmasked where they are), with no zeroing per read
+    /// and no copy; whatever else the read holds (a control frame, a frame
+    /// it cuts) moves into the input buffer when it is reached. Reading
+    /// 1 KiB messages (`benches/rivals` W2): 6.8 ms → 5.8 ms.
     /// Errors are the reader's (a read time-out is `WouldBlock` or
     /// `TimedOut`); `Interrupted` is retried.
     pub fn read_from<R: Read + ?Sized>(&mut self, reader: &mut R) -> io::Result<usize> {
@@ -34,17 +42,15 @@ impl Connection {
         if feeding && self.rx.takes_slices() {
             return self.read_beside(reader);
         }
+        if feeding && self.takes_whole_states() && self.rx.takes_side(READ_SIZE) {
+            return self.read_side(reader);
+        }
         let size = self.read_size.clamp(FIRST_READ_SIZE, READ_SIZE);
         let mut buf = self.read_buffer(size);
         // At the end of a large frame the room lent is just its rest.
         let room = size.min(buf.capacity());
         buf.resize(room, 0);
-        let read = loop {
-            match reader.read(&mut buf) {
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                other => break other,
-            }
-        };
+        let read = read_once(reader, &mut buf);
         let n = *read.as_ref().unwrap_or(&0);
         buf.truncate(n);
         if n == room && room == size && size < READ_SIZE {
@@ -70,21 +76,36 @@ impl Connection {
     /// what follows the message, or is not a fragment of it, is copied into
     /// the input buffer. One pass fewer than zeroing room for each read.
     fn read_beside<R: Read + ?Sized>(&mut self, reader: &mut R) -> io::Result<usize> {
-        let mut side = core::mem::take(&mut self.side);
-        if side.is_empty() {
-            side = alloc::vec![0; READ_SIZE];
-        }
-        let read = loop {
-            match reader.read(&mut side) {
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                other => break other,
-            }
-        };
+        let mut side = self.rx.take_side(READ_SIZE);
+        let read = read_once(reader, &mut side);
         let n = *read.as_ref().unwrap_or(&0);
         if n > 0 {
             self.handle_bytes(&side[..n]);
         }
-        self.side = side;
+        self.rx.restore_side(side);
+        if read? == 0 {
+            self.handle_eof();
+        }
+        Ok(n)
+    }
+
+    /// [`read_from`](Self::read_from) for an application that takes its
+    /// messages with [`poll_event_ref`](Self::poll_event_ref), between
+    /// messages (or with the start of a frame the read will complete
+    /// buffered): the read lands in the same buffer as `read_beside`'s,
+    /// zeroed once, and the input stays there. Whole messages are lent from
+    /// it in place, unmasked where they are: no zeroing per read, no copy.
+    /// The first thing that needs the input otherwise (another kind of
+    /// frame, a frame cut by the read, `poll_event`, the next read while
+    /// some of it is left) moves what is left into the input buffer.
+    fn read_side<R: Read + ?Sized>(&mut self, reader: &mut R) -> io::Result<usize> {
+        let mut side = self.rx.take_side(READ_SIZE);
+        let read = read_once(reader, &mut side);
+        let n = *read.as_ref().unwrap_or(&0);
+        self.rx.side_read(side, n);
+        if n > 0 {
+            self.note_input();
+        }
         if read? == 0 {
             self.handle_eof();
         }
@@ -110,5 +131,15 @@ impl Connection {
     /// as `Transmit`s; a driver uses either.
     pub fn write_to<W: Write + ?Sized>(&mut self, writer: &mut W) -> io::Result<Flushed> {
         self.tx.write_to(writer)
+    }
+}
+
+/// One read into `buf`, `Interrupted` retried.
+fn read_once<R: Read + ?Sized>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            other => return other,
+        }
     }
 }

@@ -111,10 +111,6 @@ pub struct Connection {
     /// first size); it grows while reads fill it.
     #[cfg(feature = "std")]
     read_size: usize,
-    /// `read_from`'s own buffer while a fragmented message is assembled
-    /// (initialised once; given back when idle).
-    #[cfg(feature = "std")]
-    side: alloc::vec::Vec<u8>,
     /// The payload of the message [`poll_event_ref`](Self::poll_event_ref)
     /// lends last, when it is not one the receiver copied for it; dropped at
     /// the next call.
@@ -234,7 +230,6 @@ impl Connection {
             #[cfg(feature = "std")]
             read_size: 0,
             #[cfg(feature = "std")]
-            side: alloc::vec::Vec::new(),
             lent: None,
         }
     }
@@ -447,7 +442,6 @@ impl Connection {
             #[cfg(feature = "std")]
             {
                 self.read_size = 0;
-                self.side = alloc::vec::Vec::new();
             }
         }
     }
@@ -502,7 +496,14 @@ impl Connection {
     /// the peer's Close) and the receiver is between messages.
     #[inline(always)]
     fn takes_whole_messages(&self) -> bool {
-        matches!(self.state, State::Open | State::Closing { received: None }) && self.rx.between_messages()
+        self.takes_whole_states() && self.rx.between_messages()
+    }
+
+    /// Whether the state is one where the input is frames the application
+    /// reads (open, or closing with the peer's Close still to come).
+    #[inline(always)]
+    fn takes_whole_states(&self) -> bool {
+        matches!(self.state, State::Open | State::Closing { received: None })
     }
 
     /// The most common input, taken where the driver polls (see
@@ -524,7 +525,7 @@ impl Connection {
     /// the next poll returns at once, and `wants_read` says so.
     #[inline(always)]
     fn took_message(&mut self) {
-        if self.rx.buffered().is_empty() && !self.eof && !self.ticked {
+        if self.rx.is_drained() && !self.eof && !self.ticked {
             self.dirty = false;
             self.rx.release_large();
         }
@@ -619,6 +620,7 @@ impl Connection {
         if self.lent.is_some() {
             self.lent = None;
         }
+        self.rx.set_lending();
         let event = match self.queued_event() {
             Some(due) => due?,
             None => {

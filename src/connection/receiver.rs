@@ -108,7 +108,28 @@ pub(super) struct Receiver {
     /// unmasked into room kept initialised (at least 125 bytes once used).
     borrowed: Vec<u8>,
     borrowed_len: usize,
+    /// `Connection::read_from`'s own buffer, initialised once (given back
+    /// when idle). While a fragmented message is assembled its reads land
+    /// here and go straight into the message; between messages, for a
+    /// connection read with `poll_event_ref`, the input itself stays here,
+    /// `side[side_at..side_end]`, *behind* `buf`, and whole messages are
+    /// lent from it in place ([`borrow_side`](Self::borrow_side)). Whatever
+    /// else needs the input moves it into `buf` first
+    /// ([`settle`](Self::settle)): every entry point that reads or
+    /// appends input does, so its order never changes.
+    side: Vec<u8>,
+    side_at: u32,
+    side_end: u32,
+    /// Where in `side` the message lent last starts ([`NOT_SIDE`]: it is
+    /// in `borrowed`).
+    side_lent: u32,
+    /// Messages are taken with `Connection::poll_event_ref`: reads may
+    /// stay in `side`.
+    lends: bool,
 }
+
+/// [`Receiver::side_lent`] when the message lent last is in `borrowed`.
+const NOT_SIDE: u32 = u32::MAX;
 
 /// The largest payload [`Receiver::next_borrowed`] takes: a copy this size
 /// (then unmasked in place, still in the cache) costs less than the two
@@ -226,6 +247,11 @@ impl Receiver {
             ext: RxExtensions::default(),
             borrowed: Vec::new(),
             borrowed_len: 0,
+            side: Vec::new(),
+            side_at: 0,
+            side_end: 0,
+            side_lent: NOT_SIDE,
+            lends: false,
         }
     }
 
@@ -234,14 +260,128 @@ impl Receiver {
         self.ext = ext;
     }
 
-    /// The bytes fed and not yet taken (the handshake parsers read them).
+    /// The bytes fed and not yet taken (the handshake parsers read them;
+    /// input only stays in `side` once open).
     pub(super) fn buffered(&self) -> &[u8] {
+        debug_assert!(!self.side_pending());
         &self.buf
     }
 
     /// Drops the first `n` buffered bytes (a parsed HTTP head).
     pub(super) fn consume(&mut self, n: usize) {
+        debug_assert!(!self.side_pending());
         self.buf.advance(n);
+    }
+
+    /// Whether every byte fed has been taken.
+    #[inline(always)]
+    pub(super) fn is_drained(&self) -> bool {
+        self.buf.is_empty() && !self.side_pending()
+    }
+
+    /// Whether input read into `side` is still there.
+    #[inline(always)]
+    fn side_pending(&self) -> bool {
+        self.side_at < self.side_end
+    }
+
+    /// Moves the input still in `side` behind `buf`, where the general
+    /// path takes it.
+    fn settle(&mut self) {
+        if self.side_pending() {
+            let side = core::mem::take(&mut self.side);
+            let (at, end) = (self.side_at as usize, self.side_end as usize);
+            (self.side_at, self.side_end) = (0, 0);
+            self.push_now(&side[at..end]);
+            self.side = side;
+        }
+    }
+
+    /// `Connection::poll_event_ref` is in use: reads between messages may
+    /// stay in `side` and be lent from there.
+    #[inline(always)]
+    pub(super) fn set_lending(&mut self) {
+        self.lends = true;
+    }
+
+    /// `read_from`'s buffer, at least `size` bytes, initialised (zeroed the
+    /// first time), to read into and hand back with
+    /// [`side_read`](Self::side_read) or [`restore_side`](Self::restore_side).
+    pub(super) fn take_side(&mut self, size: usize) -> Vec<u8> {
+        debug_assert!(!self.side_pending());
+        let mut side = core::mem::take(&mut self.side);
+        if side.len() < size {
+            side = alloc::vec![0; size];
+        }
+        side
+    }
+
+    /// Gives back the buffer [`take_side`](Self::take_side) lent, its
+    /// contents not input.
+    pub(super) fn restore_side(&mut self, side: Vec<u8>) {
+        self.side = side;
+    }
+
+    /// Whether `read_from` may read into `side` and leave the input there:
+    /// the application takes messages with `poll_event_ref`, nothing is
+    /// left there from the last read, no message is being assembled or
+    /// streamed, and what is buffered (if anything) is the start of a frame
+    /// (a header cut by the last read, or a payload whose rest is at most
+    /// `max` bytes) that the read may complete
+    /// ([`side_read`](Self::side_read)).
+    #[inline]
+    pub(super) fn takes_side(&self, max: usize) -> bool {
+        self.lends
+            && !self.side_pending()
+            && self.assembly.is_none()
+            && !self.limits.streaming
+            && match self.frame {
+                None => self.buf.len() < frame::MAX_HEADER_LEN,
+                Some(_) => (1..=max).contains(&self.frame_rest()),
+            }
+    }
+
+    /// `n` bytes were read into `side` (see [`takes_side`](Self::takes_side)):
+    /// they are the input now, behind `buf`. The rest of a frame whose
+    /// start is buffered moves behind it at once, if the read holds it, so
+    /// that the frame is whole there and the next one starts in `side`;
+    /// else (or if that start is not a valid header) all of it does.
+    pub(super) fn side_read(&mut self, side: Vec<u8>, n: usize) {
+        debug_assert!(n <= side.len() && side.len() <= u32::MAX as usize);
+        self.side = side;
+        (self.side_at, self.side_end) = (0, n as u32);
+        if self.buf.is_empty() && self.frame.is_none() {
+            return;
+        }
+        let rest = match self.frame {
+            Some(_) => Some(self.frame_rest()),
+            None => self.cut_frame_rest(),
+        };
+        match rest {
+            Some(rest) if rest <= n => {
+                let side = core::mem::take(&mut self.side);
+                self.push_now(&side[..rest]);
+                self.side = side;
+                self.side_at = rest as u32;
+            }
+            _ => self.settle(),
+        }
+    }
+
+    /// With the start of a header buffered (fewer bytes than the longest
+    /// header) and the input going on in `side`: how many bytes of `side`
+    /// the frame still takes, if its header is valid.
+    fn cut_frame_rest(&self) -> Option<usize> {
+        let mut head = [0u8; frame::MAX_HEADER_LEN];
+        let have = self.buf.len();
+        let more = (frame::MAX_HEADER_LEN - have).min(self.side_end as usize);
+        head[..have].copy_from_slice(&self.buf);
+        head[have..have + more].copy_from_slice(&self.side[..more]);
+        let Ok(Some((header, header_len))) = frame::decode_header(&head[..have + more], &self.rules()) else {
+            return None;
+        };
+        let len = usize::try_from(header.len).ok()?;
+        header_len.checked_add(len)?.checked_sub(have)
     }
 
     fn rules(&self) -> Rules {
@@ -257,7 +397,13 @@ impl Receiver {
     /// straight from `data` into the message (unmasked on the way, one
     /// pass), not through the input buffer: see
     /// [`assemble_from`](Self::assemble_from).
-    pub(super) fn push(&mut self, mut data: &[u8]) {
+    pub(super) fn push(&mut self, data: &[u8]) {
+        self.settle();
+        self.push_now(data);
+    }
+
+    /// [`push`](Self::push) with nothing in `side`.
+    fn push_now(&mut self, mut data: &[u8]) {
         if self.takes_slices() {
             data = &data[self.assemble_from(data)..];
             if data.is_empty() {
@@ -279,7 +425,10 @@ impl Receiver {
     /// for every read.
     #[inline]
     pub(super) fn takes_slices(&self) -> bool {
-        self.buf.is_empty() && !self.limits.streaming && self.assembly.as_ref().is_some_and(|a| !a.compressed)
+        self.buf.is_empty()
+            && !self.side_pending()
+            && !self.limits.streaming
+            && self.assembly.as_ref().is_some_and(|a| !a.compressed)
     }
 
     /// With nothing buffered, takes from the front of `data` what belongs
@@ -346,6 +495,7 @@ impl Receiver {
     /// Appends a buffer the caller read into (zero-copy when it follows
     /// the buffered input, as [`lend`](Self::lend)'s buffers do).
     pub(super) fn push_owned(&mut self, data: BytesMut) {
+        self.settle();
         let lent = data.as_ptr() as usize == core::mem::take(&mut self.lent_at);
         if self.buf.is_empty() {
             if !lent {
@@ -361,6 +511,7 @@ impl Receiver {
     /// The spare capacity right behind the buffered input, at least `min`
     /// bytes (see `Connection::read_buffer`).
     pub(super) fn lend(&mut self, min: usize) -> BytesMut {
+        self.settle();
         let (need, want, end_of_frame) = match self.frame_rest() {
             0 => (min, min, false),
             // The end of a large frame: room for just its rest, rather than
@@ -497,10 +648,12 @@ impl Receiver {
     /// Between frames with nothing buffered: the buffer is given back
     /// (an idle connection).
     pub(super) fn release_idle(&mut self) {
-        if self.buf.is_empty() && self.frame.is_none() {
+        if self.is_drained() && self.frame.is_none() {
             self.release();
             self.borrowed = Vec::new();
             self.borrowed_len = 0;
+            self.side = Vec::new();
+            self.side_lent = NOT_SIDE;
         }
     }
 
@@ -515,6 +668,8 @@ impl Receiver {
         self.release();
         self.borrowed = Vec::new();
         self.borrowed_len = 0;
+        self.side = Vec::new();
+        (self.side_at, self.side_end, self.side_lent) = (0, 0, NOT_SIDE);
         self.frame = None;
         self.assembly = None;
         self.pending = VecDeque::new();
@@ -562,6 +717,14 @@ impl Receiver {
                 Step::Progress => {
                     if let Some(item) = self.pending.pop_front() {
                         return Ok(Some(item));
+                    }
+                }
+                // The input goes on in `side`: moved behind `buf` (straight
+                // into a message being assembled, which may find it invalid).
+                Step::NeedMore if self.side_pending() && self.pending.is_empty() => {
+                    self.settle();
+                    if let Some(e) = self.failed.take() {
+                        return Err(e);
                     }
                 }
                 Step::NeedMore => return Ok(self.pending.pop_front()),
@@ -621,7 +784,10 @@ impl Receiver {
     /// [`between_messages`](Self::between_messages).
     #[inline(always)]
     pub(super) fn next_borrowed(&mut self) -> Option<bool> {
-        let Some((text, len, key)) = self.short_header() else {
+        if self.buf.is_empty() {
+            return self.borrow_side();
+        }
+        let Some((text, len, key)) = self.short_header_of(&self.buf) else {
             return self.borrow_one();
         };
         // Unmasked straight out of the input, checked for ASCII on the way,
@@ -638,16 +804,67 @@ impl Receiver {
                 return None;
             }
         }
-        self.borrowed_len = len;
+        (self.borrowed_len, self.side_lent) = (len, NOT_SIDE);
         self.buf.advance(6 + len);
         Some(text)
     }
 
-    /// [`next_borrowed`](Self::next_borrowed) past the short masked frame:
-    /// any header form, either role.
-    #[inline(never)]
-    fn borrow_one(&mut self) -> Option<bool> {
-        let Ok(Some((header, header_len))) = frame::decode_header(&self.buf, &self.rules()) else {
+    /// [`next_borrowed`](Self::next_borrowed) with the input in `side`: a
+    /// whole unfragmented, uncompressed data frame at its front (of any
+    /// size; valid UTF-8 if text) is unmasked where it is and lent from
+    /// there, no copy. Anything else moves the input behind `buf`, for the
+    /// general path to take or report (invalid text masked back first, so
+    /// the frame is as it came).
+    #[inline]
+    fn borrow_side(&mut self) -> Option<bool> {
+        if !self.side_pending() {
+            return None;
+        }
+        let (at, end) = (self.side_at as usize, self.side_end as usize);
+        let data = &self.side[at..end];
+        let found = match self.short_header_of(data) {
+            Some((text, len, key)) => Some((text, 6, len, Some(key))),
+            None => match self.medium_header_of(data) {
+                Some((text, len, key)) => Some((text, 8, len, Some(key))),
+                None => self.whole_data_frame(data, usize::MAX),
+            },
+        };
+        let Some((text, header_len, len, key)) = found else {
+            self.settle();
+            return None;
+        };
+        let start = at + header_len;
+        let payload = &mut self.side[start..start + len];
+        let ascii = match key {
+            Some(key) if len <= frame::MAX_CONTROL_PAYLOAD => unmask_is_ascii(payload, key),
+            Some(key) => {
+                apply_mask(payload, key, 0);
+                false
+            }
+            None => false,
+        };
+        if text && !ascii {
+            self.utf8.reset();
+            if self.utf8.feed(payload).is_err() || !self.utf8.is_complete() {
+                if let Some(key) = key {
+                    apply_mask(payload, key, 0);
+                }
+                self.settle();
+                return None;
+            }
+        }
+        self.side_at = (start + len) as u32;
+        (self.borrowed_len, self.side_lent) = (len, start as u32);
+        Some(text)
+    }
+
+    /// The header of the whole, unfragmented, uncompressed data frame of 1
+    /// to `max` bytes (and no more than a message may be) at the front of
+    /// `data`: whether it is text, the header's length, the payload's, and
+    /// the mask key. `None` for anything else, or an error (which the
+    /// general path reports).
+    fn whole_data_frame(&self, data: &[u8], max: usize) -> Option<(bool, usize, usize, Option<[u8; 4]>)> {
+        let Ok(Some((header, header_len))) = frame::decode_header(data, &self.rules()) else {
             return None;
         };
         let len = usize::try_from(header.len).ok()?;
@@ -656,22 +873,30 @@ impl Receiver {
             || header.rsv != 0
             || !matches!(header.opcode, frame::TEXT | frame::BINARY)
             || len == 0
-            || len > BORROW_MAX
+            || len > max
             || len > self.limits.max_message_size
-            || self.buf.len() < end
+            || data.len() < end
         {
             return None;
         }
+        Some((header.opcode == frame::TEXT, header_len, len, header.mask))
+    }
+
+    /// [`next_borrowed`](Self::next_borrowed) past the short masked frame:
+    /// any header form, either role.
+    #[inline(never)]
+    fn borrow_one(&mut self) -> Option<bool> {
+        let (text, header_len, len, key) = self.whole_data_frame(&self.buf, BORROW_MAX)?;
+        let end = header_len + len;
         self.borrowed.clear();
         let payload = &self.buf[header_len..end];
         // Copied, then unmasked in place while in the cache: at these sizes
         // faster than XORing on the way (`extend_unmasked`: W2 read 6.6 ms
         // against 7.3 ms, interleaved runs).
         self.borrowed.extend_from_slice(payload);
-        if let Some(key) = header.mask {
+        if let Some(key) = key {
             apply_mask(&mut self.borrowed, key, 0);
         }
-        let text = header.opcode == frame::TEXT;
         if text {
             self.utf8.reset();
             if self.utf8.feed(&self.borrowed).is_err() || !self.utf8.is_complete() {
@@ -679,7 +904,7 @@ impl Receiver {
                 return None;
             }
         }
-        self.borrowed_len = len;
+        (self.borrowed_len, self.side_lent) = (len, NOT_SIDE);
         self.buf.advance(end);
         Some(text)
     }
@@ -687,6 +912,10 @@ impl Receiver {
     /// The payload [`next_borrowed`](Self::next_borrowed) took last.
     #[inline(always)]
     pub(super) fn borrowed(&self) -> &[u8] {
+        if self.side_lent != NOT_SIDE {
+            let at = self.side_lent as usize;
+            return self.side.get(at..at + self.borrowed_len).unwrap_or_default();
+        }
         self.borrowed.get(..self.borrowed_len).unwrap_or_default()
     }
 
@@ -696,22 +925,38 @@ impl Receiver {
     /// checked for ASCII in the same pass.
     #[inline(always)]
     fn short_frame_unmasked(&mut self) -> Option<Short> {
-        let (text, len, key) = self.short_header()?;
+        let (text, len, key) = self.short_header_of(&self.buf)?;
         let ascii = unmask_is_ascii(&mut self.buf[6..6 + len], key);
         Some(Short { text, ascii, len, key })
     }
 
-    /// A short masked frame whole at the front of the input (see
+    /// A short masked frame whole at the front of `data`, the input (see
     /// [`short_frame_unmasked`](Self::short_frame_unmasked)): whether it is
-    /// text, its payload's length (1 to 125, at `buf[6..]`) and its key.
+    /// text, its payload's length (1 to 125, at `data[6..]`) and its key.
     #[inline(always)]
-    fn short_header(&self) -> Option<(bool, usize, [u8; 4])> {
-        let [b0 @ (0x81 | 0x82), b1 @ 0x81..=0xFD, k0, k1, k2, k3, ref rest @ ..] = self.buf[..] else {
+    fn short_header_of(&self, data: &[u8]) -> Option<(bool, usize, [u8; 4])> {
+        let [b0 @ (0x81 | 0x82), b1 @ 0x81..=0xFD, k0, k1, k2, k3, ref rest @ ..] = data[..] else {
             return None;
         };
         let len = usize::from(b1 & 0x7F);
         let short_max = frame::MAX_CONTROL_PAYLOAD.min(self.limits.max_frame_size).min(self.limits.max_message_size);
         if !matches!(self.role, Role::Server) || len > short_max || rest.len() < len {
+            return None;
+        }
+        Some((b0 == 0x81, len, [k0, k1, k2, k3]))
+    }
+
+    /// [`short_header_of`](Self::short_header_of) for the next size up: a
+    /// masked frame of 126 to 65,535 bytes (its length in 16 bits), whole
+    /// in `data`, within the limits; its payload is at `data[8..]`.
+    #[inline(always)]
+    fn medium_header_of(&self, data: &[u8]) -> Option<(bool, usize, [u8; 4])> {
+        let [b0 @ (0x81 | 0x82), 0xFE, l0, l1, k0, k1, k2, k3, ref rest @ ..] = data[..] else {
+            return None;
+        };
+        let len = usize::from(u16::from_be_bytes([l0, l1]));
+        let max = self.limits.max_frame_size.min(self.limits.max_message_size);
+        if !matches!(self.role, Role::Server) || len < 126 || len > max || rest.len() < len {
             return None;
         }
         Some((b0 == 0x81, len, [k0, k1, k2, k3]))
