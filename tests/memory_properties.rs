@@ -36,7 +36,7 @@ use common::bounds::{KIB, receive_bound, retention_bound};
 use common::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
-use wsmachine::{Config, Connection, DeflateConfig, Event, Message, Output, Role};
+use wsmachine::{Config, Connection, DeflateConfig, Event, EventRef, Message, Output, Role};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -108,6 +108,10 @@ enum How {
     /// `read_buffer(size)` with only this many bytes (fewer than `size`)
     /// written into it: the transport had less than the room.
     LentShort(usize),
+    /// `read_from` a reader of `size` bytes (as many calls as it takes, up
+    /// to 64 KiB each), drained with `poll_event_ref`: the input may stay
+    /// in the connection's own 64 KiB buffer and messages be lent from it.
+    ReadFrom,
 }
 
 /// One read: its size and input path. Reads are used in turn.
@@ -175,13 +179,14 @@ fn reads(short: bool) -> impl Strategy<Value = Vec<Read>> {
         1 => 1..=70_000usize,
         1 => 1..=256 * KIB,
     ];
-    let kinds = if short { 4 } else { 3 };
+    let kinds = if short { 5 } else { 4 };
     let read = (size, 0..kinds, any::<proptest::sample::Index>()).prop_map(|(size, kind, fill)| Read {
         size,
         how: match kind {
             0 => How::Slice,
             1 => How::Lent,
             2 => How::LentFull,
+            3 => How::ReadFrom,
             // 1..size bytes: fewer than asked, but some (or 1 of 1).
             _ => How::LentShort(fill.index(size).max(1)),
         },
@@ -391,7 +396,7 @@ fn receiver(s: &Scenario) -> Connection {
 /// that the heap measured around it is the connection's and the messages'.
 /// Returns the number of reads and the largest: the most bytes passed to
 /// `handle_bytes` or asked of `read_buffer`.
-fn feed(conn: &mut Connection, wire: &[u8], reads: &[Read], mut on_message: impl FnMut(Message)) -> (usize, usize) {
+fn feed(conn: &mut Connection, wire: &[u8], reads: &[Read], mut on_message: impl FnMut(Got<'_>)) -> (usize, usize) {
     let (mut at, mut count, mut largest) = (0, 0, 0);
     for r in reads.iter().cycle() {
         if at == wire.len() {
@@ -404,6 +409,22 @@ fn feed(conn: &mut Connection, wire: &[u8], reads: &[Read], mut on_message: impl
             let n = r.size.min(rest);
             conn.handle_bytes(&wire[at..at + n]);
             at += n;
+        } else if let How::ReadFrom = r.how {
+            let n = r.size.min(rest);
+            let mut reader = &wire[at..at + n];
+            while !reader.is_empty() {
+                conn.read_from(&mut reader).expect("a slice reads");
+            }
+            // Its own buffer is a read of 64 KiB.
+            largest = largest.max(64 * KIB);
+            at += n;
+            while let Some(e) = conn.poll_event_ref() {
+                match e {
+                    EventRef::Other(Event::Ping(_)) => {}
+                    EventRef::Other(other) => panic!("unexpected {other:?}"),
+                    lent => on_message(Got::Lent(lent)),
+                }
+            }
         } else {
             let mut buf = conn.read_buffer(r.size);
             assert!(buf.is_empty() && buf.capacity() >= 1, "lent {} bytes, capacity {}", buf.len(), buf.capacity());
@@ -423,13 +444,20 @@ fn feed(conn: &mut Connection, wire: &[u8], reads: &[Read], mut on_message: impl
         }
         while let Some(o) = conn.poll_output() {
             match o {
-                Output::Event(Event::Message(m)) => on_message(m),
+                Output::Event(Event::Message(m)) => on_message(Got::Owned(m)),
                 Output::Event(Event::Ping(_)) | Output::Transmit(_) => {}
                 other => panic!("unexpected {other:?}"),
             }
         }
     }
     (count, largest)
+}
+
+/// A message as `feed` hands it over: owned (`poll_output`) or lent
+/// (`poll_event_ref`).
+enum Got<'a> {
+    Owned(Message),
+    Lent(EventRef<'a>),
 }
 
 /// What receiving a scenario measured.
@@ -453,12 +481,25 @@ fn receive(s: &Scenario, b: &Built, keep: bool) -> Measured {
     let mut seen = 0;
     let base = alloc::live();
     alloc::reset_peak();
-    let (reads, largest_read) = feed(&mut rx, &b.wire, &s.reads, |m| {
+    let (reads, largest_read) = feed(&mut rx, &b.wire, &s.reads, |got| {
         if keep {
-            kept.push(m);
+            // A lent message is kept as a copy of its payload.
+            match got {
+                Got::Owned(m) => kept.push(m),
+                Got::Lent(lent) => match lent.into_owned() {
+                    Event::Message(m) => kept.push(m),
+                    other => panic!("unexpected {other:?}"),
+                },
+            }
         } else {
+            let (is_text, bytes) = match &got {
+                Got::Owned(m) => (m.is_text(), m.as_bytes()),
+                Got::Lent(EventRef::Text(t)) => (true, t.as_bytes()),
+                Got::Lent(EventRef::Binary(b)) => (false, *b),
+                Got::Lent(EventRef::Other(other)) => panic!("unexpected {other:?}"),
+            };
             let (text, data) = &b.expect[seen];
-            assert!(m.is_text() == *text && m.as_bytes() == &data[..], "message {seen} differs");
+            assert!(is_text == *text && bytes == &data[..], "message {seen} differs");
             seen += 1;
         }
     });

@@ -104,6 +104,10 @@ pub struct Connection {
     dirty: bool,
     /// The transport's read side ended; acted on once the input is processed.
     eof: bool,
+    /// Messages are taken with [`poll_event_ref`](Self::poll_event_ref):
+    /// [`read_from`](Self::read_from) may leave a read in the receiver's own
+    /// buffer and lend them from there.
+    lends: bool,
     /// The time moved (`handle_timeout`) since the deadlines were last
     /// checked; they are checked once the input before it is processed.
     ticked: bool,
@@ -226,6 +230,7 @@ impl Connection {
             config,
             dirty: false,
             ticked: false,
+            lends: false,
             eof: false,
             #[cfg(feature = "std")]
             read_size: 0,
@@ -620,13 +625,13 @@ impl Connection {
         if self.lent.is_some() {
             self.lent = None;
         }
-        self.rx.set_lending();
+        self.lends = true;
         let event = match self.queued_event() {
             Some(due) => due?,
             None => {
-                if let Some(text) = self.borrowed_message() {
-                    let payload = self.rx.borrowed();
-                    return Some(if text {
+                if let Some(at) = self.borrowed_message() {
+                    let payload = self.rx.borrowed(at);
+                    return Some(if at.text {
                         EventRef::Text(TextRef::from_validated(payload))
                     } else {
                         EventRef::Binary(payload)
@@ -680,16 +685,16 @@ impl Connection {
     }
 
     /// [`short_message`](Self::short_message) for
-    /// [`poll_event_ref`](Self::poll_event_ref): a whole small message taken
-    /// into the receiver's borrowed buffer (whether it is text), or `None`.
+    /// [`poll_event_ref`](Self::poll_event_ref): a whole message taken to
+    /// be lent (where it is, and whether it is text), or `None`.
     #[inline(always)]
-    fn borrowed_message(&mut self) -> Option<bool> {
+    fn borrowed_message(&mut self) -> Option<receiver::Borrowed> {
         if !self.takes_whole_messages() {
             return None;
         }
-        let text = self.rx.next_borrowed()?;
+        let at = self.rx.next_borrowed()?;
         self.took_message();
-        Some(text)
+        Some(at)
     }
 
     /// Processes buffered input until an output is queued (when

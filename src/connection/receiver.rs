@@ -101,13 +101,12 @@ pub(super) struct Receiver {
     /// The receiving side of the agreed extensions.
     ext: RxExtensions,
     /// The payload of the message `Connection::poll_event_ref` lends last,
-    /// when it was a whole frame of at most [`BORROW_MAX`] bytes: copied
-    /// (unmasked on the way) out of `buf`, so that `buf` can move on and
-    /// no reference count is taken.
-    /// Its payload is `borrowed[..borrowed_len]`: a short frame's is
-    /// unmasked into room kept initialised (at least 125 bytes once used).
+    /// when it was a whole frame of at most [`BORROW_MAX`] bytes in `buf`:
+    /// copied out of `buf` (and unmasked here), so that `buf` can move on
+    /// and no reference count is taken.
+    /// A short frame's payload is unmasked into room kept initialised (at
+    /// least 125 bytes once used).
     borrowed: Vec<u8>,
-    borrowed_len: usize,
     /// `Connection::read_from`'s own buffer, initialised once (given back
     /// when idle). While a fragmented message is assembled its reads land
     /// here and go straight into the message; between messages, for a
@@ -120,16 +119,20 @@ pub(super) struct Receiver {
     side: Vec<u8>,
     side_at: u32,
     side_end: u32,
-    /// Where in `side` the message lent last starts ([`NOT_SIDE`]: it is
-    /// in `borrowed`).
-    side_lent: u32,
-    /// Messages are taken with `Connection::poll_event_ref`: reads may
-    /// stay in `side`.
-    lends: bool,
 }
 
-/// [`Receiver::side_lent`] when the message lent last is in `borrowed`.
-const NOT_SIDE: u32 = u32::MAX;
+/// Where the message [`Receiver::next_borrowed`] took is: its payload is
+/// [`Receiver::borrowed`].
+#[derive(Clone, Copy)]
+pub(super) struct Borrowed {
+    /// A text message (valid UTF-8).
+    pub(super) text: bool,
+    /// Lent from `side` (it ends at `side_at`), not copied into `borrowed`
+    /// (where it starts at 0).
+    in_side: bool,
+    /// Its length (at most `side`'s 64 KiB).
+    len: u32,
+}
 
 /// The largest payload [`Receiver::next_borrowed`] takes: a copy this size
 /// (then unmasked in place, still in the cache) costs less than the two
@@ -246,12 +249,9 @@ impl Receiver {
             failed: None,
             ext: RxExtensions::default(),
             borrowed: Vec::new(),
-            borrowed_len: 0,
             side: Vec::new(),
             side_at: 0,
             side_end: 0,
-            side_lent: NOT_SIDE,
-            lends: false,
         }
     }
 
@@ -297,13 +297,6 @@ impl Receiver {
         }
     }
 
-    /// `Connection::poll_event_ref` is in use: reads between messages may
-    /// stay in `side` and be lent from there.
-    #[inline(always)]
-    pub(super) fn set_lending(&mut self) {
-        self.lends = true;
-    }
-
     /// `read_from`'s buffer, at least `size` bytes, initialised (zeroed the
     /// first time), to read into and hand back with
     /// [`side_read`](Self::side_read) or [`restore_side`](Self::restore_side).
@@ -322,22 +315,22 @@ impl Receiver {
         self.side = side;
     }
 
-    /// Whether `read_from` may read into `side` and leave the input there:
-    /// the application takes messages with `poll_event_ref`, nothing is
-    /// left there from the last read, no message is being assembled or
+    /// Whether `read_from` may read into `side` and leave the input there
+    /// (for an application that takes messages with `poll_event_ref`):
+    /// nothing is left there from the last read, no message is being assembled or
     /// streamed, and what is buffered (if anything) is the start of a frame
-    /// (a header cut by the last read, or a payload whose rest is at most
-    /// `max` bytes) that the read may complete
-    /// ([`side_read`](Self::side_read)).
+    /// (a header cut by the last read, or a payload still arriving) that
+    /// the read continues ([`side_read`](Self::side_read)). A large frame's
+    /// payload is then copied from `side` into the input buffer, out of the
+    /// cache, which costs less than zeroing the room to read into there.
     #[inline]
-    pub(super) fn takes_side(&self, max: usize) -> bool {
-        self.lends
-            && !self.side_pending()
+    pub(super) fn takes_side(&self) -> bool {
+        !self.side_pending()
             && self.assembly.is_none()
             && !self.limits.streaming
             && match self.frame {
                 None => self.buf.len() < frame::MAX_HEADER_LEN,
-                Some(_) => (1..=max).contains(&self.frame_rest()),
+                Some(_) => self.frame_rest() > 0,
             }
     }
 
@@ -651,9 +644,7 @@ impl Receiver {
         if self.is_drained() && self.frame.is_none() {
             self.release();
             self.borrowed = Vec::new();
-            self.borrowed_len = 0;
             self.side = Vec::new();
-            self.side_lent = NOT_SIDE;
         }
     }
 
@@ -667,9 +658,8 @@ impl Receiver {
     pub(super) fn stop(&mut self) {
         self.release();
         self.borrowed = Vec::new();
-        self.borrowed_len = 0;
         self.side = Vec::new();
-        (self.side_at, self.side_end, self.side_lent) = (0, 0, NOT_SIDE);
+        (self.side_at, self.side_end) = (0, 0);
         self.frame = None;
         self.assembly = None;
         self.pending = VecDeque::new();
@@ -783,7 +773,7 @@ impl Receiver {
     /// it). The caller checks
     /// [`between_messages`](Self::between_messages).
     #[inline(always)]
-    pub(super) fn next_borrowed(&mut self) -> Option<bool> {
+    pub(super) fn next_borrowed(&mut self) -> Option<Borrowed> {
         if self.buf.is_empty() {
             return self.borrow_side();
         }
@@ -804,9 +794,8 @@ impl Receiver {
                 return None;
             }
         }
-        (self.borrowed_len, self.side_lent) = (len, NOT_SIDE);
         self.buf.advance(6 + len);
-        Some(text)
+        Some(Borrowed { text, in_side: false, len: len as u32 })
     }
 
     /// [`next_borrowed`](Self::next_borrowed) with the input in `side`: a
@@ -816,7 +805,7 @@ impl Receiver {
     /// general path to take or report (invalid text masked back first, so
     /// the frame is as it came).
     #[inline]
-    fn borrow_side(&mut self) -> Option<bool> {
+    fn borrow_side(&mut self) -> Option<Borrowed> {
         if !self.side_pending() {
             return None;
         }
@@ -854,8 +843,7 @@ impl Receiver {
             }
         }
         self.side_at = (start + len) as u32;
-        (self.borrowed_len, self.side_lent) = (len, start as u32);
-        Some(text)
+        Some(Borrowed { text, in_side: true, len: len as u32 })
     }
 
     /// The header of the whole, unfragmented, uncompressed data frame of 1
@@ -885,7 +873,7 @@ impl Receiver {
     /// [`next_borrowed`](Self::next_borrowed) past the short masked frame:
     /// any header form, either role.
     #[inline(never)]
-    fn borrow_one(&mut self) -> Option<bool> {
+    fn borrow_one(&mut self) -> Option<Borrowed> {
         let (text, header_len, len, key) = self.whole_data_frame(&self.buf, BORROW_MAX)?;
         let end = header_len + len;
         self.borrowed.clear();
@@ -904,19 +892,18 @@ impl Receiver {
                 return None;
             }
         }
-        (self.borrowed_len, self.side_lent) = (len, NOT_SIDE);
         self.buf.advance(end);
-        Some(text)
+        Some(Borrowed { text, in_side: false, len: len as u32 })
     }
 
     /// The payload [`next_borrowed`](Self::next_borrowed) took last.
     #[inline(always)]
-    pub(super) fn borrowed(&self) -> &[u8] {
-        if self.side_lent != NOT_SIDE {
-            let at = self.side_lent as usize;
-            return self.side.get(at..at + self.borrowed_len).unwrap_or_default();
+    pub(super) fn borrowed(&self, at: Borrowed) -> &[u8] {
+        if at.in_side {
+            let end = self.side_at as usize;
+            return self.side.get(end.saturating_sub(at.len as usize)..end).unwrap_or_default();
         }
-        self.borrowed.get(..self.borrowed_len).unwrap_or_default()
+        self.borrowed.get(..at.len as usize).unwrap_or_default()
     }
 
     /// A short masked frame (FIN, text or binary, 1 to 125 bytes: what a

@@ -302,10 +302,17 @@ impl Sender {
         self.out.push_back(pending);
     }
 
-    /// Moves the run of small frames into the queue proper.
+    /// Moves the run of small frames into the queue proper: onto the
+    /// bytes queued last if they are bytes of `buf` too (the next ones
+    /// there), so that answers queued between events taken one at a time
+    /// (a Pong for each of many Pings) make one entry, not one each.
     fn flush_tail(&mut self) {
         if let Some(Run { len, app, extra }) = self.tail.take() {
-            self.out.push_back(Pending::Tx { len, app, extra });
+            if let Some(Pending::Tx { len: l, app: a, extra: e }) = self.out.back_mut() {
+                (*l, *a, *e) = (*l + len, *a + app, *e + extra);
+            } else {
+                self.out.push_back(Pending::Tx { len, app, extra });
+            }
         }
     }
 
@@ -382,7 +389,10 @@ impl Sender {
             return None;
         }
         let event = match self.out.remove(at)? {
-            Pending::Event(e) => e,
+            Pending::Event(e) => {
+                self.join_runs(at);
+                e
+            }
             Pending::End(closed) => {
                 self.end_taken = true;
                 Event::Closed(closed)
@@ -394,6 +404,21 @@ impl Sender {
             }
         };
         Some(event)
+    }
+
+    /// Where an event was taken out of the queue, at `at`: the bytes of
+    /// `buf` queued before and after it are one run now.
+    fn join_runs(&mut self, at: usize) {
+        let Some(before) = at.checked_sub(1) else { return };
+        if let (Some(Pending::Tx { .. }), Some(Pending::Tx { len, app, extra })) =
+            (self.out.get(before), self.out.get(at))
+        {
+            let (len, app, extra) = (*len, *app, *extra);
+            if let Some(Pending::Tx { len: l, app: a, extra: e }) = self.out.get_mut(before) {
+                (*l, *a, *e) = (*l + len, *a + app, *e + extra);
+            }
+            self.out.remove(at);
+        }
     }
 
     /// The next `len` bytes of `buf`, leaving through `pop`.
