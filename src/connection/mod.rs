@@ -234,7 +234,6 @@ impl Connection {
             eof: false,
             #[cfg(feature = "std")]
             read_size: 0,
-            #[cfg(feature = "std")]
             lent: None,
         }
     }

@@ -297,6 +297,7 @@ impl Receiver {
         }
     }
 
+    #[cfg(feature = "std")]
     /// `read_from`'s buffer, at least `size` bytes, initialised (zeroed the
     /// first time), to read into and hand back with
     /// [`side_read`](Self::side_read) or [`restore_side`](Self::restore_side).
@@ -309,12 +310,14 @@ impl Receiver {
         side
     }
 
+    #[cfg(feature = "std")]
     /// Gives back the buffer [`take_side`](Self::take_side) lent, its
     /// contents not input.
     pub(super) fn restore_side(&mut self, side: Vec<u8>) {
         self.side = side;
     }
 
+    #[cfg(feature = "std")]
     /// Whether `read_from` may read into `side` and leave the input there
     /// (for an application that takes messages with `poll_event_ref`):
     /// nothing is left there from the last read, no message is being assembled or
@@ -334,6 +337,7 @@ impl Receiver {
             }
     }
 
+    #[cfg(feature = "std")]
     /// `n` bytes were read into `side` (see [`takes_side`](Self::takes_side)):
     /// they are the input now, behind `buf`. The rest of a frame whose
     /// start is buffered moves behind it at once, if the read holds it, so
@@ -361,6 +365,7 @@ impl Receiver {
         }
     }
 
+    #[cfg(feature = "std")]
     /// With the start of a header buffered (fewer bytes than the longest
     /// header) and the input going on in `side`: how many bytes of `side`
     /// the frame still takes, if its header is valid.
