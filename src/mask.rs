@@ -96,25 +96,41 @@ pub(crate) fn unmask_into_is_ascii(dst: &mut [u8], src: &[u8], key: [u8; 4]) -> 
 }
 
 /// Appends `src` masked with `key`, as if it started at payload byte
-/// `offset`, to `dst` in one pass: each byte is XORed on its way into the
-/// vector's spare room (a trusted-length `extend`, no stack piece, no second
-/// pass).
+/// `offset`, to `dst` in one pass over memory: 128 bytes at a time, XORed a
+/// word at a time into a block small enough for the compiler to keep in
+/// vector registers, then appended (no 4 KiB stack piece, no second pass
+/// over the message). Measured against XORing byte by byte through a
+/// trusted-length `extend` (the loop LLVM vectorised before): 1 MiB text
+/// messages in 16 KiB fragments (`benches/rivals` W4) read in 3.31–3.39 ms
+/// instead of 3.67–3.72 ms; 64-byte blocks 3.42–3.68 ms, 256-byte blocks
+/// 3.47–3.50 ms; copying and then unmasking in place, 2 or 8 KiB at a time,
+/// 3.85–4.06 ms.
 #[inline]
 pub(crate) fn extend_unmasked(dst: &mut alloc::vec::Vec<u8>, src: &[u8], key: [u8; 4], offset: usize) {
-    // The key repeated: each piece of `src` is zipped with as much of it,
-    // the form LLVM turns into vector XORs written straight into `dst`.
-    let k32 = u32::from_ne_bytes(rotate(key, offset));
-    let mut pattern = [0u8; PATTERN];
-    for word in pattern.chunks_exact_mut(4) {
-        word.copy_from_slice(&k32.to_ne_bytes());
-    }
+    let key = rotate(key, offset);
+    let k32 = u32::from_ne_bytes(key);
+    let k64 = u64::from(k32) | (u64::from(k32) << 32);
     dst.reserve(src.len());
-    // Every piece but the last is a multiple of 4 long: the key's phase is
-    // the same at the start of each.
-    for piece in src.chunks(PATTERN) {
-        dst.extend(piece.iter().zip(&pattern[..piece.len()]).map(|(b, k)| b ^ k));
+    let mut blocks = src.chunks_exact(BLOCK);
+    for block in &mut blocks {
+        let mut plain = [0u8; BLOCK];
+        for (p, m) in plain.chunks_exact_mut(8).zip(block.chunks_exact(8)) {
+            let w = u64::from_ne_bytes([m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]]) ^ k64;
+            p.copy_from_slice(&w.to_ne_bytes());
+        }
+        dst.extend_from_slice(&plain);
     }
+    // Under a block left, at key phase 0 again (a block is a multiple of 4).
+    let rest = blocks.remainder();
+    let mut plain = [0u8; BLOCK];
+    let plain = &mut plain[..rest.len()];
+    plain.copy_from_slice(rest);
+    apply_mask(plain, key, 0);
+    dst.extend_from_slice(plain);
 }
+
+/// The block [`extend_unmasked`] XORs at a time.
+const BLOCK: usize = 128;
 
 /// Writes `src` masked with `key`, as if it started at payload byte
 /// `offset`, into `dst` (as long as `src`), in one pass.
@@ -135,9 +151,6 @@ pub(crate) fn mask_into(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize)
         *d = s ^ k;
     }
 }
-
-/// The length of the key pattern [`extend_unmasked`] zips with.
-const PATTERN: usize = 512;
 
 /// Appends `src` masked with `key` (from payload byte 0) to `dst`. A large
 /// payload is copied and XORed in one pass over memory: each piece is masked
