@@ -8,10 +8,12 @@ pub(crate) fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotate(key, offset);
     let k32 = u32::from_ne_bytes(key);
     let k64 = u64::from(k32) | (u64::from(k32) << 32);
-    let mut chunks = buf.chunks_exact_mut(32);
+    let mut chunks = buf.chunks_exact_mut(128);
     for chunk in &mut chunks {
-        // Four independent words per iteration: LLVM turns this into vector
-        // XORs; there is no per-byte work on the hot path.
+        // Sixteen independent words per iteration: LLVM turns this into
+        // vector XORs; there is no per-byte work on the hot path. (Against
+        // four: 1 KiB messages lent in place, `benches/rivals` W2, 5.81–5.85
+        // → 5.69–5.75 ms in interleaved runs.)
         for word in chunk.chunks_exact_mut(8) {
             let w = u64::from_ne_bytes([word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7]]) ^ k64;
             word.copy_from_slice(&w.to_ne_bytes());
