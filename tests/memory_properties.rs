@@ -410,21 +410,26 @@ fn feed(conn: &mut Connection, wire: &[u8], reads: &[Read], mut on_message: impl
             conn.handle_bytes(&wire[at..at + n]);
             at += n;
         } else if let How::ReadFrom = r.how {
+            // As the README's loop: each read, then every event, then the
+            // answers written (the drain below).
             let n = r.size.min(rest);
             let mut reader = &wire[at..at + n];
             while !reader.is_empty() {
                 conn.read_from(&mut reader).expect("a slice reads");
+                while let Some(e) = conn.poll_event_ref() {
+                    match e {
+                        EventRef::Other(Event::Ping(_)) => {}
+                        EventRef::Other(other) => panic!("unexpected {other:?}"),
+                        lent => on_message(Got::Lent(lent)),
+                    }
+                }
+                while let Some(o) = conn.poll_output() {
+                    assert!(matches!(o, Output::Transmit(_)), "{o:?} left behind by poll_event_ref");
+                }
             }
             // Its own buffer is a read of 64 KiB.
             largest = largest.max(64 * KIB);
             at += n;
-            while let Some(e) = conn.poll_event_ref() {
-                match e {
-                    EventRef::Other(Event::Ping(_)) => {}
-                    EventRef::Other(other) => panic!("unexpected {other:?}"),
-                    lent => on_message(Got::Lent(lent)),
-                }
-            }
         } else {
             let mut buf = conn.read_buffer(r.size);
             assert!(buf.is_empty() && buf.capacity() >= 1, "lent {} bytes, capacity {}", buf.len(), buf.capacity());

@@ -6,8 +6,10 @@
 //! Pings in between), followed by hostile frames (any bits, opcodes,
 //! masking, raw or compressed payloads, repeated, a header declaring more
 //! than follows), in fuzzed reads through `handle_bytes`,
-//! `handle_bytes_owned` and buffers lent by `read_buffer` (filled as asked,
-//! to capacity, short, or past capacity), draining after each read.
+//! `handle_bytes_owned`, buffers lent by `read_buffer` (filled as asked,
+//! to capacity, short, or past capacity) and `read_from` (drained with
+//! `poll_event_ref`, so reads may stay in the connection's own buffer and
+//! messages be lent from it), draining after each read.
 //!
 //! Checked, with the counting allocator of `tests/common/alloc.rs`
 //! ([`crate::alloc`]; the `memory` target and the lib's tests register it as
@@ -30,7 +32,7 @@
 //! [`receive_bound`]).
 
 use arbitrary::Arbitrary;
-use wsmachine::{BytesMut, Config, Connection, DeflateConfig, Event, Message, Output, Role};
+use wsmachine::{BytesMut, Config, Connection, DeflateConfig, Event, EventRef, Message, Output, Role};
 
 use crate::api::encode_frame;
 use crate::bounds::{KIB, receive_bound, retention_bound};
@@ -142,6 +144,29 @@ pub enum How {
     /// `read_buffer(size)` filled with `size + n` bytes, growing it past
     /// its capacity.
     LentGrow(u16),
+    /// `read_from` a reader of `size` bytes (as many calls as it takes),
+    /// drained with `poll_event_ref`: reads may stay in the connection's
+    /// own 64 KiB buffer and messages be lent from there.
+    ReadFrom,
+}
+
+/// A message as `feed` hands it over: owned (`poll_output`) or lent
+/// (`poll_event_ref`), text or binary.
+pub enum Got<'a> {
+    Owned(Message),
+    Lent(EventRef<'a>),
+}
+
+impl Got<'_> {
+    /// Whether it is text, and its payload.
+    fn parts(&self) -> (bool, &[u8]) {
+        match self {
+            Got::Owned(m) => (m.is_text(), m.as_bytes()),
+            Got::Lent(EventRef::Text(t)) => (true, t.as_bytes()),
+            Got::Lent(EventRef::Binary(b)) => (false, b),
+            Got::Lent(EventRef::Other(other)) => panic!("not a message: {other:?}"),
+        }
+    }
 }
 
 #[derive(Arbitrary, Debug, Clone)]
@@ -401,7 +426,7 @@ fn feed(
     wire: &[u8],
     reads: &[ReadSpec],
     quiet: usize,
-    mut on_message: impl FnMut(Message),
+    mut on_message: impl FnMut(Got<'_>),
 ) -> Fed {
     let default = [ReadSpec { size: 4096, big: false, how: How::Slice }];
     let reads = if reads.is_empty() { &default[..] } else { reads };
@@ -424,6 +449,30 @@ fn feed(
             How::Owned => {
                 let n = size.min(rest);
                 conn.handle_bytes_owned(BytesMut::from(&wire[at..at + n]));
+                n
+            }
+            How::ReadFrom => {
+                // As the README's loop: each read, then every event, then
+                // the answers written (below, after each call).
+                let n = size.min(rest);
+                let mut reader = &wire[at..at + n];
+                while !reader.is_empty() {
+                    conn.read_from(&mut reader).expect("a slice reads");
+                    while let Some(e) = conn.poll_event_ref() {
+                        match e {
+                            EventRef::Other(Event::Ping(_)) => {}
+                            EventRef::Other(other) => {
+                                assert!(messages >= quiet, "{other:?} after {messages} of {quiet} messages")
+                            }
+                            lent => {
+                                messages += 1;
+                                on_message(Got::Lent(lent));
+                            }
+                        }
+                    }
+                    // The answers, and any event behind `CloseTransport`.
+                    drain(conn, &mut messages, quiet, &mut on_message);
+                }
                 n
             }
             How::Lent | How::LentFull | How::LentShort(_) | How::LentGrow(_) => {
@@ -459,19 +508,30 @@ fn feed(
         };
         fed.largest_read = fed.largest_read.max(size).max(handed);
         fed.handed = fed.handed.max(handed);
-        at += n;
-        while let Some(o) = conn.poll_output() {
-            match o {
-                Output::Event(Event::Message(m)) => {
-                    messages += 1;
-                    on_message(m);
-                }
-                Output::Event(Event::Ping(_)) | Output::Transmit(_) => {}
-                other => assert!(messages >= quiet, "{other:?} after {messages} of {quiet} messages"),
-            }
+        if let How::ReadFrom = r.how {
+            // `read_from`'s own 64 KiB buffer, alive beside the input
+            // buffer.
+            fed.handed = fed.handed.max(64 * KIB);
         }
+        at += n;
+        drain(conn, &mut messages, quiet, &mut on_message);
     }
     fed
+}
+
+/// Everything `poll_output` has, messages to `on_message`; nothing but
+/// Pings and transmits before `quiet` messages came.
+fn drain(conn: &mut Connection, messages: &mut usize, quiet: usize, on_message: &mut impl FnMut(Got<'_>)) {
+    while let Some(o) = conn.poll_output() {
+        match o {
+            Output::Event(Event::Message(m)) => {
+                *messages += 1;
+                on_message(Got::Owned(m));
+            }
+            Output::Event(Event::Ping(_)) | Output::Transmit(_) => {}
+            other => assert!(*messages >= quiet, "{other:?} after {messages} of {quiet} messages"),
+        }
+    }
 }
 
 // ----------------------------------------------------------------------
@@ -491,14 +551,22 @@ pub fn run(input: MemoryInput) {
     let mut seen = 0;
     let base = alloc::live();
     alloc::reset_peak();
-    let fed = feed(&mut conn, &b.wire, &input.reads, quiet, |m| {
+    let fed = feed(&mut conn, &b.wire, &input.reads, quiet, |got| {
         if seen < quiet {
             let (text, data) = &b.expect[seen];
-            assert!(m.is_text() == *text && m.as_bytes() == &data[..], "message {seen} differs");
+            let (is_text, bytes) = got.parts();
+            assert!(is_text == *text && bytes == &data[..], "message {seen} differs");
         }
         seen += 1;
         if input.keep && kept.len() < kept.capacity() {
-            kept.push(m);
+            // A lent message is kept as a copy of its payload.
+            match got {
+                Got::Owned(m) => kept.push(m),
+                Got::Lent(lent) => match lent.into_owned() {
+                    Event::Message(m) => kept.push(m),
+                    other => panic!("not a message: {other:?}"),
+                },
+            }
         }
     });
     let (peak, held) = (alloc::peak() - base, alloc::live() - base);
