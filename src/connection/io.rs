@@ -43,10 +43,10 @@ impl Connection {
     pub fn read_from<R: Read + ?Sized>(&mut self, reader: &mut R) -> io::Result<usize> {
         let feeding = self.reading() && !self.eof;
         if feeding && self.rx.takes_slices() {
-            return self.read_beside(reader);
+            return self.read_beside(reader, false);
         }
         if feeding && self.lends && self.takes_whole_states() && self.rx.takes_side() {
-            return self.read_side(reader);
+            return self.read_beside(reader, true);
         }
         let size = self.read_size.clamp(FIRST_READ_SIZE, READ_SIZE);
         let mut buf = self.read_buffer(size);
@@ -71,46 +71,40 @@ impl Connection {
         Ok(n)
     }
 
-    /// [`read_from`](Self::read_from) while a fragmented message is being
-    /// assembled and nothing is buffered: the read lands in a buffer of the
-    /// connection's own, zeroed once when first needed, and its fragments'
-    /// bytes go from there straight into the message, unmasked on the way
-    /// (what [`handle_bytes`](Self::handle_bytes) does with a slice); only
-    /// what follows the message, or is not a fragment of it, is copied into
-    /// the input buffer. One pass fewer than zeroing room for each read.
-    fn read_beside<R: Read + ?Sized>(&mut self, reader: &mut R) -> io::Result<usize> {
+    /// [`read_from`](Self::read_from) into the receiver's own buffer (64 KiB,
+    /// zeroed once when first needed), in one of two ways:
+    ///
+    /// - `keep` false, while a fragmented message is being assembled and
+    ///   nothing is buffered: the fragments' bytes go from there straight
+    ///   into the message, unmasked on the way (what
+    ///   [`handle_bytes`](Self::handle_bytes) does with a slice); only what
+    ///   follows the message, or is not a fragment of it, is copied into the
+    ///   input buffer. One pass fewer than zeroing room for each read.
+    /// - `keep` true, for an application that takes its messages with
+    ///   [`poll_event_ref`](Self::poll_event_ref), between messages (or with
+    ///   the start of a frame the read continues buffered): the input stays
+    ///   there. Whole messages are lent from it in place, unmasked where
+    ///   they are: no zeroing per read, no copy. The first thing that needs
+    ///   the input otherwise (another kind of frame, a frame cut by the
+    ///   read, `poll_event`, the next read while some of it is left) moves
+    ///   what is left into the input buffer; the rest of a frame whose start
+    ///   is buffered moves there at once (a large frame's payload a read at
+    ///   a time: a copy out of the cache, cheaper than zeroing the room a
+    ///   read lands in).
+    fn read_beside<R: Read + ?Sized>(&mut self, reader: &mut R, keep: bool) -> io::Result<usize> {
         let mut side = self.rx.take_side(READ_SIZE);
         let read = read_once(reader, &mut side);
         let n = *read.as_ref().unwrap_or(&0);
-        if n > 0 {
-            self.handle_bytes(&side[..n]);
-        }
-        self.rx.restore_side(side);
-        if read? == 0 {
-            self.handle_eof();
-        }
-        Ok(n)
-    }
-
-    /// [`read_from`](Self::read_from) for an application that takes its
-    /// messages with [`poll_event_ref`](Self::poll_event_ref), between
-    /// messages (or with the start of a frame the read continues
-    /// buffered): the read lands in the same buffer as `read_beside`'s,
-    /// zeroed once, and the input stays there. Whole messages are lent from
-    /// it in place, unmasked where they are: no zeroing per read, no copy.
-    /// The first thing that needs the input otherwise (another kind of
-    /// frame, a frame cut by the read, `poll_event`, the next read while
-    /// some of it is left) moves what is left into the input buffer; the
-    /// rest of a frame whose start is buffered moves there at once (a large
-    /// frame's payload a read at a time: a copy out of the cache, cheaper
-    /// than zeroing the room a read lands in).
-    fn read_side<R: Read + ?Sized>(&mut self, reader: &mut R) -> io::Result<usize> {
-        let mut side = self.rx.take_side(READ_SIZE);
-        let read = read_once(reader, &mut side);
-        let n = *read.as_ref().unwrap_or(&0);
-        self.rx.side_read(side, n);
-        if n > 0 {
-            self.note_input();
+        if keep {
+            self.rx.side_read(side, n);
+            if n > 0 {
+                self.note_input();
+            }
+        } else {
+            if n > 0 {
+                self.handle_bytes(&side[..n]);
+            }
+            self.rx.restore_side(side);
         }
         if read? == 0 {
             self.handle_eof();
