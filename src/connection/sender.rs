@@ -409,7 +409,7 @@ impl Sender {
     /// Where an event was taken out of the queue, at `at`: the bytes of
     /// `buf` queued before and after it are one run now.
     fn join_runs(&mut self, at: usize) {
-        let Some(before) = at.checked_sub(1) else { return };
+        let before = at.wrapping_sub(1);
         if let (Some(Pending::Tx { .. }), Some(Pending::Tx { len, app, extra })) =
             (self.out.get(before), self.out.get(at))
         {
@@ -418,6 +418,16 @@ impl Sender {
                 (*l, *a, *e) = (*l + len, *a + app, *e + extra);
             }
             self.out.remove(at);
+        }
+        // Bytes alone left in the queue proper (an answer queued before
+        // the event, such as a server's 101 before `Open`) go back to
+        // being the run of small frames, which `write_to` and `pop` take
+        // without walking the deque.
+        if self.tail.is_none() && self.out.len() == 1 {
+            if let Some(&Pending::Tx { len, app, extra }) = self.out.front() {
+                self.out.clear();
+                self.tail = Some(Run { len, app, extra });
+            }
         }
     }
 
@@ -451,6 +461,17 @@ impl Sender {
     pub(super) fn write_to<W: std::io::Write + ?Sized>(&mut self, writer: &mut W) -> std::io::Result<Flushed> {
         use std::io::{ErrorKind, IoSlice};
         self.mask_later = true;
+        // A lone payload (a server's 101): one plain write, no gathering.
+        if self.tail.is_none() && self.out.len() == 1 {
+            if let Some(Pending::Payload { bytes, .. }) = self.out.front() {
+                match writer.write(bytes) {
+                    Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                    Ok(n) => self.written(n),
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
         // The usual case: one run of small frames and nothing else.
         while self.out.is_empty() {
             let Some(run) = self.tail.as_mut() else { return Ok(Flushed::Written) };
