@@ -50,8 +50,7 @@ impl Stages {
 enum Feed {
     /// Read into `read_buffer`, handed back with `handle_bytes_owned`.
     Owned,
-    /// Copied in from the caller's buffer with `handle_bytes` (the README's
-    /// drive loop).
+    /// Copied in from the caller's buffer with `handle_bytes`.
     Slice,
 }
 
@@ -117,4 +116,39 @@ fn a_server_handshake_allocates_at_most_eight_times() {
         assert_eq!(stages, Stages { create: 0, feed, parse: 4, accept: 1, drain: 0, drop: 0 }, "{how:?}");
         assert!(stages.total() <= 8);
     }
+}
+
+/// A server accepting the request as the README's drive loop does:
+/// `read_from`, `poll_event` (the request accepted with `Accept::new()`,
+/// then `Open`), `write_to`.
+fn handshake_read_from(out: &mut Vec<u8>) {
+    let mut conn = Connection::server(Config::default());
+    let mut reader = std::io::Cursor::new(CHROMIUM_REQUEST);
+    assert_eq!(conn.read_from(&mut reader).unwrap(), CHROMIUM_REQUEST.len());
+    let mut open = false;
+    while let Some(event) = conn.poll_event() {
+        match event {
+            Event::UpgradeRequest(_) => conn.accept(Accept::new()).unwrap(),
+            Event::Open(_) => open = true,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(open);
+    assert_eq!(conn.write_to(out).unwrap(), wsmachine::Flushed::Written);
+}
+
+/// Through the README's loop the request is read on the stack and the
+/// input buffer made for the 503 bytes that came, not for the 2 KiB read.
+/// Measured: 6 allocations, 1,743 bytes (3,288 bytes when the read's room
+/// was the input buffer).
+#[test]
+fn a_server_handshake_through_read_from_allocates_at_most_eight_times_and_under_2_kib() {
+    let mut out = Vec::with_capacity(4096);
+    handshake_read_from(&mut out);
+    out.clear();
+    let ((), calls, bytes) = counted(|| handshake_read_from(&mut out));
+    println!("read_from: {calls} allocations, {bytes} bytes");
+    assert_eq!(out, RESPONSE);
+    assert!(calls <= 6, "{calls} allocations (measured 6)");
+    assert!(bytes < 2048, "{bytes} bytes allocated (measured 1,743)");
 }

@@ -11,7 +11,8 @@ use std::io::{self, IoSlice, Read, Write};
 
 use common::{Out, client, close_body, closed_out, drain, op, own_frame, peer_frame, server};
 use proptest::prelude::*;
-use wsmachine::{Bytes, CloseCode, CloseFrame, Connection, Event, Flushed, Message, Output, ReadyState, Role};
+use wsmachine::handshake::Accept;
+use wsmachine::{Bytes, CloseCode, CloseFrame, Config, Connection, Event, Flushed, Message, Output, ReadyState, Role};
 
 /// A writer that records every call and takes at most `max` bytes per call,
 /// failing with `WouldBlock` once `budget` bytes are taken.
@@ -439,6 +440,57 @@ fn read_from_takes_fragments_through_a_buffer_initialised_once() {
         let kept = r.zeroed.iter().filter(|&&z| !z).count();
         let reads = r.zeroed.len();
         assert!(kept * 4 >= reads * 3, "piece {piece}: {kept} of {reads} reads into a buffer not zeroed again");
+    }
+}
+
+/// An upgrade request of `len` bytes or a little more (a long `Cookie`).
+fn long_request(len: usize) -> Vec<u8> {
+    let mut req = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Version: 13\r\nCookie: c="
+        .to_vec();
+    let pad = len.saturating_sub(req.len() + 4);
+    req.resize(req.len() + pad, b'x');
+    req.extend_from_slice(b"\r\n\r\n");
+    req
+}
+
+/// The head is read on the stack 2 KiB at most; a longer one continues
+/// in the input buffer with reads that double, and the 101 comes out
+/// exactly, also through a writer that takes a few bytes per call.
+#[test]
+fn read_from_takes_a_head_longer_than_its_first_read() {
+    const ACCEPTED: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+    for (len, reads) in [(300, 1), (2048, 1), (2049, 2), (6144, 2), (6145, 3), (7000, 3)] {
+        let request = long_request(len);
+        assert_eq!(request.len(), len);
+        let mut s = Connection::server(Config::default());
+        let mut reader = io::Cursor::new(&request[..]);
+        let mut sizes = Vec::new();
+        let mut accepted = false;
+        while !accepted {
+            sizes.push(s.read_from(&mut reader).unwrap());
+            while let Some(event) = s.poll_event() {
+                match event {
+                    Event::UpgradeRequest(r) => {
+                        assert_eq!(r.header("cookie").map(str::len), Some(len - 164));
+                        s.accept(Accept::new()).unwrap();
+                    }
+                    Event::Open(_) => accepted = true,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        assert_eq!(sizes.len(), reads, "{len} bytes read as {sizes:?}");
+        assert_eq!(sizes.iter().sum::<usize>(), len);
+        let mut w = Recorder::new();
+        w.max = 7;
+        assert_eq!(s.write_to(&mut w).unwrap(), Flushed::Written);
+        assert_eq!(w.wire, ACCEPTED);
+        assert_eq!(w.calls.len(), ACCEPTED.len().div_ceil(7), "{:?}", w.calls);
+        assert_eq!(s.write_to(&mut w).unwrap(), Flushed::Written);
+        assert_eq!(w.wire, ACCEPTED, "written once");
     }
 }
 
