@@ -137,10 +137,11 @@ fn handshake_read_from(out: &mut Vec<u8>) {
     assert_eq!(conn.write_to(out).unwrap(), wsmachine::Flushed::Written);
 }
 
-/// Through the README's loop the request is read on the stack and the
-/// input buffer made for the 503 bytes that came, not for the 2 KiB read.
-/// Measured: 6 allocations, 1,743 bytes (3,288 bytes when the read's room
-/// was the input buffer).
+/// Through the README's loop the request is read on the stack and parsed
+/// there: its head is copied once, into the request, and no input buffer
+/// is made. Measured: 5 allocations, 1,240 bytes (6 and 3,288 bytes when
+/// the read's room was the input buffer, 6 and 1,743 bytes when the
+/// stack's bytes were copied into one).
 #[test]
 fn a_server_handshake_through_read_from_allocates_at_most_eight_times_and_under_2_kib() {
     let mut out = Vec::with_capacity(4096);
@@ -149,6 +150,6 @@ fn a_server_handshake_through_read_from_allocates_at_most_eight_times_and_under_
     let ((), calls, bytes) = counted(|| handshake_read_from(&mut out));
     println!("read_from: {calls} allocations, {bytes} bytes");
     assert_eq!(out, RESPONSE);
-    assert!(calls <= 6, "{calls} allocations (measured 6)");
-    assert!(bytes < 2048, "{bytes} bytes allocated (measured 1,743)");
+    assert!(calls <= 5, "{calls} allocations (measured 5)");
+    assert!(bytes <= 1240, "{bytes} bytes allocated (measured 1,240)");
 }

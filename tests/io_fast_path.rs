@@ -494,6 +494,90 @@ fn read_from_takes_a_head_longer_than_its_first_read() {
     }
 }
 
+/// A server fed `input` in one `read_from`, then the end of the stream if
+/// `eof`: each `UpgradeRequest` accepted, every event taken with
+/// `poll_event` and the bytes with `write_to`; against the same input fed
+/// with `handle_bytes`, events and bytes through `poll_output`. The first
+/// read of a request is parsed where it lands (nothing buffered yet):
+/// what it does not take must go the general way, unchanged.
+fn first_read_as_handle_bytes(input: &[u8], eof: bool) -> (Vec<u8>, Vec<String>) {
+    let answer = |s: &mut Connection, e: &Event| {
+        if matches!(e, Event::UpgradeRequest(_)) {
+            s.accept(Accept::new()).unwrap();
+        }
+    };
+    let mut a = Connection::server(Config::default());
+    a.handle_bytes(input);
+    if eof {
+        a.handle_eof();
+    }
+    let (mut wire_a, mut events_a) = (Vec::new(), Vec::new());
+    while let Some(o) = a.poll_output() {
+        match o {
+            Output::Transmit(b) => wire_a.extend_from_slice(&b),
+            Output::Event(e) => {
+                answer(&mut a, &e);
+                events_a.push(format!("{e:?}"));
+            }
+            Output::CloseTransport => events_a.push("CloseTransport".into()),
+            other => panic!("{other:?}"),
+        }
+    }
+    let mut b = Connection::server(Config::default());
+    let mut reader = io::Cursor::new(input);
+    assert_eq!(b.read_from(&mut reader).unwrap(), input.len());
+    if eof {
+        assert_eq!(b.read_from(&mut reader).unwrap(), 0);
+    }
+    let (mut wire_b, mut events_b) = (Vec::new(), Vec::new());
+    loop {
+        let mut more = false;
+        while let Some(e) = b.poll_event() {
+            answer(&mut b, &e);
+            events_b.push(format!("{e:?}"));
+            more = true;
+        }
+        let mut w = Recorder::new();
+        if b.write_to(&mut w).unwrap() == Flushed::CloseTransport {
+            events_b.push("CloseTransport".into());
+            more = true;
+        }
+        more |= !w.wire.is_empty();
+        wire_b.extend_from_slice(&w.wire);
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(wire_b, wire_a, "the bytes written for {:?}", String::from_utf8_lossy(input));
+    assert_eq!(events_b, events_a, "the events of {:?}", String::from_utf8_lossy(input));
+    (wire_a, events_a)
+}
+
+#[test]
+fn a_first_read_parsed_in_place_gives_what_handle_bytes_gives() {
+    let request = long_request(300);
+    let message = peer_frame(Role::Server, true, op::TEXT, b"right behind");
+    let close = peer_frame(Role::Server, true, op::CLOSE, &close_body(1000, ""));
+    // The request alone; with a message and a Close pipelined behind it.
+    let (wire, events) = first_read_as_handle_bytes(&request, false);
+    assert!(wire.starts_with(b"HTTP/1.1 101 "), "{}", String::from_utf8_lossy(&wire));
+    assert_eq!(events.len(), 2, "{events:?}");
+    let pipelined = [&request[..], &message, &close].concat();
+    let (wire, events) = first_read_as_handle_bytes(&pipelined, false);
+    assert!(events.iter().any(|e| e.contains("right behind")), "{events:?}");
+    assert!(wire.ends_with(&[0x88, 0x02, 0x03, 0xe8]), "the Close echoed: {wire:?}");
+    // Half a request, then the end: refused as cut short.
+    let (_, events) = first_read_as_handle_bytes(&request[..150], true);
+    assert!(events.last().is_some_and(|e| e.starts_with("Closed")), "{events:?}");
+    // A plain HTTP request; an upgrade request without a key.
+    let (_, events) = first_read_as_handle_bytes(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", false);
+    assert!(events[0].starts_with("HttpRequest"), "{events:?}");
+    let keyless = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\n";
+    let (wire, _) = first_read_as_handle_bytes(keyless, false);
+    assert!(wire.starts_with(b"HTTP/1.1 400 "), "{}", String::from_utf8_lossy(&wire));
+}
+
 #[test]
 fn read_from_passes_errors_through() {
     struct Failing;

@@ -25,9 +25,9 @@ impl Connection {
     /// no buffer of its own and the bytes are not copied again: received
     /// payloads are slices of it. `Read` needs initialised memory, so the
     /// room is zeroed first (the opening handshake's head is read on the
-    /// stack, and the input buffer made for just what came: accepting
-    /// Chromium's request, `benches/rivals` W6, 84.5 ms → 79 ms for
-    /// 100,000); a read of 2 KiB to start with, doubled whenever
+    /// stack, a server's request parsed there, and the input buffer made
+    /// for what is left: accepting Chromium's request, `benches/rivals` W6,
+    /// 84.5 ms → 74 ms for 100,000); a read of 2 KiB to start with, doubled whenever
     /// a read fills it, up to 64 KiB, so that a busy stream reaches
     /// full-size reads within a few reads and a connection that sees a
     /// handshake and a few small messages never zeroes more than it reads.
@@ -80,8 +80,9 @@ impl Connection {
 
     /// [`read_from`](Self::read_from) while the opening handshake's head
     /// is awaited and nothing is buffered: the read lands on the stack
-    /// (zeroing memory that is in cache anyway) and the input buffer is
-    /// allocated for just what came, not for the whole read.
+    /// (zeroing memory that is in cache anyway). A server takes a whole
+    /// upgrade request from there (`request_in_place`); what is left goes
+    /// into an input buffer allocated for just that, not for the read.
     fn read_head<R: Read + ?Sized>(&mut self, reader: &mut R) -> io::Result<usize> {
         let mut head = [0u8; FIRST_READ_SIZE];
         let read = read_once(reader, &mut head);
@@ -89,7 +90,12 @@ impl Connection {
         if n == FIRST_READ_SIZE {
             self.read_size = FIRST_READ_SIZE * 2;
         }
-        self.handle_bytes(&head[..n]);
+        let input = &head[..n];
+        let rest = self.request_in_place(input);
+        if rest.len() < input.len() {
+            self.note_input();
+        }
+        self.handle_bytes(rest);
         if read? == 0 {
             self.handle_eof();
         }

@@ -202,11 +202,7 @@ impl Connection {
             Ok(RequestParse::Partial) => return false,
             Ok(RequestParse::Complete(request, head_len)) => {
                 self.rx.consume(head_len);
-                // One request, shared: `accept` reads the connection's
-                // share, the application the event's.
-                let request = Arc::new(request);
-                self.state = State::Connecting(Handshake::AwaitDecision { request: Some(Arc::clone(&request)) });
-                self.tx.push_event(Event::UpgradeRequest(request));
+                self.requested(request);
             }
             Ok(RequestParse::NotUpgrade(request, _)) => {
                 // Nothing after a plain request is read: it is answered and
@@ -218,6 +214,34 @@ impl Connection {
             Err(e) => self.refuse_request(e),
         }
         true
+    }
+
+    /// The upgrade request is whole: it waits for `accept` or `reject`.
+    fn requested(&mut self, request: handshake::Request) {
+        // One request, shared: `accept` reads the connection's share, the
+        // application the event's.
+        let request = Arc::new(request);
+        self.state = State::Connecting(Handshake::AwaitDecision { request: Some(Arc::clone(&request)) });
+        self.tx.push_event(Event::UpgradeRequest(request));
+    }
+
+    /// (Server) `input`, read while the request is awaited with nothing
+    /// buffered, parsed where it was read: a whole upgrade request is taken
+    /// from it (its head copied once, into the request, not into the input
+    /// buffer first). Returns what it did not take, for the general path:
+    /// what follows the head, or all of it (a head not whole yet, anything
+    /// but an upgrade request, an error, which that path parses again).
+    #[cfg(feature = "std")]
+    pub(super) fn request_in_place<'a>(&mut self, input: &'a [u8]) -> &'a [u8] {
+        let limits = self.limits();
+        let State::Connecting(Handshake::AwaitRequest(reader)) = &mut self.state else { return input };
+        match reader.poll(input, false, limits) {
+            Ok(RequestParse::Complete(request, head_len)) => {
+                self.requested(request);
+                input.get(head_len..).unwrap_or_default()
+            }
+            _ => input,
+        }
     }
 
     /// Answers a bad request with its error status (none for an error
