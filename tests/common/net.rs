@@ -135,21 +135,42 @@ impl TcpDriver {
     }
 
     /// One read from the socket into the connection, then its outputs.
-    /// Every other read goes in through `handle_bytes_owned`, the others
-    /// through `handle_bytes`, to exercise both input paths.
+    /// The reads take turns at the three input paths: `read_from` (the
+    /// connection reads the socket itself: the first read, so a server's
+    /// upgrade request is parsed where it lands), `handle_bytes_owned` and
+    /// `handle_bytes`.
     pub fn read_once(&mut self) {
         assert!(!self.eof, "read after EOF; {}", self.summary());
+        let turn = self.reads % 3;
+        self.reads += 1;
+        if turn == 0 {
+            let mut tap = Tap { stream: &mut self.stream, log: &mut self.wire_in };
+            match self.conn.read_from(&mut tap) {
+                // `read_from` told the connection.
+                Ok(0) => {
+                    self.eof = true;
+                    self.timeline.push(Step::Eof);
+                    self.pump();
+                }
+                Ok(n) => {
+                    self.timeline.push(Step::Read(n));
+                    self.pump();
+                }
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => self.on_eof(),
+                Err(e) => panic!("wsmachine side: read failed ({e}), the peer is stuck or gone; {}", self.summary()),
+            }
+            return;
+        }
         let mut buf = vec![0u8; 64 * 1024];
         match self.stream.read(&mut buf) {
             Ok(0) => self.on_eof(),
             Ok(n) => {
                 self.timeline.push(Step::Read(n));
                 self.wire_in.extend_from_slice(&buf[..n]);
-                self.reads += 1;
-                if self.reads % 2 == 0 {
-                    self.conn.handle_bytes(&buf[..n]);
-                } else {
+                if turn == 1 {
                     self.conn.handle_bytes_owned(BytesMut::from(&buf[..n]));
+                } else {
+                    self.conn.handle_bytes(&buf[..n]);
                 }
                 self.pump();
             }
@@ -263,5 +284,19 @@ pub fn describe_event(e: &Event) -> String {
     match e {
         Event::Message(m) if m.len() > 64 => format!("Message({} bytes, text: {})", m.len(), m.is_text()),
         other => format!("{other:?}"),
+    }
+}
+
+/// The socket as `read_from` reads it, each read's bytes logged.
+struct Tap<'a> {
+    stream: &'a mut TcpStream,
+    log: &'a mut Vec<u8>,
+}
+
+impl Read for Tap<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.stream.read(buf)?;
+        self.log.extend_from_slice(&buf[..n]);
+        Ok(n)
     }
 }
