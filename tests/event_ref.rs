@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{close_body, closed, drain, op, other, peer_frame, peer_frame_rsv, with_config};
+use common::{Reads, close_body, closed, drain, op, other, peer_frame, peer_frame_rsv, with_config};
 use proptest::prelude::*;
 use wsmachine::{CloseCode, Config, Connection, Event, EventRef, Message, Output, Role, TextRef};
 
@@ -168,25 +168,6 @@ proptest! {
         let role = if server { Role::Server } else { Role::Client };
         let input = encode(role, &frames);
         same_as_owned(role, config, &input, &cuts, &by_ref);
-    }
-}
-
-/// A reader that hands out `data` in reads of the sizes `sizes` says
-/// (cycled; never more than the buffer, never 0 before the end).
-struct Reads<'a> {
-    data: &'a [u8],
-    sizes: &'a [usize],
-    next: usize,
-}
-
-impl std::io::Read for Reads<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let size = self.sizes[self.next % self.sizes.len()].max(1);
-        self.next += 1;
-        let n = size.min(buf.len()).min(self.data.len());
-        buf[..n].copy_from_slice(&self.data[..n]);
-        self.data = &self.data[n..];
-        Ok(n)
     }
 }
 

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{drain, events, op, peer_frame, server, with_config};
+use common::{Reads, drain, events, op, peer_frame, server, with_config};
 use wsmachine::{Bytes, Config, Connection, Event, Message, Role, Text};
 
 /// Texts of every shape: empty, ASCII, 2- to 4-byte code points (22, 24
@@ -163,5 +163,40 @@ fn streamed_chunks_never_split_a_code_point() {
             assert!(chunks.len() > 1, "fragments of {every}, reads of {read}: {} chunk(s)", chunks.len());
             assert_eq!(chunks.concat(), text, "fragments of {every}, reads of {read}");
         }
+    }
+}
+
+#[test]
+fn lent_texts_through_read_from() {
+    // `poll_event_ref` lends texts (`TextRef::as_str`, which trusts the same
+    // check) from every place it takes them: copied out of a short frame,
+    // copied out of a longer one, in place in `read_from`'s own buffer, and
+    // a message assembled from fragments whose frames the reads cut.
+    let samples = samples();
+    let mut wire = wire_of(&samples);
+    for s in &samples {
+        let bytes = s.as_bytes();
+        let (a, b) = bytes.split_at(bytes.len() / 2);
+        wire.extend(peer_frame(Role::Server, false, op::TEXT, a));
+        wire.extend(peer_frame(Role::Server, true, op::CONT, b));
+    }
+    let want: Vec<String> = samples.iter().chain(&samples).cloned().collect();
+    for sizes in [vec![64 * 1024], vec![7], vec![3, 100, 1]] {
+        let mut c = server();
+        let mut reader = Reads { data: &wire, sizes: &sizes, next: 0 };
+        let mut got = Vec::new();
+        while c.read_from(&mut reader).unwrap() > 0 {
+            while let Some(event) = c.poll_event_ref() {
+                match event {
+                    wsmachine::EventRef::Text(t) => {
+                        let s = t.as_str();
+                        assert_eq!(s.as_bytes(), t.as_bytes());
+                        got.push(s.to_owned());
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        assert_eq!(got, want, "reads of {sizes:?}");
     }
 }

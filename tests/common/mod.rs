@@ -516,3 +516,22 @@ pub fn any_width_char() -> impl proptest::strategy::Strategy<Value = char> {
         proptest::char::range('\u{10000}', '\u{10ffff}'),
     ]
 }
+
+/// A reader that hands out `data` in reads of the sizes `sizes` says
+/// (cycled; never more than the buffer, never 0 before the end).
+pub struct Reads<'a> {
+    pub data: &'a [u8],
+    pub sizes: &'a [usize],
+    pub next: usize,
+}
+
+impl std::io::Read for Reads<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let size = self.sizes[self.next % self.sizes.len()].max(1);
+        self.next += 1;
+        let n = size.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
