@@ -33,6 +33,7 @@ mod common;
 
 use common::alloc::{self, Counting};
 use common::bounds::{KIB, receive_bound, retention_bound};
+use common::read_loop::{Turn, read_all};
 use common::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -413,20 +414,16 @@ fn feed(conn: &mut Connection, wire: &[u8], reads: &[Read], mut on_message: impl
             // As the README's loop: each read, then every event, then the
             // answers written (the drain below).
             let n = r.size.min(rest);
-            let mut reader = &wire[at..at + n];
-            while !reader.is_empty() {
-                conn.read_from(&mut reader).expect("a slice reads");
-                while let Some(e) = conn.poll_event_ref() {
-                    match e {
-                        EventRef::Other(Event::Ping(_)) => {}
-                        EventRef::Other(other) => panic!("unexpected {other:?}"),
-                        lent => on_message(Got::Lent(lent)),
+            read_all(conn, &wire[at..at + n], |fed| match fed {
+                Turn::Event(EventRef::Other(Event::Ping(_))) => {}
+                Turn::Event(EventRef::Other(other)) => panic!("unexpected {other:?}"),
+                Turn::Event(lent) => on_message(Got::Lent(lent)),
+                Turn::Read(conn) => {
+                    while let Some(o) = conn.poll_output() {
+                        assert!(matches!(o, Output::Transmit(_)), "{o:?} left behind by poll_event_ref");
                     }
                 }
-                while let Some(o) = conn.poll_output() {
-                    assert!(matches!(o, Output::Transmit(_)), "{o:?} left behind by poll_event_ref");
-                }
-            }
+            });
             // Its own buffer is a read of 64 KiB.
             largest = largest.max(64 * KIB);
             at += n;

@@ -35,6 +35,8 @@ pub mod differential;
 pub mod h2;
 pub mod heads;
 pub mod memory;
+#[path = "../../tests/common/read_loop.rs"]
+pub mod read_loop;
 
 use std::str;
 use std::sync::Arc;

@@ -38,6 +38,7 @@ use crate::api::encode_frame;
 use crate::bounds::{KIB, receive_bound, retention_bound};
 use crate::data::{noise, other, prose, random_text};
 use crate::deflate::open_deflate;
+use crate::read_loop::{Turn, read_all};
 use crate::{CountingEntropy, alloc, check_lent, read_header};
 
 /// Assert the design's retention bound (N × (2s + 256) plus a read buffer
@@ -455,24 +456,18 @@ fn feed(
                 // As the README's loop: each read, then every event, then
                 // the answers written (below, after each call).
                 let n = size.min(rest);
-                let mut reader = &wire[at..at + n];
-                while !reader.is_empty() {
-                    conn.read_from(&mut reader).expect("a slice reads");
-                    while let Some(e) = conn.poll_event_ref() {
-                        match e {
-                            EventRef::Other(Event::Ping(_)) => {}
-                            EventRef::Other(other) => {
-                                assert!(messages >= quiet, "{other:?} after {messages} of {quiet} messages")
-                            }
-                            lent => {
-                                messages += 1;
-                                on_message(Got::Lent(lent));
-                            }
-                        }
+                read_all(conn, &wire[at..at + n], |fed| match fed {
+                    Turn::Event(EventRef::Other(Event::Ping(_))) => {}
+                    Turn::Event(EventRef::Other(other)) => {
+                        assert!(messages >= quiet, "{other:?} after {messages} of {quiet} messages")
+                    }
+                    Turn::Event(lent) => {
+                        messages += 1;
+                        on_message(Got::Lent(lent));
                     }
                     // The answers, and any event behind `CloseTransport`.
-                    drain(conn, &mut messages, quiet, &mut on_message);
-                }
+                    Turn::Read(conn) => drain(conn, &mut messages, quiet, &mut on_message),
+                });
                 n
             }
             How::Lent | How::LentFull | How::LentShort(_) | How::LentGrow(_) => {

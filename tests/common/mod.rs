@@ -276,6 +276,7 @@ pub mod deflate;
 pub mod net;
 #[cfg(feature = "deflate")]
 pub mod puff;
+pub mod read_loop;
 
 #[allow(unused_imports)]
 pub use data::*;
