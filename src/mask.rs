@@ -98,7 +98,7 @@ pub(crate) fn unmask_into_is_ascii(dst: &mut [u8], src: &[u8], key: [u8; 4]) -> 
 }
 
 /// Appends `src` masked with `key`, as if it started at payload byte
-/// `offset`, to `dst` in one pass over memory: 128 bytes at a time, XORed a
+/// `offset`, to `dst` (a vector or a `BytesMut`) in one pass over memory: 128 bytes at a time, XORed a
 /// word at a time into a block small enough for the compiler to keep in
 /// vector registers, then appended (no 4 KiB stack piece, no second pass
 /// over the message). Measured against XORing byte by byte through a
@@ -108,7 +108,7 @@ pub(crate) fn unmask_into_is_ascii(dst: &mut [u8], src: &[u8], key: [u8; 4]) -> 
 /// 3.47–3.50 ms; copying and then unmasking in place, 2 or 8 KiB at a time,
 /// 3.85–4.06 ms.
 #[inline]
-pub(crate) fn extend_unmasked(dst: &mut alloc::vec::Vec<u8>, src: &[u8], key: [u8; 4], offset: usize) {
+pub(crate) fn extend_unmasked<B: Grow>(dst: &mut B, src: &[u8], key: [u8; 4], offset: usize) {
     let key = rotate(key, offset);
     let k32 = u32::from_ne_bytes(key);
     let k64 = u64::from(k32) | (u64::from(k32) << 32);
@@ -130,6 +130,35 @@ pub(crate) fn extend_unmasked(dst: &mut alloc::vec::Vec<u8>, src: &[u8], key: [u
     apply_mask(plain, key, 0);
     dst.extend_from_slice(plain);
 }
+
+/// A buffer [`extend_unmasked`] appends to. Its own two methods, inlined
+/// into the loop, not `BufMut::put_slice` (without a reserve first):
+/// through that, reading 1 MiB
+/// binary messages (`benches/rivals` W3) took 4.3 ms instead of 3.0 ms.
+pub(crate) trait Grow {
+    /// Room for `additional` more bytes.
+    fn reserve(&mut self, additional: usize);
+    /// Appends `bytes`.
+    fn extend_from_slice(&mut self, bytes: &[u8]);
+}
+
+/// [`Grow`] for buffers whose inherent methods of those names do it.
+macro_rules! grow_inherent {
+    ($($buf:ty),*) => {$(
+        impl Grow for $buf {
+            #[inline(always)]
+            fn reserve(&mut self, additional: usize) {
+                <$buf>::reserve(self, additional);
+            }
+            #[inline(always)]
+            fn extend_from_slice(&mut self, bytes: &[u8]) {
+                <$buf>::extend_from_slice(self, bytes);
+            }
+        }
+    )*};
+}
+
+grow_inherent!(alloc::vec::Vec<u8>, bytes::BytesMut);
 
 /// The block [`extend_unmasked`] XORs at a time.
 const BLOCK: usize = 128;
