@@ -6,6 +6,8 @@
 #   FUZZ_SANITIZER      none (default) or address, leak, ...: address needs
 #                       nightly-only rustc flags, so it sets RUSTC_BOOTSTRAP=1
 #   CARGO_FUZZ_VERSION  the cargo-fuzz to install when missing (default 0.13.2)
+#   FUZZ_FEATURES       features of the fuzz crate to build with (e.g.
+#                       avx512-utf8); none by default
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -26,4 +28,7 @@ fi
 rm -f target/.rustc_info.json
 
 echo "== $(rustc --version), $(cargo fuzz --version), sanitizer: $FUZZ_SANITIZER"
-cargo fuzz build --sanitizer "$FUZZ_SANITIZER"
+features=()
+[ -n "${FUZZ_FEATURES:-}" ] && features=(--features "$FUZZ_FEATURES")
+echo "== features: ${FUZZ_FEATURES:-(none)}"
+cargo fuzz build --sanitizer "$FUZZ_SANITIZER" "${features[@]}"

@@ -10,7 +10,7 @@
 # libFuzzer's final stats; exits non-zero if any target crashes, leaks, times
 # out or fails to build. Crash inputs land in fuzz/artifacts/<target>/.
 #
-# Environment: FUZZ_SANITIZER (see build.sh), FUZZ_ARGS (extra libFuzzer
+# Environment: FUZZ_SANITIZER and FUZZ_FEATURES (see build.sh), FUZZ_ARGS (extra libFuzzer
 # options, e.g. "-max_len=65536").
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -23,6 +23,8 @@ secs=$1
 shift
 
 ./build.sh
+features=()
+[ -n "${FUZZ_FEATURES:-}" ] && features=(--features "$FUZZ_FEATURES")
 : "${FUZZ_SANITIZER:=none}"
 [ "$FUZZ_SANITIZER" != none ] && export RUSTC_BOOTSTRAP=1
 
@@ -55,7 +57,7 @@ run_one() {
     echo "== $t: ${limit[*]}"
     set +e
     # shellcheck disable=SC2086 # FUZZ_ARGS is a list of options
-    cargo fuzz run --sanitizer "$FUZZ_SANITIZER" "$t" "corpus/$t" -- \
+    cargo fuzz run --sanitizer "$FUZZ_SANITIZER" "${features[@]}" "$t" "corpus/$t" -- \
         "${limit[@]}" -timeout=10 -print_final_stats=1 ${FUZZ_ARGS:-} >"$log" 2>&1
     rc=$?
     set -e

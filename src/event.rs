@@ -298,7 +298,7 @@ impl fmt::Display for Text {
 #[cfg(not(feature = "unchecked-utf8"))]
 #[inline]
 fn validated_str(bytes: &[u8]) -> &str {
-    match simdutf8::basic::from_utf8(bytes) {
+    match crate::utf8::simd::basic::from_utf8(bytes) {
         Ok(s) => s,
         // Invariant: every constructor of `Text` and `TextRef` validated
         // these exact bytes, and neither lets them change.

@@ -82,6 +82,24 @@ pub fn unmask_is_ascii(buf: &mut [u8], key: [u8; 4]) -> bool {
     crate::mask::unmask_is_ascii(buf, key)
 }
 
+/// The incremental UTF-8 validator of text messages (RFC 6455 §8.1), with
+/// the SIMD validator the build chose (feature `avx512-utf8` or not).
+#[derive(Debug, Default)]
+pub struct Utf8Validator(crate::utf8::Utf8Validator);
+
+impl Utf8Validator {
+    /// Validates the next chunk; `Err` once the text so far is invalid.
+    #[allow(clippy::result_unit_err)]
+    pub fn feed(&mut self, data: &[u8]) -> Result<(), ()> {
+        self.0.feed(data)
+    }
+
+    /// Whether the text fed so far ends on a code point boundary.
+    pub fn is_complete(&self) -> bool {
+        self.0.is_complete()
+    }
+}
+
 /// One direction's permessage-deflate decompressor (RFC 7692 §7.2.2), with
 /// context takeover or not, 15-bit windows.
 #[cfg(feature = "deflate")]

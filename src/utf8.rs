@@ -5,6 +5,14 @@
 //! point (at most 3 bytes) into the next chunk and reports an error as soon as
 //! a byte makes the text invalid, without waiting for the message to end.
 
+/// The SIMD validator: simdutf8 (AVX2 or SSE 4.2, chosen at run time), or
+/// with feature `avx512-utf8` its AVX-512 kernel where the CPU has it
+/// (the same crate's code, published by a fork until simdutf8 releases it).
+#[cfg(not(feature = "avx512-utf8"))]
+pub(crate) use simdutf8 as simd;
+#[cfg(feature = "avx512-utf8")]
+pub(crate) use simdutf8_avx512 as simd;
+
 /// Chunks shorter than this are first checked for pure ASCII.
 const SHORT: usize = 64;
 
@@ -79,7 +87,7 @@ impl Utf8Validator {
         // most 3 bytes of the cut code point.
         let cut = incomplete_suffix(data);
         let (body, tail) = data.split_at(data.len() - cut);
-        if simdutf8::basic::from_utf8(body).is_ok() {
+        if simd::basic::from_utf8(body).is_ok() {
             return match core::str::from_utf8(tail) {
                 Ok(_) => Ok(()),
                 // A valid but incomplete prefix: carry it.
@@ -91,7 +99,7 @@ impl Utf8Validator {
                 Err(_) => Err(()),
             };
         }
-        match simdutf8::compat::from_utf8(data) {
+        match simd::compat::from_utf8(data) {
             Ok(_) => Ok(()),
             Err(e) => match e.error_len() {
                 // An incomplete but valid prefix at the very end: carry it.

@@ -1,11 +1,11 @@
 //! The checks of the codec-level targets (`frame_decode`, `mask`,
-//! `deflate_inflate`) and the head readers fed as a connection feeds them
+//! `deflate_inflate`, `utf8`) and the head readers fed as a connection feeds them
 //! (`heads`, the stream targets), over the thin entry points of
 //! `wsmachine::fuzzing`.
 
 use wsmachine::fuzzing::{
-    FrameHeader, Inflater, RequestHead, RequestReader, ResponseHead, ResponseReader, apply_mask, decode_header,
-    encode_header, extend_masked_at, extend_unmasked, header_len, mask_into, unmask_is_ascii,
+    FrameHeader, Inflater, RequestHead, RequestReader, ResponseHead, ResponseReader, Utf8Validator, apply_mask,
+    decode_header, encode_header, extend_masked_at, extend_unmasked, header_len, mask_into, unmask_is_ascii,
 };
 use wsmachine::handshake::ClientRequest;
 use wsmachine::{BytesMut, HandshakeError, Role};
@@ -203,4 +203,33 @@ fn stepwise<T: PartialEq + Clone>(
         result = poll(buf, true);
     }
     result
+}
+
+/// The `utf8` target: the text after the cuts (see the target's input
+/// format) fed to the validator chunk by chunk, each verdict checked against
+/// `str::from_utf8` of the text so far, and completeness at the end.
+pub fn utf8_cut_anywhere(data: &[u8]) {
+    let Some((&n, rest)) = data.split_first() else { return };
+    let n = usize::from(n % 8).min(rest.len() / 2);
+    let (cuts, text) = rest.split_at(2 * n);
+    let mut at: Vec<usize> =
+        cuts.chunks_exact(2).map(|c| usize::from(u16::from_be_bytes([c[0], c[1]])) % (text.len() + 1)).collect();
+    at.push(0);
+    at.push(text.len());
+    at.sort_unstable();
+    let mut v = Utf8Validator::default();
+    for w in at.windows(2) {
+        let so_far = &text[..w[1]];
+        // Invalid so far: an error that is not just the end cut short.
+        let invalid = match std::str::from_utf8(so_far) {
+            Ok(_) => false,
+            Err(e) => e.error_len().is_some(),
+        };
+        let verdict = v.feed(&text[w[0]..w[1]]);
+        assert_eq!(verdict.is_err(), invalid, "after {} of {} bytes", w[1], text.len());
+        if invalid {
+            return;
+        }
+    }
+    assert_eq!(v.is_complete(), std::str::from_utf8(text).is_ok());
 }

@@ -173,8 +173,8 @@ impl Request {
     ) -> Result<Self, HandshakeError> {
         // Method, path and names are valid UTF-8, and the rest of a head is
         // ASCII: only a value can fail.
-        let text =
-            simdutf8::basic::from_utf8(head).map_err(|_| HandshakeError::Malformed("header value is not UTF-8"))?;
+        let text = crate::utf8::simd::basic::from_utf8(head)
+            .map_err(|_| HandshakeError::Malformed("header value is not UTF-8"))?;
         Span::fits(head.len())?;
         let spans =
             fields.map(|(name, value)| Field { name: Span::of(head, name.as_bytes()), value: Span::of(head, value) });

@@ -290,6 +290,12 @@ fn print_table(rows: &[Row], runs: usize) {
          \"allocs/msg\": allocation calls per message in one more, untimed run. W6 counts handshakes as messages and \
          request bytes as bytes.\n"
     );
+    if cfg!(feature = "avx512-utf8") {
+        println!(
+            "Built with feature avx512-utf8: wsmachine validates UTF-8 with simdutf8's AVX-512 kernel where the CPU \
+             has it (the limit row stays simdutf8 0.1.5's).\n"
+        );
+    }
     println!("| Workload | Implementation | Median time | msg/s | GiB/s | vs best rival | of floor | allocs/msg |");
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut i = 0;
