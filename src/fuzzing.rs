@@ -69,6 +69,12 @@ pub fn extend_unmasked(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usiz
     crate::mask::extend_unmasked(dst, src, key, offset);
 }
 
+/// [`extend_unmasked`], telling whether the bytes appended are all ASCII
+/// (the receiver's assembly of a text that has been ASCII so far).
+pub fn extend_unmasked_is_ascii(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize) -> bool {
+    crate::mask::extend_unmasked_is_ascii(dst, src, key, offset)
+}
+
 /// Writes `src` masked with `key` at `offset` into `dst`, as long (the
 /// client's piece-by-piece masking in `write_to`).
 #[cfg(feature = "std")]

@@ -5,12 +5,19 @@
 //! reads and whether the driver polls between them, every byte is unmasked
 //! exactly once, at its phase of the key: the messages arrive intact, and
 //! so does whatever follows the frame in the same read.
+//!
+//! A fragmented text is unmasked into the message as it arrives, and while
+//! it has been ASCII so far the same pass tells whether the new bytes are
+//! ASCII, which then need no other UTF-8 check: texts mostly ASCII with a
+//! character or an invalid byte anywhere (in a 128-byte block or the tail
+//! behind the last one, in any fragment) are accepted exactly when
+//! `str::from_utf8` accepts them, and fail with 1007 otherwise.
 
 mod common;
 
 use common::*;
 use proptest::prelude::*;
-use wsmachine::{Connection, Event, Message, Role};
+use wsmachine::{Connection, ConnectionError, Event, Message, ProtocolError, Role};
 
 /// How one piece of the wire is handed over.
 #[derive(Clone, Copy, Debug)]
@@ -54,6 +61,22 @@ fn hand_over(c: &mut Connection, piece: &[u8], how: Feed, got: &mut Vec<Event>) 
     }
 }
 
+/// Hands `wire` over in pieces of the sizes and ways of `cuts`, taken in
+/// turn; the events polled on the way.
+fn feed_in_cuts(c: &mut Connection, wire: &[u8], cuts: &[(usize, Feed)]) -> Vec<Event> {
+    let mut got = Vec::new();
+    let mut rest = wire;
+    for &(size, how) in cuts.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (piece, after) = rest.split_at(size.min(rest.len()));
+        hand_over(c, piece, how, &mut got);
+        rest = after;
+    }
+    got
+}
+
 proptest! {
     #[test]
     fn a_binary_frame_fed_any_way_is_unmasked_exactly_once(
@@ -68,16 +91,7 @@ proptest! {
         wire.extend_from_slice(&peer_frame(Role::Server, true, op::TEXT, b"after"));
 
         let mut c = server();
-        let mut got = Vec::new();
-        let mut rest = &wire[..];
-        for &(size, how) in cuts.iter().cycle() {
-            if rest.is_empty() {
-                break;
-            }
-            let (piece, after) = rest.split_at(size.min(rest.len()));
-            hand_over(&mut c, piece, how, &mut got);
-            rest = after;
-        }
+        let mut got = feed_in_cuts(&mut c, &wire, &cuts);
         while let Some(e) = c.poll_event() {
             got.push(e);
         }
@@ -107,4 +121,59 @@ fn bytes_handed_over_in_a_buffer_then_a_slice_without_a_poll() {
     hand_over(&mut c, &wire[1_000..50_000], Feed::Owned { poll: false }, &mut got);
     hand_over(&mut c, &wire[50_000..], Feed::Slice { poll: true }, &mut got);
     assert_eq!(got, vec![Event::Message(Message::binary(data))]);
+}
+
+/// What goes into the middle of a mostly ASCII text.
+fn insert() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        Just(Vec::new()),
+        Just("é".as_bytes().to_vec()),
+        Just("中".as_bytes().to_vec()),
+        Just("🎉".as_bytes().to_vec()),
+        Just(vec![0x80]),
+        Just(vec![0xff]),
+        Just(vec![0xc3]),
+        Just(vec![0xed, 0xa0, 0x80]),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn fragmented_text_is_valid_exactly_when_std_says_so(
+        ascii in prop::collection::vec(0x20u8..0x7f, 0..3000),
+        at in any::<prop::sample::Index>(),
+        extra in insert(),
+        sizes in prop::collection::vec(1usize..700, 1..12),
+        cuts in prop::collection::vec((1usize..5_000, feed()), 1..8),
+    ) {
+        let mut text = ascii;
+        let at = at.index(text.len() + 1);
+        text.splice(at..at, extra);
+        // The text's fragments, sizes taken in turn; the last one is FIN.
+        let mut bytes = Vec::new();
+        let mut rest = &text[..];
+        let mut first = true;
+        for &size in sizes.iter().cycle() {
+            let (piece, after) = rest.split_at(size.min(rest.len()));
+            let fin = after.is_empty();
+            bytes.extend_from_slice(&peer_frame(Role::Server, fin, if first { op::TEXT } else { op::CONT }, piece));
+            first = false;
+            rest = after;
+            if fin {
+                break;
+            }
+        }
+        let mut c = server();
+        let mut got = feed_in_cuts(&mut c, &bytes, &cuts);
+        let outs = drain(&mut c);
+        got.extend(events(&outs));
+        match std::str::from_utf8(&text) {
+            Ok(valid) => prop_assert_eq!(got, vec![Event::Message(Message::text(valid.to_owned()))]),
+            Err(_) => {
+                prop_assert_eq!(wire(&outs), own_frame(Role::Server, true, op::CLOSE, &close_body(1007, "")));
+                let end = closed(&outs).map(|c| c.error);
+                prop_assert_eq!(end, Some(Some(ConnectionError::Protocol(ProtocolError::InvalidUtf8))));
+            }
+        }
+    }
 }

@@ -2,7 +2,8 @@
 //! offset gives the same bytes, and masking twice restores the input; the
 //! same for masking while copying (`extend_masked_at`, into a `BytesMut`)
 //! and while appending to a vector (`extend_unmasked`, the receiver's
-//! fragment assembly) and into a slice (`mask_into`, a client's pieces in
+//! fragment assembly, and `extend_unmasked_is_ascii`, which also tells
+//! whether a text fragment is ASCII) and into a slice (`mask_into`, a client's pieces in
 //! `write_to`), and the short-frame pass (`unmask_is_ascii`) agrees on the
 //! bytes and on whether they are ASCII.
 //!

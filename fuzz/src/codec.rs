@@ -5,7 +5,8 @@
 
 use wsmachine::fuzzing::{
     FrameHeader, Inflater, RequestHead, RequestReader, ResponseHead, ResponseReader, Utf8Validator, apply_mask,
-    decode_header, encode_header, extend_masked_at, extend_unmasked, header_len, mask_into, unmask_is_ascii,
+    decode_header, encode_header, extend_masked_at, extend_unmasked, extend_unmasked_is_ascii, header_len, mask_into,
+    unmask_is_ascii,
 };
 use wsmachine::handshake::ClientRequest;
 use wsmachine::{BytesMut, HandshakeError, Role};
@@ -106,6 +107,13 @@ pub fn mask_split(data: &[u8], key: [u8; 4], offset: usize, split: usize) {
     extend_unmasked(&mut grown, &data[..split], key, offset);
     extend_unmasked(&mut grown, &data[split..], key, offset + split);
     assert_eq!(grown, whole);
+    // The same appending that also tells whether the bytes are ASCII (a
+    // fragment of text): the same bytes, and the flag of each piece.
+    let mut texts = Vec::new();
+    let first = extend_unmasked_is_ascii(&mut texts, &data[..split], key, offset);
+    let second = extend_unmasked_is_ascii(&mut texts, &data[split..], key, offset + split);
+    assert_eq!(texts, whole);
+    assert_eq!((first, second), (whole[..split].is_ascii(), whole[split..].is_ascii()));
     // The short-frame pass: the same bytes (from offset 0), and ASCII
     // exactly when no byte has its high bit set.
     let mut short = data.to_vec();

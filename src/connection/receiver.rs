@@ -22,7 +22,7 @@ use crate::error::ProtocolError;
 use crate::event::{CloseFrame, Message, MessageKind, Text};
 use crate::extension::{RSV1, RxExtensions};
 use crate::frame::{self, Header, Rules};
-use crate::mask::{apply_mask, extend_unmasked, unmask_into_is_ascii, unmask_is_ascii};
+use crate::mask::{apply_mask, extend_unmasked, extend_unmasked_is_ascii, unmask_into_is_ascii, unmask_is_ascii};
 use crate::utf8::{self, Utf8Validator};
 
 /// Input buffers grow by at least this much (up to what a frame in
@@ -170,6 +170,8 @@ struct Assembly {
     /// (`extend_unmasked`, which a vector's trusted-length `extend` makes
     /// possible in safe code).
     plain: Vec<u8>,
+    /// A text message all ASCII so far (as far as `append` knows).
+    ascii: bool,
     /// Its size on the wire so far, counted at each frame header.
     size: usize,
     /// Its frames so far (bounded by `Config::max_fragments`).
@@ -202,16 +204,29 @@ impl Assembly {
     /// unmasked, in one pass. Room is made for more of the fragment at
     /// once, but no more than the message so far: memory follows the bytes
     /// that came.
+    /// True when the bytes appended are text known to be all ASCII,
+    /// learnt in the same pass while the message has been ASCII so far
+    /// (see [`extend_unmasked_is_ascii`]); false when not known.
     #[inline]
-    fn append(&mut self, p: &FrameProgress, bytes: &[u8]) {
+    fn append(&mut self, p: &FrameProgress, bytes: &[u8]) -> bool {
         if bytes.is_empty() {
-            return;
+            return self.text && self.ascii;
         }
         let start = self.plain.len();
         self.plain.reserve(bytes.len().max(p.len.min(start.max(RX_GROWTH))));
         match p.header.mask {
-            Some(key) => extend_unmasked(&mut self.plain, bytes, key, p.offset),
-            None => self.plain.extend_from_slice(bytes),
+            Some(key) if self.text && self.ascii => {
+                self.ascii = extend_unmasked_is_ascii(&mut self.plain, bytes, key, p.offset);
+                self.ascii
+            }
+            Some(key) => {
+                extend_unmasked(&mut self.plain, bytes, key, p.offset);
+                false
+            }
+            None => {
+                self.plain.extend_from_slice(bytes);
+                false
+            }
         }
     }
 }
@@ -486,9 +501,9 @@ impl Receiver {
                     let Some(a) = self.assembly.as_mut() else { return used };
                     let take = (data.len() - used).min(p.len);
                     let start = a.plain.len();
-                    a.append(&p, &data[used..used + take]);
+                    let ascii = a.append(&p, &data[used..used + take]);
                     used += take;
-                    if a.text && self.utf8.feed(&a.plain[start..]).is_err() {
+                    if a.text && !(ascii && self.utf8.is_complete()) && self.utf8.feed(&a.plain[start..]).is_err() {
                         // Reported by the next step, after anything before
                         // it (as `next` does with an error behind items).
                         self.failed = Some(ProtocolError::InvalidUtf8);
@@ -1166,8 +1181,8 @@ impl Receiver {
         let take = self.buf.len().min(p.len);
         if take > 0 {
             let start = a.plain.len();
-            a.append(&p, &self.buf[..take]);
-            if a.text && self.utf8.feed(&a.plain[start..]).is_err() {
+            let ascii = a.append(&p, &self.buf[..take]);
+            if a.text && !(ascii && self.utf8.is_complete()) && self.utf8.feed(&a.plain[start..]).is_err() {
                 return Err(ProtocolError::InvalidUtf8);
             }
             self.buf.advance(take);
@@ -1217,6 +1232,7 @@ impl Receiver {
                         text,
                         data: BytesMut::new(),
                         plain: Vec::new(),
+                        ascii: true,
                         size: len,
                         frames: 1,
                         compressed,
