@@ -2,17 +2,20 @@
 //! server (default `ws://127.0.0.1:9001`), it asks `/getCaseCount`, runs
 //! `/runCase?case=N&agent=wsmachine` for every case, echoing each message,
 //! then asks `/updateReports?agent=wsmachine`. Offers permessage-deflate when
-//! built with `--features deflate`. Run by `autobahn/run.sh client`.
+//! built with `--features deflate`. Run by `autobahn/run.sh client`. Driven
+//! as the README's loop drives a connection: `read_from`, `poll_event_ref`,
+//! `write_to` (see `support/echo_loop.rs`).
 
-use std::io::{self, BufWriter, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 
 use wsmachine::handshake::ClientRequest;
-use wsmachine::{ChaChaEntropy, Config, Connection, Event, Output};
+use wsmachine::{ChaChaEntropy, Config, Connection, Event};
 
 #[path = "support/autobahn.rs"]
 mod autobahn;
 use autobahn::Suite;
+#[path = "support/echo_loop.rs"]
+mod echo_loop;
 
 const AGENT: &str = "wsmachine";
 
@@ -29,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// returns the first message's bytes.
 fn run(url: &str) -> Result<Option<Vec<u8>>, Box<dyn std::error::Error>> {
     let request = ClientRequest::new(url)?;
-    let stream = TcpStream::connect((request.host(), request.port()))?;
+    let mut stream = TcpStream::connect((request.host(), request.port()))?;
     stream.set_nodelay(true)?;
     let config = Config::default().with_max_message_size(16 << 20).with_max_frame_size(16 << 20);
     // Cases 12.* and 13.* exercise permessage-deflate (build with
@@ -41,48 +44,15 @@ fn run(url: &str) -> Result<Option<Vec<u8>>, Box<dyn std::error::Error>> {
             .with_client_no_context_takeover(false),
     ));
     // A write that moves no byte for keepalive_timeout fails (the timeout is
-    // per write call: within twice that): a peer that stops reading is
-    // dropped instead of holding us forever. (The fuzzing
-    // server always reads; this loop does not run the connection's
-    // deadlines, see echo_server for one that does.)
+    // per write call: within twice that).
     stream.set_write_timeout(Some(config.keepalive_timeout))?;
     let mut conn = Connection::client(request, config, ChaChaEntropy::new())?;
-    let mut reader = stream.try_clone()?;
-    let mut writer = BufWriter::with_capacity(64 * 1024, stream);
-    let mut buf = vec![0u8; 64 * 1024];
     let mut first = None;
-    loop {
-        while let Some(output) = conn.poll_output() {
-            match output {
-                Output::Transmit(bytes) => writer.write_all(&bytes).map_err(not_reading)?,
-                Output::CloseTransport => {
-                    writer.flush().map_err(not_reading)?;
-                    let _ = writer.get_ref().shutdown(Shutdown::Write);
-                }
-                Output::Event(Event::Message(message)) => {
-                    first.get_or_insert_with(|| message.as_bytes().to_vec());
-                    let _ = conn.send(message);
-                }
-                Output::Event(Event::Closed(_)) => return Ok(first),
-                _ => {}
-            }
+    echo_loop::drive(&mut conn, &mut stream, |conn, event| {
+        if let Event::Message(message) = event {
+            first.get_or_insert_with(|| message.as_bytes().to_vec());
+            let _ = conn.send(message);
         }
-        writer.flush().map_err(not_reading)?;
-        match reader.read(&mut buf) {
-            Ok(0) => conn.handle_eof(),
-            Ok(n) => conn.handle_bytes(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => conn.handle_eof(),
-        }
-    }
-}
-
-/// A write that timed out: the peer took nothing for keepalive_timeout.
-fn not_reading(e: io::Error) -> io::Error {
-    match e.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-            io::Error::new(io::ErrorKind::TimedOut, "the peer is not reading: no byte taken for keepalive_timeout")
-        }
-        _ => e,
-    }
+    })?;
+    Ok(first)
 }
