@@ -204,6 +204,7 @@ impl Assembly {
     /// unmasked, in one pass. Room is made for more of the fragment at
     /// once, but no more than the message so far: memory follows the bytes
     /// that came.
+    ///
     /// True when the bytes appended are text known to be all ASCII,
     /// learnt in the same pass while the message has been ASCII so far
     /// (see [`extend_unmasked_is_ascii`]); false when not known.
