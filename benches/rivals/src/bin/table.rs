@@ -125,10 +125,14 @@ fn main() {
     let mut impl_filter: Option<Vec<String>> = None;
     let mut callgrind = std::env::var("WSM_CALLGRIND").ok();
     let mut imp = Impl::Wsmachine;
+    let mut wire_offset: Option<usize> = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--runs" => runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
             "--only" => only = Some(args.next().expect("--only W1,W2").split(',').map(String::from).collect()),
+            "--wire-offset" => {
+                wire_offset = Some(args.next().and_then(|v| v.parse().ok()).expect("--wire-offset 0..63"))
+            }
             "--callgrind" => callgrind = Some(args.next().expect("--callgrind W1")),
             "--impls" => impl_filter = Some(args.next().expect("--impls ID,ID").split(',').map(String::from).collect()),
             "--impl" => {
@@ -140,7 +144,7 @@ fn main() {
             }
             "--help" | "-h" => {
                 eprintln!(
-                    "table [--runs N] [--only W1,W4m] [--impls ID,ID] | --callgrind WORKLOAD [--impl ID]\n  workloads: {}\n  implementations: {:?}",
+                    "table [--runs N] [--only W1,W4m] [--impls ID,ID] [--wire-offset 0..63] | --callgrind WORKLOAD [--impl ID]\n  workloads: {}\n  implementations: {:?}",
                     NAMES.join(" "),
                     Impl::ALL.map(Impl::id)
                 );
@@ -166,8 +170,16 @@ fn main() {
     let started = Instant::now();
     let mut rows = Vec::new();
     for name in names {
-        let w = Workload::by_name(name).expect("known");
-        eprintln!("{name}: {} ({} wire bytes), verifying…", w.desc, w.wire.len());
+        let mut w = Workload::by_name(name).expect("known");
+        if let Some(offset) = wire_offset {
+            w.place_wire(offset);
+        }
+        eprintln!(
+            "{name}: {} ({} wire bytes at {} past a cache line), verifying…",
+            w.desc,
+            w.wire.len(),
+            w.wire.as_ptr() as usize % 64
+        );
         let impls: Vec<Impl> = Impl::for_dir(w.dir)
             .iter()
             .copied()
