@@ -28,7 +28,7 @@ const FIRST_STEP: usize = 256;
 /// §7.2.1: "MUST NOT use an LZ77 sliding window longer than" 2^w bytes).
 const MIN_ZLIB_WINDOW_BITS: u8 = 9;
 
-/// One step of [`Deflate::decompress_into`].
+/// One step of [`Inflater::decompress_into`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct InflateStep {
     /// Bytes of `input` consumed; call again with the rest.

@@ -348,7 +348,7 @@ pub struct Rejection {
     pub body: Vec<u8>,
 }
 
-/// The result of feeding the bytes received so far to [`parse_response`]
+/// The result of feeding the bytes received so far to [`ResponseReader::poll`]
 /// (RFC 6455 §4.1).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum ResponseParse {

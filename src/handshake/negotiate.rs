@@ -31,7 +31,7 @@ pub trait Offers: Sealed {}
 mod sealed {
     use super::*;
 
-    /// The methods of [`Offers`](super::Offers), out of reach of other
+    /// The methods of [`Offers`], out of reach of other
     /// crates.
     #[allow(unreachable_pub)] // the sealed-trait pattern: public, in a private module
     pub trait Sealed {

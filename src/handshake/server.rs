@@ -265,7 +265,7 @@ impl fmt::Debug for Request {
     }
 }
 
-/// The result of feeding the bytes received so far to [`parse_request`]
+/// The result of feeding the bytes received so far to [`RequestReader::poll`]
 /// (RFC 6455 §4.2.1).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)] // returned once per connection, moved once

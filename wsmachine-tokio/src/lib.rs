@@ -222,7 +222,7 @@
 //! # hyper and axum
 //!
 //! With feature `hyper`, a server on hyper 1.x (or axum 0.8, which runs on
-//! it) upgrades the requests its router hands it: [`upgrade`] checks the
+//! it) upgrades the requests its router hands it: [`upgrade()`] checks the
 //! request, chooses the subprotocol and answers permessage-deflate as
 //! [`accept`] does ([`Accept::negotiate`](wsmachine::handshake::Accept::negotiate)
 //! in the core), and returns the 101 response for the service to return
@@ -304,7 +304,7 @@
 //! hyper-util's `auto::Builder`: `.http2().enable_connect_protocol()`;
 //! over TLS, offer ALPN `h2`), and hand extended CONNECTs
 //! ([`http2::is_connect_request`]) to [`http2::accept`], as upgrades go to
-//! [`upgrade`] (`examples/h2_server.rs` does both on one port). A client
+//! [`upgrade()`] (`examples/h2_server.rs` does both on one port). A client
 //! opens an [`http2::Http2Connection`] and as many WebSockets on it as it
 //! likes:
 //!
@@ -330,7 +330,7 @@
 //! - `rustls`: TLS through tokio-rustls on ring.
 //! - `webpki-roots`, `native-roots`: the roots `connect` trusts.
 //! - `deflate`: permessage-deflate (the core's `deflate` feature).
-//! - `hyper`: [`upgrade`] for servers on hyper 1.x and axum (the core's
+//! - `hyper`: [`upgrade()`] for servers on hyper 1.x and axum (the core's
 //!   `http` feature).
 //! - `http2`: WebSockets over HTTP/2 (RFC 8441), server and client, on
 //!   hyper's HTTP/2 ([`http2`]; implies `hyper`).

@@ -80,7 +80,7 @@ fn fill(map: &mut http::HeaderMap, fields: &[(String, String)]) -> Result<(), Us
 
 /// The server's `200` accepting an extended CONNECT (RFC 8441 §5) as an
 /// `http::Response` (version HTTP/2, empty body), with the fields and the
-/// checks of [`response_fields`](super::response_fields). Start the
+/// checks of [`response_fields`]. Start the
 /// connection with
 /// `Connection::open_server(config).with_extensions(accept.extensions())`.
 pub fn accept_response(req: &ConnectRequest, accept: &Accept) -> Result<http::Response<()>, UsageError> {
@@ -96,7 +96,7 @@ pub fn accept_response(req: &ConnectRequest, accept: &Accept) -> Result<http::Re
 /// method CONNECT, the absolute URI `https://{authority}{path}` (`http`
 /// for `ws://`), from which an HTTP/2 library takes `:scheme`,
 /// `:authority` and `:path`; version HTTP/2; the regular fields of
-/// [`request_fields`](super::request_fields). Call
+/// [`request_fields`]. Call
 /// [`check_request`](super::check_request) first.
 ///
 /// `http` has no place for `:protocol`: the caller adds it, with hyper
@@ -118,7 +118,7 @@ pub fn client_request(req: &ClientRequest) -> http::Request<()> {
 }
 
 /// Checks the server's answer to an extended CONNECT received as an
-/// `http::Response` (RFC 8441 §5), as [`validate_response`](super::validate_response)
+/// `http::Response` (RFC 8441 §5), as [`validate_response`]
 /// does: a status other than 2xx is [`HandshakeError::Rejected`] (the body
 /// is the caller's to read); a 2xx must be HTTP/2
 /// ([`HandshakeError::HttpVersion`]) and is checked into the [`Accepted`]
