@@ -686,10 +686,10 @@ impl Api {
             PeerKind::Reserved(x) => [3, 4, 5, 6, 7, 11, 12, 13, 14, 15][usize::from(x % 10)],
         };
         let mut payload = Vec::new();
-        if opcode == 8 {
-            if let Some(c) = f.code {
-                payload.extend_from_slice(&c.to_be_bytes());
-            }
+        if opcode == 8
+            && let Some(c) = f.code
+        {
+            payload.extend_from_slice(&c.to_be_bytes());
         }
         payload.extend_from_slice(&f.payload);
         payload.resize(payload.len() + pad, b'a');
@@ -786,11 +786,11 @@ impl Api {
         self.conn.handle_timeout(Timestamp::from_millis(t));
         self.timed = true;
         self.drain();
-        if let Some(d) = before {
-            if now >= d {
-                let pinged = self.wire.frames.iter().filter(|f| f.opcode == 9).count() > pings;
-                assert!(self.closed || pinged, "deadline {d:?} reached at {now:?} and nothing happened");
-            }
+        if let Some(d) = before
+            && now >= d
+        {
+            let pinged = self.wire.frames.iter().filter(|f| f.opcode == 9).count() > pings;
+            assert!(self.closed || pinged, "deadline {d:?} reached at {now:?} and nothing happened");
         }
         if let Some(next) = self.conn.poll_timeout() {
             assert!(next > now, "deadline {next:?} left due at {now:?}");

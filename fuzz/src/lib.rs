@@ -1402,6 +1402,69 @@ pub fn check_lent(buf: &BytesMut, min: usize, fed: usize) {
 #[global_allocator]
 static COUNTING: alloc::Counting = alloc::Counting;
 
+/// `poll_event_ref` against `poll_event`: an open connection fed the
+/// input's stream in its chunks (most with `read_from`, the rest with
+/// `handle_bytes`, as the feed selectors say), polled by reference where
+/// they say (every other poll without them), and sometimes read again
+/// before it is drained, must hand out the same events, in the same order,
+/// and leave the same bytes queued as one fed with `handle_bytes` and
+/// polled with `poll_event` only.
+pub fn lent_matches_owned(role: Role, input: &Input<'_>) {
+    if input.handshake {
+        return;
+    }
+    let config = input.config();
+    let mut owned = Connection::new_open(role, config.clone(), CountingEntropy::default());
+    let mut lent = Connection::new_open(role, config, CountingEntropy::default());
+    let selectors: &[u8] = if input.feeds.is_empty() { &[0b1010_1010] } else { input.feeds };
+    let mut polls = 0usize;
+    // Up to `limit` events from each (compared), then every output if all
+    // events were taken: a connection read again before it is drained
+    // keeps input in `read_from`'s own buffer.
+    let mut drain = |owned: &mut Connection, lent: &mut Connection, limit: usize| {
+        let mut all = false;
+        for _ in 0..limit {
+            let bits = selectors[(polls / 8) % selectors.len()];
+            let by_ref = bits >> (polls % 8) & 1 == 1;
+            polls += 1;
+            let a = owned.poll_event();
+            let b = if by_ref { lent.poll_event_ref().map(EventRef::into_owned) } else { lent.poll_event() };
+            assert!(a == b, "poll_event_ref ({by_ref}) differs:\nowned: {a:?}\nlent:  {b:?}");
+            if a.is_none() {
+                all = true;
+                break;
+            }
+        }
+        while all {
+            let (a, b) = (owned.poll_output(), lent.poll_output());
+            assert!(a == b, "outputs differ after poll_event_ref:\nowned: {a:?}\nlent:  {b:?}");
+            all = a.is_some();
+        }
+    };
+    for (i, (at, len, _)) in input.chunks().into_iter().enumerate() {
+        let chunk = &input.stream[at..at + len];
+        owned.handle_bytes(chunk);
+        // The lent connection reads most chunks with `read_from` (whose
+        // reads stay in its own buffer once messages are lent).
+        let pick = selectors[i % selectors.len()];
+        if pick & 0b11 != 0 {
+            let mut reader = chunk;
+            while !reader.is_empty() {
+                lent.read_from(&mut reader).expect("a slice reads");
+            }
+        } else {
+            lent.handle_bytes(chunk);
+        }
+        // Sometimes only a few events before the next read.
+        let limit = if pick & 0b1100 == 0b1100 { usize::from(pick >> 4) } else { usize::MAX };
+        drain(&mut owned, &mut lent, limit);
+    }
+    owned.handle_eof();
+    lent.handle_eof();
+    drain(&mut owned, &mut lent, usize::MAX);
+    assert_eq!(owned.ready_state(), lent.ready_state());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1608,7 +1671,8 @@ mod tests {
     fn seeds_replay() {
         use arbitrary::{Arbitrary, Unstructured};
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
-        let targets: [(&str, fn(&[u8])); 10] = [
+        type Target = (&'static str, fn(&[u8]));
+        let targets: [Target; 10] = [
             ("server_stream", |d| run_stream(Role::Server, d)),
             ("client_stream", |d| run_stream(Role::Client, d)),
             ("streaming", |d| {
@@ -1662,67 +1726,4 @@ mod tests {
         w.feed(&[0x88, 0x00, 0x8a, 0x00]);
         w.feed(&[0x81, 0x00]);
     }
-}
-
-/// `poll_event_ref` against `poll_event`: an open connection fed the
-/// input's stream in its chunks (most with `read_from`, the rest with
-/// `handle_bytes`, as the feed selectors say), polled by reference where
-/// they say (every other poll without them), and sometimes read again
-/// before it is drained, must hand out the same events, in the same order,
-/// and leave the same bytes queued as one fed with `handle_bytes` and
-/// polled with `poll_event` only.
-pub fn lent_matches_owned(role: Role, input: &Input<'_>) {
-    if input.handshake {
-        return;
-    }
-    let config = input.config();
-    let mut owned = Connection::new_open(role, config.clone(), CountingEntropy::default());
-    let mut lent = Connection::new_open(role, config, CountingEntropy::default());
-    let selectors: &[u8] = if input.feeds.is_empty() { &[0b1010_1010] } else { input.feeds };
-    let mut polls = 0usize;
-    // Up to `limit` events from each (compared), then every output if all
-    // events were taken: a connection read again before it is drained
-    // keeps input in `read_from`'s own buffer.
-    let mut drain = |owned: &mut Connection, lent: &mut Connection, limit: usize| {
-        let mut all = false;
-        for _ in 0..limit {
-            let bits = selectors[(polls / 8) % selectors.len()];
-            let by_ref = bits >> (polls % 8) & 1 == 1;
-            polls += 1;
-            let a = owned.poll_event();
-            let b = if by_ref { lent.poll_event_ref().map(EventRef::into_owned) } else { lent.poll_event() };
-            assert!(a == b, "poll_event_ref ({by_ref}) differs:\nowned: {a:?}\nlent:  {b:?}");
-            if a.is_none() {
-                all = true;
-                break;
-            }
-        }
-        while all {
-            let (a, b) = (owned.poll_output(), lent.poll_output());
-            assert!(a == b, "outputs differ after poll_event_ref:\nowned: {a:?}\nlent:  {b:?}");
-            all = a.is_some();
-        }
-    };
-    for (i, (at, len, _)) in input.chunks().into_iter().enumerate() {
-        let chunk = &input.stream[at..at + len];
-        owned.handle_bytes(chunk);
-        // The lent connection reads most chunks with `read_from` (whose
-        // reads stay in its own buffer once messages are lent).
-        let pick = selectors[i % selectors.len()];
-        if pick & 0b11 != 0 {
-            let mut reader = chunk;
-            while !reader.is_empty() {
-                lent.read_from(&mut reader).expect("a slice reads");
-            }
-        } else {
-            lent.handle_bytes(chunk);
-        }
-        // Sometimes only a few events before the next read.
-        let limit = if pick & 0b1100 == 0b1100 { usize::from(pick >> 4) } else { usize::MAX };
-        drain(&mut owned, &mut lent, limit);
-    }
-    owned.handle_eof();
-    lent.handle_eof();
-    drain(&mut owned, &mut lent, usize::MAX);
-    assert_eq!(owned.ready_state(), lent.ready_state());
 }
