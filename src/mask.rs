@@ -6,6 +6,23 @@
 #[inline]
 pub(crate) fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotate(key, offset);
+    // Feature `simd-mask`: up to the first 64-byte boundary here, from
+    // there AVX-512 or AVX2 (aligned vectors), the rest here again.
+    #[cfg(all(feature = "simd-mask", target_arch = "x86_64"))]
+    if buf.len() >= crate::mask_simd::MIN {
+        let (head, body) = buf.split_at_mut(buf.as_ptr().align_offset(64).min(buf.len()));
+        xor_words(head, key);
+        let key = rotate(key, head.len());
+        let n = crate::mask_simd::xor_in_place(body, key);
+        xor_words(&mut body[n..], rotate(key, n));
+        return;
+    }
+    xor_words(buf, key);
+}
+
+/// [`apply_mask`]'s safe loop, from `key[0]`.
+#[inline(always)]
+fn xor_words(buf: &mut [u8], key: [u8; 4]) {
     let k32 = u32::from_ne_bytes(key);
     let k64 = u64::from(k32) | (u64::from(k32) << 32);
     let mut chunks = buf.chunks_exact_mut(128);
@@ -132,6 +149,19 @@ fn unmask_append<B: Grow, const ASCII: bool>(dst: &mut B, src: &[u8], key: [u8; 
     let k32 = u32::from_ne_bytes(key);
     let k64 = u64::from(k32) | (u64::from(k32) << 32);
     dst.reserve(src.len());
+    // Feature `simd-mask`: whole 32-byte vectors straight into `dst`'s
+    // spare capacity (a multiple of 4: the key's phase is unchanged).
+    #[cfg(all(feature = "simd-mask", target_arch = "x86_64"))]
+    let (src, vectors_ascii) = if src.len() < crate::mask_simd::MIN {
+        (src, true)
+    } else if ASCII {
+        let (n, ascii) = dst.extend_xor_is_ascii(src, key);
+        (&src[n..], ascii)
+    } else {
+        (&src[dst.extend_xor(src, key)..], true)
+    };
+    #[cfg(not(all(feature = "simd-mask", target_arch = "x86_64")))]
+    let vectors_ascii = true;
     let mut high = [0u64; BLOCK / 8];
     let mut blocks = src.chunks_exact(BLOCK);
     for block in &mut blocks {
@@ -152,7 +182,7 @@ fn unmask_append<B: Grow, const ASCII: bool>(dst: &mut B, src: &[u8], key: [u8; 
     plain.copy_from_slice(rest);
     apply_mask(plain, key, 0);
     dst.extend_from_slice(plain);
-    ASCII && high.iter().fold(0, |a, h| a | h) & 0x8080_8080_8080_8080 == 0 && plain.is_ascii()
+    ASCII && vectors_ascii && high.iter().fold(0, |a, h| a | h) & 0x8080_8080_8080_8080 == 0 && plain.is_ascii()
 }
 
 /// A buffer [`extend_unmasked`] appends to. Its own two methods, inlined
@@ -164,6 +194,14 @@ pub(crate) trait Grow {
     fn reserve(&mut self, additional: usize);
     /// Appends `bytes`.
     fn extend_from_slice(&mut self, bytes: &[u8]);
+    /// Feature `simd-mask`: appends the whole 32-byte vectors of `src`
+    /// XORed with `key` (from `key[0]`); returns how many bytes.
+    #[cfg(all(feature = "simd-mask", target_arch = "x86_64"))]
+    fn extend_xor(&mut self, src: &[u8], key: [u8; 4]) -> usize;
+    /// [`extend_xor`](Self::extend_xor), also telling whether what it
+    /// appended is all ASCII.
+    #[cfg(all(feature = "simd-mask", target_arch = "x86_64"))]
+    fn extend_xor_is_ascii(&mut self, src: &[u8], key: [u8; 4]) -> (usize, bool);
 }
 
 /// [`Grow`] for buffers whose inherent methods of those names do it.
@@ -177,6 +215,16 @@ macro_rules! grow_inherent {
             #[inline(always)]
             fn extend_from_slice(&mut self, bytes: &[u8]) {
                 <$buf>::extend_from_slice(self, bytes);
+            }
+            #[cfg(all(feature = "simd-mask", target_arch = "x86_64"))]
+            #[inline(always)]
+            fn extend_xor(&mut self, src: &[u8], key: [u8; 4]) -> usize {
+                crate::mask_simd::extend_xor(self, src, key)
+            }
+            #[cfg(all(feature = "simd-mask", target_arch = "x86_64"))]
+            #[inline(always)]
+            fn extend_xor_is_ascii(&mut self, src: &[u8], key: [u8; 4]) -> (usize, bool) {
+                crate::mask_simd::extend_xor_is_ascii(self, src, key)
             }
         }
     )*};
@@ -192,6 +240,15 @@ const BLOCK: usize = 128;
 #[cfg(feature = "std")]
 #[inline]
 pub(crate) fn mask_into(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
+    // Feature `simd-mask`: whole 32-byte vectors first (a multiple of 4:
+    // the key's phase is unchanged).
+    #[cfg(all(feature = "simd-mask", target_arch = "x86_64"))]
+    let (dst, src) = if src.len() >= crate::mask_simd::MIN {
+        let n = crate::mask_simd::xor_into(dst, src, rotate(key, offset));
+        (&mut dst[n..], &src[n..])
+    } else {
+        (dst, src)
+    };
     let k32 = u32::from_ne_bytes(rotate(key, offset));
     let k64 = u64::from(k32) | (u64::from(k32) << 32);
     let mut d = dst.chunks_exact_mut(8);
@@ -236,6 +293,10 @@ pub(crate) fn extend_masked_at(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 
 /// [`extend_masked_at`] for large payloads, a stack piece at a time.
 fn extend_masked_in_pieces(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], offset: usize) {
     let key = rotate(key, offset);
+    // Feature `simd-mask`: whole 32-byte vectors straight into `dst`'s
+    // spare capacity (a multiple of 4: the key's phase is unchanged).
+    #[cfg(all(feature = "simd-mask", target_arch = "x86_64"))]
+    let src = &src[crate::mask_simd::extend_xor(dst, src, key)..];
     let k32 = u32::from_ne_bytes(key);
     let k64 = u64::from(k32) | (u64::from(k32) << 32);
     let mut tmp = [0u8; PIECE];

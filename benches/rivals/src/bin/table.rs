@@ -308,6 +308,12 @@ fn print_table(rows: &[Row], runs: usize) {
              has it (the limit row stays simdutf8 0.1.5's).\n"
         );
     }
+    if cfg!(feature = "simd-mask") {
+        println!(
+            "Built with feature simd-mask: wsmachine masks and unmasks with AVX-512 or AVX2 where the CPU has them \
+             (the unmask limit row stays the safe word loop).\n"
+        );
+    }
     println!("| Workload | Implementation | Median time | msg/s | GiB/s | vs best rival | of floor | allocs/msg |");
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut i = 0;
