@@ -32,6 +32,8 @@ use core::mem::MaybeUninit;
 use alloc::vec::Vec;
 use bytes::BytesMut;
 
+use crate::mask::Grow;
+
 /// Below this many bytes a pass stays in the safe loop: detecting the CPU
 /// and aligning cost more than the vectors save.
 pub(crate) const MIN: usize = 128;
@@ -70,10 +72,9 @@ pub(crate) fn xor_into(dst: &mut [u8], src: &[u8], key: [u8; 4]) -> usize {
     n
 }
 
-/// A buffer whose spare capacity [`extend_xor`] writes into.
-pub(crate) trait Spare {
-    /// Room for `additional` more bytes.
-    fn reserve(&mut self, additional: usize);
+/// A buffer whose spare capacity [`extend_xor`] writes into (room is made
+/// with [`Grow::reserve`]).
+pub(crate) trait Spare: Grow {
     /// The bytes past the length, up to the capacity.
     fn spare_capacity_mut(&mut self) -> &mut [MaybeUninit<u8>];
     /// Grows the length by `n`.
@@ -86,10 +87,6 @@ pub(crate) trait Spare {
 macro_rules! spare_inherent {
     ($($buf:ty),*) => {$(
         impl Spare for $buf {
-            #[inline(always)]
-            fn reserve(&mut self, additional: usize) {
-                <$buf>::reserve(self, additional);
-            }
             #[inline(always)]
             fn spare_capacity_mut(&mut self) -> &mut [MaybeUninit<u8>] {
                 <$buf>::spare_capacity_mut(self)
